@@ -1,0 +1,186 @@
+//! # mnemo-primitives
+//!
+//! What every part of Mnemo agrees on: the chain's basic types (accounts, balances, blocks), the
+//! identifiers of its domain objects (datanets, contributions, models, adapters, inference
+//! receipts), the MNEMO token's constants, and the small traits ("seams") through which the
+//! pallets talk to each other without depending on each other's crates. The runtime wires the
+//! seams; unit tests mock them.
+//!
+//! `no_std` so the runtime can use it; `std` (the default) for the node, the engine and clients.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod seams;
+pub mod token;
+
+pub use seams::*;
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use polkadot_sdk::sp_core::H256;
+use polkadot_sdk::sp_runtime::{
+	generic,
+	traits::{BlakeTwo256, IdentifyAccount, Verify},
+	MultiAddress, MultiSignature, OpaqueExtrinsic,
+};
+use scale_info::TypeInfo;
+
+/// An index to a block.
+pub type BlockNumber = u32;
+
+/// Signature type of the chain: sr25519, ed25519 or ecdsa (what Polkadot.js apps signs with).
+pub type Signature = MultiSignature;
+
+/// The public key behind a signature; an account is identified by it.
+pub type AccountPublic = <Signature as Verify>::Signer;
+
+/// An account on the chain: 32 bytes (the sr25519/ed25519 public key, or the blake2 of an ecdsa one).
+pub type AccountId = <AccountPublic as IdentifyAccount>::AccountId;
+
+/// Balance of an account, in the smallest unit (1 MNEMO = 10^12 units).
+pub type Balance = u128;
+
+/// Transaction index of an account.
+pub type Nonce = u32;
+
+/// Hash type used by the chain (blake2-256).
+pub type Hash = H256;
+
+/// The address format for describing accounts in extrinsics.
+pub type Address = MultiAddress<AccountId, ()>;
+
+/// Block header type.
+pub type Header = generic::Header<BlockNumber, BlakeTwo256>;
+
+/// Opaque block type for the node, which does not need to know the runtime's extrinsics.
+pub type OpaqueBlock = generic::Block<Header, OpaqueExtrinsic>;
+
+/// Identifier of a datanet.
+pub type DatanetId = u32;
+/// Identifier of a contribution; unique across datanets.
+pub type ContributionId = u64;
+/// Version of a datanet; versions are cumulative and start at 1.
+pub type DatanetVersion = u32;
+/// Identifier of a model proposal.
+pub type ModelId = u32;
+/// Identifier of a trained LoRA adapter.
+pub type AdapterId = u32;
+/// Identifier of an inference receipt, unique per chain.
+pub type ReceiptId = u64;
+
+/// The blake2-256 hash of some content (a data row file, an adapter's weights, a transcript).
+///
+/// The chain only stores these hashes; the content itself lives in a content-addressed blob store
+/// (the engine's) under the same hash, so anyone holding the bytes can check them.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	PartialOrd,
+	Ord,
+	Default,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+	/// Hash `data` the way the chain and the blob store do (blake2-256).
+	pub fn of(data: &[u8]) -> Self {
+		Self(polkadot_sdk::sp_crypto_hashing::blake2_256(data))
+	}
+
+	/// Lower-case hex without a `0x` prefix, as used in blob store URLs.
+	pub fn to_hex(&self) -> alloc::string::String {
+		const HEX: &[u8; 16] = b"0123456789abcdef";
+		let mut s = alloc::string::String::with_capacity(64);
+		for b in self.0 {
+			s.push(HEX[(b >> 4) as usize] as char);
+			s.push(HEX[(b & 0xf) as usize] as char);
+		}
+		s
+	}
+
+	/// Parse 64 hex digits, with or without a `0x` prefix. `None` for anything else.
+	pub fn from_hex(s: &str) -> Option<Self> {
+		let s = s.strip_prefix("0x").unwrap_or(s);
+		if s.len() != 64 {
+			return None;
+		}
+		let mut out = [0u8; 32];
+		for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+			let hi = *chunk.first()?;
+			let nib = |c: u8| -> Option<u8> {
+				match c {
+					b'0'..=b'9' => Some(c - b'0'),
+					b'a'..=b'f' => Some(c - b'a' + 10),
+					b'A'..=b'F' => Some(c - b'A' + 10),
+					_ => None,
+				}
+			};
+			let lo = *chunk.get(1)?;
+			*out.get_mut(i)? = (nib(hi)? << 4) | nib(lo)?;
+		}
+		Some(Self(out))
+	}
+}
+
+impl core::fmt::Debug for ContentHash {
+	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+		write!(f, "0x{}", self.to_hex())
+	}
+}
+
+impl From<[u8; 32]> for ContentHash {
+	fn from(b: [u8; 32]) -> Self {
+		Self(b)
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn content_hash_is_blake2_256_and_round_trips_hex() {
+		let h = ContentHash::of(b"To be, or not to be");
+		assert_eq!(h.0, polkadot_sdk::sp_crypto_hashing::blake2_256(b"To be, or not to be"));
+		let hex = h.to_hex();
+		assert_eq!(hex.len(), 64);
+		assert_eq!(ContentHash::from_hex(&hex), Some(h));
+		assert_eq!(ContentHash::from_hex(&alloc::format!("0x{hex}")), Some(h));
+		assert_eq!(ContentHash::from_hex(&hex.to_uppercase()), Some(h));
+	}
+
+	#[test]
+	fn content_hash_rejects_bad_hex() {
+		assert_eq!(ContentHash::from_hex(""), None);
+		assert_eq!(ContentHash::from_hex(&"0".repeat(63)), None);
+		assert_eq!(ContentHash::from_hex(&"0".repeat(65)), None);
+		assert_eq!(ContentHash::from_hex(&"g".repeat(64)), None);
+	}
+
+	#[test]
+	fn token_constants_are_consistent() {
+		assert_eq!(token::UNIT, 10u128.pow(token::DECIMALS as u32));
+		assert!(token::EXISTENTIAL_DEPOSIT > 0 && token::EXISTENTIAL_DEPOSIT < token::UNIT);
+		assert_eq!(token::SYMBOL, "MNEMO");
+	}
+}
+
+/// Node-local offchain storage (PERSISTENT kind) keys that Mnemo's offchain workers read.
+///
+/// Operators set them through the node's `mnemo_setEngineUrl` RPC (or
+/// `offchain_localStorageSet`); they never go on chain.
+pub mod offchain_keys {
+	/// The base URL of the engine this node's offchain workers call, e.g.
+	/// `http://127.0.0.1:8844`, as UTF-8.
+	pub const ENGINE_URL: &[u8] = b"mnemo::engine-url";
+}

@@ -1,0 +1,121 @@
+//! Genesis presets: `development` (one collator, Alice is sudo), `local_testnet` (Alice and Bob
+//! collate, Alice is sudo) and `production`-shaped `rococo_local` (Alice and Bob collate, no sudo).
+//!
+//! The well-known dev accounts (Alice … Ferdie and their `//stash`) are endowed in the first two.
+
+use crate::{
+	AccountId, AuraId, BalancesConfig, CollatorSelectionConfig, ParachainInfoConfig,
+	PolkadotXcmConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig,
+	EXISTENTIAL_DEPOSIT, UNIT,
+};
+
+use alloc::{vec, vec::Vec};
+
+use polkadot_sdk::{staging_xcm as xcm, *};
+
+use cumulus_primitives_core::ParaId;
+use frame_support::build_struct_json_patch;
+use serde_json::Value;
+use sp_genesis_builder::PresetId;
+use sp_keyring::Sr25519Keyring;
+
+/// The XCM version every new channel speaks until told otherwise.
+const SAFE_XCM_VERSION: u32 = xcm::prelude::XCM_VERSION;
+
+/// Mnemo's parachain id on rococo-local and in the dev presets.
+pub const PARACHAIN_ID: u32 = 2000;
+
+/// Balance of each endowed dev account: one million MNEMO.
+pub const ENDOWMENT: mnemo_primitives::Balance = 1_000_000 * UNIT;
+
+/// Bond a collator candidate puts up.
+pub const CANDIDACY_BOND: mnemo_primitives::Balance = 16 * EXISTENTIAL_DEPOSIT;
+
+/// Name of the preset shaped like a real network: collators, endowed accounts, no sudo.
+pub const ROCOCO_LOCAL_PRESET: &str = "rococo_local";
+
+/// The session keys of a collator from its Aura key.
+pub fn session_keys(aura: AuraId) -> SessionKeys {
+	SessionKeys { aura }
+}
+
+fn genesis(
+	invulnerables: Vec<(AccountId, AuraId)>,
+	endowed_accounts: Vec<AccountId>,
+	root: Option<AccountId>,
+	id: ParaId,
+) -> Value {
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: BalancesConfig {
+			balances: endowed_accounts.iter().cloned().map(|k| (k, ENDOWMENT)).collect::<Vec<_>>(),
+		},
+		parachain_info: ParachainInfoConfig { parachain_id: id },
+		collator_selection: CollatorSelectionConfig {
+			invulnerables: invulnerables.iter().cloned().map(|(acc, _)| acc).collect::<Vec<_>>(),
+			candidacy_bond: CANDIDACY_BOND,
+		},
+		session: SessionConfig {
+			keys: invulnerables
+				.into_iter()
+				.map(|(acc, aura)| (acc.clone(), acc, session_keys(aura)))
+				.collect::<Vec<_>>(),
+		},
+		polkadot_xcm: PolkadotXcmConfig { safe_xcm_version: Some(SAFE_XCM_VERSION) },
+		sudo: SudoConfig { key: root },
+	})
+}
+
+fn collator(k: Sr25519Keyring) -> (AccountId, AuraId) {
+	(k.to_account_id(), k.public().into())
+}
+
+fn dev_accounts() -> Vec<AccountId> {
+	Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect()
+}
+
+fn development_genesis() -> Value {
+	genesis(
+		vec![collator(Sr25519Keyring::Alice)],
+		dev_accounts(),
+		Some(Sr25519Keyring::Alice.to_account_id()),
+		PARACHAIN_ID.into(),
+	)
+}
+
+fn local_testnet_genesis() -> Value {
+	genesis(
+		vec![collator(Sr25519Keyring::Alice), collator(Sr25519Keyring::Bob)],
+		dev_accounts(),
+		Some(Sr25519Keyring::Alice.to_account_id()),
+		PARACHAIN_ID.into(),
+	)
+}
+
+fn rococo_local_genesis() -> Value {
+	genesis(
+		vec![collator(Sr25519Keyring::Alice), collator(Sr25519Keyring::Bob)],
+		dev_accounts(),
+		None,
+		PARACHAIN_ID.into(),
+	)
+}
+
+/// The JSON patch of the preset named `id`, or `None` if there is no such preset.
+pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
+	let patch = match id.as_ref() {
+		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_testnet_genesis(),
+		sp_genesis_builder::DEV_RUNTIME_PRESET => development_genesis(),
+		ROCOCO_LOCAL_PRESET => rococo_local_genesis(),
+		_ => return None,
+	};
+	serde_json::to_string(&patch).ok().map(|s| s.into_bytes())
+}
+
+/// The names of the presets this runtime offers.
+pub fn preset_names() -> Vec<PresetId> {
+	vec![
+		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
+		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+		PresetId::from(ROCOCO_LOCAL_PRESET),
+	]
+}

@@ -1,0 +1,109 @@
+// Smoke test: a real `mnemo-node --dev` produces blocks and includes a signed transfer sent by
+// @polkadot/api (the library behind Polkadot.js apps); the mnemo RPC module answers; the node
+// stops cleanly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiPromise, WsProvider } from '@polkadot/api';
+import { Keyring } from '@polkadot/keyring';
+import { cryptoWaitReady, mnemonicGenerate } from '@polkadot/util-crypto';
+import { startDevNode, waitFor } from './lib.mjs';
+
+const UNIT = 10n ** 12n;
+
+test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop', { timeout: 600_000 }, async (t) => {
+  await cryptoWaitReady();
+  const node = await startDevNode();
+  let api;
+  t.after(async () => {
+    if (api) await api.disconnect().catch(() => {});
+    await node.stop();
+  });
+
+  try {
+    // The RPC server comes up: poll until a connection succeeds (no fixed sleeps).
+    api = await waitFor('the RPC server', async () => {
+      const provider = new WsProvider(node.url, false);
+      try {
+        await provider.connect();
+        await waitFor('the socket', () => provider.isConnected, { timeoutMs: 2_000, intervalMs: 50 });
+        return await ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true });
+      } catch (e) {
+        await provider.disconnect().catch(() => {});
+        throw e;
+      }
+    }, { timeoutMs: 180_000, intervalMs: 500 });
+
+    const props = await api.rpc.system.properties();
+    assert.equal(props.tokenSymbol.unwrap()[0].toString(), 'MNEMO');
+    assert.equal(props.tokenDecimals.unwrap()[0].toNumber(), 12);
+    assert.equal(api.runtimeVersion.specName.toString(), 'mnemo');
+
+    // At least 3 blocks, and the time between them.
+    const stamps = [];
+    const unsub = await api.rpc.chain.subscribeNewHeads((h) => stamps.push([h.number.toNumber(), Date.now()]));
+    await waitFor('block #3', async () => (await api.rpc.chain.getHeader()).number.toNumber() >= 3, { timeoutMs: 60_000 });
+    await waitFor('two more heads', () => stamps.length >= 3, { timeoutMs: 60_000 });
+    unsub();
+    const gaps = stamps.slice(1).map(([, ts], i) => ts - stamps[i][1]);
+    const avgGap = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    console.log(`# dev block time: ${(avgGap / 1000).toFixed(2)} s (${gaps.length} intervals)`);
+
+    // A signed transfer from Alice to a fresh account is included, and a fee is charged.
+    const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
+    const alice = keyring.addFromUri('//Alice');
+    const fresh = keyring.addFromMnemonic(mnemonicGenerate());
+    const amount = 5n * UNIT;
+    const aliceBefore = (await api.query.system.account(alice.address)).data.free.toBigInt();
+
+    const { blockHash, events } = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('transfer not included within 60 s')), 60_000);
+      api.tx.balances
+        .transferKeepAlive(fresh.address, amount)
+        .signAndSend(alice, ({ status, events, dispatchError }) => {
+          if (dispatchError) {
+            clearTimeout(timer);
+            reject(new Error(`dispatch error: ${dispatchError.toString()}`));
+          } else if (status.isInBlock) {
+            clearTimeout(timer);
+            resolve({ blockHash: status.asInBlock, events });
+          }
+        })
+        .catch((e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+    });
+    assert.ok(events.some(({ event }) => api.events.system.ExtrinsicSuccess.is(event)), 'ExtrinsicSuccess');
+    const feeEvent = events.find(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event));
+    assert.ok(feeEvent, 'TransactionFeePaid');
+    const fee = feeEvent.event.data[1].toBigInt();
+    assert.ok(fee > 0n, 'the transfer paid a fee');
+
+    const at = await api.at(blockHash);
+    assert.equal((await at.query.system.account(fresh.address)).data.free.toBigInt(), amount);
+    assert.equal((await at.query.system.account(alice.address)).data.free.toBigInt(), aliceBefore - amount - fee);
+    console.log(`# transfer included in ${blockHash.toHex()}, fee ${fee} units`);
+
+    // Mnemo's own RPC module.
+    const info = await api.provider.send('mnemo_info', []);
+    assert.equal(info.specName, 'mnemo');
+    assert.equal(info.tokenSymbol, 'MNEMO');
+    assert.equal(info.existentialDeposit, (UNIT / 1000n).toString());
+    assert.equal(await api.provider.send('mnemo_engineUrl', []), null);
+    await api.provider.send('mnemo_setEngineUrl', ['http://127.0.0.1:8844']);
+    assert.equal(await api.provider.send('mnemo_engineUrl', []), 'http://127.0.0.1:8844');
+    await assert.rejects(api.provider.send('mnemo_setEngineUrl', ['ftp://nope']), /http:\/\/ or https:\/\//);
+
+    const rss = node.rssKiB();
+    if (rss) console.log(`# node resident memory: ${(rss / 1024).toFixed(0)} MiB`);
+  } catch (e) {
+    console.error(node.log().slice(-5000));
+    throw e;
+  }
+
+  await api.disconnect();
+  api = undefined;
+  const { code, signal } = await node.stop();
+  assert.equal(signal, null, 'the node exited by itself after SIGINT');
+  assert.equal(code, 0, `the node exited cleanly\n${node.log().slice(-3000)}`);
+});
