@@ -273,14 +273,12 @@ pub fn run() -> Result<()> {
 			let collator_options = cli.run.collator_options();
 
 			runner.run_node_until_exit(|mut config| async move {
-				service::insert_dev_keys(&config, &cli.dev_keys)?;
-
 				if let Some(block_time) = cli.dev_block_time() {
 					// Offchain workers with HTTP and offchain indexing are always on in dev mode.
 					config.offchain_worker.enabled = true;
 					config.offchain_worker.indexing_enabled = true;
 					info!("🧪 Relay-free dev mode: a block every {block_time} ms");
-					return service::start_dev_node(config, block_time).map_err(Into::into);
+					return service::start_dev_node(config, block_time, &cli.dev_keys).map_err(Into::into);
 				}
 
 				let para_id = chain_spec::Extensions::try_get(&*config.chain_spec)
@@ -314,6 +312,7 @@ pub fn run() -> Result<()> {
 					collator_options,
 					para_id,
 					hwbench,
+					&cli.dev_keys,
 				)
 				.await
 				.map(|r| r.0)

@@ -38,6 +38,7 @@ where
 	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>
 		+ pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>
+		+ sp_block_builder::BlockBuilder<Block>
 		+ sp_api::Core<Block>,
 	P: TransactionPool + Sync + Send + 'static,
 	S: OffchainStorage + 'static,
@@ -74,7 +75,7 @@ pub struct ChainInfo {
 }
 
 /// Mnemo's RPC methods.
-#[rpc(client, server)]
+#[rpc(server)]
 pub trait MnemoApi {
 	/// The chain's runtime, best block and token.
 	#[method(name = "mnemo_info")]

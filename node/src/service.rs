@@ -19,7 +19,7 @@ use cumulus_relay_chain_interface::{OverseerHandle, RelayChainInterface};
 use futures::FutureExt;
 use log::info;
 use mnemo_primitives::OpaqueBlock as Block;
-use mnemo_runtime::RuntimeApi;
+use mnemo_runtime::apis::RuntimeApi;
 use polkadot_primitives::{CollatorPair, UpgradeGoAhead};
 use prometheus_endpoint::Registry;
 use sc_client_api::Backend;
@@ -32,8 +32,8 @@ use sc_telemetry::{Telemetry, TelemetryHandle, TelemetryWorker, TelemetryWorkerH
 use sc_transaction_pool::TransactionPoolHandle;
 use sc_transaction_pool_api::OffchainTransactionPoolFactory;
 use sp_api::ProvideRuntimeApi;
-use sp_blockchain::HeaderBackend;
-use sp_keystore::KeystorePtr;
+use sc_service::ImportQueue;
+use sp_keystore::{Keystore, KeystorePtr};
 use sp_runtime::traits::{Header as HeaderT, UniqueSaturatedInto};
 
 use crate::cli::DevKey;
@@ -180,20 +180,15 @@ fn build_import_queue(
 }
 
 /// Put the `--dev-key` keys into the node's keystore.
-pub fn insert_dev_keys(config: &Configuration, keys: &[DevKey]) -> Result<(), String> {
-	if keys.is_empty() {
-		return Ok(());
-	}
-	let keystore = sc_service::KeystoreContainer::new(&config.keystore)
-		.map_err(|e| format!("cannot open the keystore: {e}"))?
-		.keystore();
+pub fn insert_dev_keys(keystore: &KeystorePtr, keys: &[DevKey]) -> Result<(), sc_service::Error> {
+	use sp_core::Pair;
 	for key in keys {
-		use sp_core::Pair;
-		let pair = sp_core::sr25519::Pair::from_string(&key.suri, None)
-			.map_err(|e| format!("--dev-key {:?}: invalid SURI: {e:?}", key.key_type))?;
-		keystore
-			.insert(key.key_type, &key.suri, pair.public().as_ref())
-			.map_err(|_| format!("--dev-key {:?}: the keystore refused the key", key.key_type))?;
+		let pair = sp_core::sr25519::Pair::from_string(&key.suri, None).map_err(|e| {
+			sc_service::Error::Other(format!("--dev-key {:?}: invalid SURI: {e:?}", key.key_type))
+		})?;
+		keystore.insert(key.key_type, &key.suri, pair.public().as_ref()).map_err(|_| {
+			sc_service::Error::Other(format!("--dev-key {:?}: the keystore refused the key", key.key_type))
+		})?;
 		info!(
 			"🔑 Inserted a {} key into the keystore: {}",
 			String::from_utf8_lossy(&key.key_type.0),
@@ -257,6 +252,7 @@ fn rpc_builder(
 pub fn start_dev_node(
 	mut config: Configuration,
 	block_time_ms: u64,
+	dev_keys: &[DevKey],
 ) -> Result<TaskManager, sc_service::Error> {
 	let PartialComponents {
 		client,
@@ -268,6 +264,7 @@ pub fn start_dev_node(
 		transaction_pool,
 		other: (_, mut telemetry, _),
 	} = new_partial_with(&config, true)?;
+	insert_dev_keys(&keystore_container.keystore(), dev_keys)?;
 
 	// A dev node talks to nobody.
 	config.network.default_peers_set.in_peers = 0;
@@ -454,10 +451,12 @@ pub async fn start_parachain_node(
 	collator_options: CollatorOptions,
 	para_id: ParaId,
 	hwbench: Option<sc_sysinfo::HwBench>,
+	dev_keys: &[DevKey],
 ) -> sc_service::error::Result<(TaskManager, Arc<ParachainClient>)> {
 	let parachain_config = prepare_node_config(parachain_config);
 
 	let params = new_partial(&parachain_config)?;
+	insert_dev_keys(&params.keystore_container.keystore(), dev_keys)?;
 	let (block_import, mut telemetry, telemetry_worker_handle) = params.other;
 	let client = params.client.clone();
 	let backend = params.backend.clone();
@@ -621,7 +620,9 @@ fn start_consensus(
 	let collator_service = CollatorService::new(client.clone(), announce_block, client.clone());
 
 	let params = AuraParams {
-		create_inherent_data_providers: move |_, ()| async move { Ok(()) },
+		create_inherent_data_providers: move |_, ()| async move {
+			Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+		},
 		block_import,
 		para_client: client.clone(),
 		para_backend: backend,

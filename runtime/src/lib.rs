@@ -17,7 +17,7 @@
 #[cfg(feature = "std")]
 include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 
-mod apis;
+pub mod apis;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarks;
 pub mod configs;
@@ -26,6 +26,8 @@ pub mod genesis_config_presets;
 mod tests;
 
 extern crate alloc;
+#[allow(unused_imports)]
+use alloc::vec::Vec;
 
 use polkadot_sdk::{staging_parachain_info as parachain_info, *};
 

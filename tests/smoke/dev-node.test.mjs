@@ -63,9 +63,13 @@ test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop',
           if (dispatchError) {
             clearTimeout(timer);
             reject(new Error(`dispatch error: ${dispatchError.toString()}`));
-          } else if (status.isInBlock) {
+          } else if (status.isInvalid || status.isDropped || status.isUsurped) {
             clearTimeout(timer);
-            resolve({ blockHash: status.asInBlock, events });
+            reject(new Error(`the pool refused the transfer: ${status.type}`));
+          } else if (status.isInBlock || status.isFinalized) {
+            // The dev chain finalizes every block it seals, so the pool may report either first.
+            clearTimeout(timer);
+            resolve({ blockHash: status.isInBlock ? status.asInBlock : status.asFinalized, events });
           }
         })
         .catch((e) => {

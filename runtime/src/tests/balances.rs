@@ -141,7 +141,8 @@ fn held_funds_cannot_be_spent_and_come_back_on_release() {
 		assert_eq!(Balances::balance_on_hold(&reason, &dave()), held);
 		assert_eq!(Balances::total_balance(&dave()), total);
 		let spendable = Balances::reducible_balance(&dave(), Preservation::Expendable, Fortitude::Polite);
-		assert_eq!(spendable, total - held);
+		// An account with held funds must stay alive, so its existential deposit is not spendable.
+		assert_eq!(spendable, total - held - EXISTENTIAL_DEPOSIT);
 
 		// Spending more than the free part fails, whatever the hold.
 		assert!(<Balances as Mutate<_>>::transfer(&dave(), &bob(), spendable + 1, Preservation::Expendable)

@@ -8,7 +8,7 @@ use polkadot_sdk::{sp_genesis_builder, sp_keyring::Sr25519Keyring};
 fn preset_names_are_the_documented_ones() {
 	let names: Vec<String> = genesis_config_presets::preset_names()
 		.into_iter()
-		.map(|p| String::from_utf8(p.as_ref().to_vec()).unwrap_or_default())
+		.map(|p| String::from_utf8(AsRef::<[u8]>::as_ref(&p).to_vec()).unwrap_or_default())
 		.collect();
 	assert_eq!(names, vec!["development", "local_testnet", "rococo_local"]);
 	assert!(genesis_config_presets::get_preset(&"no_such_preset".into()).is_none());

@@ -2,6 +2,7 @@
 
 mod balances;
 mod genesis;
+mod xcm;
 
 use crate::*;
 use polkadot_sdk::{sp_io, sp_keyring::Sr25519Keyring, sp_runtime::BuildStorage};
