@@ -1,6 +1,6 @@
 //! Chain specs: built from the runtime's genesis presets, or loaded from a JSON file.
 
-use mnemo_runtime::genesis_config_presets::{ROCOCO_LOCAL_PRESET, PARACHAIN_ID};
+use mnemo_runtime::genesis_config_presets::{PARACHAIN_ID, ROCOCO_LOCAL_PRESET};
 use sc_chain_spec::{ChainSpecExtension, ChainSpecGroup};
 use sc_service::ChainType;
 use serde::{Deserialize, Serialize};
@@ -33,64 +33,74 @@ impl Extensions {
 fn properties() -> sc_chain_spec::Properties {
 	let mut p = sc_chain_spec::Properties::new();
 	p.insert("tokenSymbol".into(), mnemo_primitives::token::SYMBOL.into());
-	p.insert("tokenDecimals".into(), mnemo_primitives::token::DECIMALS.into());
-	p.insert("ss58Format".into(), mnemo_primitives::token::SS58_PREFIX.into());
+	p.insert(
+		"tokenDecimals".into(),
+		mnemo_primitives::token::DECIMALS.into(),
+	);
+	p.insert(
+		"ss58Format".into(),
+		mnemo_primitives::token::SS58_PREFIX.into(),
+	);
 	p
 }
 
 fn wasm() -> Result<&'static [u8], String> {
 	mnemo_runtime::WASM_BINARY.ok_or_else(|| {
-		"the runtime's wasm was not built into this binary (built with SKIP_WASM_BUILD?)".to_string()
+		"the runtime's wasm was not built into this binary (built with SKIP_WASM_BUILD?)"
+			.to_string()
 	})
+}
+
+fn from_preset(
+	name: &str,
+	id: &str,
+	chain_type: ChainType,
+	preset: &str,
+) -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(
+		wasm()?,
+		Extensions {
+			relay_chain: "rococo-local".into(),
+			para_id: PARACHAIN_ID,
+		},
+	)
+	.with_name(name)
+	.with_id(id)
+	.with_chain_type(chain_type)
+	.with_protocol_id(id)
+	.with_genesis_config_preset_name(preset)
+	.with_properties(properties())
+	.build())
 }
 
 /// `dev`: one collator (Alice), Alice is sudo, dev accounts endowed.
 pub fn development_chain_spec() -> Result<ChainSpec, String> {
-	Ok(ChainSpec::builder(
-		wasm()?,
-		Extensions { relay_chain: "rococo-local".into(), para_id: PARACHAIN_ID },
+	from_preset(
+		"Mnemo Development",
+		"mnemo_dev",
+		ChainType::Development,
+		"development",
 	)
-	.with_name("Mnemo Development")
-	.with_id("mnemo_dev")
-	.with_chain_type(ChainType::Development)
-	.with_genesis_config_preset_name(sp_genesis_builder_preset::DEV)
-	.with_properties(properties())
-	.build())
 }
 
 /// `local`: Alice and Bob collate, Alice is sudo.
 pub fn local_chain_spec() -> Result<ChainSpec, String> {
-	Ok(ChainSpec::builder(
-		wasm()?,
-		Extensions { relay_chain: "rococo-local".into(), para_id: PARACHAIN_ID },
+	from_preset(
+		"Mnemo Local Testnet",
+		"mnemo_local",
+		ChainType::Local,
+		"local_testnet",
 	)
-	.with_name("Mnemo Local Testnet")
-	.with_id("mnemo_local")
-	.with_chain_type(ChainType::Local)
-	.with_genesis_config_preset_name(sp_genesis_builder_preset::LOCAL)
-	.with_properties(properties())
-	.build())
 }
 
 /// `rococo-local`: parachain 2000 of a rococo-local relay chain, Alice and Bob collate, no sudo.
 pub fn rococo_local_chain_spec() -> Result<ChainSpec, String> {
-	Ok(ChainSpec::builder(
-		wasm()?,
-		Extensions { relay_chain: "rococo-local".into(), para_id: PARACHAIN_ID },
+	from_preset(
+		"Mnemo on Rococo Local",
+		"mnemo_rococo_local",
+		ChainType::Local,
+		ROCOCO_LOCAL_PRESET,
 	)
-	.with_name("Mnemo on Rococo Local")
-	.with_id("mnemo_rococo_local")
-	.with_chain_type(ChainType::Local)
-	.with_protocol_id("mnemo-rococo-local")
-	.with_genesis_config_preset_name(ROCOCO_LOCAL_PRESET)
-	.with_properties(properties())
-	.build())
-}
-
-/// The preset names the runtime uses for `dev` and `local`.
-mod sp_genesis_builder_preset {
-	pub const DEV: &str = "development";
-	pub const LOCAL: &str = "local_testnet";
 }
 
 /// Resolve `--chain`: a known name, or a path to a chain spec JSON file.
@@ -114,6 +124,6 @@ pub fn load_spec(id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 				));
 			}
 			Box::new(spec)
-		},
+		}
 	})
 }

@@ -62,7 +62,10 @@ fn parse_dev_key(s: &str) -> Result<DevKey, String> {
 	if suri.is_empty() {
 		return Err("the SURI after `=` is empty".into());
 	}
-	Ok(DevKey { key_type: sp_core::crypto::KeyTypeId(ty), suri: suri.to_string() })
+	Ok(DevKey {
+		key_type: sp_core::crypto::KeyTypeId(ty),
+		suri: suri.to_string(),
+	})
 }
 
 /// Mnemo's collator node.
@@ -135,6 +138,10 @@ impl RelayChainCli {
 		let chain_id = crate::chain_spec::Extensions::try_get(&*para_config.chain_spec)
 			.map(|e| e.relay_chain.clone());
 		let base_path = Some(para_config.base_path.path().join("polkadot"));
-		Self { base, chain_id, base_path }
+		Self {
+			base,
+			chain_id,
+			base_path,
+		}
 	}
 }

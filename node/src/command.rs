@@ -112,7 +112,10 @@ impl CliConfiguration<Self> for RelayChainCli {
 	}
 
 	fn base_path(&self) -> Result<Option<BasePath>> {
-		Ok(self.shared_params().base_path()?.or_else(|| self.base_path.clone().map(Into::into)))
+		Ok(self
+			.shared_params()
+			.base_path()?
+			.or_else(|| self.base_path.clone().map(Into::into)))
 	}
 
 	fn rpc_addr(&self, default_listen_port: u16) -> Result<Option<Vec<RpcEndpoint>>> {
@@ -124,7 +127,9 @@ impl CliConfiguration<Self> for RelayChainCli {
 		default_listen_port: u16,
 		chain_spec: &Box<dyn ChainSpec>,
 	) -> Result<Option<PrometheusConfig>> {
-		self.base.base.prometheus_config(default_listen_port, chain_spec)
+		self.base
+			.base
+			.prometheus_config(default_listen_port, chain_spec)
 	}
 
 	fn init<F>(&self, _: &String, _: &String, _: F) -> Result<()>
@@ -137,7 +142,11 @@ impl CliConfiguration<Self> for RelayChainCli {
 
 	fn chain_id(&self, is_dev: bool) -> Result<String> {
 		let chain_id = self.base.base.chain_id(is_dev)?;
-		Ok(if chain_id.is_empty() { self.chain_id.clone().unwrap_or_default() } else { chain_id })
+		Ok(if chain_id.is_empty() {
+			self.chain_id.clone().unwrap_or_default()
+		} else {
+			chain_id
+		})
 	}
 
 	fn role(&self, is_dev: bool) -> Result<sc_service::Role> {
@@ -205,42 +214,57 @@ pub fn run() -> Result<()> {
 		Some(Subcommand::BuildSpec(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.sync_run(|config| cmd.run(config.chain_spec, config.network))
-		},
+		}
 		Some(Subcommand::CheckBlock(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.async_run(|config| {
 				let partials = service::new_partial(&config)?;
-				Ok((cmd.run(partials.client, partials.import_queue), partials.task_manager))
+				Ok((
+					cmd.run(partials.client, partials.import_queue),
+					partials.task_manager,
+				))
 			})
-		},
+		}
 		Some(Subcommand::ExportBlocks(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.async_run(|config| {
 				let partials = service::new_partial(&config)?;
-				Ok((cmd.run(partials.client, config.database), partials.task_manager))
+				Ok((
+					cmd.run(partials.client, config.database),
+					partials.task_manager,
+				))
 			})
-		},
+		}
 		Some(Subcommand::ExportState(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.async_run(|config| {
 				let partials = service::new_partial(&config)?;
-				Ok((cmd.run(partials.client, config.chain_spec), partials.task_manager))
+				Ok((
+					cmd.run(partials.client, config.chain_spec),
+					partials.task_manager,
+				))
 			})
-		},
+		}
 		Some(Subcommand::ImportBlocks(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.async_run(|config| {
 				let partials = service::new_partial(&config)?;
-				Ok((cmd.run(partials.client, partials.import_queue), partials.task_manager))
+				Ok((
+					cmd.run(partials.client, partials.import_queue),
+					partials.task_manager,
+				))
 			})
-		},
+		}
 		Some(Subcommand::Revert(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.async_run(|config| {
 				let partials = service::new_partial(&config)?;
-				Ok((cmd.run(partials.client, partials.backend, None), partials.task_manager))
+				Ok((
+					cmd.run(partials.client, partials.backend, None),
+					partials.task_manager,
+				))
 			})
-		},
+		}
 		Some(Subcommand::PurgeChain(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.sync_run(|config| {
@@ -253,21 +277,21 @@ pub fn run() -> Result<()> {
 				.map_err(|err| format!("Relay chain argument error: {err}"))?;
 				cmd.run(config, polkadot_config)
 			})
-		},
+		}
 		Some(Subcommand::ExportGenesisHead(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.sync_run(|config| {
 				let partials = service::new_partial(&config)?;
 				cmd.run(partials.client)
 			})
-		},
+		}
 		Some(Subcommand::ExportGenesisWasm(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.sync_run(|_config| {
 				let spec = cli.load_spec(&cmd.shared_params.chain.clone().unwrap_or_default())?;
 				cmd.run(&*spec)
 			})
-		},
+		}
 		None => {
 			let runner = cli.create_runner(&cli.run.normalize())?;
 			let collator_options = cli.run.collator_options();
@@ -278,7 +302,8 @@ pub fn run() -> Result<()> {
 					config.offchain_worker.enabled = true;
 					config.offchain_worker.indexing_enabled = true;
 					info!("🧪 Relay-free dev mode: a block every {block_time} ms");
-					return service::start_dev_node(config, block_time, &cli.dev_keys).map_err(Into::into);
+					return service::start_dev_node(config, block_time, &cli.dev_keys)
+						.map_err(Into::into);
 				}
 
 				let para_id = chain_spec::Extensions::try_get(&*config.chain_spec)
@@ -304,7 +329,14 @@ pub fn run() -> Result<()> {
 					.flatten();
 
 				info!("🪪 Parachain id: {para_id:?}");
-				info!("✍️ Is collating: {}", if config.role.is_authority() { "yes" } else { "no" });
+				info!(
+					"✍️ Is collating: {}",
+					if config.role.is_authority() {
+						"yes"
+					} else {
+						"no"
+					}
+				);
 
 				service::start_parachain_node(
 					config,
@@ -318,6 +350,6 @@ pub fn run() -> Result<()> {
 				.map(|r| r.0)
 				.map_err(Into::into)
 			})
-		},
+		}
 	}
 }

@@ -47,7 +47,11 @@ where
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
 	let mut module = RpcExtension::new(());
-	let FullDeps { client, pool, offchain_storage } = deps;
+	let FullDeps {
+		client,
+		pool,
+		offchain_storage,
+	} = deps;
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
 	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
 	module.merge(Mnemo::new(client, offchain_storage).into_rpc())?;
@@ -100,12 +104,18 @@ pub struct Mnemo<C, S> {
 impl<C, S> Mnemo<C, S> {
 	/// A server over `client` and the node's offchain storage.
 	pub fn new(client: Arc<C>, offchain_storage: Option<S>) -> Self {
-		Self { client, offchain_storage: offchain_storage.map(|s| Arc::new(RwLock::new(s))) }
+		Self {
+			client,
+			offchain_storage: offchain_storage.map(|s| Arc::new(RwLock::new(s))),
+		}
 	}
 
 	fn storage(&self) -> RpcResult<&Arc<RwLock<S>>> {
 		self.offchain_storage.as_ref().ok_or_else(|| {
-			error(ErrorCode::NoOffchainStorage, "this node has no offchain storage")
+			error(
+				ErrorCode::NoOffchainStorage,
+				"this node has no offchain storage",
+			)
 		})
 	}
 }
@@ -176,7 +186,10 @@ where
 	}
 
 	fn engine_url(&self) -> RpcResult<Option<String>> {
-		let value = self.storage()?.read().get(sp_offchain::STORAGE_PREFIX, offchain_keys::ENGINE_URL);
+		let value = self
+			.storage()?
+			.read()
+			.get(sp_offchain::STORAGE_PREFIX, offchain_keys::ENGINE_URL);
 		Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
 	}
 
@@ -191,9 +204,11 @@ where
 			},
 		}
 		validate_engine_url(&url).map_err(|e| error(ErrorCode::InvalidParams, e))?;
-		self.storage()?
-			.write()
-			.set(sp_offchain::STORAGE_PREFIX, offchain_keys::ENGINE_URL, url.as_bytes());
+		self.storage()?.write().set(
+			sp_offchain::STORAGE_PREFIX,
+			offchain_keys::ENGINE_URL,
+			url.as_bytes(),
+		);
 		log::info!("🔗 Offchain workers now call the engine at {url}");
 		Ok(())
 	}
@@ -207,9 +222,15 @@ mod tests {
 	fn engine_urls_are_checked() {
 		assert!(validate_engine_url("http://127.0.0.1:8844").is_ok());
 		assert!(validate_engine_url("https://engine.example.org/mnemo").is_ok());
-		assert!(validate_engine_url("ftp://x").unwrap_err().contains("http://"));
-		assert!(validate_engine_url("http://").unwrap_err().contains("no host"));
-		assert!(validate_engine_url("http://a b").unwrap_err().contains("whitespace"));
+		assert!(validate_engine_url("ftp://x")
+			.unwrap_err()
+			.contains("http://"));
+		assert!(validate_engine_url("http://")
+			.unwrap_err()
+			.contains("no host"));
+		assert!(validate_engine_url("http://a b")
+			.unwrap_err()
+			.contains("whitespace"));
 		assert!(validate_engine_url(&format!("http://{}", "a".repeat(3000)))
 			.unwrap_err()
 			.contains("longer"));

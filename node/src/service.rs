@@ -11,8 +11,7 @@ use cumulus_client_consensus_common::ParachainBlockImport as TParachainBlockImpo
 use cumulus_client_parachain_inherent::MockValidationDataInherentDataProvider;
 use cumulus_client_service::{
 	build_network, build_relay_chain_interface, prepare_node_config, start_relay_chain_tasks,
-	BuildNetworkParams, DARecoveryProfile, ParachainHostFunctions,
-	StartRelayChainTasksParams,
+	BuildNetworkParams, DARecoveryProfile, ParachainHostFunctions, StartRelayChainTasksParams,
 };
 use cumulus_primitives_core::{relay_chain::ValidationCode, CollectCollationInfo, ParaId};
 use cumulus_relay_chain_interface::{OverseerHandle, RelayChainInterface};
@@ -27,12 +26,12 @@ use sc_consensus::{DefaultImportQueue, LongestChain};
 use sc_consensus_manual_seal::consensus::aura::AuraConsensusDataProvider;
 use sc_executor::{HeapAllocStrategy, WasmExecutor, DEFAULT_HEAP_ALLOC_STRATEGY};
 use sc_network::{config::FullNetworkConfiguration, NetworkBlock, NotificationMetrics};
+use sc_service::ImportQueue;
 use sc_service::{Configuration, PartialComponents, TFullBackend, TFullClient, TaskManager};
 use sc_telemetry::{Telemetry, TelemetryHandle, TelemetryWorker, TelemetryWorkerHandle};
 use sc_transaction_pool::TransactionPoolHandle;
 use sc_transaction_pool_api::OffchainTransactionPoolFactory;
 use sp_api::ProvideRuntimeApi;
-use sc_service::ImportQueue;
 use sp_keystore::{Keystore, KeystorePtr};
 use sp_runtime::traits::{Header as HeaderT, UniqueSaturatedInto};
 
@@ -59,7 +58,11 @@ pub type Service = PartialComponents<
 	(),
 	DefaultImportQueue<Block>,
 	TransactionPool,
-	(ParachainBlockImport, Option<Telemetry>, Option<TelemetryWorkerHandle>),
+	(
+		ParachainBlockImport,
+		Option<Telemetry>,
+		Option<TelemetryWorkerHandle>,
+	),
 >;
 
 /// Relay chain slot duration.
@@ -85,7 +88,9 @@ fn new_partial_with(config: &Configuration, dev: bool) -> Result<Service, sc_ser
 	let heap_pages = config
 		.executor
 		.default_heap_pages
-		.map_or(DEFAULT_HEAP_ALLOC_STRATEGY, |h| HeapAllocStrategy::Static { extra_pages: h as _ });
+		.map_or(DEFAULT_HEAP_ALLOC_STRATEGY, |h| HeapAllocStrategy::Static {
+			extra_pages: h as _,
+		});
 
 	let executor = ParachainExecutor::builder()
 		.with_execution_method(config.executor.wasm_method)
@@ -107,7 +112,9 @@ fn new_partial_with(config: &Configuration, dev: bool) -> Result<Service, sc_ser
 
 	let telemetry_worker_handle = telemetry.as_ref().map(|(worker, _)| worker.handle());
 	let telemetry = telemetry.map(|(worker, telemetry)| {
-		task_manager.spawn_handle().spawn("telemetry", None, worker.run());
+		task_manager
+			.spawn_handle()
+			.spawn("telemetry", None, worker.run());
 		telemetry
 	});
 
@@ -186,9 +193,14 @@ pub fn insert_dev_keys(keystore: &KeystorePtr, keys: &[DevKey]) -> Result<(), sc
 		let pair = sp_core::sr25519::Pair::from_string(&key.suri, None).map_err(|e| {
 			sc_service::Error::Other(format!("--dev-key {:?}: invalid SURI: {e:?}", key.key_type))
 		})?;
-		keystore.insert(key.key_type, &key.suri, pair.public().as_ref()).map_err(|_| {
-			sc_service::Error::Other(format!("--dev-key {:?}: the keystore refused the key", key.key_type))
-		})?;
+		keystore
+			.insert(key.key_type, &key.suri, pair.public().as_ref())
+			.map_err(|_| {
+				sc_service::Error::Other(format!(
+					"--dev-key {:?}: the keystore refused the key",
+					key.key_type
+				))
+			})?;
 		info!(
 			"🔑 Inserted a {} key into the keystore: {}",
 			String::from_utf8_lossy(&key.key_type.0),
@@ -215,7 +227,9 @@ fn start_offchain_workers(
 		runtime_api_provider: client.clone(),
 		keystore: Some(keystore),
 		offchain_db: backend.offchain_storage(),
-		transaction_pool: Some(OffchainTransactionPoolFactory::new(transaction_pool.clone())),
+		transaction_pool: Some(OffchainTransactionPoolFactory::new(
+			transaction_pool.clone(),
+		)),
 		network_provider: Arc::new(network),
 		is_validator: config.role.is_authority(),
 		enable_http_requests: true,
@@ -224,7 +238,9 @@ fn start_offchain_workers(
 	task_manager.spawn_handle().spawn(
 		"offchain-workers-runner",
 		"offchain-work",
-		offchain_workers.run(client.clone(), task_manager.spawn_handle()).boxed(),
+		offchain_workers
+			.run(client.clone(), task_manager.spawn_handle())
+			.boxed(),
 	);
 	Ok(())
 }
@@ -233,8 +249,9 @@ fn rpc_builder(
 	client: &Arc<ParachainClient>,
 	backend: &Arc<ParachainBackend>,
 	pool: &Arc<TransactionPool>,
-) -> Box<dyn Fn(sc_rpc::SubscriptionTaskExecutor) -> Result<crate::rpc::RpcExtension, sc_service::Error>>
-{
+) -> Box<
+	dyn Fn(sc_rpc::SubscriptionTaskExecutor) -> Result<crate::rpc::RpcExtension, sc_service::Error>,
+> {
 	let client = client.clone();
 	let backend = backend.clone();
 	let pool = pool.clone();
@@ -322,24 +339,26 @@ pub fn start_dev_node(
 
 	// The timer: one seal command per `block_time_ms`.
 	let (mut seal_sink, seal_stream) = futures::channel::mpsc::channel(1024);
-	task_manager.spawn_essential_handle().spawn("dev-block-timer", None, async move {
-		loop {
-			futures_timer::Delay::new(Duration::from_millis(block_time_ms)).await;
-			let command = sc_consensus_manual_seal::EngineCommand::SealNewBlock {
-				create_empty: true,
-				finalize: true,
-				parent_hash: None,
-				sender: None,
-			};
-			if seal_sink.try_send(command).is_err() {
-				// The sealing task has ended (node shutting down) or is far behind; stop ticking
-				// only in the first case.
-				if seal_sink.is_closed() {
-					break;
+	task_manager
+		.spawn_essential_handle()
+		.spawn("dev-block-timer", None, async move {
+			loop {
+				futures_timer::Delay::new(Duration::from_millis(block_time_ms)).await;
+				let command = sc_consensus_manual_seal::EngineCommand::SealNewBlock {
+					create_empty: true,
+					finalize: true,
+					parent_hash: None,
+					sender: None,
+				};
+				if seal_sink.try_send(command).is_err() {
+					// The sealing task has ended (node shutting down) or is far behind; stop ticking
+					// only in the first case.
+					if seal_sink.is_closed() {
+						break;
+					}
 				}
 			}
-		}
-	});
+		});
 
 	let params = sc_consensus_manual_seal::ManualSealParams {
 		block_import: client.clone(),
@@ -389,7 +408,10 @@ fn dev_inherent_data_providers(
 	(),
 ) -> futures::future::Ready<
 	Result<
-		(sp_timestamp::InherentDataProvider, MockValidationDataInherentDataProvider<()>),
+		(
+			sp_timestamp::InherentDataProvider,
+			MockValidationDataInherentDataProvider<()>,
+		),
 		Box<dyn std::error::Error + Send + Sync>,
 	>,
 > + Send
@@ -399,8 +421,8 @@ fn dev_inherent_data_providers(
 		.duration_since(std::time::UNIX_EPOCH)
 		.map(|d| d.as_millis() as u64)
 		.unwrap_or_default()
-		.saturating_sub(2 * 60 * 60 * 1000) /
-		RELAY_CHAIN_SLOT_DURATION_MILLIS;
+		.saturating_sub(2 * 60 * 60 * 1000)
+		/ RELAY_CHAIN_SLOT_DURATION_MILLIS;
 
 	move |parent: Hash, ()| {
 		let build = || -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
@@ -417,8 +439,8 @@ fn dev_inherent_data_providers(
 				UniqueSaturatedInto::<u32>::unique_saturated_into(*parent_header.number()) + 1;
 			let relay_blocks_per_para_block =
 				(slot_duration.as_millis() / RELAY_CHAIN_SLOT_DURATION_MILLIS).max(1) as u32;
-			let relay_slot = initial_relay_slot +
-				u64::from(block_number) * u64::from(relay_blocks_per_para_block);
+			let relay_slot = initial_relay_slot
+				+ u64::from(block_number) * u64::from(relay_blocks_per_para_block);
 			let relay_offset =
 				(relay_slot as u32).saturating_sub(relay_blocks_per_para_block * block_number);
 
@@ -629,7 +651,12 @@ fn start_consensus(
 		relay_client: relay_chain_interface,
 		code_hash_provider: {
 			let client = client.clone();
-			move |block_hash| client.code_at(block_hash).ok().map(|c| ValidationCode::from(c).hash())
+			move |block_hash| {
+				client
+					.code_at(block_hash)
+					.ok()
+					.map(|c| ValidationCode::from(c).hash())
+			}
 		},
 		keystore,
 		collator_key,
@@ -647,7 +674,8 @@ fn start_consensus(
 	let fut = aura::run::<Block, sp_consensus_aura::sr25519::AuthorityPair, _, _, _, _, _, _, _, _>(
 		params,
 	);
-	task_manager.spawn_essential_handle().spawn("aura", None, fut);
+	task_manager
+		.spawn_essential_handle()
+		.spawn("aura", None, fut);
 	Ok(())
 }
-

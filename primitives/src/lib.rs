@@ -151,7 +151,10 @@ mod tests {
 	#[test]
 	fn content_hash_is_blake2_256_and_round_trips_hex() {
 		let h = ContentHash::of(b"To be, or not to be");
-		assert_eq!(h.0, polkadot_sdk::sp_crypto_hashing::blake2_256(b"To be, or not to be"));
+		assert_eq!(
+			h.0,
+			polkadot_sdk::sp_crypto_hashing::blake2_256(b"To be, or not to be")
+		);
 		let hex = h.to_hex();
 		assert_eq!(hex.len(), 64);
 		assert_eq!(ContentHash::from_hex(&hex), Some(h));

@@ -4,7 +4,9 @@
 //! type on its `Config` bound by one of these traits, and the runtime plugs in the pallet that
 //! provides it. Unit tests plug in mocks. The traits grow with the pallets that implement them.
 
-use crate::{AdapterId, Balance, ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId, ReceiptId};
+use crate::{
+	AdapterId, Balance, ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId, ReceiptId,
+};
 use polkadot_sdk::sp_runtime::{DispatchError, Perbill};
 
 /// Read access to datanets: which contributions are approved in which version, and whose they are.
@@ -16,7 +18,11 @@ pub trait DatanetsInspect<AccountId> {
 	fn version_exists(datanet: DatanetId, version: DatanetVersion) -> bool;
 	/// Whether `contribution` belongs to `datanet` at `version` (approved, included by that version,
 	/// not removed before it). O(1).
-	fn is_in_version(datanet: DatanetId, version: DatanetVersion, contribution: ContributionId) -> bool;
+	fn is_in_version(
+		datanet: DatanetId,
+		version: DatanetVersion,
+		contribution: ContributionId,
+	) -> bool;
 	/// Who contributed `contribution`, if it exists.
 	fn contributor(contribution: ContributionId) -> Option<AccountId>;
 	/// The owner of `datanet`, if it exists.
@@ -65,7 +71,12 @@ pub trait ModelsInspect<AccountId> {
 /// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
 pub trait PaymentEscrow<AccountId> {
 	/// Charge `amount` from `payer` on behalf of `operator` for `receipt` and hold it in escrow.
-	fn charge(operator: &AccountId, payer: &AccountId, receipt: ReceiptId, amount: Balance) -> Result<(), DispatchError>;
+	fn charge(
+		operator: &AccountId,
+		payer: &AccountId,
+		receipt: ReceiptId,
+		amount: Balance,
+	) -> Result<(), DispatchError>;
 	/// Return the escrowed fee of `receipt` to its payer (attribution failed or was challenged).
 	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError>;
 }

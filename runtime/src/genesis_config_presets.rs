@@ -47,11 +47,19 @@ fn genesis(
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
-			balances: endowed_accounts.iter().cloned().map(|k| (k, ENDOWMENT)).collect::<Vec<_>>(),
+			balances: endowed_accounts
+				.iter()
+				.cloned()
+				.map(|k| (k, ENDOWMENT))
+				.collect::<Vec<_>>(),
 		},
 		parachain_info: ParachainInfoConfig { parachain_id: id },
 		collator_selection: CollatorSelectionConfig {
-			invulnerables: invulnerables.iter().cloned().map(|(acc, _)| acc).collect::<Vec<_>>(),
+			invulnerables: invulnerables
+				.iter()
+				.cloned()
+				.map(|(acc, _)| acc)
+				.collect::<Vec<_>>(),
 			candidacy_bond: CANDIDACY_BOND,
 		},
 		session: SessionConfig {
@@ -60,7 +68,9 @@ fn genesis(
 				.map(|(acc, aura)| (acc.clone(), acc, session_keys(aura)))
 				.collect::<Vec<_>>(),
 		},
-		polkadot_xcm: PolkadotXcmConfig { safe_xcm_version: Some(SAFE_XCM_VERSION) },
+		polkadot_xcm: PolkadotXcmConfig {
+			safe_xcm_version: Some(SAFE_XCM_VERSION)
+		},
 		sudo: SudoConfig { key: root },
 	})
 }
@@ -70,7 +80,9 @@ fn collator(k: Sr25519Keyring) -> (AccountId, AuraId) {
 }
 
 fn dev_accounts() -> Vec<AccountId> {
-	Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect()
+	Sr25519Keyring::well_known()
+		.map(|k| k.to_account_id())
+		.collect()
 }
 
 fn development_genesis() -> Value {
@@ -84,7 +96,10 @@ fn development_genesis() -> Value {
 
 fn local_testnet_genesis() -> Value {
 	genesis(
-		vec![collator(Sr25519Keyring::Alice), collator(Sr25519Keyring::Bob)],
+		vec![
+			collator(Sr25519Keyring::Alice),
+			collator(Sr25519Keyring::Bob),
+		],
 		dev_accounts(),
 		Some(Sr25519Keyring::Alice.to_account_id()),
 		PARACHAIN_ID.into(),
@@ -93,7 +108,10 @@ fn local_testnet_genesis() -> Value {
 
 fn rococo_local_genesis() -> Value {
 	genesis(
-		vec![collator(Sr25519Keyring::Alice), collator(Sr25519Keyring::Bob)],
+		vec![
+			collator(Sr25519Keyring::Alice),
+			collator(Sr25519Keyring::Bob),
+		],
 		dev_accounts(),
 		None,
 		PARACHAIN_ID.into(),

@@ -14,6 +14,7 @@ test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop',
   await cryptoWaitReady();
   const node = await startDevNode();
   let api;
+  let provider;
   t.after(async () => {
     if (api) await api.disconnect().catch(() => {});
     await node.stop();
@@ -22,13 +23,15 @@ test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop',
   try {
     // The RPC server comes up: poll until a connection succeeds (no fixed sleeps).
     api = await waitFor('the RPC server', async () => {
-      const provider = new WsProvider(node.url, false);
+      const p = new WsProvider(node.url, false);
       try {
-        await provider.connect();
-        await waitFor('the socket', () => provider.isConnected, { timeoutMs: 2_000, intervalMs: 50 });
-        return await ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true });
+        await p.connect();
+        await waitFor('the socket', () => p.isConnected, { timeoutMs: 2_000, intervalMs: 50 });
+        const created = await ApiPromise.create({ provider: p, throwOnConnect: true, noInitWarn: true });
+        provider = p;
+        return created;
       } catch (e) {
-        await provider.disconnect().catch(() => {});
+        await p.disconnect().catch(() => {});
         throw e;
       }
     }, { timeoutMs: 180_000, intervalMs: 500 });
@@ -89,14 +92,14 @@ test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop',
     console.log(`# transfer included in ${blockHash.toHex()}, fee ${fee} units`);
 
     // Mnemo's own RPC module.
-    const info = await api.provider.send('mnemo_info', []);
+    const info = await provider.send('mnemo_info', []);
     assert.equal(info.specName, 'mnemo');
     assert.equal(info.tokenSymbol, 'MNEMO');
     assert.equal(info.existentialDeposit, (UNIT / 1000n).toString());
-    assert.equal(await api.provider.send('mnemo_engineUrl', []), null);
-    await api.provider.send('mnemo_setEngineUrl', ['http://127.0.0.1:8844']);
-    assert.equal(await api.provider.send('mnemo_engineUrl', []), 'http://127.0.0.1:8844');
-    await assert.rejects(api.provider.send('mnemo_setEngineUrl', ['ftp://nope']), /http:\/\/ or https:\/\//);
+    assert.equal(await provider.send('mnemo_engineUrl', []), null);
+    await provider.send('mnemo_setEngineUrl', ['http://127.0.0.1:8844']);
+    assert.equal(await provider.send('mnemo_engineUrl', []), 'http://127.0.0.1:8844');
+    await assert.rejects(provider.send('mnemo_setEngineUrl', ['ftp://nope']), /http:\/\/ or https:\/\//);
 
     const rss = node.rssKiB();
     if (rss) console.log(`# node resident memory: ${(rss / 1024).toFixed(0)} MiB`);

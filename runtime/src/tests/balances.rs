@@ -33,11 +33,11 @@ fn tx_extension(nonce: Nonce, tip: Balance) -> TxExtension {
 
 fn fee_paid_by(who: &AccountId) -> Option<Balance> {
 	System::events().into_iter().find_map(|r| match r.event {
-		RuntimeEvent::TransactionPayment(pallet_transaction_payment::Event::TransactionFeePaid {
-			who: w,
-			actual_fee,
-			..
-		}) if &w == who => Some(actual_fee),
+		RuntimeEvent::TransactionPayment(
+			pallet_transaction_payment::Event::TransactionFeePaid {
+				who: w, actual_fee, ..
+			},
+		) if &w == who => Some(actual_fee),
 		_ => None,
 	})
 }
@@ -51,7 +51,10 @@ fn signed_transfer_moves_funds_charges_a_fee_and_bumps_the_nonce() {
 			value: amount,
 		});
 		let info = call.get_dispatch_info();
-		let (alice_before, bob_before) = (Balances::free_balance(alice()), Balances::free_balance(bob()));
+		let (alice_before, bob_before) = (
+			Balances::free_balance(alice()),
+			Balances::free_balance(bob()),
+		);
 		let issuance_before = Balances::total_issuance();
 
 		let outcome = tx_extension(0, 0)
@@ -62,14 +65,22 @@ fn signed_transfer_moves_funds_charges_a_fee_and_bumps_the_nonce() {
 		let fee = fee_paid_by(&alice()).expect("a TransactionFeePaid event");
 		assert!(fee > 0, "a transfer is not free");
 		// The fee is what the runtime's fee formula says for this weight and length.
-		assert_eq!(fee, TransactionPayment::compute_actual_fee(120, &info, &Default::default(), 0));
+		assert_eq!(
+			fee,
+			TransactionPayment::compute_actual_fee(120, &info, &Default::default(), 0)
+		);
 		assert_eq!(Balances::free_balance(alice()), alice_before - amount - fee);
 		assert_eq!(Balances::free_balance(bob()), bob_before + amount);
 		// Fees are burnt: issuance falls by exactly the fee.
 		assert_eq!(Balances::total_issuance(), issuance_before - fee);
 		assert_eq!(System::account_nonce(alice()), 1);
 		System::assert_has_event(
-			pallet_balances::Event::Transfer { from: alice(), to: bob(), amount }.into(),
+			pallet_balances::Event::Transfer {
+				from: alice(),
+				to: bob(),
+				amount,
+			}
+			.into(),
 		);
 	});
 }
@@ -90,7 +101,10 @@ fn a_stale_nonce_or_an_unaffordable_fee_is_refused_before_dispatch() {
 		assert!(tx_extension(0, 0)
 			.dispatch_transaction(RuntimeOrigin::signed(nobody()), call, &info, 120, 0)
 			.is_err());
-		assert_eq!(Balances::free_balance(bob()), genesis_config_presets::ENDOWMENT);
+		assert_eq!(
+			Balances::free_balance(bob()),
+			genesis_config_presets::ENDOWMENT
+		);
 	});
 }
 
@@ -140,17 +154,28 @@ fn held_funds_cannot_be_spent_and_come_back_on_release() {
 		assert_ok!(<Balances as MutateHold<_>>::hold(&reason, &dave(), held));
 		assert_eq!(Balances::balance_on_hold(&reason, &dave()), held);
 		assert_eq!(Balances::total_balance(&dave()), total);
-		let spendable = Balances::reducible_balance(&dave(), Preservation::Expendable, Fortitude::Polite);
+		let spendable =
+			Balances::reducible_balance(&dave(), Preservation::Expendable, Fortitude::Polite);
 		// An account with held funds must stay alive, so its existential deposit is not spendable.
 		assert_eq!(spendable, total - held - EXISTENTIAL_DEPOSIT);
 
 		// Spending more than the free part fails, whatever the hold.
-		assert!(<Balances as Mutate<_>>::transfer(&dave(), &bob(), spendable + 1, Preservation::Expendable)
-			.is_err());
+		assert!(<Balances as Mutate<_>>::transfer(
+			&dave(),
+			&bob(),
+			spendable + 1,
+			Preservation::Expendable
+		)
+		.is_err());
 		// Holding more than what is free fails.
 		assert!(<Balances as MutateHold<_>>::hold(&reason, &dave(), total).is_err());
 
-		assert_ok!(<Balances as MutateHold<_>>::release(&reason, &dave(), held, Precision::Exact));
+		assert_ok!(<Balances as MutateHold<_>>::release(
+			&reason,
+			&dave(),
+			held,
+			Precision::Exact
+		));
 		assert_eq!(Balances::balance_on_hold(&reason, &dave()), 0);
 		assert_eq!(
 			Balances::reducible_balance(&dave(), Preservation::Expendable, Fortitude::Polite),

@@ -22,13 +22,24 @@ fn every_preset_builds_and_endows_the_dev_accounts() {
 		ROCOCO_LOCAL_PRESET,
 	] {
 		new_test_ext(preset).execute_with(|| {
-			assert_eq!(ParachainInfo::parachain_id(), PARACHAIN_ID.into(), "{preset}");
+			assert_eq!(
+				ParachainInfo::parachain_id(),
+				PARACHAIN_ID.into(),
+				"{preset}"
+			);
 			for k in Sr25519Keyring::well_known() {
-				assert_eq!(Balances::free_balance(k.to_account_id()), ENDOWMENT, "{preset} {k:?}");
+				assert_eq!(
+					Balances::free_balance(k.to_account_id()),
+					ENDOWMENT,
+					"{preset} {k:?}"
+				);
 			}
 			let endowed = Sr25519Keyring::well_known().count() as Balance;
 			assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT, "{preset}");
-			assert!(!pallet_aura::Authorities::<Runtime>::get().is_empty(), "{preset}");
+			assert!(
+				!pallet_aura::Authorities::<Runtime>::get().is_empty(),
+				"{preset}"
+			);
 		});
 	}
 }
@@ -36,7 +47,10 @@ fn every_preset_builds_and_endows_the_dev_accounts() {
 #[test]
 fn development_has_one_collator_and_alice_as_sudo() {
 	new_test_ext(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
-		assert_eq!(pallet_collator_selection::Invulnerables::<Runtime>::get().into_inner(), vec![alice()]);
+		assert_eq!(
+			pallet_collator_selection::Invulnerables::<Runtime>::get().into_inner(),
+			vec![alice()]
+		);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice()));
 		let aura: Vec<AuraId> = pallet_aura::Authorities::<Runtime>::get().into_inner();
 		assert_eq!(aura, vec![AuraId::from(Sr25519Keyring::Alice.public())]);
@@ -46,11 +60,17 @@ fn development_has_one_collator_and_alice_as_sudo() {
 #[test]
 fn local_testnet_has_two_collators_and_rococo_local_has_no_sudo() {
 	new_test_ext(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
-		assert_eq!(pallet_collator_selection::Invulnerables::<Runtime>::get().len(), 2);
+		assert_eq!(
+			pallet_collator_selection::Invulnerables::<Runtime>::get().len(),
+			2
+		);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice()));
 	});
 	new_test_ext(ROCOCO_LOCAL_PRESET).execute_with(|| {
-		assert_eq!(pallet_collator_selection::Invulnerables::<Runtime>::get().len(), 2);
+		assert_eq!(
+			pallet_collator_selection::Invulnerables::<Runtime>::get().len(),
+			2
+		);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), None);
 	});
 }
@@ -59,5 +79,8 @@ fn local_testnet_has_two_collators_and_rococo_local_has_no_sudo() {
 fn runtime_identifies_as_mnemo() {
 	assert_eq!(VERSION.spec_name, "mnemo");
 	assert_eq!(<Runtime as frame_system::Config>::SS58Prefix::get(), 42);
-	assert_eq!(<Runtime as pallet_balances::Config>::ExistentialDeposit::get(), EXISTENTIAL_DEPOSIT);
+	assert_eq!(
+		<Runtime as pallet_balances::Config>::ExistentialDeposit::get(),
+		EXISTENTIAL_DEPOSIT
+	);
 }

@@ -14,7 +14,7 @@ pub fn json_merge(base: &mut serde_json::Value, patch: serde_json::Value) {
 			for (k, v) in patch {
 				json_merge(base.entry(k).or_insert(serde_json::Value::Null), v);
 			}
-		},
+		}
 		(base, patch) => *base = patch,
 	}
 }
@@ -24,14 +24,17 @@ pub fn preset_config(name: &str) -> RuntimeGenesisConfig {
 	let patch = genesis_config_presets::get_preset(&name.into())
 		.unwrap_or_else(|| panic!("preset {name} exists"));
 	let patch: serde_json::Value = serde_json::from_slice(&patch).expect("preset is JSON");
-	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).expect("default is JSON");
+	let mut config =
+		serde_json::to_value(RuntimeGenesisConfig::default()).expect("default is JSON");
 	json_merge(&mut config, patch);
 	serde_json::from_value(config).expect("merged preset is a valid genesis config")
 }
 
 /// Externalities at genesis of `preset`, at block 1 so that events are recorded.
 pub fn new_test_ext(preset: &str) -> sp_io::TestExternalities {
-	let storage = preset_config(preset).build_storage().expect("genesis builds");
+	let storage = preset_config(preset)
+		.build_storage()
+		.expect("genesis builds");
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.execute_with(|| System::set_block_number(1));
 	ext

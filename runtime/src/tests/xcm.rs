@@ -26,6 +26,7 @@ const SIBLING: u32 = 2001;
 /// The mock sibling: balances for its own token, MNEMO as a `Location`-keyed asset.
 mod sibling {
 	use core::cell::RefCell;
+	use polkadot_sdk::sp_runtime::traits::Identity;
 	use polkadot_sdk::{
 		frame_support::{
 			construct_runtime, derive_impl, parameter_types,
@@ -39,14 +40,12 @@ mod sibling {
 		staging_xcm::latest::prelude::*,
 		staging_xcm_builder::{
 			AccountId32Aliases, AllowUnpaidExecutionFrom, Case, ConvertedConcreteId,
-			FixedRateOfFungible, FixedWeightBounds, FrameTransactionalProcessor,
-			FungiblesAdapter, NoChecking, ParentIsPreset, SiblingParachainConvertsVia,
-			SovereignSignedViaLocation,
+			FixedRateOfFungible, FixedWeightBounds, FrameTransactionalProcessor, FungiblesAdapter,
+			NoChecking, ParentIsPreset, SiblingParachainConvertsVia, SovereignSignedViaLocation,
 		},
 		staging_xcm_executor::{self as xcm_executor, XcmExecutor},
 		xcm_simulator::mock_message_queue,
 	};
-	use polkadot_sdk::sp_runtime::traits::Identity;
 
 	pub type AccountId = AccountId32;
 	pub type Balance = u128;
@@ -139,7 +138,10 @@ mod sibling {
 		) -> SendResult<Self::Ticket> {
 			let dest = dest.take().ok_or(SendError::MissingArgument)?;
 			let msg = msg.take().ok_or(SendError::MissingArgument)?;
-			Ok(((dest, msg), polkadot_sdk::staging_xcm::latest::Assets::new()))
+			Ok((
+				(dest, msg),
+				polkadot_sdk::staging_xcm::latest::Assets::new(),
+			))
 		}
 		fn deliver((dest, msg): Self::Ticket) -> Result<XcmHash, SendError> {
 			let hash = polkadot_sdk::sp_io::hashing::blake2_256(&codec::Encode::encode(&msg));
@@ -183,7 +185,9 @@ mod sibling {
 
 	pub fn new_ext() -> polkadot_sdk::sp_io::TestExternalities {
 		use polkadot_sdk::sp_runtime::BuildStorage;
-		let storage = frame_system::GenesisConfig::<Runtime>::default().build_storage().unwrap();
+		let storage = frame_system::GenesisConfig::<Runtime>::default()
+			.build_storage()
+			.unwrap();
 		let mut ext = polkadot_sdk::sp_io::TestExternalities::new(storage);
 		ext.execute_with(|| {
 			System::set_block_number(1);
@@ -206,7 +210,9 @@ mod sibling {
 	}
 
 	pub fn mnemo_supply() -> Balance {
-		pallet_assets::Asset::<Runtime>::get(MnemoLocation::get()).map(|a| a.supply).unwrap_or(0)
+		pallet_assets::Asset::<Runtime>::get(MnemoLocation::get())
+			.map(|a| a.supply)
+			.unwrap_or(0)
 	}
 
 	pub fn take_outbox() -> Vec<(Location, Xcm<()>)> {
@@ -227,8 +233,12 @@ fn mnemo_ext() -> sp_io::TestExternalities {
 }
 
 /// Carry Mnemo's outbound XCMP pages to the sibling and execute them there.
-fn relay_mnemo_to_sibling(mnemo: &mut sp_io::TestExternalities, sib: &mut sp_io::TestExternalities) -> usize {
-	let pages = mnemo.execute_with(|| <XcmpQueue as XcmpMessageSource>::take_outbound_messages(16, &[]));
+fn relay_mnemo_to_sibling(
+	mnemo: &mut sp_io::TestExternalities,
+	sib: &mut sp_io::TestExternalities,
+) -> usize {
+	let pages =
+		mnemo.execute_with(|| <XcmpQueue as XcmpMessageSource>::take_outbound_messages(16, &[]));
 	let n = pages.len();
 	sib.execute_with(|| {
 		for (dest, page) in pages {
@@ -257,11 +267,20 @@ fn deliver_to_mnemo(mnemo: &mut sp_io::TestExternalities, msg: Xcm<()>) {
 }
 
 fn account32(who: &AccountId) -> Location {
-	Location::new(0, [AccountId32 { network: None, id: who.clone().into() }])
+	Location::new(
+		0,
+		[AccountId32 {
+			network: None,
+			id: who.clone().into(),
+		}],
+	)
 }
 
 fn mnemo_here(amount: Balance) -> Asset {
-	Asset { id: AssetId(Location::here()), fun: Fungible(amount) }
+	Asset {
+		id: AssetId(Location::here()),
+		fun: Fungible(amount),
+	}
 }
 
 #[test]
@@ -287,10 +306,18 @@ fn reserve_transfer_to_a_sibling_and_back() {
 		assert_eq!(Balances::free_balance(alice()), alice_before - amount);
 		// Mnemo is the reserve: the MNEMO now backs the sibling's copy from its sovereign account.
 		assert_eq!(Balances::free_balance(sibling_sovereign_on_mnemo()), amount);
-		assert_eq!(Balances::total_issuance(), issuance, "a reserve transfer mints and burns nothing here");
+		assert_eq!(
+			Balances::total_issuance(),
+			issuance,
+			"a reserve transfer mints and burns nothing here"
+		);
 		issuance
 	});
-	assert_eq!(relay_mnemo_to_sibling(&mut mnemo, &mut sib), 1, "one XCMP page to the sibling");
+	assert_eq!(
+		relay_mnemo_to_sibling(&mut mnemo, &mut sib),
+		1,
+		"one XCMP page to the sibling"
+	);
 	sib.execute_with(|| {
 		assert_eq!(sibling::mnemo_of(&bob_there), amount);
 		assert_eq!(sibling::mnemo_supply(), amount);
@@ -300,13 +327,25 @@ fn reserve_transfer_to_a_sibling_and_back() {
 	sib.execute_with(|| {
 		let there = Location::new(1, [Parachain(MNEMO)]);
 		let msg: Xcm<sibling::RuntimeCall> = Xcm(vec![
-			WithdrawAsset(Asset { id: AssetId(there.clone()), fun: Fungible(back) }.into()),
+			WithdrawAsset(
+				Asset {
+					id: AssetId(there.clone()),
+					fun: Fungible(back),
+				}
+				.into(),
+			),
 			InitiateReserveWithdraw {
 				assets: Wild(AllCounted(1)),
 				reserve: there,
 				xcm: Xcm(vec![
-					BuyExecution { fees: mnemo_here(back), weight_limit: WeightLimit::Unlimited },
-					DepositAsset { assets: Wild(AllCounted(1)), beneficiary: account32(&charlie_here) },
+					BuyExecution {
+						fees: mnemo_here(back),
+						weight_limit: WeightLimit::Unlimited,
+					},
+					DepositAsset {
+						assets: Wild(AllCounted(1)),
+						beneficiary: account32(&charlie_here),
+					},
 				]),
 			},
 		]);
@@ -332,12 +371,18 @@ fn reserve_transfer_to_a_sibling_and_back() {
 	mnemo.execute_with(|| {
 		let gained = Balances::free_balance(&charlie_here) - charlie_before;
 		let fee = issuance_before - Balances::total_issuance();
-		assert!(gained > 0 && fee > 0, "Charlie received {gained}, execution cost {fee}");
+		assert!(
+			gained > 0 && fee > 0,
+			"Charlie received {gained}, execution cost {fee}"
+		);
 		// Every unit is accounted for: what arrived paid for execution (burnt without an author)
 		// and the rest reached Charlie.
 		assert_eq!(gained + fee, back);
 		// The sovereign account still backs exactly what the sibling holds.
-		assert_eq!(Balances::free_balance(sibling_sovereign_on_mnemo()), amount - back);
+		assert_eq!(
+			Balances::free_balance(sibling_sovereign_on_mnemo()),
+			amount - back
+		);
 	});
 	sib.execute_with(|| assert_eq!(sibling::mnemo_supply(), amount - back));
 }
@@ -361,13 +406,23 @@ fn a_sibling_cannot_mint_mnemo_by_claiming_to_be_its_reserve() {
 		Xcm(vec![
 			ReserveAssetDeposited(mnemo_here(forged).into()),
 			ClearOrigin,
-			BuyExecution { fees: mnemo_here(forged), weight_limit: WeightLimit::Unlimited },
-			DepositAsset { assets: Wild(AllCounted(1)), beneficiary: account32(&dave()) },
+			BuyExecution {
+				fees: mnemo_here(forged),
+				weight_limit: WeightLimit::Unlimited,
+			},
+			DepositAsset {
+				assets: Wild(AllCounted(1)),
+				beneficiary: account32(&dave()),
+			},
 		]),
 	);
 	mnemo.execute_with(|| {
 		assert_eq!(Balances::free_balance(dave()), dave_before);
-		assert_eq!(Balances::total_issuance(), issuance_before, "no MNEMO was minted");
+		assert_eq!(
+			Balances::total_issuance(),
+			issuance_before,
+			"no MNEMO was minted"
+		);
 		// The message queue reports the failure instead of silently dropping it.
 		let failed = System::events().into_iter().any(|r| {
 			matches!(
@@ -381,7 +436,10 @@ fn a_sibling_cannot_mint_mnemo_by_claiming_to_be_its_reserve() {
 		let executed_with_error = System::events().into_iter().any(|r| {
 			matches!(
 				r.event,
-				RuntimeEvent::MessageQueue(pallet_message_queue::Event::Processed { success: false, .. })
+				RuntimeEvent::MessageQueue(pallet_message_queue::Event::Processed {
+					success: false,
+					..
+				})
 			)
 		});
 		assert!(failed || executed_with_error, "{:?}", System::events());
@@ -407,12 +465,17 @@ fn a_sibling_transacts_as_its_sovereign_account() {
 		));
 	});
 	let remark = b"hello from parachain 2001".to_vec();
-	let call = RuntimeCall::System(frame_system::Call::remark_with_event { remark: remark.clone() });
+	let call = RuntimeCall::System(frame_system::Call::remark_with_event {
+		remark: remark.clone(),
+	});
 	deliver_to_mnemo(
 		&mut mnemo,
 		Xcm(vec![
 			WithdrawAsset(mnemo_here(UNIT).into()),
-			BuyExecution { fees: mnemo_here(UNIT), weight_limit: WeightLimit::Unlimited },
+			BuyExecution {
+				fees: mnemo_here(UNIT),
+				weight_limit: WeightLimit::Unlimited,
+			},
 			Transact {
 				origin_kind: OriginKind::SovereignAccount,
 				fallback_max_weight: None,
