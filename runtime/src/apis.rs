@@ -62,6 +62,12 @@ impl_runtime_apis! {
 		}
 	}
 
+	impl cumulus_primitives_core::TargetBlockRate<Block> for Runtime {
+		fn target_block_rate() -> u32 {
+			super::BLOCK_PROCESSING_VELOCITY
+		}
+	}
+
 	impl cumulus_primitives_core::GetParachainInfo<Block> for Runtime {
 		fn parachain_id() -> cumulus_primitives_core::ParaId {
 			ParachainInfo::parachain_id()
