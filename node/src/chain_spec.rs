@@ -28,6 +28,13 @@ impl Extensions {
 	pub fn try_get(chain_spec: &dyn sc_service::ChainSpec) -> Option<&Self> {
 		sc_chain_spec::get_extension(chain_spec.extensions())
 	}
+
+	/// The parachain id `chain_spec` names, if it is a parachain spec.
+	pub fn para_id_of(
+		chain_spec: &dyn sc_service::ChainSpec,
+	) -> Option<cumulus_primitives_core::ParaId> {
+		Self::try_get(chain_spec).map(|e| e.para_id.into())
+	}
 }
 
 fn properties() -> sc_chain_spec::Properties {

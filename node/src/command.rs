@@ -5,7 +5,6 @@ use crate::{
 	cli::{Cli, RelayChainCli, Subcommand},
 	service,
 };
-use cumulus_primitives_core::ParaId;
 use log::info;
 use sc_cli::{
 	ChainSpec, CliConfiguration, DefaultConfigurationValues, ImportParams, KeystoreParams,
@@ -306,8 +305,7 @@ pub fn run() -> Result<()> {
 						.map_err(Into::into);
 				}
 
-				let para_id = chain_spec::Extensions::try_get(&*config.chain_spec)
-					.map(|e| ParaId::from(e.para_id))
+				let para_id = chain_spec::Extensions::para_id_of(&*config.chain_spec)
 					.ok_or("the chain spec lacks a `para_id`")?;
 
 				let polkadot_cli = RelayChainCli::new(&config, cli.relay_chain_args.iter());

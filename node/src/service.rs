@@ -331,8 +331,7 @@ pub fn start_dev_node(
 	let aura_digest_provider =
 		AuraConsensusDataProvider::<Block>::new_with_slot_duration(slot_duration);
 
-	let para_id = crate::chain_spec::Extensions::try_get(&*config.chain_spec)
-		.map(|e| ParaId::from(e.para_id))
+	let para_id = crate::chain_spec::Extensions::para_id_of(&*config.chain_spec)
 		.unwrap_or_else(|| ParaId::from(mnemo_runtime::PARACHAIN_ID));
 	let create_inherent_data_providers =
 		dev_inherent_data_providers(client.clone(), para_id, slot_duration);
