@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+pub mod engine;
 pub mod seams;
 pub mod token;
 
@@ -86,8 +87,6 @@ pub type ReceiptId = u64;
 	DecodeWithMemTracking,
 	MaxEncodedLen,
 	TypeInfo,
-	serde::Serialize,
-	serde::Deserialize,
 )]
 pub struct ContentHash(pub [u8; 32]);
 
@@ -135,6 +134,22 @@ impl ContentHash {
 impl core::fmt::Debug for ContentHash {
 	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
 		write!(f, "0x{}", self.to_hex())
+	}
+}
+
+/// JSON form: 64 lower-case hex digits (no `0x`), as in blob store URLs; `0x` is accepted on input.
+impl serde::Serialize for ContentHash {
+	fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+		s.serialize_str(&self.to_hex())
+	}
+}
+
+impl<'de> serde::Deserialize<'de> for ContentHash {
+	fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+		let s = <alloc::string::String as serde::Deserialize>::deserialize(d)?;
+		Self::from_hex(&s).ok_or_else(|| {
+			serde::de::Error::custom("a content hash is 64 hex digits (blake2-256)")
+		})
 	}
 }
 

@@ -27,8 +27,28 @@ pub trait DatanetsInspect<AccountId> {
 	fn contributor(contribution: ContributionId) -> Option<AccountId>;
 	/// The owner of `datanet`, if it exists.
 	fn datanet_owner(datanet: DatanetId) -> Option<AccountId>;
-	/// Whether `contribution` still earns attribution credit (it has not been removed).
+	/// Whether `contribution` still earns attribution credit (approved and not removed).
 	fn earns_credit(contribution: ContributionId) -> bool;
+	/// A contributor's track record in a datanet.
+	fn reputation(datanet: DatanetId, who: &AccountId) -> Reputation;
+	/// The contributions of a published version, ordered by id, with their content hashes:
+	/// exactly the set its merkle root covers. Reads state in proportion to the datanet's size:
+	/// for offchain workers and runtime APIs, not for dispatchables.
+	fn version_contributions(
+		datanet: DatanetId,
+		version: DatanetVersion,
+	) -> alloc::vec::Vec<(ContributionId, ContentHash)>;
+}
+
+/// A contributor's track record in one datanet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Reputation {
+	/// Contributions curators approved.
+	pub approved: u32,
+	/// Contributions refused (by curators or automated validation).
+	pub rejected: u32,
+	/// Approved contributions later removed.
+	pub removed: u32,
 }
 
 /// The lifecycle of a model as other pallets see it.

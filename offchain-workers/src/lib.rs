@@ -1,0 +1,152 @@
+//! # mnemo-ocw
+//!
+//! The one HTTP client through which Mnemo's offchain workers call the engine.
+//!
+//! - The engine's base URL comes from node-local offchain storage
+//!   ([`mnemo_primitives::offchain_keys::ENGINE_URL`], PERSISTENT kind), which the operator sets
+//!   with the node's `mnemo_setEngineUrl` RPC. Nothing is hard-coded: a node without it set
+//!   simply does no engine work ([`Error::NoEngineUrl`]).
+//! - Bodies are the serde types of [`mnemo_primitives::engine`], as JSON.
+//! - Every request has a deadline; every failure is an [`Error`] that says what happened, for the
+//!   worker's log. Workers retry on a later block; nothing here panics.
+//!
+//! Runs inside the runtime's offchain context (`no_std` + alloc), through `sp_runtime::offchain`.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+use alloc::{format, string::String, vec::Vec};
+use mnemo_primitives::{
+	engine::{ErrorBody, ValidateRequest, ValidateResponse},
+	offchain_keys,
+};
+use polkadot_sdk::sp_runtime::offchain::{http, Duration, Timestamp};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// How long one call to the engine may take before the worker gives up on it, in milliseconds.
+pub const DEFAULT_DEADLINE_MS: u64 = 10_000;
+
+/// Largest response body a worker reads (1 MiB); a larger one is refused, not buffered.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Why a call to the engine failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Error {
+	/// The operator has not set the engine URL in offchain storage.
+	NoEngineUrl,
+	/// The stored engine URL is not `http://…` or `https://…` UTF-8.
+	BadEngineUrl,
+	/// The request could not be sent or its answer read (connection refused, deadline passed…).
+	Http(&'static str),
+	/// The engine answered with a non-2xx status; `message` is its error body's text.
+	Status { code: u16, message: String },
+	/// The engine's answer was larger than [`MAX_RESPONSE_BYTES`].
+	TooLarge,
+	/// The engine's answer was not the JSON this worker expects; the serde error says why.
+	BadJson(String),
+}
+
+impl core::fmt::Display for Error {
+	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+		match self {
+			Error::NoEngineUrl => write!(f, "no engine URL set (mnemo_setEngineUrl)"),
+			Error::BadEngineUrl => write!(f, "the stored engine URL is not an http(s) URL"),
+			Error::Http(what) => write!(f, "HTTP request to the engine failed: {what}"),
+			Error::Status { code, message } => write!(f, "engine answered {code}: {message}"),
+			Error::TooLarge => write!(f, "engine answer larger than {MAX_RESPONSE_BYTES} bytes"),
+			Error::BadJson(e) => write!(f, "engine answer is not the expected JSON: {e}"),
+		}
+	}
+}
+
+/// The engine's base URL from node-local offchain storage, without a trailing `/`.
+pub fn engine_url() -> Result<String, Error> {
+	// Raw UTF-8 bytes, as `mnemo_setEngineUrl` and `offchain_localStorageSet` write them.
+	let raw = polkadot_sdk::sp_io::offchain::local_storage_get(
+		polkadot_sdk::sp_core::offchain::StorageKind::PERSISTENT,
+		offchain_keys::ENGINE_URL,
+	)
+	.ok_or(Error::NoEngineUrl)?;
+	parse_base_url(&raw)
+}
+
+fn parse_base_url(raw: &[u8]) -> Result<String, Error> {
+	let url = core::str::from_utf8(raw).map_err(|_| Error::BadEngineUrl)?.trim();
+	if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace)
+	{
+		return Err(Error::BadEngineUrl);
+	}
+	Ok(String::from(url.trim_end_matches('/')))
+}
+
+/// `POST {engine}{path}` with `body` as JSON; the 2xx answer parsed as `Resp`.
+pub fn post_json<Req: Serialize, Resp: DeserializeOwned>(
+	path: &str,
+	body: &Req,
+	deadline_ms: u64,
+) -> Result<Resp, Error> {
+	let url = format!("{}{}", engine_url()?, path);
+	let bytes = serde_json::to_vec(body).map_err(|e| Error::BadJson(format!("{e}")))?;
+	let deadline = deadline_after(deadline_ms);
+	let pending = http::Request::post(&url, alloc::vec![bytes])
+		.add_header("Content-Type", "application/json")
+		.add_header("Accept", "application/json")
+		.deadline(deadline)
+		.send()
+		.map_err(|_| Error::Http("could not send"))?;
+	read_json(pending, deadline)
+}
+
+/// `GET {engine}{path}`; the 2xx answer parsed as `Resp`.
+pub fn get_json<Resp: DeserializeOwned>(path: &str, deadline_ms: u64) -> Result<Resp, Error> {
+	let url = format!("{}{}", engine_url()?, path);
+	let deadline = deadline_after(deadline_ms);
+	let pending = http::Request::get(&url)
+		.add_header("Accept", "application/json")
+		.deadline(deadline)
+		.send()
+		.map_err(|_| Error::Http("could not send"))?;
+	read_json(pending, deadline)
+}
+
+/// Ask the engine to validate a pending contribution (`POST /v1/datanets/{id}/validate`).
+pub fn validate_contribution(req: &ValidateRequest) -> Result<ValidateResponse, Error> {
+	post_json(&format!("/v1/datanets/{}/validate", req.datanet), req, DEFAULT_DEADLINE_MS)
+}
+
+fn deadline_after(ms: u64) -> Timestamp {
+	polkadot_sdk::sp_io::offchain::timestamp().add(Duration::from_millis(ms))
+}
+
+fn read_json<Resp: DeserializeOwned>(
+	pending: http::PendingRequest,
+	deadline: Timestamp,
+) -> Result<Resp, Error> {
+	let response = pending
+		.try_wait(deadline)
+		.map_err(|_| Error::Http("deadline passed"))?
+		.map_err(|e| match e {
+			http::Error::DeadlineReached => Error::Http("deadline passed"),
+			http::Error::IoError => Error::Http("I/O error (is the engine running?)"),
+			http::Error::Unknown => Error::Http("unknown request id"),
+		})?;
+	let code = response.code;
+	let mut body = Vec::new();
+	for chunk in response.body() {
+		if body.len() >= MAX_RESPONSE_BYTES {
+			return Err(Error::TooLarge);
+		}
+		body.push(chunk);
+	}
+	if !(200..300).contains(&code) {
+		let message = serde_json::from_slice::<ErrorBody>(&body)
+			.map(|b| b.error)
+			.unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+		return Err(Error::Status { code, message });
+	}
+	serde_json::from_slice(&body).map_err(|e| Error::BadJson(format!("{e}")))
+}
+
+#[cfg(test)]
+mod tests;
