@@ -51,6 +51,9 @@ fn genesis(
 				.iter()
 				.cloned()
 				.map(|k| (k, ENDOWMENT))
+				// The treasury exists from genesis, so slashes below the existential deposit
+				// still reach it.
+				.chain([(crate::configs::TreasuryAccount::get(), EXISTENTIAL_DEPOSIT)])
 				.collect::<Vec<_>>(),
 		},
 		parachain_info: ParachainInfoConfig { parachain_id: id },

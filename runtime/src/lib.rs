@@ -237,6 +237,10 @@ mod runtime {
 	#[runtime::pallet_index(33)]
 	pub type MessageQueue = pallet_message_queue;
 
+	// Mnemo
+	#[runtime::pallet_index(50)]
+	pub type Datanets = pallet_datanets;
+
 	// Mnemo's own pallets take indices 50 and up.
 }
 

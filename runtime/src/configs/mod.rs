@@ -1,6 +1,9 @@
 //! One `impl Config` per pallet, grouped as in the runtime.
 
+mod mnemo;
 pub mod xcm_config;
+
+pub use mnemo::TreasuryAccount;
 
 use polkadot_sdk::{staging_parachain_info as parachain_info, staging_xcm as xcm, *};
 #[cfg(not(feature = "runtime-benchmarks"))]

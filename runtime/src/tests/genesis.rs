@@ -35,7 +35,16 @@ fn every_preset_builds_and_endows_the_dev_accounts() {
 				);
 			}
 			let endowed = Sr25519Keyring::well_known().count() as Balance;
-			assert_eq!(Balances::total_issuance(), endowed * ENDOWMENT, "{preset}");
+			assert_eq!(
+				Balances::free_balance(configs::TreasuryAccount::get()),
+				EXISTENTIAL_DEPOSIT,
+				"{preset}: the treasury exists"
+			);
+			assert_eq!(
+				Balances::total_issuance(),
+				endowed * ENDOWMENT + EXISTENTIAL_DEPOSIT,
+				"{preset}"
+			);
 			assert!(
 				!pallet_aura::Authorities::<Runtime>::get().is_empty(),
 				"{preset}"

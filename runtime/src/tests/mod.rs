@@ -1,6 +1,7 @@
 //! Runtime tests with the real wiring: genesis presets, balances, fees, holds, and XCM.
 
 mod balances;
+mod datanets;
 mod genesis;
 mod xcm;
 

@@ -1,0 +1,112 @@
+//! Configuration of Mnemo's own pallets.
+
+use polkadot_sdk::*;
+
+use frame_support::{parameter_types, traits::ConstU32, PalletId};
+use frame_system::EnsureRoot;
+use mnemo_primitives::token::{deposit, MILLI_UNIT, UNIT};
+use sp_runtime::traits::AccountIdConversion;
+
+use crate::{
+	AccountId, Balance, Balances, BlockNumber, Runtime, RuntimeCall, RuntimeHoldReason, TxExtension,
+	UncheckedExtrinsic, DAYS,
+};
+
+parameter_types! {
+	/// The treasury's pallet id; its account receives slashed bonds.
+	pub const TreasuryPalletId: PalletId = PalletId(*b"mn/trsry");
+	/// The treasury account.
+	pub TreasuryAccount: AccountId = TreasuryPalletId::get().into_account_truncating();
+}
+
+parameter_types! {
+	/// A datanet record with its metadata, rules and invite list: 1 MNEMO plus its bytes.
+	pub const DatanetDeposit: Balance = UNIT + deposit(1, 4_096);
+	/// One version record.
+	pub const VersionDeposit: Balance = deposit(1, 96);
+	/// A contribution record and its indexes, kept while it is approved.
+	pub const ContributionRecordDeposit: Balance = deposit(4, 300);
+	/// An open commitment.
+	pub const CommitDeposit: Balance = deposit(1, 48);
+	/// The smallest bond a datanet may ask per contribution.
+	pub const MinContributionBond: Balance = 10 * MILLI_UNIT;
+	/// Largest contribution: 64 MiB.
+	pub const MaxContributionBytes: u64 = 64 << 20;
+	/// Longest review period a datanet may set: 30 days.
+	pub const MaxReviewPeriod: BlockNumber = 30 * DAYS;
+	/// Validation reports go ahead of ordinary transactions in the pool.
+	pub const ValidationPriority: u64 = 1 << 20;
+}
+
+impl pallet_datanets::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type ValidatorId = pallet_datanets::ValidatorKey;
+	// Governance (pallet-governance) replaces root here when it lands.
+	type RemoveOrigin = EnsureRoot<AccountId>;
+	type Treasury = TreasuryAccount;
+	type DatanetDeposit = DatanetDeposit;
+	type VersionDeposit = VersionDeposit;
+	type RecordDeposit = ContributionRecordDeposit;
+	type CommitDeposit = CommitDeposit;
+	type MinBond = MinContributionBond;
+	type StringLimit = ConstU32<64>;
+	type MaxSummaryLen = ConstU32<256>;
+	type MaxDescriptionLen = ConstU32<2_048>;
+	type MaxTags = ConstU32<8>;
+	type MaxCurators = ConstU32<16>;
+	type MaxValidators = ConstU32<8>;
+	type MaxInvites = ConstU32<1_024>;
+	type MaxContributions = ConstU32<2_048>;
+	type MaxContributionBytes = MaxContributionBytes;
+	type MaxExpiringPerBlock = ConstU32<64>;
+	type MaxReviewPeriod = MaxReviewPeriod;
+	type ValidationPriority = ValidationPriority;
+	type MaxValidationsPerBlock = ConstU32<4>;
+	type WeightInfo = pallet_datanets::weights::SubstrateWeight<Runtime>;
+}
+
+// Offchain workers build transactions through these.
+
+impl<C> frame_system::offchain::CreateTransactionBase<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	type RuntimeCall = RuntimeCall;
+	type Extrinsic = UncheckedExtrinsic;
+}
+
+impl<C> frame_system::offchain::CreateTransaction<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	type Extension = TxExtension;
+
+	fn create_transaction(call: RuntimeCall, extension: TxExtension) -> UncheckedExtrinsic {
+		UncheckedExtrinsic::new_transaction(call, extension)
+	}
+}
+
+/// Authorized calls (validation reports and the like) carry no signature and pay no fee: the
+/// call's own `authorize` checks who may send it. Every other extension runs as usual and skips
+/// what needs a signed origin (nonce, fee).
+impl<C> frame_system::offchain::CreateAuthorizedTransaction<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	fn create_extension() -> TxExtension {
+		(
+			frame_system::AuthorizeCall::<Runtime>::new(),
+			frame_system::CheckNonZeroSender::<Runtime>::new(),
+			frame_system::CheckSpecVersion::<Runtime>::new(),
+			frame_system::CheckTxVersion::<Runtime>::new(),
+			frame_system::CheckGenesis::<Runtime>::new(),
+			frame_system::CheckEra::<Runtime>::from(sp_runtime::generic::Era::Immortal),
+			frame_system::CheckNonce::<Runtime>::from(0),
+			frame_system::CheckWeight::<Runtime>::new(),
+			pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(0),
+			frame_metadata_hash_extension::CheckMetadataHash::<Runtime>::new(false),
+		)
+			.into()
+	}
+}
