@@ -150,6 +150,14 @@ pub fn new_test_ext() -> TestExternalities {
 	ext
 }
 
+/// A fresh chain with an empty keystore, for the benchmarks (they generate validator keys).
+#[cfg(feature = "runtime-benchmarks")]
+pub fn new_bench_ext() -> TestExternalities {
+	let mut ext = new_test_ext();
+	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
+	ext
+}
+
 /// Run `test` in a fresh chain and check the pallet's invariants after it.
 pub fn build_and_execute(test: impl FnOnce()) {
 	new_test_ext().execute_with(|| {
