@@ -41,6 +41,7 @@ pub type ValidatorKey = crypto::Public;
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
+	use alloc::vec::Vec;
 	use frame_support::{
 		pallet_prelude::*,
 		traits::{

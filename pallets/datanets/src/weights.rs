@@ -1,7 +1,12 @@
 //! Weights for `pallet_datanets`.
 //!
-//! The `WeightInfo` trait lists one function per benchmark in `benchmarking.rs`. `SubstrateWeight`
-//! is replaced by the output of the benchmark CLI (see the README's "Benchmarks" section).
+//! The `WeightInfo` trait lists one function per benchmark in `benchmarking.rs`.
+//!
+//! NOT YET GENERATED: the numbers below are estimates, not measurements. The database reads and
+//! writes are counted from the code of each call's worst case; the compute time is a rounded-up
+//! guess. They are to be replaced, unedited, by the benchmark CLI's output
+//! (`frame-omni-bencher v1 benchmark pallet --runtime <mnemo_runtime.wasm built with
+//! runtime-benchmarks> --pallet pallet_datanets --extrinsic '*'`).
 
 #![allow(unused_parens)]
 #![allow(unused_imports)]
