@@ -89,8 +89,11 @@ pub fn post_json<Req: Serialize, Resp: DeserializeOwned>(
 	let url = format!("{}{}", engine_url()?, path);
 	let bytes = serde_json::to_vec(body).map_err(|e| Error::BadJson(format!("{e}")))?;
 	let deadline = deadline_after(deadline_ms);
+	// An explicit length, so servers that do not read chunked bodies get the body too.
+	let length = format!("{}", bytes.len());
 	let pending = http::Request::post(&url, alloc::vec![bytes])
 		.add_header("Content-Type", "application/json")
+		.add_header("Content-Length", &length)
 		.add_header("Accept", "application/json")
 		.deadline(deadline)
 		.send()

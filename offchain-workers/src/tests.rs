@@ -45,6 +45,7 @@ fn validate_exchange(url: &str, response: &str) -> testing::PendingRequest {
 		uri: url.into(),
 		headers: vec![
 			("Content-Type".into(), "application/json".into()),
+			("Content-Length".into(), serde_json::to_vec(&request()).unwrap().len().to_string()),
 			("Accept".into(), "application/json".into()),
 		],
 		body: serde_json::to_vec(&request()).unwrap(),

@@ -113,6 +113,6 @@ test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop',
   await api.disconnect();
   api = undefined;
   const { code, signal } = await node.stop();
-  assert.equal(signal, null, 'the node exited by itself after SIGINT');
+  assert.equal(signal, null, `the node exited by itself after SIGINT\n${node.log().slice(-3000)}`);
   assert.equal(code, 0, `the node exited cleanly\n${node.log().slice(-3000)}`);
 });

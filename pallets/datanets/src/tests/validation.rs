@@ -190,6 +190,7 @@ fn expect_validate(
 		uri: format!("{ENGINE}/v1/datanets/0/validate"),
 		headers: vec![
 			("Content-Type".into(), "application/json".into()),
+			("Content-Length".into(), serde_json::to_vec(&body).unwrap().len().to_string()),
 			("Accept".into(), "application/json".into()),
 		],
 		body: serde_json::to_vec(&body).unwrap(),
