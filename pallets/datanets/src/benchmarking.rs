@@ -1,7 +1,7 @@
 //! Benchmarks (v2) of every call, each in its worst case.
 
 use super::*;
-use crate::{frame_support, frame_system, pallet::*};
+use crate::{frame_support, frame_system};
 use alloc::vec;
 use alloc::vec::Vec;
 use codec::Encode;

@@ -51,6 +51,15 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// Release up to `amount` held from `who` for `reason`; returns what was released.
+	fn release(
+		reason: HoldReason,
+		who: &T::AccountId,
+		amount: BalanceOf<T>,
+	) -> Result<BalanceOf<T>, DispatchError> {
+		T::Currency::release(&reason.into(), who, amount, Precision::BestEffort)
+	}
+
 	fn owned(who: &T::AccountId, datanet: DatanetId) -> Result<Datanet<T>, DispatchError> {
 		let d = Registry::<T>::get(datanet).ok_or(Error::<T>::UnknownDatanet)?;
 		ensure!(d.owner == *who, Error::<T>::NotOwner);
@@ -128,9 +137,8 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_accept_ownership(who: T::AccountId, datanet: DatanetId) -> DispatchResult {
 		let mut d = Registry::<T>::get(datanet).ok_or(Error::<T>::UnknownDatanet)?;
 		ensure!(d.pending_owner.as_ref() == Some(&who), Error::<T>::NotOffered);
-		let reason = HoldReason::DatanetDeposit.into();
-		T::Currency::hold(&reason, &who, d.deposit)?;
-		T::Currency::release(&reason, &d.owner, d.deposit, Precision::BestEffort)?;
+		T::Currency::hold(&HoldReason::DatanetDeposit.into(), &who, d.deposit)?;
+		Self::release(HoldReason::DatanetDeposit, &d.owner, d.deposit)?;
 		let from = core::mem::replace(&mut d.owner, who.clone());
 		d.pending_owner = None;
 		let deposit = d.deposit;
@@ -180,7 +188,7 @@ impl<T: Config> Pallet<T> {
 
 	pub(crate) fn do_cancel_commitment(who: T::AccountId, commitment: H256) -> DispatchResult {
 		let c = Commitments::<T>::take(&who, commitment).ok_or(Error::<T>::UnknownCommitment)?;
-		T::Currency::release(&HoldReason::CommitDeposit.into(), &who, c.deposit, Precision::BestEffort)?;
+		Self::release(HoldReason::CommitDeposit, &who, c.deposit)?;
 		Self::deposit_event(Event::CommitmentCancelled { who, commitment });
 		Ok(())
 	}
@@ -248,12 +256,7 @@ impl<T: Config> Pallet<T> {
 
 		// Checks done; now move money and write.
 		Commitments::<T>::remove(&who, key);
-		T::Currency::release(
-			&HoldReason::CommitDeposit.into(),
-			&who,
-			commitment.deposit,
-			Precision::BestEffort,
-		)?;
+		Self::release(HoldReason::CommitDeposit, &who, commitment.deposit)?;
 		if let Some((old_id, old)) = displaced {
 			Self::refund(&old)?;
 			Self::forget_pending(old_id, &old, &mut d);
@@ -322,18 +325,8 @@ impl<T: Config> Pallet<T> {
 
 	/// Release a pending contribution's bond and record deposit; returns the amount released.
 	fn refund(c: &Contribution<T>) -> Result<BalanceOf<T>, DispatchError> {
-		let bond = T::Currency::release(
-			&HoldReason::ContributionBond.into(),
-			&c.contributor,
-			c.bond,
-			Precision::BestEffort,
-		)?;
-		let record = T::Currency::release(
-			&HoldReason::RecordDeposit.into(),
-			&c.contributor,
-			c.record_deposit,
-			Precision::BestEffort,
-		)?;
+		let bond = Self::release(HoldReason::ContributionBond, &c.contributor, c.bond)?;
+		let record = Self::release(HoldReason::RecordDeposit, &c.contributor, c.record_deposit)?;
 		Ok(bond.saturating_add(record))
 	}
 
@@ -343,22 +336,30 @@ impl<T: Config> Pallet<T> {
 		Contributions::<T>::remove(id);
 		ByHash::<T>::remove(c.datanet, c.content_hash);
 		ByContributor::<T>::remove(&c.contributor, id);
-		AwaitingValidation::<T>::remove(id);
-		let _ = Reviews::<T>::clear_prefix(id, T::MaxCurators::get(), None);
+		Self::end_review(id);
 		d.pending = d.pending.saturating_sub(1);
 	}
 
-	fn pending(id: ContributionId) -> Result<(Contribution<T>, Datanet<T>), DispatchError> {
-		let c = Contributions::<T>::get(id).ok_or(Error::<T>::UnknownContribution)?;
+	/// A contribution is no longer pending: it needs no validation and its reviews are done.
+	fn end_review(id: ContributionId) {
+		AwaitingValidation::<T>::remove(id);
+		let _ = Reviews::<T>::clear_prefix(id, T::MaxCurators::get(), None);
+	}
+
+	fn contribution(id: ContributionId) -> Result<Contribution<T>, DispatchError> {
+		Contributions::<T>::get(id).ok_or_else(|| Error::<T>::UnknownContribution.into())
+	}
+
+	/// The datanet of `c`, if `c` is pending.
+	fn pending_in(c: &Contribution<T>) -> Result<Datanet<T>, DispatchError> {
 		ensure!(c.status == Status::Pending, Error::<T>::NotPending);
-		let d = Registry::<T>::get(c.datanet).ok_or(Error::<T>::UnknownDatanet)?;
-		Ok((c, d))
+		Ok(Registry::<T>::get(c.datanet).ok_or(Error::<T>::UnknownDatanet)?)
 	}
 
 	pub(crate) fn do_withdraw(who: T::AccountId, id: ContributionId) -> DispatchResult {
-		let c = Contributions::<T>::get(id).ok_or(Error::<T>::UnknownContribution)?;
+		let c = Self::contribution(id)?;
 		ensure!(c.contributor == who, Error::<T>::NotContributor);
-		let (c, mut d) = Self::pending(id)?;
+		let mut d = Self::pending_in(&c)?;
 		let refunded = Self::refund(&c)?;
 		Self::forget_pending(id, &c, &mut d);
 		Registry::<T>::insert(c.datanet, d);
@@ -367,7 +368,8 @@ impl<T: Config> Pallet<T> {
 	}
 
 	pub(crate) fn do_review(who: T::AccountId, id: ContributionId, verdict: Verdict<T>) -> DispatchResult {
-		let (mut c, mut d) = Self::pending(id)?;
+		let mut c = Self::contribution(id)?;
+		let d = Self::pending_in(&c)?;
 		ensure!(d.rules.curators.contains(&who), Error::<T>::NotCurator);
 		ensure!(!Reviews::<T>::contains_key(id, &who), Error::<T>::AlreadyReviewed);
 		let (approve, reason) = match verdict {
@@ -383,34 +385,28 @@ impl<T: Config> Pallet<T> {
 		Self::deposit_event(Event::Reviewed { contribution: id, curator: who, approve, reason });
 		let k = d.rules.threshold;
 		if c.approvals >= k {
-			Self::approve(id, c, &mut d)?;
+			Self::approve(id, c, d)?;
 		} else if c.rejections >= k {
-			Self::reject(id, c, &mut d, RejectedBy::Curators)?;
+			Self::reject(id, c, d, RejectedBy::Curators)?;
 		} else {
 			Contributions::<T>::insert(id, c);
 		}
 		Ok(())
 	}
 
-	fn approve(id: ContributionId, mut c: Contribution<T>, d: &mut Datanet<T>) -> DispatchResult {
-		let returned = T::Currency::release(
-			&HoldReason::ContributionBond.into(),
-			&c.contributor,
-			c.bond,
-			Precision::BestEffort,
-		)?;
+	fn approve(id: ContributionId, mut c: Contribution<T>, mut d: Datanet<T>) -> DispatchResult {
+		let returned = Self::release(HoldReason::ContributionBond, &c.contributor, c.bond)?;
 		let included_in = d.latest_version.saturating_add(1);
 		c.bond = Zero::zero();
 		c.status = Status::Approved;
 		c.included_in = Some(included_in);
-		AwaitingValidation::<T>::remove(id);
-		let _ = Reviews::<T>::clear_prefix(id, T::MaxCurators::get(), None);
+		Self::end_review(id);
 		Members::<T>::insert(c.datanet, id, ());
 		Stats::<T>::mutate(c.datanet, &c.contributor, |s| s.approved.saturating_inc());
 		d.pending = d.pending.saturating_sub(1);
 		d.live = d.live.saturating_add(1);
 		d.changed = true;
-		Registry::<T>::insert(c.datanet, d.clone());
+		Registry::<T>::insert(c.datanet, d);
 		Self::deposit_event(Event::Approved {
 			datanet: c.datanet,
 			contribution: id,
@@ -427,7 +423,7 @@ impl<T: Config> Pallet<T> {
 	fn reject(
 		id: ContributionId,
 		c: Contribution<T>,
-		d: &mut Datanet<T>,
+		mut d: Datanet<T>,
 		by: RejectedBy,
 	) -> DispatchResult {
 		let reason = HoldReason::ContributionBond.into();
@@ -441,8 +437,8 @@ impl<T: Config> Pallet<T> {
 		let mut rest = c.clone();
 		rest.bond = c.bond.saturating_sub(slashed);
 		let returned = Self::refund(&rest)?;
-		Self::forget_pending(id, &c, d);
-		Registry::<T>::insert(c.datanet, d.clone());
+		Self::forget_pending(id, &c, &mut d);
+		Registry::<T>::insert(c.datanet, d);
 		Stats::<T>::mutate(c.datanet, &c.contributor, |s| s.rejected.saturating_inc());
 		Self::deposit_event(Event::Rejected {
 			datanet: c.datanet,
@@ -502,7 +498,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	pub(crate) fn do_submit_validation(report: ValidationReport<T::ValidatorId>) -> DispatchResult {
-		let (mut c, mut d) = Self::check_report(&report).map_err(|_| Error::<T>::BadReport)?;
+		let (mut c, d) = Self::check_report(&report).map_err(|_| Error::<T>::BadReport)?;
 		let id = report.contribution;
 		let v = report.validation;
 		c.validation = Some(v);
@@ -513,7 +509,7 @@ impl<T: Config> Pallet<T> {
 			validation: v,
 		});
 		if !v.schema_ok || v.exact_duplicate {
-			Self::reject(id, c, &mut d, RejectedBy::Validation)
+			Self::reject(id, c, d, RejectedBy::Validation)
 		} else {
 			Contributions::<T>::insert(id, c);
 			Ok(())
@@ -561,7 +557,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	pub(crate) fn do_request_removal(who: T::AccountId, id: ContributionId) -> DispatchResult {
-		let mut c = Contributions::<T>::get(id).ok_or(Error::<T>::UnknownContribution)?;
+		let mut c = Self::contribution(id)?;
 		ensure!(c.contributor == who, Error::<T>::NotContributor);
 		ensure!(c.status == Status::Approved, Error::<T>::NotApproved);
 		ensure!(!c.removal_requested, Error::<T>::AlreadyRequested);
@@ -575,18 +571,13 @@ impl<T: Config> Pallet<T> {
 	/// Tombstone an approved contribution. `by_owner` is the signed caller, who must own the
 	/// datanet; `None` when `RemoveOrigin` (governance) removes it.
 	pub(crate) fn do_remove(by_owner: Option<T::AccountId>, id: ContributionId) -> DispatchResult {
-		let mut c = Contributions::<T>::get(id).ok_or(Error::<T>::UnknownContribution)?;
+		let mut c = Self::contribution(id)?;
 		let mut d = Registry::<T>::get(c.datanet).ok_or(Error::<T>::UnknownDatanet)?;
 		if let Some(who) = by_owner {
 			ensure!(d.owner == who, Error::<T>::NotOwner);
 		}
 		ensure!(c.status == Status::Approved, Error::<T>::NotApproved);
-		let refunded = T::Currency::release(
-			&HoldReason::RecordDeposit.into(),
-			&c.contributor,
-			c.record_deposit,
-			Precision::BestEffort,
-		)?;
+		let refunded = Self::release(HoldReason::RecordDeposit, &c.contributor, c.record_deposit)?;
 		let removed_in = d.latest_version.saturating_add(1);
 		c.status = Status::Removed;
 		c.removed_in = Some(removed_in);
@@ -661,15 +652,13 @@ impl<T: Config> Pallet<T> {
 	#[cfg(any(feature = "try-runtime", feature = "std"))]
 	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
 		use alloc::collections::btree_map::BTreeMap;
-		let mut bonds: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
-		let mut records: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		let mut bonds = Held::<T>::new(HoldReason::ContributionBond);
+		let mut records = Held::<T>::new(HoldReason::RecordDeposit);
 		let mut pending: BTreeMap<DatanetId, u32> = BTreeMap::new();
 		let mut live: BTreeMap<DatanetId, u32> = BTreeMap::new();
 		for (id, c) in Contributions::<T>::iter() {
-			let b = bonds.entry(c.contributor.clone()).or_default();
-			*b = b.saturating_add(c.bond);
-			let r = records.entry(c.contributor.clone()).or_default();
-			*r = r.saturating_add(c.record_deposit);
+			bonds.add(&c.contributor, c.bond);
+			records.add(&c.contributor, c.record_deposit);
 			ensure!(ByHash::<T>::get(c.datanet, c.content_hash) == Some(id), "ByHash out of sync");
 			match c.status {
 				Status::Pending => {
@@ -687,23 +676,11 @@ impl<T: Config> Pallet<T> {
 				},
 			}
 		}
-		use frame_support::traits::fungible::InspectHold;
-		for (who, bond) in bonds {
-			ensure!(
-				T::Currency::balance_on_hold(&HoldReason::ContributionBond.into(), &who) == bond,
-				"contribution bond holds differ from pending bonds"
-			);
-		}
-		for (who, record) in records {
-			ensure!(
-				T::Currency::balance_on_hold(&HoldReason::RecordDeposit.into(), &who) == record,
-				"record deposit holds differ from records"
-			);
-		}
-		let mut owners: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		bonds.check("contribution bond holds differ from pending bonds")?;
+		records.check("record deposit holds differ from records")?;
+		let mut owners = Held::<T>::new(HoldReason::DatanetDeposit);
 		for (id, d) in Registry::<T>::iter() {
-			let o = owners.entry(d.owner.clone()).or_default();
-			*o = o.saturating_add(d.deposit);
+			owners.add(&d.owner, d.deposit);
 			ensure!(pending.get(&id).copied().unwrap_or(0) == d.pending, "pending count wrong");
 			ensure!(live.get(&id).copied().unwrap_or(0) == d.live, "live count wrong");
 			ensure!(
@@ -711,22 +688,38 @@ impl<T: Config> Pallet<T> {
 				"members count wrong"
 			);
 		}
-		for (who, deposit) in owners {
-			ensure!(
-				T::Currency::balance_on_hold(&HoldReason::DatanetDeposit.into(), &who) == deposit,
-				"datanet deposit holds differ"
-			);
-		}
-		let mut commits: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		owners.check("datanet deposit holds differ")?;
+		let mut commits = Held::<T>::new(HoldReason::CommitDeposit);
 		for (who, _, c) in Commitments::<T>::iter() {
-			let e = commits.entry(who).or_default();
-			*e = e.saturating_add(c.deposit);
+			commits.add(&who, c.deposit);
 		}
-		for (who, deposit) in commits {
-			ensure!(
-				T::Currency::balance_on_hold(&HoldReason::CommitDeposit.into(), &who) == deposit,
-				"commit deposit holds differ"
-			);
+		commits.check("commit deposit holds differ")?;
+		Ok(())
+	}
+}
+
+/// What the records say each account has held for one reason, to compare with the holds.
+#[cfg(any(feature = "try-runtime", feature = "std"))]
+struct Held<T: Config> {
+	reason: HoldReason,
+	by_account: alloc::collections::btree_map::BTreeMap<T::AccountId, BalanceOf<T>>,
+}
+
+#[cfg(any(feature = "try-runtime", feature = "std"))]
+impl<T: Config> Held<T> {
+	fn new(reason: HoldReason) -> Self {
+		Self { reason, by_account: Default::default() }
+	}
+
+	fn add(&mut self, who: &T::AccountId, amount: BalanceOf<T>) {
+		let e = self.by_account.entry(who.clone()).or_default();
+		*e = e.saturating_add(amount);
+	}
+
+	fn check(self, what: &'static str) -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
+		use frame_support::traits::fungible::InspectHold;
+		for (who, amount) in self.by_account {
+			ensure!(T::Currency::balance_on_hold(&self.reason.into(), &who) == amount, what);
 		}
 		Ok(())
 	}

@@ -2,7 +2,7 @@ use crate::{mock::*, *};
 use codec::{Decode, Encode};
 use mnemo_primitives::{engine::ValidateRequest, offchain_keys};
 use polkadot_sdk::{
-	frame_support::{assert_noop, assert_ok, traits::{Authorize, Hooks}},
+	frame_support::{assert_noop, traits::{Authorize, Hooks}},
 	frame_system::RawOrigin,
 	sp_application_crypto::RuntimeAppPublic,
 	sp_core::offchain::{testing, StorageKind},
