@@ -137,26 +137,18 @@ fn error(code: ErrorCode, msg: impl Into<String>) -> ErrorObjectOwned {
 	ErrorObject::owned(code as i32, msg.into(), None::<()>)
 }
 
-/// Longest engine URL accepted, in bytes.
-pub const MAX_ENGINE_URL_LEN: usize = 2048;
-
-/// Check an engine URL: `http(s)://host[:port][/path]`, no whitespace, bounded.
+/// Check an engine URL with the rule the offchain workers apply too
+/// ([`mnemo_primitives::engine::check_engine_url`]), as a message for the RPC caller.
 pub fn validate_engine_url(url: &str) -> Result<(), String> {
-	if url.len() > MAX_ENGINE_URL_LEN {
-		return Err(format!("the URL is longer than {MAX_ENGINE_URL_LEN} bytes"));
-	}
-	let rest = url
-		.strip_prefix("http://")
-		.or_else(|| url.strip_prefix("https://"))
-		.ok_or_else(|| format!("`{url}`: the engine URL must start with http:// or https://"))?;
-	let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-	if host.is_empty() {
-		return Err(format!("`{url}`: the engine URL has no host"));
-	}
-	if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-		return Err(format!("`{url}`: the engine URL contains whitespace"));
-	}
-	Ok(())
+	use mnemo_primitives::engine::{check_engine_url, BadEngineUrl, MAX_ENGINE_URL_LEN};
+	check_engine_url(url).map_err(|e| match e {
+		BadEngineUrl::TooLong => format!("the URL is longer than {MAX_ENGINE_URL_LEN} bytes"),
+		BadEngineUrl::NotHttp => {
+			format!("`{url}`: the engine URL must start with http:// or https://")
+		},
+		BadEngineUrl::NoHost => format!("`{url}`: the engine URL has no host"),
+		BadEngineUrl::Whitespace => format!("`{url}`: the engine URL contains whitespace"),
+	})
 }
 
 #[async_trait]

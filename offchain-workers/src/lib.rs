@@ -35,7 +35,7 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 pub enum Error {
 	/// The operator has not set the engine URL in offchain storage.
 	NoEngineUrl,
-	/// The stored engine URL is not `http://…` or `https://…` UTF-8.
+	/// The stored engine URL breaks `mnemo_primitives::engine::check_engine_url` or is not UTF-8.
 	BadEngineUrl,
 	/// The request could not be sent or its answer read (connection refused, deadline passed…).
 	Http(&'static str),
@@ -73,10 +73,7 @@ pub fn engine_url() -> Result<String, Error> {
 
 fn parse_base_url(raw: &[u8]) -> Result<String, Error> {
 	let url = core::str::from_utf8(raw).map_err(|_| Error::BadEngineUrl)?.trim();
-	if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace)
-	{
-		return Err(Error::BadEngineUrl);
-	}
+	mnemo_primitives::engine::check_engine_url(url).map_err(|_| Error::BadEngineUrl)?;
 	Ok(String::from(url.trim_end_matches('/')))
 }
 

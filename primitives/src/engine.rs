@@ -51,6 +51,42 @@ pub struct ErrorBody {
 	pub error: String,
 }
 
+/// Longest engine URL accepted, in bytes.
+pub const MAX_ENGINE_URL_LEN: usize = 2048;
+
+/// Why a string is not an engine URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadEngineUrl {
+	/// Longer than [`MAX_ENGINE_URL_LEN`].
+	TooLong,
+	/// Does not start with `http://` or `https://`.
+	NotHttp,
+	/// Nothing between the scheme and the path.
+	NoHost,
+	/// Contains whitespace or control characters.
+	Whitespace,
+}
+
+/// The one rule for engine URLs: `http(s)://host[:port][/path]`, no whitespace, bounded. The
+/// node applies it when the operator sets the URL; the workers again when they read it (it can
+/// also be written with `offchain_localStorageSet`).
+pub fn check_engine_url(url: &str) -> Result<(), BadEngineUrl> {
+	if url.len() > MAX_ENGINE_URL_LEN {
+		return Err(BadEngineUrl::TooLong);
+	}
+	let rest = url
+		.strip_prefix("http://")
+		.or_else(|| url.strip_prefix("https://"))
+		.ok_or(BadEngineUrl::NotHttp)?;
+	if rest.split(['/', '?', '#']).next().unwrap_or_default().is_empty() {
+		return Err(BadEngineUrl::NoHost);
+	}
+	if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+		return Err(BadEngineUrl::Whitespace);
+	}
+	Ok(())
+}
+
 /// A fraction in `[0, 1]` from JSON as `Perbill`, rounded to the nearest part per billion.
 /// `None` for NaN, infinities and values outside `[0, 1]`: a worker must not report them.
 pub fn fraction_to_perbill(x: f64) -> Option<Perbill> {
@@ -93,6 +129,20 @@ mod tests {
 		let err = serde_json::from_str::<ContentHash>("\"abc\"").unwrap_err();
 		assert!(err.to_string().contains("64 hex digits"), "{err}");
 		assert!(serde_json::from_str::<ContentHash>("[1,2]").is_err());
+	}
+
+	#[test]
+	fn engine_urls_follow_one_rule() {
+		assert_eq!(check_engine_url("http://127.0.0.1:8844"), Ok(()));
+		assert_eq!(check_engine_url("https://engine.example.org/mnemo"), Ok(()));
+		assert_eq!(check_engine_url("ftp://x"), Err(BadEngineUrl::NotHttp));
+		assert_eq!(check_engine_url("127.0.0.1:8844"), Err(BadEngineUrl::NotHttp));
+		assert_eq!(check_engine_url("http://"), Err(BadEngineUrl::NoHost));
+		assert_eq!(check_engine_url("http:///path"), Err(BadEngineUrl::NoHost));
+		assert_eq!(check_engine_url("http://a b"), Err(BadEngineUrl::Whitespace));
+		assert_eq!(check_engine_url("http://a\u{7}"), Err(BadEngineUrl::Whitespace));
+		let long = format!("http://{}", "a".repeat(MAX_ENGINE_URL_LEN));
+		assert_eq!(check_engine_url(&long), Err(BadEngineUrl::TooLong));
 	}
 
 	#[test]
