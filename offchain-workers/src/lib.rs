@@ -86,16 +86,24 @@ pub fn post_json<Req: Serialize, Resp: DeserializeOwned>(
 	let url = format!("{}{}", engine_url()?, path);
 	let bytes = serde_json::to_vec(body).map_err(|e| Error::BadJson(format!("{e}")))?;
 	let deadline = deadline_after(deadline_ms);
-	// An explicit length, so servers that do not read chunked bodies get the body too.
-	let length = format!("{}", bytes.len());
-	let pending = http::Request::post(&url, alloc::vec![bytes])
-		.add_header("Content-Type", "application/json")
-		.add_header("Content-Length", &length)
-		.add_header("Accept", "application/json")
-		.deadline(deadline)
-		.send()
-		.map_err(|_| Error::Http("could not send"))?;
+	let headers = post_headers(bytes.len());
+	let mut request = http::Request::post(&url, alloc::vec![bytes]);
+	for (name, value) in &headers {
+		request = request.add_header(name, value);
+	}
+	let pending =
+		request.deadline(deadline).send().map_err(|_| Error::Http("could not send"))?;
 	read_json(pending, deadline)
+}
+
+/// The headers of a JSON `POST` with a body of `len` bytes. The length is explicit, so servers
+/// that do not read chunked bodies get the body too.
+fn post_headers(len: usize) -> [(&'static str, String); 3] {
+	[
+		("Content-Type", String::from("application/json")),
+		("Content-Length", format!("{len}")),
+		("Accept", String::from("application/json")),
+	]
 }
 
 /// `GET {engine}{path}`; the 2xx answer parsed as `Resp`.
@@ -146,6 +154,31 @@ fn read_json<Resp: DeserializeOwned>(
 		return Err(Error::Status { code, message });
 	}
 	serde_json::from_slice(&body).map_err(|e| Error::BadJson(format!("{e}")))
+}
+
+/// Test support: the exact exchange this client has with the engine, for sp-core's
+/// `TestOffchainExt`, so tests of every worker expect the same request the client sends.
+#[cfg(feature = "std")]
+pub mod testing {
+	use super::*;
+	use polkadot_sdk::sp_core::offchain::testing::PendingRequest;
+
+	/// `POST {uri}` of `body` as JSON, answered with `response` (status 200).
+	pub fn expected_post(uri: &str, body: &impl Serialize, response: &str) -> PendingRequest {
+		let body = serde_json::to_vec(body).expect("test bodies serialize");
+		PendingRequest {
+			method: "POST".into(),
+			uri: uri.into(),
+			headers: post_headers(body.len())
+				.into_iter()
+				.map(|(name, value)| (name.into(), value))
+				.collect(),
+			body,
+			response: Some(response.as_bytes().to_vec()),
+			sent: true,
+			..Default::default()
+		}
+	}
 }
 
 #[cfg(test)]

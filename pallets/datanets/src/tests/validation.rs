@@ -185,19 +185,11 @@ fn expect_validate(
 		row_count: 10,
 		kind: "text".into(),
 	};
-	state.expect_request(testing::PendingRequest {
-		method: "POST".into(),
-		uri: format!("{ENGINE}/v1/datanets/0/validate"),
-		headers: vec![
-			("Content-Type".into(), "application/json".into()),
-			("Content-Length".into(), serde_json::to_vec(&body).unwrap().len().to_string()),
-			("Accept".into(), "application/json".into()),
-		],
-		body: serde_json::to_vec(&body).unwrap(),
-		response: Some(response.as_bytes().to_vec()),
-		sent: true,
-		..Default::default()
-	});
+	state.expect_request(mnemo_ocw::testing::expected_post(
+		&format!("{ENGINE}/v1/datanets/0/validate"),
+		&body,
+		response,
+	));
 }
 
 const OK: &str = r#"{"schema_ok":true,"exact_duplicate":false,"near_duplicate":0.12,"quality":0.8}"#;
