@@ -123,6 +123,31 @@ fn report<T: Config>(
 	(report, signature)
 }
 
+/// A pending contribution in a datanet appointing `MaxValidators` keys, and a signed report on
+/// it by the last key (the worst case for the `contains` lookup).
+fn pending_with_report<T: Config>(
+	schema_ok: bool,
+) -> (u64, ValidationReport<T::ValidatorId>, <T::ValidatorId as RuntimeAppPublic>::Signature) {
+	let owner = funded::<T>("owner", 0);
+	let keys = validators::<T>();
+	let last = keys.last().cloned().expect("at least one validator");
+	let d = create::<T>(&owner, rules::<T>(1, 1, keys));
+	let who = funded::<T>("contributor", 0);
+	let c = contribute_one::<T>(&who, d, 0);
+	let (report, signature) = report::<T>(c, 0, schema_ok, last);
+	(c, report, signature)
+}
+
+/// An approved contribution; returns the datanet's owner, the contributor and the contribution.
+fn approved_contribution<T: Config>() -> (T::AccountId, T::AccountId, u64) {
+	let owner = funded::<T>("owner", 0);
+	let d = create::<T>(&owner, rules::<T>(1, 1, vec![]));
+	let who = funded::<T>("contributor", 0);
+	let c = contribute_one::<T>(&who, d, 0);
+	approve::<T>(c, 1);
+	(owner, who, c)
+}
+
 #[benchmarks(where <T as frame_system::Config>::RuntimeCall: From<Call<T>>)]
 mod benchmarks {
 	use super::*;
@@ -280,13 +305,7 @@ mod benchmarks {
 	/// Worst case: the report rejects the contribution (schema invalid).
 	#[benchmark]
 	fn submit_validation() {
-		let owner = funded::<T>("owner", 0);
-		let keys = validators::<T>();
-		let last = keys.last().cloned().expect("at least one validator");
-		let d = create::<T>(&owner, rules::<T>(1, 1, keys));
-		let who = funded::<T>("contributor", 0);
-		let c = contribute_one::<T>(&who, d, 0);
-		let (report, signature) = report::<T>(c, 0, false, last);
+		let (c, report, signature) = pending_with_report::<T>(false);
 		#[extrinsic_call]
 		_(RawOrigin::Authorized, report, signature);
 		assert!(Contributions::<T>::get(c).is_none());
@@ -295,13 +314,7 @@ mod benchmarks {
 	/// Signature check and lookups; the key is the last of `MaxValidators`.
 	#[benchmark]
 	fn authorize_submit_validation() {
-		let owner = funded::<T>("owner", 0);
-		let keys = validators::<T>();
-		let last = keys.last().cloned().expect("at least one validator");
-		let d = create::<T>(&owner, rules::<T>(1, 1, keys));
-		let who = funded::<T>("contributor", 0);
-		let c = contribute_one::<T>(&who, d, 0);
-		let (report, signature) = report::<T>(c, 0, true, last);
+		let (_, report, signature) = pending_with_report::<T>(true);
 		let call: <T as frame_system::Config>::RuntimeCall =
 			Call::<T>::submit_validation { report, signature }.into();
 		#[block]
@@ -329,11 +342,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn request_removal() {
-		let owner = funded::<T>("owner", 0);
-		let d = create::<T>(&owner, rules::<T>(1, 1, vec![]));
-		let who = funded::<T>("contributor", 0);
-		let c = contribute_one::<T>(&who, d, 0);
-		approve::<T>(c, 1);
+		let (_, who, c) = approved_contribution::<T>();
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who), c);
 		assert!(Contributions::<T>::get(c).unwrap().removal_requested);
@@ -341,11 +350,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn remove() {
-		let owner = funded::<T>("owner", 0);
-		let d = create::<T>(&owner, rules::<T>(1, 1, vec![]));
-		let who = funded::<T>("contributor", 0);
-		let c = contribute_one::<T>(&who, d, 0);
-		approve::<T>(c, 1);
+		let (owner, _, c) = approved_contribution::<T>();
 		#[extrinsic_call]
 		_(RawOrigin::Signed(owner), c);
 		assert_eq!(Contributions::<T>::get(c).unwrap().status, Status::Removed);

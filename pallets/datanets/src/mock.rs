@@ -212,10 +212,15 @@ pub fn run_to_block(n: u64) {
 	}
 }
 
+/// `who` commits to contributing `hash(n)` to datanet `d`.
+pub fn commit(who: AccountId, d: u32, n: u8) {
+	Datanets::commit(RuntimeOrigin::signed(who), Datanets::commitment_of(d, &hash(n), &who))
+		.expect("committed");
+}
+
 /// Commit, move one block on, and contribute `hash(n)` as `who` to datanet `d`.
 pub fn contribute(who: AccountId, d: u32, n: u8) -> u64 {
-	let c = Datanets::commitment_of(d, &hash(n), &who);
-	Datanets::commit(RuntimeOrigin::signed(who), c).unwrap();
+	commit(who, d, n);
 	run_to_block(System::block_number() + 1);
 	Datanets::contribute(RuntimeOrigin::signed(who), d, hash(n), 100, 10).unwrap();
 	crate::NextContributionId::<Test>::get() - 1

@@ -78,10 +78,7 @@ fn a_contribution_must_reveal_an_older_commitment_of_its_own() {
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), d, hash(1), 10, 1),
 			Error::<Test>::NotCommitted
 		);
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(d, &hash(1), &ALICE)
-		));
+		commit(ALICE, d, 1);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), d, hash(1), 10, 1),
 			Error::<Test>::CommitmentTooRecent
@@ -113,16 +110,10 @@ fn a_copier_who_reads_the_hash_in_the_mempool_cannot_take_the_contribution() {
 	build_and_execute(|| {
 		let d = create();
 		// Block 1: ALICE commits; the commitment reveals nothing about the hash.
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(d, &hash(1), &ALICE)
-		));
+		commit(ALICE, d, 1);
 		run_to_block(2);
 		// Block 2: ALICE's `contribute` sits in the pool; BOB sees the hash and commits.
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(BOB),
-			Datanets::commitment_of(d, &hash(1), &BOB)
-		));
+		commit(BOB, d, 1);
 		// Without a commitment, copying the call as it is fails outright.
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(CAROL), d, hash(1), 10, 1),
@@ -150,10 +141,7 @@ fn a_copier_who_reads_the_hash_in_the_mempool_cannot_take_the_contribution() {
 		assert_eq!(held(HoldReason::ContributionBond, BOB), 0);
 		assert_eq!(Registry::<Test>::get(d).unwrap().pending, 1);
 		// And BOB cannot displace ALICE in return: his commitment is younger.
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(BOB),
-			Datanets::commitment_of(d, &hash(1), &BOB)
-		));
+		commit(BOB, d, 1);
 		run_to_block(4);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(BOB), d, hash(1), 10, 1),
@@ -167,10 +155,7 @@ fn the_same_data_twice_is_a_duplicate() {
 	build_and_execute(|| {
 		let d = create();
 		let first = contribute(ALICE, d, 1);
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(d, &hash(1), &ALICE)
-		));
+		commit(ALICE, d, 1);
 		run_to_block(System::block_number() + 1);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), d, hash(1), 100, 10),
@@ -193,10 +178,7 @@ fn the_same_data_twice_is_a_duplicate() {
 fn sizes_are_checked() {
 	build_and_execute(|| {
 		let d = create();
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(d, &hash(1), &ALICE)
-		));
+		commit(ALICE, d, 1);
 		run_to_block(2);
 		for (bytes, rows, err) in [
 			(0, 1, Error::<Test>::Empty),
@@ -225,10 +207,7 @@ fn the_quota_counts_per_period() {
 			contribute(ALICE, d, n);
 		}
 		assert_eq!(System::block_number(), 4);
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(d, &hash(4), &ALICE)
-		));
+		commit(ALICE, d, 4);
 		run_to_block(5);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), d, hash(4), 10, 1),
@@ -254,10 +233,7 @@ fn a_full_datanet_takes_no_more() {
 		for n in 0..8 {
 			contribute(ALICE, d, n);
 		}
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(d, &hash(9), &ALICE)
-		));
+		commit(ALICE, d, 9);
 		run_to_block(System::block_number() + 1);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), d, hash(9), 10, 1),

@@ -175,8 +175,7 @@ fn a_closed_datanet_takes_no_contributions_but_keeps_its_records() {
 			Datanets::close_datanet(RuntimeOrigin::signed(OWNER), d),
 			Error::<Test>::DatanetClosed
 		);
-		let commitment = Datanets::commitment_of(d, &hash(2), &BOB);
-		assert_ok!(Datanets::commit(RuntimeOrigin::signed(BOB), commitment));
+		commit(BOB, d, 2);
 		run_to_block(3);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(BOB), d, hash(2), 10, 1),
@@ -196,8 +195,7 @@ fn invite_only_datanets_take_only_invited_accounts() {
 		let mut r = rules();
 		r.access = Access::InviteOnly;
 		let d = Datanets::do_create_datanet(OWNER, Kind::Text, metadata(), r).unwrap();
-		let commitment = Datanets::commitment_of(d, &hash(1), &ALICE);
-		assert_ok!(Datanets::commit(RuntimeOrigin::signed(ALICE), commitment));
+		commit(ALICE, d, 1);
 		run_to_block(2);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), d, hash(1), 10, 1),

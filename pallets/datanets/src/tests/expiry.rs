@@ -37,10 +37,7 @@ fn a_full_expiry_bucket_spills_into_the_next_block() {
 		r.quota.per_period = 8;
 		assert_ok!(Datanets::update_datanet(RuntimeOrigin::signed(OWNER), d, None, Some(r)));
 		for n in 0..4u8 {
-			assert_ok!(Datanets::commit(
-				RuntimeOrigin::signed(ALICE),
-				Datanets::commitment_of(d, &hash(n), &ALICE)
-			));
+			commit(ALICE, d, n);
 		}
 		run_to_block(2);
 		for n in 0..4u8 {
@@ -65,10 +62,7 @@ fn when_every_bucket_in_reach_is_full_the_contribution_waits() {
 		for b in 12..12 + crate::impls::EXPIRY_SLOTS_TRIED as u64 {
 			ExpiryQueue::<Test>::insert(b, frame_support::BoundedVec::truncate_from(full.clone()));
 		}
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(d, &hash(1), &ALICE)
-		));
+		commit(ALICE, d, 1);
 		run_to_block(2);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), d, hash(1), 10, 1),

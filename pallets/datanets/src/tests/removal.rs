@@ -66,10 +66,7 @@ fn the_owner_removes_and_the_record_deposit_comes_back() {
 		assert_eq!(Stats::<Test>::get(0, ALICE).removed, 1);
 		assert_noop!(Datanets::remove(RuntimeOrigin::signed(OWNER), c), Error::<Test>::NotApproved);
 		// Removed data stays out: contributing it again is a duplicate.
-		assert_ok!(Datanets::commit(
-			RuntimeOrigin::signed(ALICE),
-			Datanets::commitment_of(0, &hash(1), &ALICE)
-		));
+		commit(ALICE, 0, 1);
 		run_to_block(System::block_number() + 1);
 		assert_noop!(
 			Datanets::contribute(RuntimeOrigin::signed(ALICE), 0, hash(1), 10, 1),
