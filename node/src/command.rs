@@ -5,6 +5,8 @@ use crate::{
 	cli::{Cli, RelayChainCli, Subcommand},
 	service,
 };
+use std::time::Duration;
+
 use log::info;
 use sc_cli::{
 	ChainSpec, CliConfiguration, DefaultConfigurationValues, ImportParams, KeystoreParams,
@@ -294,14 +296,17 @@ pub fn run() -> Result<()> {
 		None => {
 			let runner = cli.create_runner(&cli.run.normalize())?;
 			let collator_options = cli.run.collator_options();
+			// Offchain workers outlive the node's tasks: wait for them before the database closes.
+			let in_flight = crate::shutdown::InFlight::new();
+			let workers = &in_flight;
 
-			runner.run_node_until_exit(|mut config| async move {
+			let result = runner.run_node_until_exit(|mut config| async move {
 				if let Some(block_time) = cli.dev_block_time() {
 					// Offchain workers with HTTP and offchain indexing are always on in dev mode.
 					config.offchain_worker.enabled = true;
 					config.offchain_worker.indexing_enabled = true;
 					info!("🧪 Relay-free dev mode: a block every {block_time} ms");
-					return service::start_dev_node(config, block_time, &cli.dev_keys)
+					return service::start_dev_node(config, block_time, &cli.dev_keys, workers)
 						.map_err(Into::into);
 				}
 
@@ -343,11 +348,14 @@ pub fn run() -> Result<()> {
 					para_id,
 					hwbench,
 					&cli.dev_keys,
+					workers,
 				)
 				.await
 				.map(|r| r.0)
 				.map_err(Into::into)
-			})
+			});
+			in_flight.wait(Duration::from_secs(30));
+			result
 		}
 	}
 }

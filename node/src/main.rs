@@ -10,6 +10,7 @@ mod cli;
 mod command;
 mod rpc;
 mod service;
+mod shutdown;
 
 fn main() {
 	if let Err(e) = command::run() {

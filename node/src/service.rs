@@ -35,7 +35,7 @@ use sp_api::ProvideRuntimeApi;
 use sp_keystore::{Keystore, KeystorePtr};
 use sp_runtime::traits::{Header as HeaderT, UniqueSaturatedInto};
 
-use crate::cli::DevKey;
+use crate::{cli::DevKey, shutdown::InFlight};
 
 type Hash = mnemo_primitives::Hash;
 
@@ -219,16 +219,18 @@ fn start_offchain_workers(
 	transaction_pool: &Arc<TransactionPool>,
 	network: Arc<dyn sc_network::service::traits::NetworkService>,
 	task_manager: &TaskManager,
+	in_flight: &InFlight,
 ) -> Result<(), sc_service::Error> {
 	if !config.offchain_worker.enabled {
 		return Ok(());
 	}
 	let offchain_workers = sc_offchain::OffchainWorkers::new(sc_offchain::OffchainWorkerOptions {
-		runtime_api_provider: client.clone(),
+		// Tracked: workers run on their own threads, and the node waits for them at shutdown.
+		runtime_api_provider: Arc::new(in_flight.track(client.clone())),
 		keystore: Some(keystore),
-		offchain_db: backend.offchain_storage(),
+		offchain_db: backend.offchain_storage().map(|db| in_flight.track(db)),
 		transaction_pool: Some(OffchainTransactionPoolFactory::new(
-			transaction_pool.clone(),
+			in_flight.track(transaction_pool.clone()),
 		)),
 		network_provider: Arc::new(network),
 		is_validator: config.role.is_authority(),
@@ -270,6 +272,7 @@ pub fn start_dev_node(
 	mut config: Configuration,
 	block_time_ms: u64,
 	dev_keys: &[DevKey],
+	in_flight: &InFlight,
 ) -> Result<TaskManager, sc_service::Error> {
 	let PartialComponents {
 		client,
@@ -316,6 +319,7 @@ pub fn start_dev_node(
 		&transaction_pool,
 		network.clone(),
 		&task_manager,
+		in_flight,
 	)?;
 
 	let proposer = sc_basic_authorship::ProposerFactory::new(
@@ -473,6 +477,7 @@ pub async fn start_parachain_node(
 	para_id: ParaId,
 	hwbench: Option<sc_sysinfo::HwBench>,
 	dev_keys: &[DevKey],
+	in_flight: &InFlight,
 ) -> sc_service::error::Result<(TaskManager, Arc<ParachainClient>)> {
 	let parachain_config = prepare_node_config(parachain_config);
 
@@ -532,6 +537,7 @@ pub async fn start_parachain_node(
 		&transaction_pool,
 		network.clone(),
 		&task_manager,
+		in_flight,
 	)?;
 
 	sc_service::spawn_tasks(sc_service::SpawnTasksParams {

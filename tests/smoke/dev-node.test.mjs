@@ -3,10 +3,9 @@
 // stops cleanly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady, mnemonicGenerate } from '@polkadot/util-crypto';
-import { startDevNode, waitFor } from './lib.mjs';
+import { connectApi, signAndWait, startDevNode, waitFor } from './lib.mjs';
 
 const UNIT = 10n ** 12n;
 
@@ -22,19 +21,7 @@ test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop',
 
   try {
     // The RPC server comes up: poll until a connection succeeds (no fixed sleeps).
-    api = await waitFor('the RPC server', async () => {
-      const p = new WsProvider(node.url, false);
-      try {
-        await p.connect();
-        await waitFor('the socket', () => p.isConnected, { timeoutMs: 2_000, intervalMs: 50 });
-        const created = await ApiPromise.create({ provider: p, throwOnConnect: true, noInitWarn: true });
-        provider = p;
-        return created;
-      } catch (e) {
-        await p.disconnect().catch(() => {});
-        throw e;
-      }
-    }, { timeoutMs: 180_000, intervalMs: 500 });
+    ({ api, provider } = await connectApi(node));
 
     const props = await api.rpc.system.properties();
     assert.equal(props.tokenSymbol.unwrap()[0].toString(), 'MNEMO');
@@ -60,28 +47,7 @@ test('mnemo-node --dev: blocks, a signed transfer, the mnemo RPC, a clean stop',
     const amount = 5n * UNIT;
     const aliceBefore = (await api.query.system.account(alice.address)).data.free.toBigInt();
 
-    const { blockHash, events } = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('transfer not included within 60 s')), 60_000);
-      api.tx.balances
-        .transferKeepAlive(fresh.address, amount)
-        .signAndSend(alice, ({ status, events, dispatchError }) => {
-          if (dispatchError) {
-            clearTimeout(timer);
-            reject(new Error(`dispatch error: ${dispatchError.toString()}`));
-          } else if (status.isInvalid || status.isDropped || status.isUsurped) {
-            clearTimeout(timer);
-            reject(new Error(`the pool refused the transfer: ${status.type}`));
-          } else if (status.isInBlock || status.isFinalized) {
-            // The dev chain finalizes every block it seals, so the pool may report either first.
-            clearTimeout(timer);
-            resolve({ blockHash: status.isInBlock ? status.asInBlock : status.asFinalized, events });
-          }
-        })
-        .catch((e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-    });
+    const { blockHash, events } = await signAndWait(api, api.tx.balances.transferKeepAlive(fresh.address, amount), alice);
     assert.ok(events.some(({ event }) => api.events.system.ExtrinsicSuccess.is(event)), 'ExtrinsicSuccess');
     const feeEvent = events.find(({ event }) => api.events.transactionPayment.TransactionFeePaid.is(event));
     assert.ok(feeEvent, 'TransactionFeePaid');

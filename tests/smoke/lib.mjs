@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { ApiPromise, WsProvider } from '@polkadot/api';
 
 /** The node binary: $MNEMO_NODE, else the workspace's debug build. */
 export function nodeBinary() {
@@ -104,4 +105,46 @@ export async function startDevNode(extraArgs = []) {
       return r;
     },
   };
+}
+
+/** Connect @polkadot/api to a starting node, polling until its RPC server answers. */
+export async function connectApi(node, { timeoutMs = 180_000 } = {}) {
+  return waitFor('the RPC server', async () => {
+    const provider = new WsProvider(node.url, false);
+    try {
+      await provider.connect();
+      await waitFor('the socket', () => provider.isConnected, { timeoutMs: 2_000, intervalMs: 50 });
+      const api = await ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true });
+      return { api, provider };
+    } catch (e) {
+      await provider.disconnect().catch(() => {});
+      throw e;
+    }
+  }, { timeoutMs, intervalMs: 500 });
+}
+
+/**
+ * Sign and send `tx`; resolves with { blockHash, events } once it is in a block, rejects on a
+ * dispatch error, on the pool refusing it, or after `timeoutMs`.
+ */
+export function signAndWait(api, tx, signer, { timeoutMs = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not included within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (e) => {
+      clearTimeout(timer);
+      reject(e);
+    };
+    tx.signAndSend(signer, ({ status, events, dispatchError }) => {
+      if (dispatchError) {
+        const d = dispatchError.isModule ? api.registry.findMetaError(dispatchError.asModule) : null;
+        fail(new Error(`dispatch error: ${d ? `${d.section}.${d.name}` : dispatchError.toString()}`));
+      } else if (status.isInvalid || status.isDropped || status.isUsurped) {
+        fail(new Error(`the pool refused the transaction: ${status.type}`));
+      } else if (status.isInBlock || status.isFinalized) {
+        // The dev chain finalizes every block it seals, so the pool may report either first.
+        clearTimeout(timer);
+        resolve({ blockHash: status.isInBlock ? status.asInBlock : status.asFinalized, events });
+      }
+    }).catch(fail);
+  });
 }
