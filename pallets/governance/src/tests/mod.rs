@@ -1,0 +1,5 @@
+mod delegate;
+mod lifecycle;
+mod params;
+mod stake;
+mod vote;
