@@ -25,7 +25,9 @@ frame_benchmarking::define_benchmarks!(
 	[cumulus_pallet_parachain_system, ParachainSystem]
 	[cumulus_pallet_xcmp_queue, XcmpQueue]
 	[cumulus_pallet_weight_reclaim, WeightReclaim]
+	[pallet_preimage, Preimage]
 	[pallet_datanets, Datanets]
+	[pallet_governance, Governance]
 );
 
 impl frame_system_benchmarking::Config for Runtime {

@@ -89,12 +89,29 @@ fn dev_accounts() -> Vec<AccountId> {
 }
 
 fn development_genesis() -> Value {
-	genesis(
+	let mut patch = genesis(
 		vec![collator(Sr25519Keyring::Alice)],
 		dev_accounts(),
 		Some(Sr25519Keyring::Alice.to_account_id()),
 		PARACHAIN_ID.into(),
-	)
+	);
+	patch["governance"] = dev_governance();
+	patch
+}
+
+/// Governance in blocks, not days, so a proposal goes from vote to enactment in under a minute.
+fn dev_governance() -> Value {
+	use pallet_governance::{KindParams, ProposalKind, StakePeriods};
+	let params = KindParams::<crate::BlockNumber> {
+		voting_period: 10,
+		enactment_delay: 2,
+		quorum: sp_runtime::Perbill::from_percent(10),
+		approval: sp_runtime::Perbill::from_percent(50),
+	};
+	serde_json::json!({
+		"params": ProposalKind::ALL.iter().map(|k| (k, params)).collect::<Vec<_>>(),
+		"periods": StakePeriods::<crate::BlockNumber> { unbonding: 10, conviction: 10 },
+	})
 }
 
 fn local_testnet_genesis() -> Value {

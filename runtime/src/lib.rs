@@ -238,8 +238,13 @@ mod runtime {
 	pub type MessageQueue = pallet_message_queue;
 
 	// Mnemo
+	#[runtime::pallet_index(40)]
+	pub type Preimage = pallet_preimage;
+
 	#[runtime::pallet_index(50)]
 	pub type Datanets = pallet_datanets;
+	#[runtime::pallet_index(51)]
+	pub type Governance = pallet_governance;
 
 	// Mnemo's own pallets take indices 50 and up.
 }

@@ -2,15 +2,24 @@
 
 use polkadot_sdk::*;
 
-use frame_support::{parameter_types, traits::ConstU32, PalletId};
+use frame_support::{
+	parameter_types,
+	traits::{fungible::HoldConsideration, ConstU32, EitherOfDiverse, LinearStoragePrice},
+	weights::Weight,
+	PalletId,
+};
 use frame_system::EnsureRoot;
+use pallet_governance::{EnsureGovernance, EnsureKind, ProposalKind};
 use mnemo_primitives::token::{deposit, MILLI_UNIT, UNIT};
 use sp_runtime::traits::AccountIdConversion;
 
 use crate::{
-	AccountId, Balance, Balances, BlockNumber, Runtime, RuntimeCall, RuntimeHoldReason, TxExtension,
-	UncheckedExtrinsic, DAYS,
+	AccountId, Balance, Balances, BlockNumber, Preimage, Runtime, RuntimeCall, RuntimeEvent,
+	RuntimeHoldReason, RuntimeOrigin, TxExtension, UncheckedExtrinsic, DAYS, MAXIMUM_BLOCK_WEIGHT,
 };
+
+/// Root (sudo, in the dev and local presets only) or a passed proposal of any kind.
+pub type GovernanceOrRoot = EitherOfDiverse<EnsureRoot<AccountId>, EnsureGovernance>;
 
 parameter_types! {
 	/// The treasury's pallet id; its account receives slashed bonds.
@@ -43,7 +52,7 @@ impl pallet_datanets::Config for Runtime {
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type ValidatorId = pallet_datanets::ValidatorKey;
 	// Governance (pallet-governance) replaces root here when it lands.
-	type RemoveOrigin = EnsureRoot<AccountId>;
+	type RemoveOrigin = GovernanceOrRoot;
 	type Treasury = TreasuryAccount;
 	type DatanetDeposit = DatanetDeposit;
 	type VersionDeposit = VersionDeposit;
@@ -109,4 +118,60 @@ where
 		)
 			.into()
 	}
+}
+
+parameter_types! {
+	pub const PreimageBaseDeposit: Balance = deposit(2, 64);
+	pub const PreimageByteDeposit: Balance = deposit(0, 1);
+	pub const PreimageHoldReason: RuntimeHoldReason =
+		RuntimeHoldReason::Preimage(pallet_preimage::HoldReason::Preimage);
+}
+
+/// Preimages of large proposal calls; noted by hand, they are paid for with a hold.
+impl pallet_preimage::Config for Runtime {
+	type WeightInfo = pallet_preimage::weights::SubstrateWeight<Runtime>;
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type ManagerOrigin = GovernanceOrRoot;
+	type Consideration = HoldConsideration<
+		AccountId,
+		Balances,
+		PreimageHoldReason,
+		LinearStoragePrice<PreimageBaseDeposit, PreimageByteDeposit, Balance>,
+	>;
+}
+
+parameter_types! {
+	/// Stake needed to open a proposal: 100 MNEMO.
+	pub const ProposalThreshold: Balance = 100 * UNIT;
+	/// A proposal's deposit: 10 MNEMO plus its call's bytes.
+	pub const ProposalDepositBase: Balance = 10 * UNIT;
+	pub const ProposalDepositPerByte: Balance = deposit(0, 1);
+	/// A proposal's call may use 5% of a block: with 4 enactments a block, at most 20%.
+	pub MaxProposalCallWeight: Weight = MAXIMUM_BLOCK_WEIGHT / 20;
+	/// Longest voting period, enactment delay, unbonding or conviction period: 90 days.
+	pub const MaxGovernancePeriod: BlockNumber = 90 * DAYS;
+	pub const TreasurySpendKind: ProposalKind = ProposalKind::TreasurySpend;
+}
+
+impl pallet_governance::Config for Runtime {
+	type RuntimeOrigin = RuntimeOrigin;
+	type RuntimeCall = RuntimeCall;
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Preimages = Preimage;
+	type Treasury = TreasuryAccount;
+	type CancelOrigin = GovernanceOrRoot;
+	type ParamsOrigin = GovernanceOrRoot;
+	type SpendOrigin = EitherOfDiverse<EnsureRoot<AccountId>, EnsureKind<TreasurySpendKind>>;
+	type ProposalThreshold = ProposalThreshold;
+	type ProposalDepositBase = ProposalDepositBase;
+	type ProposalDepositPerByte = ProposalDepositPerByte;
+	type MaxCallWeight = MaxProposalCallWeight;
+	type MaxPeriod = MaxGovernancePeriod;
+	type MaxProposals = ConstU32<64>;
+	type MaxDecisionsPerBlock = ConstU32<4>;
+	type MaxVotes = ConstU32<32>;
+	type MaxUnbonding = ConstU32<16>;
+	type WeightInfo = pallet_governance::weights::SubstrateWeight<Runtime>;
 }

@@ -3,6 +3,7 @@
 mod balances;
 mod datanets;
 mod genesis;
+mod governance;
 mod xcm;
 
 use crate::*;
