@@ -187,8 +187,7 @@ mod benchmarks {
 	fn set_params() -> Result<(), BenchmarkError> {
 		set_up::<T>();
 		let origin = T::ParamsOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
-		let params = KindParams::default_for(ProposalKind::TreasurySpend);
-		let mut params = params;
+		let mut params = KindParams::default_for(ProposalKind::TreasurySpend);
 		params.voting_period = One::one();
 		#[extrinsic_call]
 		_(origin as <T as frame_system::Config>::RuntimeOrigin, ProposalKind::TreasurySpend, params);

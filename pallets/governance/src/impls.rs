@@ -293,7 +293,7 @@ impl<T: Config> Pallet<T> {
 		let mut votes = VotesOf::<T>::get(who);
 		let before = votes.len();
 		votes.retain(|id| {
-			let live = Proposals::<T>::get(id).is_some_and(|p| p.status == ProposalStatus::Ongoing);
+			let live = Self::is_ongoing(*id);
 			if !live {
 				Ballots::<T>::remove(id, who);
 			}
@@ -303,6 +303,11 @@ impl<T: Config> Pallet<T> {
 			Self::store_votes(who, votes.clone());
 		}
 		votes
+	}
+
+	/// Whether `id` is an open proposal still taking votes.
+	fn is_ongoing(id: ProposalId) -> bool {
+		Proposals::<T>::get(id).is_some_and(|p| p.status == ProposalStatus::Ongoing)
 	}
 
 	fn store_votes(who: &T::AccountId, votes: BoundedVec<ProposalId, T::MaxVotes>) {
@@ -505,7 +510,7 @@ impl<T: Config> Pallet<T> {
 		let info = Stakes::<T>::get(who).unwrap_or_default();
 		let votes = VotesOf::<T>::get(who)
 			.into_iter()
-			.filter(|id| Proposals::<T>::get(id).is_some_and(|p| p.status == ProposalStatus::Ongoing))
+			.filter(|id| Self::is_ongoing(*id))
 			.filter_map(|id| Ballots::<T>::get(id, who).map(|b| (id, b.vote)))
 			.collect();
 		AccountView {
@@ -581,7 +586,7 @@ impl<T: Config> Pallet<T> {
 		for (_, ids) in Deadlines::<T>::iter() {
 			for id in ids {
 				ensure!(
-					Proposals::<T>::get(id).is_some_and(|p| p.status == ProposalStatus::Ongoing),
+					Self::is_ongoing(id),
 					TryRuntimeError::Other("deadline of a proposal that is not ongoing")
 				);
 			}

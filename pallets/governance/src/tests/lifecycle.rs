@@ -144,9 +144,7 @@ fn governance_cancels_a_spam_proposal_and_slashes_its_deposit() {
 fn a_cancel_without_slash_returns_the_deposit() {
 	build_and_execute(|| {
 		stake_all(&[ALICE], 500);
-		let call = set_voting_call(7);
-		let deposit = deposit_of(&call);
-		let id = propose(ALICE, call, ProposalKind::ParameterChange);
+		let id = propose(ALICE, set_voting_call(7), ProposalKind::ParameterChange);
 		assert_noop!(
 			Governance::cancel(RuntimeOrigin::signed(ALICE), id, false),
 			DispatchError::BadOrigin
@@ -156,7 +154,6 @@ fn a_cancel_without_slash_returns_the_deposit() {
 		assert_eq!(events().last(), Some(&Event::Cancelled { proposal: id, slashed: 0 }));
 		assert_eq!(deposit_held(ALICE), 0);
 		assert_eq!(Balances::free_balance(ALICE), START - 500);
-		let _ = deposit;
 		assert_noop!(Governance::cancel(RuntimeOrigin::root(), id, false), Error::<Test>::UnknownProposal);
 		run_to_block(1 + VOTING + DELAY);
 		assert!(!events().iter().any(|e| matches!(e, Event::Rejected { .. } | Event::Enacted { .. })));
