@@ -18,7 +18,10 @@ extern crate alloc;
 
 use alloc::{format, string::String, vec::Vec};
 use mnemo_primitives::{
-	engine::{ErrorBody, ValidateRequest, ValidateResponse},
+	engine::{
+		ErrorBody, EvalMetrics, EvalRequest, TrainAccepted, TrainRequest, TrainStatus,
+		ValidateRequest, ValidateResponse,
+	},
 	offchain_keys,
 };
 use polkadot_sdk::sp_runtime::offchain::{http, Duration, Timestamp};
@@ -26,6 +29,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// How long one call to the engine may take before the worker gives up on it, in milliseconds.
 pub const DEFAULT_DEADLINE_MS: u64 = 10_000;
+
+/// How long an evaluation may take: the engine runs it while the worker waits (two minutes).
+pub const EVAL_DEADLINE_MS: u64 = 120_000;
 
 /// Largest response body a worker reads (1 MiB); a larger one is refused, not buffered.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -123,6 +129,26 @@ pub fn validate_contribution(req: &ValidateRequest) -> Result<ValidateResponse, 
 	post_json(&format!("/v1/datanets/{}/validate", req.datanet), req, DEFAULT_DEADLINE_MS)
 }
 
+/// Start (or find) the engine's training run for a job (`POST /v1/train`). The engine keys runs
+/// by `(job, attempt)`: asking again returns the same id, so a worker that lost the id after a
+/// restart does not start a second run.
+pub fn start_training(req: &TrainRequest) -> Result<TrainAccepted, Error> {
+	post_json("/v1/train", req, DEFAULT_DEADLINE_MS)
+}
+
+/// Where a training run stands (`GET /v1/train/{id}`).
+pub fn training_status(id: &str) -> Result<TrainStatus, Error> {
+	if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+		return Err(Error::BadJson(format!("engine job id {id:?} is not [A-Za-z0-9_-]+")));
+	}
+	get_json(&format!("/v1/train/{id}"), DEFAULT_DEADLINE_MS)
+}
+
+/// Evaluate an adapter against its base model on the pinned held-out split (`POST /v1/eval`).
+pub fn evaluate(req: &EvalRequest) -> Result<EvalMetrics, Error> {
+	post_json("/v1/eval", req, EVAL_DEADLINE_MS)
+}
+
 fn deadline_after(ms: u64) -> Timestamp {
 	polkadot_sdk::sp_io::offchain::timestamp().add(Duration::from_millis(ms))
 }
@@ -174,6 +200,18 @@ pub mod testing {
 				.map(|(name, value)| (name.into(), value))
 				.collect(),
 			body,
+			response: Some(response.as_bytes().to_vec()),
+			sent: true,
+			..Default::default()
+		}
+	}
+
+	/// `GET {uri}`, answered with `response` (status 200).
+	pub fn expected_get(uri: &str, response: &str) -> PendingRequest {
+		PendingRequest {
+			method: "GET".into(),
+			uri: uri.into(),
+			headers: alloc::vec![("Accept".into(), "application/json".into())],
 			response: Some(response.as_bytes().to_vec()),
 			sent: true,
 			..Default::default()

@@ -4,9 +4,9 @@
 //! JSON on the wire. Fractions travel as numbers in `[0, 1]`; the runtime turns them into
 //! `Perbill` with [`fraction_to_perbill`] before anything reaches chain state (no floats there).
 
-use crate::{ContentHash, ContributionId, DatanetId};
-use alloc::string::String;
-use polkadot_sdk::sp_runtime::Perbill;
+use crate::{ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId};
+use alloc::{string::String, vec::Vec};
+use polkadot_sdk::sp_runtime::{FixedPointNumber, FixedU128, Perbill};
 
 /// `POST /v1/datanets/{datanet}/validate`: check one pending contribution before curators do.
 ///
@@ -42,6 +42,127 @@ pub struct ValidateResponse {
 	/// A short human-readable reason, shown to curators.
 	#[serde(default)]
 	pub detail: Option<String>,
+}
+
+/// One contribution of a datanet version, as the engine fetches it: by content hash.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DataRef {
+	pub contribution: ContributionId,
+	pub content_hash: ContentHash,
+}
+
+/// A pinned datanet version and every contribution in it (what its merkle root covers).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DatanetData {
+	pub datanet: DatanetId,
+	pub version: DatanetVersion,
+	pub contributions: Vec<DataRef>,
+}
+
+/// LoRA hyper-parameters of a training job, as the model's proposal pinned them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoraSpec {
+	pub rank: u32,
+	pub alpha: u32,
+	/// Module names in PEFT's spelling: `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`,
+	/// `up_proj`, `down_proj`.
+	pub targets: Vec<String>,
+	pub epochs: u32,
+	pub learning_rate: f64,
+	pub seed: u64,
+}
+
+/// How the held-out split is evaluated.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalSettings {
+	/// Fraction of each contribution's chunks held out for evaluation, in `(0, 1)`.
+	pub holdout: f64,
+	/// Most tokens evaluated per datanet (0 = all of the held-out split).
+	pub max_eval_tokens: u32,
+}
+
+/// `POST /v1/train`: train a LoRA adapter for an on-chain training job.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainRequest {
+	/// The chain's job: the model id.
+	pub job: ModelId,
+	/// Which attempt at the job this is (a timed-out job is re-assigned with the next attempt).
+	pub attempt: u32,
+	/// Base model identifier, e.g. `smollm2-135m`.
+	pub base_model: String,
+	pub datanets: Vec<DatanetData>,
+	pub lora: LoraSpec,
+	pub eval: EvalSettings,
+}
+
+/// The engine's answer to a [`TrainRequest`]: the id to poll with `GET /v1/train/{id}`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainAccepted {
+	pub id: String,
+}
+
+/// Where a training job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainState {
+	Queued,
+	Running,
+	Done,
+	Failed,
+}
+
+/// `GET /v1/train/{id}`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainStatus {
+	pub id: String,
+	pub state: TrainState,
+	/// Fraction done, in `[0, 1]`.
+	#[serde(default)]
+	pub progress: f64,
+	/// When `done`: the adapter's content hash in the engine's blob store.
+	#[serde(default)]
+	pub adapter_hash: Option<ContentHash>,
+	/// When `done`: the held-out evaluation.
+	#[serde(default)]
+	pub metrics: Option<EvalMetrics>,
+	/// When `failed`: why.
+	#[serde(default)]
+	pub error: Option<String>,
+}
+
+/// Mean token loss (nats) and perplexity on a held-out split.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LossPpl {
+	pub loss: f64,
+	pub perplexity: f64,
+}
+
+/// Base model versus adapter on one datanet version's held-out split.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DatanetEval {
+	pub datanet: DatanetId,
+	pub version: DatanetVersion,
+	/// Tokens evaluated.
+	pub eval_tokens: u64,
+	pub base: LossPpl,
+	pub adapter: LossPpl,
+}
+
+/// An adapter's evaluation, per training datanet.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalMetrics {
+	pub per_datanet: Vec<DatanetEval>,
+}
+
+/// `POST /v1/eval`: evaluate an adapter (fetched by hash) against its base model on the pinned
+/// held-out split. Answered with [`EvalMetrics`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalRequest {
+	pub base_model: String,
+	pub adapter_hash: ContentHash,
+	pub datanets: Vec<DatanetData>,
+	pub lora: LoraSpec,
+	pub eval: EvalSettings,
 }
 
 /// The error body of every 4xx/5xx answer of the engine.
@@ -98,6 +219,31 @@ pub fn fraction_to_perbill(x: f64) -> Option<Perbill> {
 	Some(Perbill::from_parts((parts as u32).min(1_000_000_000)))
 }
 
+/// Largest value [`to_fixed`] accepts: a loss or perplexity above it is not a measurement.
+pub const MAX_METRIC: f64 = 1e12;
+
+/// A non-negative metric from JSON as `FixedU128` (18 decimals), rounded to the nearest unit.
+/// `None` for NaN, infinities, negatives and values above [`MAX_METRIC`].
+pub fn to_fixed(x: f64) -> Option<FixedU128> {
+	if !x.is_finite() || !(0.0..=MAX_METRIC).contains(&x) {
+		return None;
+	}
+	let whole = x as u128; // x is in [0, 1e12]: exact truncation.
+	let frac = ((x - whole as f64) * 1e18 + 0.5) as u128;
+	Some(FixedU128::from_inner(whole.saturating_mul(FixedU128::DIV).saturating_add(frac)))
+}
+
+/// A `FixedU128` as `f64`, for requests to the engine.
+pub fn from_fixed(x: FixedU128) -> f64 {
+	let inner = x.into_inner();
+	(inner / FixedU128::DIV) as f64 + (inner % FixedU128::DIV) as f64 / 1e18
+}
+
+/// A `Perbill` as `f64`.
+pub fn perbill_to_fraction(p: Perbill) -> f64 {
+	p.deconstruct() as f64 / 1e9
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -143,6 +289,33 @@ mod tests {
 		assert_eq!(check_engine_url("http://a\u{7}"), Err(BadEngineUrl::Whitespace));
 		let long = format!("http://{}", "a".repeat(MAX_ENGINE_URL_LEN));
 		assert_eq!(check_engine_url(&long), Err(BadEngineUrl::TooLong));
+	}
+
+	#[test]
+	fn metrics_become_fixed_point_or_are_refused() {
+		assert_eq!(to_fixed(0.0), Some(FixedU128::from_inner(0)));
+		assert_eq!(to_fixed(2.5), Some(FixedU128::from_rational(5, 2)));
+		assert_eq!(from_fixed(to_fixed(3.25).unwrap()), 3.25);
+		let x = 17.123_456_789;
+		assert!((from_fixed(to_fixed(x).unwrap()) - x).abs() < 1e-12);
+		assert_eq!(to_fixed(-1.0), None);
+		assert_eq!(to_fixed(f64::NAN), None);
+		assert_eq!(to_fixed(1e13), None);
+		assert_eq!(perbill_to_fraction(Perbill::from_percent(10)), 0.1);
+	}
+
+	#[test]
+	fn train_status_parses_what_the_engine_sends() {
+		let done: TrainStatus = serde_json::from_str(&format!(
+			r#"{{"id":"j1","state":"done","progress":1.0,"adapter_hash":"{}","metrics":{{"per_datanet":[{{"datanet":0,"version":1,"eval_tokens":512,"base":{{"loss":3.0,"perplexity":20.08}},"adapter":{{"loss":2.5,"perplexity":12.18}}}}]}}}}"#,
+			ContentHash::of(b"adapter").to_hex()
+		))
+		.unwrap();
+		assert_eq!(done.state, TrainState::Done);
+		assert_eq!(done.metrics.unwrap().per_datanet[0].adapter.loss, 2.5);
+		let running: TrainStatus = serde_json::from_str(r#"{"id":"j1","state":"running"}"#).unwrap();
+		assert_eq!((running.state, running.adapter_hash, running.error), (TrainState::Running, None, None));
+		assert!(serde_json::from_str::<TrainStatus>(r#"{"id":"j1","state":"exploded"}"#).is_err());
 	}
 
 	#[test]

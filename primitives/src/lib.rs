@@ -13,6 +13,7 @@
 extern crate alloc;
 
 pub mod engine;
+pub mod governance;
 pub mod seams;
 pub mod token;
 

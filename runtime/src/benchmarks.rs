@@ -28,6 +28,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_preimage, Preimage]
 	[pallet_datanets, Datanets]
 	[pallet_governance, Governance]
+	[pallet_models, Models]
 );
 
 impl frame_system_benchmarking::Config for Runtime {

@@ -96,7 +96,23 @@ fn development_genesis() -> Value {
 		PARACHAIN_ID.into(),
 	);
 	patch["governance"] = dev_governance();
+	patch["models"] = dev_models();
 	patch
+}
+
+/// Training jobs in blocks: at the 2 s dev block time a trainer has 10 minutes to train (the
+/// real SmolLM2 on a CPU), attestors 5 minutes; one confirmation makes a model Evaluated.
+fn dev_models() -> Value {
+	serde_json::json!({
+		"settings": pallet_models::Settings::<crate::BlockNumber> {
+			training_period: 300,
+			evaluation_period: 150,
+			eval_quorum: 1,
+			max_attempts: 3,
+			timeout_slash: sp_runtime::Perbill::from_percent(10),
+			dispute_slash: sp_runtime::Perbill::from_percent(50),
+		},
+	})
 }
 
 /// Governance in blocks, not days, so a proposal goes from vote to enactment in under a minute.

@@ -245,6 +245,8 @@ mod runtime {
 	pub type Datanets = pallet_datanets;
 	#[runtime::pallet_index(51)]
 	pub type Governance = pallet_governance;
+	#[runtime::pallet_index(52)]
+	pub type Models = pallet_models;
 
 	// Mnemo's own pallets take indices 50 and up.
 }

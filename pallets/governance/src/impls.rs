@@ -2,7 +2,8 @@
 //! of these.
 
 use crate::{
-	frame_support, frame_system, pallet::*, sp_runtime, types::*, GovernanceOrigin, WeightInfo,
+	frame_support, frame_system, pallet::*, sp_runtime, types::*, GovernanceOrigin, ProposalFailed,
+	WeightInfo,
 	LOG_TARGET,
 };
 use alloc::vec::Vec;
@@ -411,8 +412,8 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn decide_and_enact(now: BlockNumberFor<T>) -> Weight {
 		let mut weight = T::WeightInfo::on_initialize_idle();
 		for id in Deadlines::<T>::take(now) {
-			Self::decide(id);
 			weight.saturating_accrue(T::WeightInfo::decide());
+			weight.saturating_accrue(Self::decide(id));
 		}
 		for id in Enactments::<T>::take(now) {
 			weight.saturating_accrue(T::WeightInfo::enact());
@@ -421,8 +422,9 @@ impl<T: Config> Pallet<T> {
 		weight
 	}
 
-	fn decide(id: ProposalId) {
-		let Some(mut proposal) = Proposals::<T>::get(id) else { return };
+	/// Decide proposal `id`; returns the weight of the failure hook, if it ran.
+	fn decide(id: ProposalId) -> Weight {
+		let Some(mut proposal) = Proposals::<T>::get(id) else { return Weight::zero() };
 		let quorum_stake = proposal.params.quorum.mul_ceil(TotalStaked::<T>::get());
 		let t = proposal.tally;
 		let decided = t.ayes.saturating_add(t.nays);
@@ -443,6 +445,7 @@ impl<T: Config> Pallet<T> {
 				let enact_at = proposal.enact_at;
 				Proposals::<T>::insert(id, proposal);
 				Self::deposit_event(Event::Passed { proposal: id, tally: t, enact_at, deposit_returned });
+				Weight::zero()
 			},
 			Some(reason) => {
 				Proposals::<T>::remove(id);
@@ -455,6 +458,7 @@ impl<T: Config> Pallet<T> {
 					quorum_stake,
 					deposit_returned,
 				});
+				T::OnFailed::proposal_failed(id)
 			},
 		}
 	}
@@ -607,5 +611,21 @@ impl<T: Config> crate::OpenProposal<T::AccountId, <T as Config>::RuntimeCall> fo
 		kind: ProposalKind,
 	) -> Result<ProposalId, DispatchError> {
 		Self::do_propose(proposer, call, kind, false)
+	}
+
+	fn withdraw(id: ProposalId) -> DispatchResult {
+		let proposal = Proposals::<T>::get(id).ok_or(Error::<T>::UnknownProposal)?;
+		ensure!(proposal.status == ProposalStatus::Ongoing, Error::<T>::NotOngoing);
+		Proposals::<T>::remove(id);
+		Deadlines::<T>::mutate_exists(proposal.ends_at, |d| Self::drop_id(d, id));
+		Enactments::<T>::mutate_exists(proposal.enact_at, |e| Self::drop_id(e, id));
+		T::Preimages::drop(&proposal.call);
+		let deposit_returned = Self::release_deposit(&proposal)?;
+		Self::deposit_event(Event::ProposalWithdrawn { proposal: id, deposit_returned });
+		Ok(())
+	}
+
+	fn withdraw_weight() -> Weight {
+		T::WeightInfo::cancel()
 	}
 }

@@ -16,7 +16,7 @@ mod tests;
 pub mod types;
 pub mod weights;
 
-pub use origin::{EnsureGovernance, EnsureKind, GovernanceOrigin, OpenProposal};
+pub use origin::{EnsureGovernance, EnsureKind, GovernanceOrigin, OpenProposal, ProposalFailed};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -83,6 +83,10 @@ pub mod pallet {
 
 		/// Who may pay from the treasury.
 		type SpendOrigin: EnsureOrigin<<Self as frame_system::Config>::RuntimeOrigin>;
+
+		/// Told when a proposal is rejected or cancelled (`pallet-models` rejects the model a
+		/// failed model-approval proposal was for). `()` when nobody listens.
+		type OnFailed: ProposalFailed;
 
 		/// Stake an account needs to open a proposal.
 		#[pallet::constant]
@@ -294,6 +298,9 @@ pub mod pallet {
 		/// Governance cancelled the proposal; `slashed` of its deposit went to the treasury and
 		/// the rest back to the proposer.
 		Cancelled { proposal: ProposalId, slashed: BalanceOf<T> },
+		/// The pallet that opened the proposal for its proposer withdrew it (a builder withdrew
+		/// its model); the deposit was returned.
+		ProposalWithdrawn { proposal: ProposalId, deposit_returned: BalanceOf<T> },
 		/// The rules of `kind` changed; they apply to proposals opened from now.
 		ParamsSet { kind: ProposalKind, params: KindParams<BlockNumberFor<T>> },
 		/// The unbonding and conviction periods changed; they apply from now.
@@ -486,10 +493,12 @@ pub mod pallet {
 		///
 		/// `CancelOrigin` only (governance itself). Emits `Cancelled`.
 		#[pallet::call_index(9)]
-		#[pallet::weight(T::WeightInfo::cancel())]
+		#[pallet::weight(T::WeightInfo::cancel().saturating_add(T::OnFailed::max_weight()))]
 		pub fn cancel(origin: OriginFor<T>, proposal: ProposalId, slash: bool) -> DispatchResult {
 			T::CancelOrigin::ensure_origin(origin)?;
-			Self::do_cancel(proposal, slash)
+			Self::do_cancel(proposal, slash)?;
+			T::OnFailed::proposal_failed(proposal);
+			Ok(())
 		}
 
 		/// Set the rules of one kind of proposal: voting period, enactment delay, quorum and

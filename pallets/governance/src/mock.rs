@@ -70,6 +70,20 @@ type GovernanceOrRoot = EitherOfDiverse<EnsureRoot<AccountId>, crate::EnsureGove
 
 parameter_types! {
 	pub const Spend: ProposalKind = ProposalKind::TreasurySpend;
+	/// The proposals the failure hook was told about, in order.
+	pub static FailedProposals: Vec<crate::ProposalId> = Vec::new();
+}
+
+/// Records which proposals failed, as `pallet-models` would react to them.
+pub struct RecordFailed;
+impl crate::ProposalFailed for RecordFailed {
+	fn proposal_failed(id: crate::ProposalId) -> Weight {
+		FailedProposals::mutate(|v| v.push(id));
+		Self::max_weight()
+	}
+	fn max_weight() -> Weight {
+		Weight::from_parts(1_000, 0)
+	}
 }
 
 impl pallet_governance::Config for Test {
@@ -82,6 +96,7 @@ impl pallet_governance::Config for Test {
 	type CancelOrigin = GovernanceOrRoot;
 	type ParamsOrigin = GovernanceOrRoot;
 	type SpendOrigin = EitherOfDiverse<EnsureRoot<AccountId>, crate::EnsureKind<Spend>>;
+	type OnFailed = RecordFailed;
 	type ProposalThreshold = ConstU128<THRESHOLD>;
 	type ProposalDepositBase = ConstU128<DEPOSIT_BASE>;
 	type ProposalDepositPerByte = ConstU128<DEPOSIT_PER_BYTE>;
@@ -152,6 +167,7 @@ pub fn new_test_ext() -> TestExternalities {
 /// Run `test`, then check the pallet's invariants.
 pub fn build_and_execute(test: impl FnOnce()) {
 	new_test_ext().execute_with(|| {
+		FailedProposals::set(Vec::new());
 		test();
 		Governance::do_try_state().expect("invariants hold");
 	});

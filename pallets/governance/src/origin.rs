@@ -1,11 +1,10 @@
 //! The governance origin, the `EnsureOrigin`s other pallets and the runtime use for it, and the
 //! seam through which other pallets open proposals.
 
-use crate::{frame_support, types::{ProposalId, ProposalKind}};
+use crate::{frame_support, types::ProposalKind};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use core::marker::PhantomData;
 use frame_support::traits::{EnsureOrigin, Get, OriginTrait};
-use polkadot_sdk::sp_runtime::DispatchError;
 use scale_info::TypeInfo;
 
 /// The origin a passed proposal's call runs with.
@@ -64,9 +63,4 @@ where
 	}
 }
 
-/// How another pallet opens a proposal on an account's behalf — `pallet-models` opens a
-/// model-approval proposal for the builder, who needs no proposal-threshold stake. The deposit
-/// is held from `proposer` as for `propose`.
-pub trait OpenProposal<AccountId, Call> {
-	fn open(proposer: AccountId, call: Call, kind: ProposalKind) -> Result<ProposalId, DispatchError>;
-}
+pub use mnemo_primitives::governance::{OpenProposal, ProposalFailed};

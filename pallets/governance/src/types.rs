@@ -11,8 +11,7 @@ use frame_system::pallet_prelude::BlockNumberFor;
 use polkadot_sdk::sp_runtime::{traits::Saturating, Perbill};
 use scale_info::TypeInfo;
 
-/// Identifier of a proposal; never reused.
-pub type ProposalId = u32;
+pub use mnemo_primitives::governance::{ProposalId, ProposalKind};
 
 pub type BalanceOf<T> =
 	<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
@@ -20,36 +19,6 @@ pub type BalanceOf<T> =
 /// The runtime call a proposal dispatches, stored inline when small or as a preimage hash.
 pub type BoundedCallOf<T> =
 	Bounded<<T as Config>::RuntimeCall, <T as frame_system::Config>::Hashing>;
-
-/// What a proposal is for. Each kind has its own voting period, quorum, approval threshold and
-/// enactment delay ([`KindParams`]), and its calls run with the governance origin of that kind.
-#[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Debug,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	serde::Serialize,
-	serde::Deserialize,
-)]
-pub enum ProposalKind {
-	/// Approve (or reject) a model a builder proposed.
-	ModelApproval,
-	/// Change a parameter of the network (a pallet's setting, a kind's parameters, a cancel).
-	ParameterChange,
-	/// Pay from the treasury account.
-	TreasurySpend,
-}
-
-impl ProposalKind {
-	pub const ALL: [ProposalKind; 3] =
-		[ProposalKind::ModelApproval, ProposalKind::ParameterChange, ProposalKind::TreasurySpend];
-}
 
 /// The rules of one [`ProposalKind`], fixed into each proposal when it opens.
 #[derive(

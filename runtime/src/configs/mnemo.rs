@@ -4,7 +4,7 @@ use polkadot_sdk::*;
 
 use frame_support::{
 	parameter_types,
-	traits::{fungible::HoldConsideration, ConstU32, EitherOfDiverse, LinearStoragePrice},
+	traits::{fungible::HoldConsideration, ConstU16, ConstU32, EitherOfDiverse, LinearStoragePrice},
 	weights::Weight,
 	PalletId,
 };
@@ -14,7 +14,7 @@ use mnemo_primitives::token::{deposit, MILLI_UNIT, UNIT};
 use sp_runtime::traits::AccountIdConversion;
 
 use crate::{
-	AccountId, Balance, Balances, BlockNumber, Preimage, Runtime, RuntimeCall, RuntimeEvent,
+	AccountId, Balance, Balances, BlockNumber, Datanets, Governance, Preimage, Runtime, RuntimeCall, RuntimeEvent,
 	RuntimeHoldReason, RuntimeOrigin, TxExtension, UncheckedExtrinsic, DAYS, MAXIMUM_BLOCK_WEIGHT,
 };
 
@@ -73,6 +73,60 @@ impl pallet_datanets::Config for Runtime {
 	type ValidationPriority = ValidationPriority;
 	type MaxValidationsPerBlock = ConstU32<4>;
 	type WeightInfo = pallet_datanets::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// A model proposal's bond: 50 MNEMO (returned on approval, slashed on rejection).
+	pub const ModelBond: Balance = 50 * UNIT;
+	/// A trainer's bond: 100 MNEMO.
+	pub const TrainerBond: Balance = 100 * UNIT;
+	/// Trainers' claims, reports and attestations go ahead of ordinary transactions.
+	pub const TrainerPriority: u64 = 1 << 20;
+	pub const ModelApprovalKind: ProposalKind = ProposalKind::ModelApproval;
+}
+
+impl pallet_models::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type TrainerId = pallet_models::TrainerKey;
+	type Datanets = Datanets;
+	type Proposals = Governance;
+	// Only a passed model-approval proposal (or root) approves or rejects a model.
+	type ApproveOrigin = EitherOfDiverse<EnsureRoot<AccountId>, EnsureKind<ModelApprovalKind>>;
+	type GovernanceOrigin = GovernanceOrRoot;
+	type Treasury = TreasuryAccount;
+	type ModelBond = ModelBond;
+	type TrainerBond = TrainerBond;
+	type StringLimit = ConstU32<64>;
+	type MaxTextLen = ConstU32<1_024>;
+	type MaxDatanets = ConstU32<8>;
+	type MaxRank = ConstU16<256>;
+	type MaxEpochs = ConstU16<100>;
+	type MaxTrainers = ConstU32<64>;
+	type MaxDeadlinesPerBlock = ConstU32<16>;
+	type MaxHistory = ConstU32<32>;
+	type TrainerPriority = TrainerPriority;
+	type WeightInfo = pallet_models::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = ModelsBenchmarkHelper;
+}
+
+/// Publishes datanet versions for the models benchmarks by writing the version record.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct ModelsBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_models::BenchmarkHelper for ModelsBenchmarkHelper {
+	fn published_version(i: u32) -> (u32, u32) {
+		let info = pallet_datanets::VersionInfo {
+			count: 1,
+			total_bytes: 1,
+			total_rows: 1,
+			root: Default::default(),
+			published_at: 0,
+		};
+		pallet_datanets::Versions::<Runtime>::insert(i, 1, info);
+		(i, 1)
+	}
 }
 
 // Offchain workers build transactions through these.
@@ -164,6 +218,7 @@ impl pallet_governance::Config for Runtime {
 	type CancelOrigin = GovernanceOrRoot;
 	type ParamsOrigin = GovernanceOrRoot;
 	type SpendOrigin = EitherOfDiverse<EnsureRoot<AccountId>, EnsureKind<TreasurySpendKind>>;
+	type OnFailed = crate::Models;
 	type ProposalThreshold = ProposalThreshold;
 	type ProposalDepositBase = ProposalDepositBase;
 	type ProposalDepositPerByte = ProposalDepositPerByte;

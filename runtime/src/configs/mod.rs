@@ -3,7 +3,7 @@
 mod mnemo;
 pub mod xcm_config;
 
-pub use mnemo::TreasuryAccount;
+pub use mnemo::{ModelBond, TreasuryAccount};
 
 use polkadot_sdk::{staging_parachain_info as parachain_info, staging_xcm as xcm, *};
 #[cfg(not(feature = "runtime-benchmarks"))]

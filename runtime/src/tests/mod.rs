@@ -4,6 +4,7 @@ mod balances;
 mod datanets;
 mod genesis;
 mod governance;
+mod models;
 mod xcm;
 
 use crate::*;

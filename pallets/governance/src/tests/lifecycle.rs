@@ -89,6 +89,7 @@ fn a_proposal_without_quorum_fails_and_is_not_enacted() {
 		assert_eq!(deposit_held(ALICE), 0);
 		assert!(Proposals::<Test>::get(id).is_none());
 		assert!(Enactments::<Test>::get(1 + VOTING + DELAY).is_empty());
+		assert_eq!(FailedProposals::get(), vec![id]);
 		run_to_block(1 + VOTING + DELAY);
 		assert_eq!(Params::<Test>::get(ProposalKind::TreasurySpend).unwrap().voting_period, VOTING);
 	});
@@ -152,6 +153,7 @@ fn a_cancel_without_slash_returns_the_deposit() {
 		// A passed proposal of the wrong kind is still governance: any kind may cancel.
 		assert_ok!(Governance::cancel(passed(ProposalKind::ModelApproval), id, false));
 		assert_eq!(events().last(), Some(&Event::Cancelled { proposal: id, slashed: 0 }));
+		assert_eq!(FailedProposals::get(), vec![id]);
 		assert_eq!(deposit_held(ALICE), 0);
 		assert_eq!(Balances::free_balance(ALICE), START - 500);
 		assert_noop!(Governance::cancel(RuntimeOrigin::root(), id, false), Error::<Test>::UnknownProposal);
@@ -283,6 +285,41 @@ fn another_pallet_opens_a_proposal_for_an_account_without_stake() {
 		assert_eq!(
 			<Governance as OpenProposal<_, _>>::open(POOR, set_voting_call(7), ProposalKind::ModelApproval),
 			Err(Error::<Test>::InsufficientBalance.into())
+		);
+	});
+}
+
+#[test]
+fn the_opening_pallet_withdraws_an_ongoing_proposal_without_a_decision() {
+	build_and_execute(|| {
+		stake_all(&[ALICE], 500);
+		let call = set_voting_call(7);
+		let deposit = deposit_of(&call);
+		let id = <Governance as OpenProposal<_, _>>::open(EVE, call, ProposalKind::ModelApproval)
+			.unwrap();
+		assert_ok!(Governance::vote(RuntimeOrigin::signed(ALICE), id, Vote::Aye));
+		assert_ok!(<Governance as OpenProposal<_, _>>::withdraw(id));
+		assert_eq!(events().last(), Some(&Event::ProposalWithdrawn { proposal: id, deposit_returned: deposit }));
+		assert_eq!(deposit_held(EVE), 0);
+		assert!(Proposals::<Test>::get(id).is_none());
+		assert_eq!(
+			<Governance as OpenProposal<_, _>>::withdraw(id),
+			Err(Error::<Test>::UnknownProposal.into())
+		);
+		run_to_block(1 + VOTING + DELAY);
+		// No decision, no enactment, and the failure hook is not told.
+		assert!(!events().iter().any(|e| matches!(e, Event::Rejected { .. } | Event::Enacted { .. })));
+		assert!(FailedProposals::get().is_empty());
+
+		// A passed proposal can no longer be withdrawn.
+		let id = <Governance as OpenProposal<_, _>>::open(EVE, set_voting_call(8), ProposalKind::ModelApproval)
+			.unwrap();
+		assert_ok!(Governance::vote(RuntimeOrigin::signed(ALICE), id, Vote::Aye));
+		run_to_block(System::block_number() + VOTING);
+		assert!(matches!(events().last(), Some(Event::Passed { .. })));
+		assert_eq!(
+			<Governance as OpenProposal<_, _>>::withdraw(id),
+			Err(Error::<Test>::NotOngoing.into())
 		);
 	});
 }
