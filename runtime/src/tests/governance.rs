@@ -13,14 +13,6 @@ use pallet_governance::{
 };
 use polkadot_sdk::sp_keyring::Sr25519Keyring as K;
 
-fn acc(k: K) -> AccountId {
-	k.to_account_id()
-}
-
-fn signed(k: K) -> RuntimeOrigin {
-	RuntimeOrigin::signed(acc(k))
-}
-
 fn run_to(n: BlockNumber) {
 	while System::block_number() < n {
 		let next = System::block_number() + 1;

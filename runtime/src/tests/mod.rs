@@ -10,6 +10,16 @@ mod xcm;
 use crate::*;
 use polkadot_sdk::{sp_io, sp_keyring::Sr25519Keyring, sp_runtime::BuildStorage};
 
+/// A dev account's id.
+pub fn acc(k: Sr25519Keyring) -> AccountId {
+	k.to_account_id()
+}
+
+/// A dev account's signed origin.
+pub fn signed(k: Sr25519Keyring) -> RuntimeOrigin {
+	RuntimeOrigin::signed(acc(k))
+}
+
 /// Overlay `patch` onto `base`, recursively, the way the node merges preset patches.
 pub fn json_merge(base: &mut serde_json::Value, patch: serde_json::Value) {
 	match (base, patch) {
