@@ -24,7 +24,11 @@ use mnemo_primitives::{
 	},
 	offchain_keys,
 };
-use polkadot_sdk::sp_runtime::offchain::{http, Duration, Timestamp};
+use polkadot_sdk::sp_runtime::offchain::{
+	http,
+	storage::{StorageRetrievalError, StorageValueRef},
+	Duration, Timestamp,
+};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// How long one call to the engine may take before the worker gives up on it, in milliseconds.
@@ -127,6 +131,19 @@ pub fn get_json<Resp: DeserializeOwned>(path: &str, deadline_ms: u64) -> Result<
 /// Ask the engine to validate a pending contribution (`POST /v1/datanets/{id}/validate`).
 pub fn validate_contribution(req: &ValidateRequest) -> Result<ValidateResponse, Error> {
 	post_json(&format!("/v1/datanets/{}/validate", req.datanet), req, DEFAULT_DEADLINE_MS)
+}
+
+/// Record in node-local storage under `key` that a worker acts at block `now`, unless it already
+/// did less than `window` blocks ago: `true` when the caller should act. Keeps a worker from
+/// asking the engine (or submitting) about the same thing every block while its answer is on
+/// its way; atomic across the node's concurrent workers.
+pub fn mark_unless_recent(key: &[u8], now: u32, window: u32) -> bool {
+	StorageValueRef::persistent(key)
+		.mutate(|last: Result<Option<u32>, StorageRetrievalError>| match last {
+			Ok(Some(at)) if now < at.saturating_add(window) => Err(()),
+			_ => Ok(now),
+		})
+		.is_ok()
 }
 
 /// Start (or find) the engine's training run for a job (`POST /v1/train`). The engine keys runs

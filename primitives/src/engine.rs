@@ -233,12 +233,6 @@ pub fn to_fixed(x: f64) -> Option<FixedU128> {
 	Some(FixedU128::from_inner(whole.saturating_mul(FixedU128::DIV).saturating_add(frac)))
 }
 
-/// A `FixedU128` as `f64`, for requests to the engine.
-pub fn from_fixed(x: FixedU128) -> f64 {
-	let inner = x.into_inner();
-	(inner / FixedU128::DIV) as f64 + (inner % FixedU128::DIV) as f64 / 1e18
-}
-
 /// A `Perbill` as `f64`.
 pub fn perbill_to_fraction(p: Perbill) -> f64 {
 	p.deconstruct() as f64 / 1e9
@@ -295,9 +289,10 @@ mod tests {
 	fn metrics_become_fixed_point_or_are_refused() {
 		assert_eq!(to_fixed(0.0), Some(FixedU128::from_inner(0)));
 		assert_eq!(to_fixed(2.5), Some(FixedU128::from_rational(5, 2)));
-		assert_eq!(from_fixed(to_fixed(3.25).unwrap()), 3.25);
+		assert_eq!(to_fixed(3.25), Some(FixedU128::from_rational(13, 4)));
 		let x = 17.123_456_789;
-		assert!((from_fixed(to_fixed(x).unwrap()) - x).abs() < 1e-12);
+		let back = to_fixed(x).unwrap().into_inner() as f64 / 1e18;
+		assert!((back - x).abs() < 1e-12);
 		assert_eq!(to_fixed(-1.0), None);
 		assert_eq!(to_fixed(f64::NAN), None);
 		assert_eq!(to_fixed(1e13), None);

@@ -21,10 +21,7 @@ use mnemo_primitives::{
 	engine::{fraction_to_perbill, ValidateRequest},
 	ContributionId,
 };
-use polkadot_sdk::{
-	sp_application_crypto::RuntimeAppPublic,
-	sp_runtime::offchain::storage::{StorageRetrievalError, StorageValueRef},
-};
+use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
 
 /// Blocks before a worker asks the engine again about a contribution it already asked about.
 pub const RETRY_AFTER: u32 = 5;
@@ -69,12 +66,7 @@ pub(crate) fn run<T: Config>(now: BlockNumberFor<T>) {
 fn claim(id: ContributionId, now: u32) -> bool {
 	let mut key = Vec::from(&b"mnemo::datanets::validating::"[..]);
 	key.extend_from_slice(&id.to_le_bytes());
-	StorageValueRef::persistent(&key)
-		.mutate(|last: Result<Option<u32>, StorageRetrievalError>| match last {
-			Ok(Some(at)) if now < at.saturating_add(RETRY_AFTER) => Err(()),
-			_ => Ok(now),
-		})
-		.is_ok()
+	mnemo_ocw::mark_unless_recent(&key, now, RETRY_AFTER)
 }
 
 fn validate_one<T: Config>(

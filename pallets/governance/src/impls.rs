@@ -319,11 +319,18 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	pub(crate) fn do_cancel(id: ProposalId, slash: bool) -> DispatchResult {
+	/// Take an undecided or passed proposal off the chain: out of the deadline and enactment
+	/// queues, its preimage dropped. Its deposit is the caller's to settle.
+	fn take_proposal(id: ProposalId) -> Result<Proposal<T>, DispatchError> {
 		let proposal = Proposals::<T>::take(id).ok_or(Error::<T>::UnknownProposal)?;
 		Deadlines::<T>::mutate_exists(proposal.ends_at, |d| Self::drop_id(d, id));
 		Enactments::<T>::mutate_exists(proposal.enact_at, |e| Self::drop_id(e, id));
 		T::Preimages::drop(&proposal.call);
+		Ok(proposal)
+	}
+
+	pub(crate) fn do_cancel(id: ProposalId, slash: bool) -> DispatchResult {
+		let proposal = Self::take_proposal(id)?;
 		let slashed = match (slash, proposal.status.clone()) {
 			// A passed proposal's deposit went back at the decision.
 			(_, ProposalStatus::Passed) => Zero::zero(),
@@ -614,12 +621,9 @@ impl<T: Config> crate::OpenProposal<T::AccountId, <T as Config>::RuntimeCall> fo
 	}
 
 	fn withdraw(id: ProposalId) -> DispatchResult {
-		let proposal = Proposals::<T>::get(id).ok_or(Error::<T>::UnknownProposal)?;
-		ensure!(proposal.status == ProposalStatus::Ongoing, Error::<T>::NotOngoing);
-		Proposals::<T>::remove(id);
-		Deadlines::<T>::mutate_exists(proposal.ends_at, |d| Self::drop_id(d, id));
-		Enactments::<T>::mutate_exists(proposal.enact_at, |e| Self::drop_id(e, id));
-		T::Preimages::drop(&proposal.call);
+		let status = Proposals::<T>::get(id).ok_or(Error::<T>::UnknownProposal)?.status;
+		ensure!(status == ProposalStatus::Ongoing, Error::<T>::NotOngoing);
+		let proposal = Self::take_proposal(id)?;
 		let deposit_returned = Self::release_deposit(&proposal)?;
 		Self::deposit_event(Event::ProposalWithdrawn { proposal: id, deposit_returned });
 		Ok(())

@@ -108,6 +108,18 @@ fn artifact() -> ContentHash {
 	ContentHash::of(b"adapter")
 }
 
+/// Attempt 1's report of model `id` by `key`, adapter loss 2.50.
+fn report_of<T: Config>(id: ModelId, key: &T::TrainerId) -> TrainingReport<T> {
+	let m = ModelRecords::<T>::get(id).unwrap();
+	TrainingReport { model: id, attempt: 1, key: key.clone(), adapter_hash: artifact(), metrics: metrics(&m, 250) }
+}
+
+/// An attestation of attempt 1 of model `id` by `key`, measuring adapter loss `loss`/100.
+fn attestation_of<T: Config>(id: ModelId, key: &T::TrainerId, loss: u128) -> Attestation<T> {
+	let m = ModelRecords::<T>::get(id).unwrap();
+	Attestation { model: id, attempt: 1, key: key.clone(), adapter_hash: artifact(), metrics: metrics(&m, loss) }
+}
+
 /// An approved model claimed by trainer 0.
 fn claimed<T: Config>() -> (ModelId, T::TrainerId) {
 	let (_, id) = approved::<T>();
@@ -119,9 +131,7 @@ fn claimed<T: Config>() -> (ModelId, T::TrainerId) {
 /// A model reported by trainer 0, with `attestors` more trainers registered.
 fn reported<T: Config>(attestors: u32) -> (ModelId, alloc::vec::Vec<T::TrainerId>) {
 	let (id, key) = claimed::<T>();
-	let m = ModelRecords::<T>::get(id).unwrap();
-	let report = TrainingReport { model: id, attempt: 1, key, adapter_hash: artifact(), metrics: metrics(&m, 250) };
-	Pallet::<T>::do_report(report).unwrap();
+	Pallet::<T>::do_report(report_of(id, &key)).unwrap();
 	(id, (1..=attestors).map(|i| trainer::<T>(i).1).collect())
 }
 
@@ -131,10 +141,8 @@ fn evaluated<T: Config>() -> (T::AccountId, ModelId) {
 	s.eval_quorum = 1;
 	JobSettings::<T>::put(s);
 	let (id, keys) = reported::<T>(1);
-	let m = ModelRecords::<T>::get(id).unwrap();
-	let a = Attestation { model: id, attempt: 1, key: keys[0].clone(), adapter_hash: artifact(), metrics: metrics(&m, 250) };
-	Pallet::<T>::do_attest(a).unwrap();
-	(m.owner, id)
+	Pallet::<T>::do_attest(attestation_of(id, &keys[0], 250)).unwrap();
+	(ModelRecords::<T>::get(id).unwrap().owner, id)
 }
 
 fn signed<P: Encode, K: RuntimeAppPublic>(key: &K, payload: &P) -> K::Signature {
@@ -213,8 +221,7 @@ mod benchmarks {
 	#[benchmark]
 	fn report_training() {
 		let (id, key) = claimed::<T>();
-		let m = ModelRecords::<T>::get(id).unwrap();
-		let report = TrainingReport { model: id, attempt: 1, key: key.clone(), adapter_hash: artifact(), metrics: metrics(&m, 250) };
+		let report = report_of(id, &key);
 		let signature = signed(&key, &report);
 		#[extrinsic_call]
 		_(RawOrigin::Authorized, report, signature);
@@ -229,13 +236,11 @@ mod benchmarks {
 		s.eval_quorum = t + 1;
 		JobSettings::<T>::put(s);
 		let (id, keys) = reported::<T>(t + 1);
-		let m = ModelRecords::<T>::get(id).unwrap();
 		for key in &keys[..t as usize] {
-			let a = Attestation { model: id, attempt: 1, key: key.clone(), adapter_hash: artifact(), metrics: metrics(&m, 250) };
-			Pallet::<T>::do_attest(a).unwrap();
+			Pallet::<T>::do_attest(attestation_of(id, key, 250)).unwrap();
 		}
 		let key = keys[t as usize].clone();
-		let attestation = Attestation { model: id, attempt: 1, key: key.clone(), adapter_hash: artifact(), metrics: metrics(&m, 251) };
+		let attestation = attestation_of::<T>(id, &key, 251);
 		let signature = signed(&key, &attestation);
 		#[extrinsic_call]
 		_(RawOrigin::Authorized, attestation, signature);
@@ -246,8 +251,7 @@ mod benchmarks {
 	#[benchmark]
 	fn authorize_trainer() {
 		let (id, key) = claimed::<T>();
-		let m = ModelRecords::<T>::get(id).unwrap();
-		let report = TrainingReport { model: id, attempt: 1, key: key.clone(), adapter_hash: artifact(), metrics: metrics(&m, 250) };
+		let report = report_of(id, &key);
 		let signature = signed(&key, &report);
 		let call: <T as frame_system::Config>::RuntimeCall = Call::<T>::report_training { report, signature }.into();
 		#[block]

@@ -214,10 +214,11 @@ impl<T: Config> Pallet<T> {
 		slashed
 	}
 
-	fn free_trainer(who: &T::AccountId) {
+	/// Record which job a trainer holds (`None`: it is free to claim another).
+	fn set_job(who: &T::AccountId, job: Option<ModelId>) {
 		Trainers::<T>::mutate(who, |t| {
 			if let Some(t) = t {
-				t.job = None;
+				t.job = job;
 			}
 		});
 	}
@@ -225,8 +226,8 @@ impl<T: Config> Pallet<T> {
 	// ---- jobs ----
 
 	/// Whether `claim` may be taken: a registered, idle, fully bonded trainer and a queued job
-	/// at that attempt. Returns the trainer's account.
-	pub(crate) fn check_claim(claim: &Claim<T::TrainerId>) -> Result<T::AccountId, Error<T>> {
+	/// at that attempt. Returns the trainer's account and the model.
+	pub(crate) fn check_claim(claim: &Claim<T::TrainerId>) -> Result<(T::AccountId, Model<T>), Error<T>> {
 		let (who, t) = Self::trainer_of(&claim.key)?;
 		ensure!(t.job.is_none(), Error::<T>::TrainerBusy);
 		ensure!(t.bond >= T::TrainerBond::get(), Error::<T>::BondTooLow);
@@ -235,23 +236,18 @@ impl<T: Config> Pallet<T> {
 			matches!(Jobs::<T>::get(claim.model), Some(Job::Queued)) && m.attempt == claim.attempt,
 			Error::<T>::BadSubmission
 		);
-		Ok(who)
+		Ok((who, m))
 	}
 
 	pub(crate) fn do_claim(claim: Claim<T::TrainerId>) -> DispatchResult {
-		let trainer = Self::check_claim(&claim)?;
+		let (trainer, mut m) = Self::check_claim(&claim)?;
 		let id = claim.model;
-		let mut m = ModelRecords::<T>::get(id).ok_or(Error::<T>::UnknownModel)?;
 		Self::set_stage(id, &mut m, Stage::Training)?;
 		let now = frame_system::Pallet::<T>::block_number();
 		let deadline = Self::schedule(now.saturating_add(JobSettings::<T>::get().training_period), id)?;
 		Queue::<T>::remove(id);
 		Jobs::<T>::insert(id, Job::Claimed { trainer: trainer.clone(), deadline });
-		Trainers::<T>::mutate(&trainer, |t| {
-			if let Some(t) = t {
-				t.job = Some(id);
-			}
-		});
+		Self::set_job(&trainer, Some(id));
 		ModelRecords::<T>::insert(id, &m);
 		Self::deposit_event(Event::JobClaimed { model: id, attempt: m.attempt, trainer, deadline });
 		Ok(())
@@ -259,17 +255,15 @@ impl<T: Config> Pallet<T> {
 
 	/// Whether `metrics` cover exactly the model's training datanets, in order.
 	fn check_metrics(m: &Model<T>, metrics: &[DatanetMetrics]) -> Result<(), Error<T>> {
-		let same = metrics.len() == m.spec.datanets.len() &&
-			metrics.iter().zip(m.spec.datanets.iter()).all(|(x, (d, v))| (x.datanet, x.version) == (*d, *v));
-		ensure!(same, Error::<T>::BadMetrics);
+		ensure!(covers(metrics, &m.spec.datanets), Error::<T>::BadMetrics);
 		Ok(())
 	}
 
 	/// Whether `report` comes from the trainer holding the job at that attempt, with metrics of
-	/// the right shape. Returns the trainer and its deadline.
+	/// the right shape. Returns the trainer, its deadline and the model.
 	pub(crate) fn check_report(
 		report: &TrainingReport<T>,
-	) -> Result<(T::AccountId, BlockNumberFor<T>), Error<T>> {
+	) -> Result<(T::AccountId, BlockNumberFor<T>, Model<T>), Error<T>> {
 		let (who, _) = Self::trainer_of(&report.key)?;
 		let m = ModelRecords::<T>::get(report.model).ok_or(Error::<T>::UnknownModel)?;
 		let deadline = match Jobs::<T>::get(report.model) {
@@ -278,13 +272,12 @@ impl<T: Config> Pallet<T> {
 			_ => return Err(Error::<T>::BadSubmission),
 		};
 		Self::check_metrics(&m, &report.metrics)?;
-		Ok((who, deadline))
+		Ok((who, deadline, m))
 	}
 
 	pub(crate) fn do_report(report: TrainingReport<T>) -> DispatchResult {
-		let (trainer, old_deadline) = Self::check_report(&report)?;
+		let (trainer, old_deadline, mut m) = Self::check_report(&report)?;
 		let id = report.model;
-		let mut m = ModelRecords::<T>::get(id).ok_or(Error::<T>::UnknownModel)?;
 		Self::set_stage(id, &mut m, Stage::Trained)?;
 		let now = frame_system::Pallet::<T>::block_number();
 		Self::unschedule(old_deadline, id);
@@ -312,27 +305,30 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Whether `a` comes from a registered trainer other than the reporter, about the reported
-	/// adapter at that attempt, for the first time. Returns the attestor.
-	pub(crate) fn check_attestation(a: &Attestation<T>) -> Result<T::AccountId, Error<T>> {
+	/// adapter at that attempt, for the first time. Returns the attestor, the model and its
+	/// (reported) job.
+	pub(crate) fn check_attestation(
+		a: &Attestation<T>,
+	) -> Result<(T::AccountId, Model<T>, Job<T>), Error<T>> {
 		let (who, _) = Self::trainer_of(&a.key)?;
 		let m = ModelRecords::<T>::get(a.model).ok_or(Error::<T>::UnknownModel)?;
-		match Jobs::<T>::get(a.model) {
-			Some(Job::Reported { trainer, adapter_hash, .. })
-				if trainer != who && adapter_hash == a.adapter_hash && m.attempt == a.attempt => {},
+		let job = Jobs::<T>::get(a.model).ok_or(Error::<T>::BadSubmission)?;
+		match &job {
+			Job::Reported { trainer, adapter_hash, .. }
+				if *trainer != who && *adapter_hash == a.adapter_hash && m.attempt == a.attempt => {},
 			_ => return Err(Error::<T>::BadSubmission),
 		}
 		ensure!(!Attestations::<T>::contains_key(a.model, &who), Error::<T>::BadSubmission);
 		Self::check_metrics(&m, &a.metrics)?;
-		Ok(who)
+		Ok((who, m, job))
 	}
 
 	pub(crate) fn do_attest(a: Attestation<T>) -> DispatchResult {
-		let attestor = Self::check_attestation(&a)?;
+		let (attestor, m, job) = Self::check_attestation(&a)?;
 		let id = a.model;
-		let m = ModelRecords::<T>::get(id).ok_or(Error::<T>::UnknownModel)?;
-		let Some(Job::Reported { trainer, adapter_hash, metrics, mut confirms, mut disputes, deadline }) =
-			Jobs::<T>::get(id)
+		let Job::Reported { trainer, adapter_hash, metrics, mut confirms, mut disputes, deadline } = job
 		else {
+			// `check_attestation` only passes reported jobs.
 			return Err(Error::<T>::BadSubmission.into());
 		};
 		let confirmed = within_tolerance(&metrics, &a.metrics, m.spec.eval.tolerance);
@@ -398,7 +394,7 @@ impl<T: Config> Pallet<T> {
 		m.adapter = Some(adapter);
 		ModelRecords::<T>::insert(id, &m);
 		Self::close_job(id);
-		Self::free_trainer(&trainer);
+		Self::set_job(&trainer, None);
 		Self::deposit_event(Event::ModelEvaluated { model: id, adapter, artifact, metrics, improved });
 		Ok(())
 	}
@@ -471,7 +467,7 @@ impl<T: Config> Pallet<T> {
 				Self::requeue_or_fail(id, m)
 			},
 			Some(Job::Reported { trainer, confirms, disputes, deadline, .. }) if deadline == now => {
-				Self::free_trainer(&trainer);
+				Self::set_job(&trainer, None);
 				Self::deposit_event(Event::EvaluationExpired { model: id, attempt: m.attempt, confirms, disputes });
 				Self::requeue_or_fail(id, m)
 			},

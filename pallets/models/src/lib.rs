@@ -617,7 +617,7 @@ pub mod pallet {
 			a: &Attestation<T>,
 			signature: &<T::TrainerId as RuntimeAppPublic>::Signature,
 		) -> TransactionValidityWithRefund {
-			let attestor = Self::check_attestation(a).map_err(|_| InvalidTransaction::Stale)?;
+			let (attestor, ..) = Self::check_attestation(a).map_err(|_| InvalidTransaction::Stale)?;
 			Self::valid_signed(&a.key, a, signature, (b"attest", a.model, a.attempt, attestor))
 		}
 

@@ -395,27 +395,27 @@ pub fn dispatch_authorized(call: RuntimeCall) -> DispatchResult {
 	call.dispatch(frame_system::RawOrigin::Authorized.into()).map(|_| ()).map_err(|e| e.error)
 }
 
-pub fn claim_call(key: &TrainerKey, model: u32, attempt: u32) -> RuntimeCall {
+/// The trainer key's signature of `payload` (what its worker signs).
+fn sign(key: &TrainerKey, payload: &impl codec::Encode) -> <TrainerKey as polkadot_sdk::sp_application_crypto::RuntimeAppPublic>::Signature {
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
-	use codec::Encode;
+	key.sign(&payload.encode()).expect("key in keystore")
+}
+
+pub fn claim_call(key: &TrainerKey, model: u32, attempt: u32) -> RuntimeCall {
 	let claim = Claim { model, attempt, key: key.clone() };
-	let signature = key.sign(&claim.encode()).expect("key in keystore");
+	let signature = sign(key, &claim);
 	RuntimeCall::Models(crate::Call::claim_job { claim, signature })
 }
 
 pub fn report_call(key: &TrainerKey, model: u32, attempt: u32, metrics: Metrics<Test>) -> RuntimeCall {
-	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
-	use codec::Encode;
 	let report = TrainingReport { model, attempt, key: key.clone(), adapter_hash: adapter_hash(), metrics };
-	let signature = key.sign(&report.encode()).expect("key in keystore");
+	let signature = sign(key, &report);
 	RuntimeCall::Models(crate::Call::report_training { report, signature })
 }
 
 pub fn attest_call(key: &TrainerKey, model: u32, attempt: u32, metrics: Metrics<Test>) -> RuntimeCall {
-	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
-	use codec::Encode;
 	let attestation = Attestation { model, attempt, key: key.clone(), adapter_hash: adapter_hash(), metrics };
-	let signature = key.sign(&attestation.encode()).expect("key in keystore");
+	let signature = sign(key, &attestation);
 	RuntimeCall::Models(crate::Call::attest_evaluation { attestation, signature })
 }
 

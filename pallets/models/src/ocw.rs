@@ -31,7 +31,7 @@ use mnemo_primitives::{
 };
 use polkadot_sdk::{
 	sp_application_crypto::RuntimeAppPublic,
-	sp_runtime::offchain::storage::{StorageRetrievalError, StorageValueRef},
+	sp_runtime::offchain::storage::StorageValueRef,
 };
 
 /// Blocks before a worker asks the engine again about something it already asked about.
@@ -69,12 +69,7 @@ pub(crate) fn run<T: Config>(now: BlockNumberFor<T>) {
 
 /// Mark `what` as done at `now`, unless it was done less than [`RETRY_AFTER`] blocks ago.
 fn mark(what: &[u8], model: ModelId, attempt: u32, now: u32) -> bool {
-	StorageValueRef::persistent(&local_key(what, model, attempt))
-		.mutate(|last: Result<Option<u32>, StorageRetrievalError>| match last {
-			Ok(Some(at)) if now < at.saturating_add(RETRY_AFTER) => Err(()),
-			_ => Ok(now),
-		})
-		.is_ok()
+	mnemo_ocw::mark_unless_recent(&local_key(what, model, attempt), now, RETRY_AFTER)
 }
 
 fn local_key(what: &[u8], model: ModelId, attempt: u32) -> Vec<u8> {

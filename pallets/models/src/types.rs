@@ -274,22 +274,23 @@ impl DatanetMetrics {
 /// An evaluation, one entry per training datanet in the spec's order.
 pub type Metrics<T> = BoundedVec<DatanetMetrics, <T as Config>::MaxDatanets>;
 
+/// Whether `metrics` cover exactly `datanets`, in that order: the shape every report and
+/// attestation must have.
+pub fn covers(metrics: &[DatanetMetrics], datanets: &[(DatanetId, DatanetVersion)]) -> bool {
+	metrics.len() == datanets.len() &&
+		metrics.iter().zip(datanets).all(|(m, (d, v))| (m.datanet, m.version) == (*d, *v))
+}
+
 /// Convert the engine's metrics, checking they cover exactly `datanets`, in that order.
 pub fn metrics_from_engine<T: Config>(
 	m: &EvalMetrics,
 	datanets: &[(DatanetId, DatanetVersion)],
 ) -> Option<Metrics<T>> {
-	if m.per_datanet.len() != datanets.len() {
+	let converted = m.per_datanet.iter().map(DatanetMetrics::from_engine).collect::<Option<alloc::vec::Vec<_>>>()?;
+	if !covers(&converted, datanets) {
 		return None;
 	}
-	let mut out = Metrics::<T>::default();
-	for (e, (d, v)) in m.per_datanet.iter().zip(datanets) {
-		if (e.datanet, e.version) != (*d, *v) {
-			return None;
-		}
-		out.try_push(DatanetMetrics::from_engine(e)?).ok()?;
-	}
-	Some(out)
+	Metrics::<T>::try_from(converted).ok()
 }
 
 /// A registered trainer.

@@ -113,7 +113,10 @@ fn the_worker_claims_trains_reports_and_another_key_attests() {
 		worker();
 		let calls = pool_calls(&pool);
 		assert_eq!(calls.len(), 1);
-		assert_eq!(calls[0], claim_call(&k1, id, 1).clone_without_signature_check(&calls[0]));
+		let RuntimeCall::Models(crate::Call::claim_job { claim, .. }) = &calls[0] else {
+			panic!("unexpected {:?}", calls[0]);
+		};
+		assert_eq!(claim, &Claim { model: id, attempt: 1, key: k1.clone() });
 		assert_ok!(dispatch_authorized(calls[0].clone()));
 		assert_ok!(Models::register_trainer(RuntimeOrigin::signed(T2), k2.clone()));
 
@@ -178,23 +181,6 @@ fn the_worker_claims_trains_reports_and_another_key_attests() {
 		worker();
 		assert!(pool_calls(&pool).is_empty());
 	});
-}
-
-/// Helper: compare calls ignoring nothing — the claim's signature is deterministic per key and
-/// payload only for ed25519, so compare the claim itself.
-trait SameClaim {
-	fn clone_without_signature_check(&self, actual: &RuntimeCall) -> RuntimeCall;
-}
-impl SameClaim for RuntimeCall {
-	fn clone_without_signature_check(&self, actual: &RuntimeCall) -> RuntimeCall {
-		match (self, actual) {
-			(
-				RuntimeCall::Models(crate::Call::claim_job { claim, .. }),
-				RuntimeCall::Models(crate::Call::claim_job { signature, .. }),
-			) => RuntimeCall::Models(crate::Call::claim_job { claim: claim.clone(), signature: signature.clone() }),
-			_ => self.clone(),
-		}
-	}
 }
 
 #[test]
