@@ -1,0 +1,20 @@
+//! Mnemo's engine: a Llama-architecture model in burn, LoRA fine-tuning and evaluation
+//! (ModelFactory), a content-addressed blob store and the HTTP API the chain's offchain workers
+//! call. The `mnemo-engine` binary is a thin CLI over this library.
+
+pub mod data;
+pub mod api;
+pub mod error;
+pub mod generate;
+pub mod gguf;
+pub mod home;
+pub mod lora;
+pub mod model;
+pub mod plot;
+pub mod service;
+pub mod store;
+pub mod tokenizer;
+pub mod train;
+pub mod validate;
+
+pub use error::{Error, Result};

@@ -1,0 +1,480 @@
+//! The Llama-architecture decoder: token embedding, `layers` blocks of (RMSNorm, grouped-query
+//! attention with rotate-half RoPE, RMSNorm, SwiGLU MLP), a final RMSNorm and an LM head tied to
+//! the embedding. It runs on whichever burn device it was loaded on (`flex` CPU by default,
+//! `cuda` with the feature); nothing in it names a backend.
+//!
+//! Weights are frozen constants. Trainable low-rank adapters ([`crate::lora::Lora`]) are passed
+//! to [`Llama::forward`] and added to the projections they target, so one base model in memory
+//! serves the base and any number of adapters.
+
+use crate::{
+	error::{Error, Result},
+	gguf::Gguf,
+	lora::{Lora, Target},
+};
+use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+
+/// Shape of a Llama model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Config {
+	pub vocab: usize,
+	pub hidden: usize,
+	pub intermediate: usize,
+	pub layers: usize,
+	pub heads: usize,
+	pub kv_heads: usize,
+	pub head_dim: usize,
+	pub rope_theta: f64,
+	pub rms_eps: f64,
+	/// Longest sequence (prompt and output) the model is run on.
+	pub max_seq: usize,
+}
+
+impl Config {
+	/// SmolLM2-135M(-Instruct).
+	pub fn smollm2_135m() -> Self {
+		Config {
+			vocab: 49152,
+			hidden: 576,
+			intermediate: 1536,
+			layers: 30,
+			heads: 9,
+			kv_heads: 3,
+			head_dim: 64,
+			rope_theta: 100_000.0,
+			rms_eps: 1e-5,
+			max_seq: 2048,
+		}
+	}
+
+	/// The tiny model of the same architecture the tests train (about 0.3M parameters).
+	pub fn tiny(vocab: usize) -> Self {
+		Config {
+			vocab,
+			hidden: 96,
+			intermediate: 256,
+			layers: 3,
+			heads: 4,
+			kv_heads: 2,
+			head_dim: 24,
+			rope_theta: 10_000.0,
+			rms_eps: 1e-5,
+			max_seq: 256,
+		}
+	}
+
+	/// Input and output width of a projection.
+	pub fn dims(&self, t: Target) -> (usize, usize) {
+		let (h, q, kv, i) =
+			(self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim, self.intermediate);
+		match t {
+			Target::Q => (h, q),
+			Target::K | Target::V => (h, kv),
+			Target::O => (q, h),
+			Target::Gate | Target::Up => (h, i),
+			Target::Down => (i, h),
+		}
+	}
+
+	pub fn parameters(&self) -> usize {
+		let per_layer: usize =
+			Target::ALL.iter().map(|t| self.dims(*t)).map(|(i, o)| i * o).sum::<usize>() + 2 * self.hidden;
+		self.vocab * self.hidden + self.layers * per_layer + self.hidden
+	}
+
+	fn check(&self) -> Result<(), String> {
+		let ok = self.vocab > 0 &&
+			self.hidden > 0 &&
+			self.layers > 0 &&
+			self.heads > 0 &&
+			self.kv_heads > 0 &&
+			self.heads % self.kv_heads == 0 &&
+			self.head_dim % 2 == 0 &&
+			self.max_seq > 0;
+		ok.then_some(()).ok_or_else(|| format!("inconsistent model shape {self:?}"))
+	}
+}
+
+/// One decoder block's weights, projections stored `[in, out]` so `x · W` is a plain matmul.
+pub struct Block {
+	attn_norm: Tensor<1>,
+	ffn_norm: Tensor<1>,
+	/// q, k, v, o, gate, up, down in [`Target::ALL`] order.
+	proj: [Tensor<2>; 7],
+}
+
+/// A loaded model.
+pub struct Llama {
+	pub config: Config,
+	device: Device,
+	embed: Tensor<2>,
+	blocks: Vec<Block>,
+	norm: Tensor<1>,
+	cos: Tensor<2>,
+	sin: Tensor<2>,
+}
+
+/// Keys and values of past positions, per layer, for incremental decoding.
+pub struct KvCache {
+	layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+	/// Positions already in the cache.
+	pub len: usize,
+}
+
+impl KvCache {
+	pub fn new(layers: usize) -> Self {
+		KvCache { layers: vec![None; layers], len: 0 }
+	}
+}
+
+/// Weights in Hugging Face's orientation (`[out, in]` matrices) by HF-style name, row-major.
+pub trait WeightSource {
+	fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+}
+
+impl Llama {
+	/// Builds the model from weights named as in Hugging Face's `LlamaForCausalLM`
+	/// (`model.layers.{i}.self_attn.q_proj.weight`, ...; `model.embed_tokens.weight` doubles as
+	/// the LM head).
+	pub fn from_source(config: Config, source: &dyn WeightSource, device: &Device) -> Result<Self> {
+		config.check().map_err(Error::Internal)?;
+		let (h, v) = (config.hidden, config.vocab);
+		let mat = |name: &str, rows: usize, cols: usize| -> Result<Tensor<2>> {
+			let data = source.get(name, &[rows, cols])?;
+			Ok(Tensor::<2>::from_data(TensorData::new(data, [rows, cols]), device))
+		};
+		let vec = |name: &str, n: usize| -> Result<Tensor<1>> {
+			Ok(Tensor::<1>::from_data(TensorData::new(source.get(name, &[n])?, [n]), device))
+		};
+		let embed = mat("model.embed_tokens.weight", v, h)?;
+		let mut blocks = Vec::with_capacity(config.layers);
+		for l in 0..config.layers {
+			let p = format!("model.layers.{l}");
+			let proj = |t: Target| -> Result<Tensor<2>> {
+				let (i, o) = config.dims(t);
+				Ok(mat(&format!("{p}.{}.weight", t.hf_path()), o, i)?.transpose())
+			};
+			blocks.push(Block {
+				attn_norm: vec(&format!("{p}.input_layernorm.weight"), h)?,
+				ffn_norm: vec(&format!("{p}.post_attention_layernorm.weight"), h)?,
+				proj: [
+					proj(Target::Q)?,
+					proj(Target::K)?,
+					proj(Target::V)?,
+					proj(Target::O)?,
+					proj(Target::Gate)?,
+					proj(Target::Up)?,
+					proj(Target::Down)?,
+				],
+			});
+		}
+		let norm = vec("model.norm.weight", h)?;
+		let (cos, sin) = rope_tables(&config, device);
+		Ok(Llama { config, device: device.clone(), embed, blocks, norm, cos, sin })
+	}
+
+	/// Loads a llama.cpp GGUF file: shape from `llama.*`, weights dequantised to f32 and the
+	/// q/k rows put back in Hugging Face's order.
+	pub fn from_gguf(g: &Gguf, max_seq: usize, device: &Device) -> Result<Self> {
+		let arch = g.get("general.architecture")?.as_str().unwrap_or_default().to_string();
+		if arch != "llama" {
+			return Err(Error::format(g.path(), format!("architecture `{arch}` is not llama")));
+		}
+		let u = |k: &str| g.get_u64(&format!("llama.{k}")).map(|v| v as usize);
+		let hidden = u("embedding_length")?;
+		let heads = u("attention.head_count")?;
+		let config = Config {
+			vocab: g.info("token_embd.weight")?.dims.get(1).copied().unwrap_or(0) as usize,
+			hidden,
+			intermediate: u("feed_forward_length")?,
+			layers: u("block_count")?,
+			heads,
+			kv_heads: u("attention.head_count_kv").unwrap_or(heads),
+			head_dim: hidden / heads.max(1),
+			rope_theta: g.get_f64("llama.rope.freq_base").unwrap_or(10_000.0),
+			rms_eps: g.get_f64("llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+			max_seq: max_seq.min(u("context_length").unwrap_or(max_seq)),
+		};
+		Self::from_source(config.clone(), &GgufWeights { g, config: &config }, device)
+	}
+
+	pub fn device(&self) -> &Device {
+		&self.device
+	}
+
+	/// Logits `[batch, len, vocab]` for `tokens` (`batch` rows of equal length), continuing the
+	/// positions in `cache` when one is given, with `lora` added to the projections it targets.
+	pub fn forward(&self, tokens: &[Vec<u32>], lora: Option<&Lora>, cache: Option<&mut KvCache>) -> Tensor<3> {
+		let h = self.hidden(tokens, lora, cache);
+		let [b, t, d] = h.dims();
+		h.reshape([b * t, d]).matmul(self.embed.clone().transpose()).reshape([b, t, self.config.vocab])
+	}
+
+	/// The final hidden states `[batch, len, hidden]` (after the last norm).
+	pub fn hidden(&self, tokens: &[Vec<u32>], lora: Option<&Lora>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+		let c = &self.config;
+		let b = tokens.len();
+		let t = tokens.first().map_or(0, Vec::len);
+		assert!(b > 0 && t > 0 && tokens.iter().all(|r| r.len() == t), "rows of equal, non-zero length");
+		let past = cache.as_ref().map_or(0, |c| c.len);
+		assert!(past + t <= c.max_seq, "sequence longer than max_seq; callers check this");
+		let ids: Vec<i64> = tokens.iter().flatten().map(|&i| i as i64).collect();
+		let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
+		let mut x = self.embed.clone().select(0, ids).reshape([b, t, c.hidden]);
+		let cos = self.cos.clone().narrow(0, past, t);
+		let sin = self.sin.clone().narrow(0, past, t);
+		let mask = causal_mask(t, past, &self.device);
+		for (l, block) in self.blocks.iter().enumerate() {
+			let proj = |i: usize, target: Target, x: Tensor<2>| -> Tensor<2> {
+				let base = x.clone().matmul(block.proj[i].clone());
+				match lora.and_then(|a| a.delta(l, target, x)) {
+					Some(d) => base + d,
+					None => base,
+				}
+			};
+			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps).reshape([b * t, c.hidden]);
+			let q = proj(0, Target::Q, xn.clone()).reshape([b, t, c.heads, c.head_dim]).swap_dims(1, 2);
+			let k = proj(1, Target::K, xn.clone()).reshape([b, t, c.kv_heads, c.head_dim]).swap_dims(1, 2);
+			let v = proj(2, Target::V, xn).reshape([b, t, c.kv_heads, c.head_dim]).swap_dims(1, 2);
+			let q = rope(q, &cos, &sin);
+			let mut k = rope(k, &cos, &sin);
+			let mut v = v;
+			if let Some(cache) = cache.as_deref_mut() {
+				if let Some((pk, pv)) = cache.layers[l].take() {
+					k = Tensor::cat(vec![pk, k], 2);
+					v = Tensor::cat(vec![pv, v], 2);
+				}
+				cache.layers[l] = Some((k.clone(), v.clone()));
+			}
+			let s = past + t;
+			let rep = c.heads / c.kv_heads;
+			let expand = |x: Tensor<4>| -> Tensor<4> {
+				if rep == 1 {
+					return x;
+				}
+				x.unsqueeze_dim::<5>(2)
+					.expand([b, c.kv_heads, rep, s, c.head_dim])
+					.reshape([b, c.heads, s, c.head_dim])
+			};
+			let (k, v) = (expand(k), expand(v));
+			let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((c.head_dim as f64).sqrt()) + mask.clone();
+			let attn = activation::softmax(scores, 3).matmul(v);
+			let attn = attn.swap_dims(1, 2).reshape([b * t, c.heads * c.head_dim]);
+			x = x + proj(3, Target::O, attn).reshape([b, t, c.hidden]);
+
+			let xn = rms_norm(x.clone(), &block.ffn_norm, c.rms_eps).reshape([b * t, c.hidden]);
+			let gate = activation::silu(proj(4, Target::Gate, xn.clone()));
+			let up = proj(5, Target::Up, xn);
+			x = x + proj(6, Target::Down, gate * up).reshape([b, t, c.hidden]);
+		}
+		if let Some(cache) = cache {
+			cache.len += t;
+		}
+		rms_norm(x, &self.norm, c.rms_eps)
+	}
+
+	/// A model of `config` with random weights from `seed` (normal, std 0.02; norms 1), for
+	/// tests and for pretraining the tiny model.
+	pub fn random(config: Config, seed: u64, device: &Device) -> Result<Self> {
+		struct Random(u64);
+		impl WeightSource for Random {
+			fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+				let n = shape.iter().product();
+				if name.ends_with("norm.weight") {
+					return Ok(vec![1.0; n]);
+				}
+				let seed = self.0 ^ u64::from_le_bytes(mnemo_primitives::ContentHash::of(name.as_bytes()).0[..8].try_into().expect("8"));
+				let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+				Ok((0..n).map(|_| normal(&mut rng) * 0.02).collect())
+			}
+		}
+		Self::from_source(config, &Random(seed), device)
+	}
+
+	/// Every weight in Hugging Face's names and orientation (for writing model files).
+	pub fn weights(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+		let host2 = |t: &Tensor<2>| t.clone().to_host();
+		let host1 = |t: &Tensor<1>| t.clone().to_host();
+		let (h, v) = (self.config.hidden, self.config.vocab);
+		let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, h], host2(&self.embed))];
+		for (l, block) in self.blocks.iter().enumerate() {
+			let p = format!("model.layers.{l}");
+			out.push((format!("{p}.input_layernorm.weight"), vec![h], host1(&block.attn_norm)));
+			out.push((format!("{p}.post_attention_layernorm.weight"), vec![h], host1(&block.ffn_norm)));
+			for (i, t) in Target::ALL.iter().enumerate() {
+				let (inp, outp) = self.config.dims(*t);
+				out.push((format!("{p}.{}.weight", t.hf_path()), vec![outp, inp], host2(&block.proj[i].clone().transpose())));
+			}
+		}
+		out.push(("model.norm.weight".to_string(), vec![h], host1(&self.norm)));
+		out
+	}
+
+	/// Adds `lora`'s low-rank update into the weights it targets (`W += scale · A·B`).
+	pub fn merge(&mut self, lora: &Lora) -> Result<()> {
+		for (l, block) in self.blocks.iter_mut().enumerate() {
+			for (i, t) in Target::ALL.iter().enumerate() {
+				let (inp, _) = self.config.dims(*t);
+				let eye = Tensor::<2>::from_data(
+					TensorData::new((0..inp * inp).map(|k| (k / inp == k % inp) as u8 as f32).collect::<Vec<_>>(), [inp, inp]),
+					&self.device,
+				);
+				if let Some(delta) = lora.delta(l, *t, eye) {
+					block.proj[i] = block.proj[i].clone() + delta.inner();
+				}
+			}
+		}
+		Ok(())
+	}
+
+	/// Replaces every weight with the given ones (same names and shapes as [`Self::weights`]).
+	pub fn set_weights(&mut self, weights: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<()> {
+		struct Map(std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>);
+		impl WeightSource for Map {
+			fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+				match self.0.get(name) {
+					Some((s, d)) if s == shape => Ok(d.clone()),
+					_ => Err(Error::Internal(format!("weight {name} {shape:?} missing"))),
+				}
+			}
+		}
+		let map = Map(weights.into_iter().map(|(n, s, d)| (n, (s, d))).collect());
+		*self = Self::from_source(self.config.clone(), &map, &self.device)?;
+		Ok(())
+	}
+}
+
+/// A tensor's values on the host as `f32`.
+pub trait ToHost {
+	fn to_host(self) -> Vec<f32>;
+}
+
+impl<const D: usize> ToHost for Tensor<D> {
+	fn to_host(self) -> Vec<f32> {
+		self.into_data().convert::<f32>().try_to_vec::<f32>().expect("converted to f32")
+	}
+}
+
+/// A standard normal sample (Box–Muller), so initialisation depends on nothing but the seed.
+pub fn normal(rng: &mut impl Rng) -> f32 {
+	let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+	let u2: f64 = rng.random();
+	((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+fn rms_norm<const D: usize>(x: Tensor<D>, weight: &Tensor<1>, eps: f64) -> Tensor<D> {
+	let rms = x.clone().powf_scalar(2.0).mean_dim(D - 1).add_scalar(eps).sqrt();
+	(x / rms) * weight.clone().unsqueeze::<D>()
+}
+
+/// cos and sin tables `[max_seq, head_dim]` for rotate-half RoPE (frequencies repeated twice,
+/// as Hugging Face's Llama builds them), computed in f64 on the host.
+fn rope_tables(c: &Config, device: &Device) -> (Tensor<2>, Tensor<2>) {
+	let half = c.head_dim / 2;
+	let mut cos = Vec::with_capacity(c.max_seq * c.head_dim);
+	let mut sin = Vec::with_capacity(c.max_seq * c.head_dim);
+	for pos in 0..c.max_seq {
+		for j in 0..c.head_dim {
+			let inv = c.rope_theta.powf(-((2 * (j % half)) as f64) / c.head_dim as f64);
+			let angle = pos as f64 * inv;
+			cos.push(angle.cos() as f32);
+			sin.push(angle.sin() as f32);
+		}
+	}
+	let t = |d: Vec<f32>| Tensor::<2>::from_data(TensorData::new(d, [c.max_seq, c.head_dim]), device);
+	(t(cos), t(sin))
+}
+
+/// `x · cos + rotate_half(x) · sin` for `x: [batch, heads, len, head_dim]`.
+fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
+	let [_, _, _, d] = x.dims();
+	let x1 = x.clone().narrow(3, 0, d / 2);
+	let x2 = x.clone().narrow(3, d / 2, d / 2);
+	let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+	x * cos.clone().unsqueeze::<4>() + rotated * sin.clone().unsqueeze::<4>()
+}
+
+/// Additive mask `[1, 1, len, past + len]`: 0 where query `i` may see key `j` (`j <= past + i`),
+/// a large negative number elsewhere.
+fn causal_mask(len: usize, past: usize, device: &Device) -> Tensor<4> {
+	let s = past + len;
+	let data: Vec<f32> =
+		(0..len).flat_map(|i| (0..s).map(move |j| if j <= past + i { 0.0 } else { -1e9 })).collect();
+	Tensor::<4>::from_data(TensorData::new(data, [1, 1, len, s]), device)
+}
+
+/// GGUF tensors under llama.cpp's names, served under Hugging Face's.
+struct GgufWeights<'a> {
+	g: &'a Gguf,
+	config: &'a Config,
+}
+
+/// llama.cpp's tensor name for a Hugging Face weight name.
+pub fn gguf_name(hf: &str) -> Option<String> {
+	if hf == "model.embed_tokens.weight" {
+		return Some("token_embd.weight".into());
+	}
+	if hf == "model.norm.weight" {
+		return Some("output_norm.weight".into());
+	}
+	let rest = hf.strip_prefix("model.layers.")?;
+	let (layer, module) = rest.split_once('.')?;
+	let short = match module {
+		"input_layernorm.weight" => "attn_norm",
+		"post_attention_layernorm.weight" => "ffn_norm",
+		"self_attn.q_proj.weight" => "attn_q",
+		"self_attn.k_proj.weight" => "attn_k",
+		"self_attn.v_proj.weight" => "attn_v",
+		"self_attn.o_proj.weight" => "attn_output",
+		"mlp.gate_proj.weight" => "ffn_gate",
+		"mlp.up_proj.weight" => "ffn_up",
+		"mlp.down_proj.weight" => "ffn_down",
+		_ => return None,
+	};
+	Some(format!("blk.{layer}.{short}.weight"))
+}
+
+/// llama.cpp's converter permutes the rows of q and k so that RoPE can rotate adjacent pairs:
+/// `w.reshape(heads, 2, d/2, in).swap(1, 2)`. This is that permutation (`inverse = false`) and
+/// its inverse, which puts rows back in Hugging Face's rotate-half order.
+pub fn permute_rope_rows(w: &[f32], heads: usize, rows: usize, cols: usize, inverse: bool) -> Vec<f32> {
+	let hd = rows / heads;
+	let half = hd / 2;
+	let mut out = vec![0.0; w.len()];
+	for h in 0..heads {
+		for i in 0..half {
+			for pair in 0..2 {
+				// HF row `h*hd + pair*half + i` is GGUF row `h*hd + 2*i + pair`.
+				let hf = h * hd + pair * half + i;
+				let gg = h * hd + 2 * i + pair;
+				let (from, to) = if inverse { (gg, hf) } else { (hf, gg) };
+				out[to * cols..(to + 1) * cols].copy_from_slice(&w[from * cols..(from + 1) * cols]);
+			}
+		}
+	}
+	out
+}
+
+impl WeightSource for GgufWeights<'_> {
+	fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+		let gname = gguf_name(name).ok_or_else(|| Error::Internal(format!("no GGUF name for {name}")))?;
+		let info = self.g.info(&gname)?;
+		let want: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
+		if info.dims != want {
+			return Err(Error::format(
+				self.g.path(),
+				format!("tensor `{gname}` has dims {:?}, expected {want:?}", info.dims),
+			));
+		}
+		let data = self.g.dequantize(&gname)?;
+		let c = self.config;
+		Ok(if gname.ends_with("attn_q.weight") {
+			permute_rope_rows(&data, c.heads, shape[0], shape[1], true)
+		} else if gname.ends_with("attn_k.weight") {
+			permute_rope_rows(&data, c.kv_heads, shape[0], shape[1], true)
+		} else {
+			data
+		})
+	}
+}

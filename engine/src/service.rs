@@ -1,0 +1,373 @@
+//! The engine as a service: blob store, base models loaded on demand, the training job queue and
+//! evaluation, independent of HTTP (the API in [`crate::api`] is a thin layer over this).
+//!
+//! Training jobs are keyed by the chain's (job, attempt): posting the same pair again returns
+//! the same job. An accepted job is written to `jobs/<id>/request.json` before it is
+//! acknowledged, its state to `status.json` as it changes, and jobs that were queued or running
+//! when the engine stopped are queued again when it starts: nothing acknowledged is lost.
+
+use crate::{
+	data::{Contribution, DataSettings},
+	error::{Error, Result},
+	home::{self, Base},
+	lora::{Lora, Target},
+	plot,
+	store::BlobStore,
+	train::{self, Metrics, TrainSettings},
+};
+use burn::tensor::Device;
+use mnemo_primitives::{
+	engine::{
+		DatanetData, DatanetEval, EvalMetrics, EvalRequest, EvalSettings, LoraSpec, LossPpl, TrainRequest,
+		TrainState, TrainStatus,
+	},
+	ContentHash,
+};
+use std::{
+	collections::{BTreeMap, HashMap},
+	path::{Path, PathBuf},
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		mpsc, Arc, Mutex,
+	},
+};
+
+/// How the engine is set up.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+	pub home: PathBuf,
+	/// Largest blob accepted.
+	pub max_blob: u64,
+	/// Base models this engine serves (ids from [`home::KNOWN`]).
+	pub bases: Vec<String>,
+	/// Context length models are loaded with.
+	pub max_seq: usize,
+	/// Chunk length and batch of training and evaluation.
+	pub chunk_len: usize,
+	pub batch: usize,
+}
+
+impl EngineConfig {
+	pub fn new(home: PathBuf) -> Self {
+		EngineConfig {
+			home,
+			max_blob: crate::store::DEFAULT_MAX_BLOB,
+			bases: vec!["tiny".into(), "smollm2-135m".into()],
+			max_seq: 512,
+			chunk_len: 128,
+			batch: 8,
+		}
+	}
+}
+
+/// Counters exported at `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+	pub requests: AtomicU64,
+	pub client_errors: AtomicU64,
+	pub server_errors: AtomicU64,
+	pub blobs_stored: AtomicU64,
+	pub blob_bytes_stored: AtomicU64,
+	pub evaluations: AtomicU64,
+	pub train_steps: AtomicU64,
+	pub train_tokens: AtomicU64,
+}
+
+pub struct Engine {
+	pub config: EngineConfig,
+	pub store: BlobStore,
+	pub device: Device,
+	pub counters: Counters,
+	bases: Mutex<HashMap<String, Arc<Base>>>,
+	jobs: Mutex<BTreeMap<String, TrainStatus>>,
+	queue: Mutex<Option<mpsc::Sender<String>>>,
+}
+
+/// The job id of a (job, attempt) pair.
+pub fn job_id(job: u32, attempt: u32) -> String {
+	format!("job-{job}-{attempt}")
+}
+
+fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<()> {
+	let tmp = path.with_extension("json.tmp");
+	let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
+	let f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+	use std::io::Write;
+	(&f).write_all(&bytes).and_then(|_| f.sync_all()).map_err(Error::io(&tmp))?;
+	std::fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+impl Engine {
+	/// Opens the engine's state under `config.home` and starts the training worker, which
+	/// resumes jobs left queued or running.
+	pub fn start(config: EngineConfig, device: Device) -> Result<Arc<Self>> {
+		let store = BlobStore::open(&config.home.join("store"), config.max_blob)?;
+		let jobs_dir = config.home.join("jobs");
+		std::fs::create_dir_all(&jobs_dir).map_err(Error::io(&jobs_dir))?;
+		let mut jobs = BTreeMap::new();
+		let mut resume = Vec::new();
+		for entry in std::fs::read_dir(&jobs_dir).map_err(Error::io(&jobs_dir))?.flatten() {
+			let status = entry.path().join("status.json");
+			let Ok(bytes) = std::fs::read(&status) else { continue };
+			let Ok(mut s) = serde_json::from_slice::<TrainStatus>(&bytes) else { continue };
+			if matches!(s.state, TrainState::Queued | TrainState::Running) {
+				s.state = TrainState::Queued;
+				s.progress = 0.0;
+				resume.push(s.id.clone());
+			}
+			jobs.insert(s.id.clone(), s);
+		}
+		resume.sort();
+		let engine = Arc::new(Engine {
+			config,
+			store,
+			device,
+			counters: Counters::default(),
+			bases: Mutex::new(HashMap::new()),
+			jobs: Mutex::new(jobs),
+			queue: Mutex::new(None),
+		});
+		let (tx, rx) = mpsc::channel::<String>();
+		for id in resume {
+			tracing::info!(job = %id, "resuming a training job accepted before the restart");
+			tx.send(id).expect("receiver alive");
+		}
+		*engine.queue.lock().expect("lock") = Some(tx);
+		let worker = Arc::downgrade(&engine);
+		std::thread::Builder::new()
+			.name("mnemo-train".into())
+			.spawn(move || {
+				while let Ok(id) = rx.recv() {
+					let Some(engine) = worker.upgrade() else { break };
+					engine.run_job(&id);
+				}
+			})
+			.map_err(|e| Error::Internal(format!("cannot start the training worker: {e}")))?;
+		Ok(engine)
+	}
+
+	/// A served base model, loaded (and fetched or built) on first use.
+	pub fn base(&self, id: &str) -> Result<Arc<Base>> {
+		if !self.config.bases.iter().any(|b| b == id) {
+			return Err(Error::bad(format!(
+				"base model `{id}` is not served here (served: {})",
+				self.config.bases.join(", ")
+			)));
+		}
+		home::known(id).map_err(|e| Error::bad(e.to_string()))?;
+		let mut bases = self.bases.lock().expect("lock");
+		if let Some(b) = bases.get(id) {
+			return Ok(b.clone());
+		}
+		let b = Arc::new(home::load(&self.config.home, id, self.config.max_seq, &self.device)?);
+		bases.insert(id.to_string(), b.clone());
+		Ok(b)
+	}
+
+	fn settings(&self, lora: &LoraSpec, eval: &EvalSettings) -> Result<TrainSettings> {
+		Target::parse_list(&lora.targets)?;
+		if lora.rank == 0 || lora.alpha == 0 {
+			return Err(Error::bad("LoRA rank and alpha must be positive"));
+		}
+		let s = TrainSettings {
+			rank: lora.rank as usize,
+			alpha: lora.alpha as f64,
+			targets: lora.targets.clone(),
+			epochs: lora.epochs as usize,
+			learning_rate: lora.learning_rate,
+			seed: lora.seed,
+			batch: self.config.batch,
+			data: DataSettings {
+				chunk_len: self.config.chunk_len,
+				holdout: eval.holdout,
+				max_eval_tokens: eval.max_eval_tokens as usize,
+			},
+		};
+		s.check()?;
+		Ok(s)
+	}
+
+	/// Every contribution of the pinned datanet versions, from the blob store.
+	fn contributions(&self, datanets: &[DatanetData]) -> Result<Vec<Contribution>> {
+		if datanets.is_empty() || datanets.iter().all(|d| d.contributions.is_empty()) {
+			return Err(Error::bad("no datanet contributions to work on"));
+		}
+		let mut out = Vec::new();
+		for d in datanets {
+			for c in &d.contributions {
+				let bytes = self.store.get(&c.content_hash).map_err(|e| match e {
+					Error::NotFound(_) => Error::NotFound(format!(
+						"contribution {} of datanet {} (blob {}) is not in this engine's store; PUT it to /v1/blobs first",
+						c.contribution,
+						d.datanet,
+						c.content_hash.to_hex()
+					)),
+					e => e,
+				})?;
+				out.push(Contribution::parse(&c.contribution.to_string(), &bytes, Some((d.datanet, d.version)))?);
+			}
+		}
+		Ok(out)
+	}
+
+	/// Accepts a training job (idempotent per (job, attempt)); returns its id.
+	pub fn submit(&self, req: TrainRequest) -> Result<String> {
+		let id = job_id(req.job, req.attempt);
+		if self.jobs.lock().expect("lock").contains_key(&id) {
+			return Ok(id);
+		}
+		self.settings(&req.lora, &req.eval)?;
+		if !self.config.bases.contains(&req.base_model) {
+			return Err(Error::bad(format!("base model `{}` is not served here", req.base_model)));
+		}
+		self.contributions(&req.datanets)?;
+		let dir = self.config.home.join("jobs").join(&id);
+		std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+		write_json(&dir.join("request.json"), &req)?;
+		let status = TrainStatus {
+			id: id.clone(),
+			state: TrainState::Queued,
+			progress: 0.0,
+			adapter_hash: None,
+			metrics: None,
+			error: None,
+		};
+		write_json(&dir.join("status.json"), &status)?;
+		let mut jobs = self.jobs.lock().expect("lock");
+		if jobs.contains_key(&id) {
+			return Ok(id);
+		}
+		jobs.insert(id.clone(), status);
+		drop(jobs);
+		if let Some(q) = self.queue.lock().expect("lock").as_ref() {
+			q.send(id.clone()).map_err(|_| Error::Internal("the training worker stopped".into()))?;
+		}
+		Ok(id)
+	}
+
+	pub fn status(&self, id: &str) -> Result<TrainStatus> {
+		self.jobs.lock().expect("lock").get(id).cloned().ok_or_else(|| Error::NotFound(format!("no training job `{id}`")))
+	}
+
+	/// Counts of jobs per state.
+	pub fn job_counts(&self) -> [(TrainState, usize); 4] {
+		let jobs = self.jobs.lock().expect("lock");
+		[TrainState::Queued, TrainState::Running, TrainState::Done, TrainState::Failed]
+			.map(|s| (s, jobs.values().filter(|j| j.state == s).count()))
+	}
+
+	fn update(&self, id: &str, f: impl FnOnce(&mut TrainStatus), persist: bool) {
+		let mut jobs = self.jobs.lock().expect("lock");
+		let Some(s) = jobs.get_mut(id) else { return };
+		f(s);
+		if persist {
+			let path = self.config.home.join("jobs").join(id).join("status.json");
+			if let Err(e) = write_json(&path, s) {
+				tracing::error!(job = %id, "cannot persist the job's status: {e}");
+			}
+		}
+	}
+
+	fn run_job(&self, id: &str) {
+		self.update(id, |s| s.state = TrainState::Running, true);
+		let outcome = self.train_job(id);
+		match outcome {
+			Ok((hash, metrics)) => {
+				tracing::info!(job = %id, adapter = %hash.to_hex(), "training done");
+				self.update(
+					id,
+					|s| {
+						s.state = TrainState::Done;
+						s.progress = 1.0;
+						s.adapter_hash = Some(hash);
+						s.metrics = Some(metrics);
+					},
+					true,
+				)
+			},
+			Err(e) => {
+				tracing::warn!(job = %id, "training failed: {e}");
+				self.update(
+					id,
+					|s| {
+						s.state = TrainState::Failed;
+						s.error = Some(e.to_string());
+					},
+					true,
+				)
+			},
+		}
+	}
+
+	fn train_job(&self, id: &str) -> Result<(ContentHash, EvalMetrics)> {
+		let path = self.config.home.join("jobs").join(id).join("request.json");
+		let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+		let req: TrainRequest = serde_json::from_slice(&bytes).map_err(|e| Error::Internal(e.to_string()))?;
+		let settings = self.settings(&req.lora, &req.eval)?;
+		let base = self.base(&req.base_model)?;
+		let contributions = self.contributions(&req.datanets)?;
+		let trained = train::train(&base.model, &base.tokenizer, &base.id, &contributions, &settings, |p| {
+			self.counters.train_steps.fetch_add(1, Ordering::Relaxed);
+			self.counters.train_tokens.store(p.tokens, Ordering::Relaxed);
+			self.update(id, |s| s.progress = p.step as f64 / p.steps as f64 * 0.95, false);
+		})?;
+		let bytes = trained.lora.to_safetensors()?;
+		let hash = self.store.put(&bytes, None)?;
+		self.save_adapter_dir(&hash, &trained.lora, &trained.metrics)?;
+		Ok((hash, chain_metrics(&trained.metrics.eval)))
+	}
+
+	/// `adapters/<hash>/`: PEFT files, `metrics.json` and `loss.png`.
+	fn save_adapter_dir(&self, hash: &ContentHash, lora: &Lora, metrics: &Metrics) -> Result<PathBuf> {
+		let dir = self.config.home.join("adapters").join(hash.to_hex());
+		lora.save_peft(&dir)?;
+		write_json(&dir.join("metrics.json"), metrics)?;
+		plot::loss_curve(&metrics.train.losses, &dir.join("loss.png"))?;
+		Ok(dir)
+	}
+
+	/// Evaluates an adapter from the store against its base on the pinned held-out split.
+	pub fn evaluate(&self, req: &EvalRequest) -> Result<EvalMetrics> {
+		let settings = self.settings(&req.lora, &req.eval)?;
+		let base = self.base(&req.base_model)?;
+		let bytes = self.store.get(&req.adapter_hash).map_err(|e| match e {
+			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", req.adapter_hash.to_hex())),
+			e => e,
+		})?;
+		let lora = Lora::from_safetensors(&bytes, None, &base.model.config, base.model.device())?;
+		let wanted = Target::parse_list(&req.lora.targets)?;
+		if lora.config.rank != settings.rank || lora.config.targets != wanted {
+			return Err(Error::bad(format!(
+				"adapter {} has rank {} on {:?}, but the job specifies rank {} on {:?}",
+				req.adapter_hash.to_hex(),
+				lora.config.rank,
+				lora.config.targets,
+				settings.rank,
+				wanted
+			)));
+		}
+		let contributions = self.contributions(&req.datanets)?;
+		let data = crate::data::split(&contributions, &base.tokenizer, &settings.data)?;
+		let eval = train::evaluate(&base.model, &lora, &contributions, &data, &settings.data, settings.batch, base.tokenizer.eos);
+		self.counters.evaluations.fetch_add(1, Ordering::Relaxed);
+		Ok(chain_metrics(&eval))
+	}
+}
+
+/// The per-datanet part of an evaluation, in the chain's terms.
+pub fn chain_metrics(e: &train::Evaluation) -> EvalMetrics {
+	let lp = |x: train::LossPpl| LossPpl { loss: x.loss, perplexity: x.perplexity };
+	EvalMetrics {
+		per_datanet: e
+			.per_datanet
+			.iter()
+			.map(|d| DatanetEval {
+				datanet: d.datanet,
+				version: d.version,
+				eval_tokens: d.eval.eval_tokens,
+				base: lp(d.eval.base),
+				adapter: lp(d.eval.adapter),
+			})
+			.collect(),
+	}
+}

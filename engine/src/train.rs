@@ -1,0 +1,342 @@
+//! ModelFactory: LoRA fine-tuning of a frozen base model on contributions, and the evaluation of
+//! base versus adapter on the held-out split.
+//!
+//! Training defaults (also written into `metrics.json`, and part of what any downstream digest
+//! covers): chunks of 128 predicted tokens, batches of 8 chunks (right-padded, padding masked),
+//! AdamW (β 0.9/0.999, ε 1e-8, no weight decay) with gradient-norm clipping at 1.0, learning rate
+//! warmed up linearly over the first 10% of steps (at most 20) then constant, chunks shuffled
+//! per epoch from the seed, loss on completions only for prompt/completion rows.
+//!
+//! Evaluation sums each chunk's token losses on the host in f64, in a fixed order, so the same
+//! inputs give bit-identical metrics on the same backend.
+
+use crate::{
+	model::ToHost,
+	data::{split, Chunk, Contribution, DataSettings, Split},
+	error::{Error, Result},
+	lora::{Lora, LoraConfig},
+	model::Llama,
+	tokenizer::Tokenizer,
+};
+use burn::{
+	grad_clipping::GradientClippingConfig,
+	optim::{AdamWConfig, GradientsParams},
+	tensor::{activation, Int, Tensor, TensorData},
+};
+use rand::{seq::SliceRandom, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Hyper-parameters of one training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+	pub rank: usize,
+	pub alpha: f64,
+	pub targets: Vec<String>,
+	pub epochs: usize,
+	pub learning_rate: f64,
+	pub seed: u64,
+	pub batch: usize,
+	pub data: DataSettings,
+}
+
+impl Default for TrainSettings {
+	fn default() -> Self {
+		TrainSettings {
+			rank: 8,
+			alpha: 16.0,
+			targets: vec!["q_proj".into(), "v_proj".into()],
+			epochs: 1,
+			learning_rate: 1e-3,
+			seed: 0,
+			batch: 8,
+			data: DataSettings::default(),
+		}
+	}
+}
+
+/// Most epochs and largest batch accepted.
+pub const MAX_EPOCHS: usize = 1000;
+pub const MAX_BATCH: usize = 256;
+
+impl TrainSettings {
+	pub fn check(&self) -> Result<()> {
+		self.data.check()?;
+		if self.epochs == 0 || self.epochs > MAX_EPOCHS {
+			return Err(Error::bad(format!("epochs {} is out of range 1..={MAX_EPOCHS}", self.epochs)));
+		}
+		if self.batch == 0 || self.batch > MAX_BATCH {
+			return Err(Error::bad(format!("batch {} is out of range 1..={MAX_BATCH}", self.batch)));
+		}
+		if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0) {
+			return Err(Error::bad(format!("learning rate {} must be in (0, 1)", self.learning_rate)));
+		}
+		Ok(())
+	}
+}
+
+/// Mean loss (nats per predicted token) and perplexity.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LossPpl {
+	pub loss: f64,
+	pub perplexity: f64,
+}
+
+impl LossPpl {
+	fn of(nll: f64, tokens: u64) -> Self {
+		let loss = if tokens == 0 { 0.0 } else { nll / tokens as f64 };
+		LossPpl { loss, perplexity: loss.exp() }
+	}
+}
+
+/// Base versus adapter on one group of held-out chunks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupEval {
+	pub eval_tokens: u64,
+	pub base: LossPpl,
+	pub adapter: LossPpl,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContributionEval {
+	pub contribution: String,
+	pub content_hash: String,
+	#[serde(skip_serializing_if = "Option::is_none")]
+	pub datanet: Option<(u32, u32)>,
+	#[serde(flatten)]
+	pub eval: GroupEval,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatanetEval {
+	pub datanet: u32,
+	pub version: u32,
+	#[serde(flatten)]
+	pub eval: GroupEval,
+}
+
+/// The `eval` part of `metrics.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+	pub eval_tokens: u64,
+	pub base: LossPpl,
+	pub adapter: LossPpl,
+	pub per_contribution: Vec<ContributionEval>,
+	pub per_datanet: Vec<DatanetEval>,
+}
+
+/// The `train` part of `metrics.json` (no timings, so the file is deterministic).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainLog {
+	pub settings: TrainSettings,
+	pub base_model: String,
+	pub train_chunks: usize,
+	pub eval_chunks: usize,
+	pub train_tokens: u64,
+	pub steps: usize,
+	/// Mean training loss of every step.
+	pub losses: Vec<f64>,
+}
+
+/// `metrics.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+	pub eval: Evaluation,
+	pub train: TrainLog,
+}
+
+/// What a step reports while training runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+	pub step: usize,
+	pub steps: usize,
+	pub loss: f64,
+	pub tokens: u64,
+}
+
+/// A trained adapter and its metrics.
+pub struct Trained {
+	pub lora: Lora,
+	pub metrics: Metrics,
+}
+
+/// Inputs and mask of a batch: rows right-padded with `pad` to the longest.
+fn batch_rows(chunks: &[&Chunk], pad: u32) -> (Vec<Vec<u32>>, Vec<Vec<u32>>, Vec<f32>) {
+	let len = chunks.iter().map(|c| c.tokens.len() - 1).max().unwrap_or(0);
+	let mut inputs = Vec::new();
+	let mut targets = Vec::new();
+	let mut mask = Vec::new();
+	for c in chunks {
+		let n = c.tokens.len() - 1;
+		let mut i = c.tokens[..n].to_vec();
+		let mut t = c.tokens[1..].to_vec();
+		i.resize(len, pad);
+		t.resize(len, pad);
+		inputs.push(i);
+		targets.push(t);
+		mask.extend(c.mask.iter().map(|&m| m as u8 as f32));
+		mask.extend(std::iter::repeat_n(0.0, len - n));
+	}
+	(inputs, targets, mask)
+}
+
+/// Per-position negative log-likelihood `[batch, len]` of `targets` under `logits`.
+fn token_nll(logits: Tensor<3>, targets: &[Vec<u32>]) -> Tensor<2> {
+	let [b, t, _] = logits.dims();
+	let ids: Vec<i64> = targets.iter().flatten().map(|&x| x as i64).collect();
+	let ids = Tensor::<3, Int>::from_data(TensorData::new(ids, [b, t, 1]), &logits.device().inner());
+	activation::log_softmax(logits, 2).gather(2, ids).reshape([b, t]).neg()
+}
+
+/// Summed loss and target count of each chunk, base (no adapter) or with `lora`.
+pub fn chunk_losses(model: &Llama, lora: Option<&Lora>, chunks: &[&Chunk], batch: usize, pad: u32) -> Vec<(f64, u64)> {
+	let mut out = Vec::with_capacity(chunks.len());
+	for group in chunks.chunks(batch.max(1)) {
+		let (inputs, targets, mask) = batch_rows(group, pad);
+		let len = inputs[0].len();
+		let nll = token_nll(model.forward(&inputs, lora, None), &targets);
+		let nll = nll.to_host();
+		for (r, c) in group.iter().enumerate() {
+			let mut sum = 0f64;
+			for j in 0..len {
+				if mask[r * len + j] > 0.0 {
+					sum += nll[r * len + j] as f64;
+				}
+			}
+			out.push((sum, c.targets() as u64));
+		}
+	}
+	out
+}
+
+/// The held-out chunks evaluated: all of them, or per datanet the first (in split-key order)
+/// up to `max_eval_tokens` targets.
+fn capped<'a>(eval: &'a [Chunk], contributions: &[Contribution], max_tokens: usize) -> Vec<&'a Chunk> {
+	let mut sorted: Vec<&Chunk> = eval.iter().collect();
+	sorted.sort_by(|a, b| a.key.cmp(&b.key));
+	if max_tokens == 0 {
+		return sorted;
+	}
+	let mut used: std::collections::BTreeMap<Option<(u32, u32)>, usize> = Default::default();
+	sorted
+		.into_iter()
+		.filter(|c| {
+			let n = used.entry(contributions[c.contribution].datanet).or_default();
+			let keep = *n < max_tokens;
+			*n += c.targets();
+			keep
+		})
+		.collect()
+}
+
+/// Base versus adapter on the held-out split, per contribution and per datanet.
+pub fn evaluate(model: &Llama, lora: &Lora, contributions: &[Contribution], data: &Split, s: &DataSettings, batch: usize, pad: u32) -> Evaluation {
+	let chunks = capped(&data.eval, contributions, s.max_eval_tokens);
+	let base = chunk_losses(model, None, &chunks, batch, pad);
+	let adapted = chunk_losses(model, Some(lora), &chunks, batch, pad);
+	let group = |pick: &dyn Fn(&Chunk) -> bool| -> GroupEval {
+		let (mut bn, mut an, mut n) = (0f64, 0f64, 0u64);
+		for (i, c) in chunks.iter().enumerate() {
+			if pick(c) {
+				bn += base[i].0;
+				an += adapted[i].0;
+				n += base[i].1;
+			}
+		}
+		GroupEval { eval_tokens: n, base: LossPpl::of(bn, n), adapter: LossPpl::of(an, n) }
+	};
+	let all = group(&|_| true);
+	let per_contribution = contributions
+		.iter()
+		.enumerate()
+		.map(|(i, c)| ContributionEval {
+			contribution: c.label.clone(),
+			content_hash: c.hash.to_hex(),
+			datanet: c.datanet,
+			eval: group(&|ch| ch.contribution == i),
+		})
+		.collect();
+	let mut datanets: Vec<(u32, u32)> = contributions.iter().filter_map(|c| c.datanet).collect();
+	datanets.sort();
+	datanets.dedup();
+	let per_datanet = datanets
+		.into_iter()
+		.map(|(d, v)| DatanetEval {
+			datanet: d,
+			version: v,
+			eval: group(&|ch| contributions[ch.contribution].datanet == Some((d, v))),
+		})
+		.collect();
+	Evaluation { eval_tokens: all.eval_tokens, base: all.base, adapter: all.adapter, per_contribution, per_datanet }
+}
+
+/// Fine-tunes a LoRA adapter for `model` on `contributions`, then evaluates it.
+pub fn train(
+	model: &Llama,
+	tok: &Tokenizer,
+	base_model: &str,
+	contributions: &[Contribution],
+	s: &TrainSettings,
+	mut progress: impl FnMut(Progress),
+) -> Result<Trained> {
+	s.check()?;
+	if contributions.is_empty() {
+		return Err(Error::bad("no contributions to train on"));
+	}
+	let targets = crate::lora::Target::parse_list(&s.targets)?;
+	let config = LoraConfig::new(s.rank, s.alpha, targets, base_model)?;
+	if s.data.chunk_len + 1 > model.config.max_seq {
+		return Err(Error::bad(format!("chunk length {} exceeds the model's context {}", s.data.chunk_len, model.config.max_seq - 1)));
+	}
+	let data = split(contributions, tok, &s.data)?;
+	let ad = model.device().clone().autodiff();
+	let mut lora = Lora::init(config.clone(), &model.config, s.seed, &ad);
+	let mut optim = AdamWConfig::new()
+		.with_weight_decay(0.0)
+		.with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+		.init();
+	let per_epoch = data.train.len().div_ceil(s.batch);
+	let steps = per_epoch * s.epochs;
+	let warmup = (steps / 10).clamp(1, 20);
+	let mut losses = Vec::with_capacity(steps);
+	let mut tokens = 0u64;
+	let mut order: Vec<usize> = (0..data.train.len()).collect();
+	let mut step = 0;
+	for epoch in 0..s.epochs {
+		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+		order.shuffle(&mut rng);
+		for idx in order.chunks(s.batch) {
+			let group: Vec<&Chunk> = idx.iter().map(|&i| &data.train[i]).collect();
+			let (inputs, targets, mask) = batch_rows(&group, tok.eos);
+			let [b, t] = [inputs.len(), inputs[0].len()];
+			let count: f32 = mask.iter().sum();
+			let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, t]), model.device());
+			let logits = model.forward(&inputs, Some(&lora), None);
+			let loss = (token_nll(logits, &targets) * mask).sum().div_scalar(count.max(1.0));
+			let value = loss.clone().to_host()[0] as f64;
+			if !value.is_finite() {
+				return Err(Error::Internal(format!("training diverged at step {step} (loss {value}); lower the learning rate")));
+			}
+			let grads = GradientsParams::from_grads(loss.backward(), &lora.weights);
+			let lr = s.learning_rate * ((step + 1) as f64 / warmup as f64).min(1.0);
+			lora.weights = optim.step(lr, lora.weights, grads);
+			step += 1;
+			tokens += count as u64;
+			losses.push(value);
+			progress(Progress { step, steps, loss: value, tokens });
+		}
+	}
+	// Evaluate exactly what is saved: the adapter as its safetensors bytes, loaded back.
+	let bytes = lora.to_safetensors()?;
+	let lora = Lora::from_safetensors(&bytes, None, &model.config, model.device())?;
+	let eval = evaluate(model, &lora, contributions, &data, &s.data, s.batch, tok.eos);
+	let train = TrainLog {
+		settings: s.clone(),
+		base_model: base_model.to_string(),
+		train_chunks: data.train.len(),
+		eval_chunks: data.eval.len(),
+		train_tokens: tokens,
+		steps,
+		losses,
+	};
+	Ok(Trained { lora, metrics: Metrics { eval, train } })
+}
