@@ -53,9 +53,11 @@ impl Value {
 		}
 	}
 
+	/// The value as f64; an f32 is read through its shortest decimal form, so `1e-5` stored as
+	/// f32 reads as `1e-5` (what the model was configured with), not `9.99999974e-6`.
 	pub fn as_f64(&self) -> Option<f64> {
 		match *self {
-			Value::F32(v) => Some(v as f64),
+			Value::F32(v) => v.to_string().parse().ok(),
 			Value::F64(v) => Some(v),
 			_ => self.as_u64().map(|v| v as f64),
 		}

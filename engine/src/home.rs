@@ -215,9 +215,12 @@ pub fn pretraining_text(sentences: usize, seed: u64) -> String {
 	out
 }
 
+/// Rounds of (train a fresh LoRA, merge it) in pretraining.
+const PRETRAIN_ROUNDS: u64 = 8;
+
 /// Pretrains the tiny model (full-parameter training is not what the engine serves, so it is
-/// done here by training a rank-64 LoRA on every projection of a random base and merging it;
-/// embeddings and norms stay at their random initialisation) and returns its GGUF bytes.
+/// done as ReLoRA does: rounds of training a rank-32 LoRA on every projection and merging it
+/// into the weights; embeddings and norms stay at their random initialisation) and returns its GGUF bytes.
 pub fn pretrain_tiny(device: &Device) -> Result<Vec<u8>> {
 	use crate::{data::Contribution, train::TrainSettings};
 	let (tokens, merges, types) = byte_vocabulary();
@@ -229,13 +232,16 @@ pub fn pretrain_tiny(device: &Device) -> Result<Vec<u8>> {
 		rank: 32,
 		alpha: 32.0,
 		targets: ["q", "k", "v", "o", "gate", "up", "down"].map(String::from).to_vec(),
-		epochs: 1,
-		learning_rate: 1e-2,
+		epochs: 2,
+		learning_rate: 2e-2,
 		seed: 3,
 		batch: 16,
 		data: crate::data::DataSettings { chunk_len: 64, holdout: 0.05, max_eval_tokens: 0 },
 	};
-	let trained = crate::train::train(&model, &tok, "tiny-pretraining", &corpus, &settings, |_| {})?;
-	model.merge(&trained.lora)?;
+	for round in 0..PRETRAIN_ROUNDS {
+		let s = TrainSettings { seed: settings.seed + round, ..settings.clone() };
+		let trained = crate::train::train(&model, &tok, "tiny-pretraining", &corpus, &s, |_| {})?;
+		model.merge(&trained.lora)?;
+	}
 	Ok(to_gguf(&model, "mnemo-tiny"))
 }

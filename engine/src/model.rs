@@ -274,7 +274,8 @@ impl Llama {
 		rms_norm(x, &self.norm, c.rms_eps)
 	}
 
-	/// A model of `config` with random weights from `seed` (normal, std 0.02; norms 1), for
+	/// A model of `config` with random weights from `seed` (normal, std 0.02, the embedding 0.4;
+	/// norms 1), for
 	/// tests and for pretraining the tiny model.
 	pub fn random(config: Config, seed: u64, device: &Device) -> Result<Self> {
 		struct Random(u64);
@@ -286,7 +287,9 @@ impl Llama {
 				}
 				let seed = self.0 ^ u64::from_le_bytes(mnemo_primitives::ContentHash::of(name.as_bytes()).0[..8].try_into().expect("8"));
 				let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-				Ok((0..n).map(|_| normal(&mut rng) * 0.02).collect())
+				// The tied embedding is also the LM head: wide enough for confident logits.
+				let std = if name == "model.embed_tokens.weight" { 0.4 } else { 0.02 };
+				Ok((0..n).map(|_| normal(&mut rng) * std).collect())
 			}
 		}
 		Self::from_source(config, &Random(seed), device)

@@ -1,0 +1,67 @@
+//! Shared fixtures: the pretrained tiny base model (built once, cached under the target
+//! directory) and small datanets of text the base has not seen.
+
+#![allow(dead_code)]
+
+use burn::tensor::Device;
+use mnemo_engine::{
+	data::Contribution,
+	home::{self, Base},
+	model::{Config, Llama},
+	tokenizer::{byte_vocabulary, Tokenizer},
+};
+use std::path::PathBuf;
+
+pub fn device() -> Device {
+	Device::flex()
+}
+
+/// A small model shape for checks that need no training.
+pub fn small_config() -> Config {
+	Config { vocab: 259, hidden: 32, intermediate: 48, layers: 2, heads: 4, kv_heads: 2, head_dim: 8, rope_theta: 10_000.0, rms_eps: 1e-5, max_seq: 64 }
+}
+
+pub fn tokenizer() -> Tokenizer {
+	let (t, m, ty) = byte_vocabulary();
+	Tokenizer::build(&t, &m, &ty, true, 0).unwrap()
+}
+
+pub fn random_model(seed: u64) -> Llama {
+	Llama::random(small_config(), seed, &device()).unwrap()
+}
+
+/// The engine's home for tests: `MNEMO_TEST_HOME`, or a directory beside the test binary, so
+/// the tiny base is pretrained once per target directory.
+pub fn test_home() -> PathBuf {
+	if let Some(h) = std::env::var_os("MNEMO_TEST_HOME") {
+		return PathBuf::from(h);
+	}
+	let exe = std::env::current_exe().unwrap();
+	exe.parent().unwrap().parent().unwrap().join("mnemo-test-home")
+}
+
+/// The pretrained tiny base (built on first use; concurrent builders write the same bytes and
+/// rename atomically).
+pub fn tiny_base() -> Base {
+	home::load(&test_home(), "tiny", 256, &device()).unwrap()
+}
+
+/// Recipe-like text, far from the base's pretraining sentences: a datanet of `n` contributions.
+pub fn recipes(n: usize) -> Vec<Contribution> {
+	let dishes = ["soup", "bread", "stew", "pie", "salad", "cake", "rice", "curry"];
+	let steps = ["chop the onions", "stir in the flour", "add two cups of water", "simmer for ten minutes", "season with salt", "bake until golden", "let it rest", "serve warm"];
+	(0..n)
+		.map(|i| {
+			let mut text = String::new();
+			for r in 0..12 {
+				let d = dishes[(i * 3 + r) % dishes.len()];
+				text.push_str(&format!("Recipe for {d}: "));
+				for s in 0..4 {
+					text.push_str(steps[(i + r + s * 3) % steps.len()]);
+					text.push_str(if s == 3 { ".\n" } else { ", then " });
+				}
+			}
+			Contribution::parse(&format!("recipes-{i}.txt"), text.as_bytes(), Some((1, 1))).unwrap()
+		})
+		.collect()
+}

@@ -1,0 +1,176 @@
+//! The decoder: shapes, the KV cache, LoRA's identity at B = 0, gradients against finite
+//! differences, and loading from GGUF (f32 and Q4_1) through llama.cpp's q/k row order.
+
+mod common;
+
+use burn::tensor::{Tensor, TensorData};
+use common::*;
+use mnemo_engine::{
+	gguf::{quantize_q4_1, Gguf, GgmlType, Writer},
+	home,
+	lora::{Lora, LoraConfig, Target},
+	model::{permute_rope_rows, KvCache, Llama, ToHost},
+};
+use std::path::Path;
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+	assert_eq!(a.len(), b.len());
+	a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn logits_have_the_right_shape_and_the_kv_cache_matches_a_full_pass() {
+	let m = random_model(1);
+	let tokens = vec![vec![5, 9, 40, 41, 100, 7], vec![3, 3, 3, 8, 200, 1]];
+	let full = m.forward(&tokens, None, None);
+	assert_eq!(full.dims(), [2, 6, 259]);
+	let full = full.to_host();
+
+	let mut cache = KvCache::new(m.config.layers);
+	let head: Vec<Vec<u32>> = tokens.iter().map(|r| r[..4].to_vec()).collect();
+	let mut inc = m.forward(&head, None, Some(&mut cache)).to_host();
+	for j in 4..6 {
+		let step: Vec<Vec<u32>> = tokens.iter().map(|r| vec![r[j]]).collect();
+		let out = m.forward(&step, None, Some(&mut cache)).to_host();
+		// Interleave per row: inc holds [b][t][v]; rebuild row-wise below.
+		inc.extend(out);
+	}
+	assert_eq!(cache.len, 6);
+	let v = 259;
+	for b in 0..2 {
+		for t in 0..6 {
+			let want = &full[(b * 6 + t) * v..(b * 6 + t + 1) * v];
+			let got = if t < 4 {
+				&inc[(b * 4 + t) * v..(b * 4 + t + 1) * v]
+			} else {
+				let base = 2 * 4 * v + (t - 4) * 2 * v;
+				&inc[base + b * v..base + (b + 1) * v]
+			};
+			assert!(max_abs_diff(want, got) < 1e-4, "row {b} position {t}");
+		}
+	}
+}
+
+#[test]
+fn an_untrained_adapter_is_exactly_the_base_model() {
+	let m = random_model(2);
+	let cfg = LoraConfig::new(4, 8.0, Target::ALL.to_vec(), "test").unwrap();
+	let lora = Lora::init(cfg, &m.config, 3, &device());
+	let tokens = vec![vec![10, 20, 30, 40, 50]];
+	let base = m.forward(&tokens, None, None).to_host();
+	let with = m.forward(&tokens, Some(&lora), None).to_host();
+	assert_eq!(base, with, "B = 0 adds exactly nothing");
+}
+
+/// Loss of the model with `lora` on a fixed sequence (mean next-token NLL).
+fn loss(m: &Llama, lora: &Lora, tokens: &[u32]) -> Tensor<1> {
+	let inputs = vec![tokens[..tokens.len() - 1].to_vec()];
+	let logits = m.forward(&inputs, Some(lora), None);
+	let [b, t, _] = logits.dims();
+	let ids: Vec<i64> = tokens[1..].iter().map(|&x| x as i64).collect();
+	let ids = Tensor::<3, burn::tensor::Int>::from_data(TensorData::new(ids, [b, t, 1]), m.device());
+	burn::tensor::activation::log_softmax(logits, 2).gather(2, ids).neg().mean()
+}
+
+#[test]
+fn lora_gradients_match_finite_differences() {
+	let m = random_model(4);
+	let ad = device().autodiff();
+	let cfg = LoraConfig::new(2, 4.0, vec![Target::Q, Target::V, Target::Down], "test").unwrap();
+	let tokens = [7u32, 80, 81, 82, 9, 120, 33, 34];
+	// Give B non-zero values so gradients flow into A as well.
+	let peft = {
+		let mut l = Lora::init(cfg.clone(), &m.config, 5, &device());
+		for p in l.weights.pairs.iter_mut() {
+			let [r, o] = p.b.val().dims();
+			let vals: Vec<f32> = (0..r * o).map(|i| ((i * 37 % 17) as f32 - 8.0) / 40.0).collect();
+			p.b = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vals, [r, o]), &device()));
+		}
+		l.to_safetensors().unwrap()
+	};
+	let lora = Lora::from_safetensors(&peft, None, &m.config, &ad).unwrap();
+	let l = loss(&m, &lora, &tokens);
+	let grads = l.backward();
+	let eps = 1e-2f32;
+	let mut checked = 0;
+	for (pi, pair) in lora.weights.pairs.iter().enumerate().step_by(2) {
+		for (which, param) in [("A", &pair.a), ("B", &pair.b)] {
+			let g = param.val().grad(&grads).expect("a gradient").to_host();
+			let base_vals = param.val().inner().to_host();
+			let dims = param.val().dims();
+			for idx in [0, base_vals.len() / 2, base_vals.len() - 1] {
+				let eval = |delta: f32| -> f64 {
+					let mut l2 = Lora::from_safetensors(&peft, None, &m.config, &device()).unwrap();
+					let p2 = &mut l2.weights.pairs[pi];
+					let target = if which == "A" { &mut p2.a } else { &mut p2.b };
+					let mut v = base_vals.clone();
+					v[idx] += delta;
+					*target = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &device()));
+					loss(&m, &l2, &tokens).to_host()[0] as f64
+				};
+				let fd = (eval(eps) - eval(-eps)) / (2.0 * eps as f64);
+				let an = g[idx] as f64;
+				assert!((fd - an).abs() <= 2e-3 + 0.05 * an.abs(), "pair {pi} {which}[{idx}]: autodiff {an}, finite difference {fd}");
+				checked += 1;
+			}
+		}
+	}
+	assert!(checked >= 12);
+}
+
+/// A GGUF file of `m` with its matrices stored as Q4_1 (norms f32, embedding Q8_0-free f32).
+fn q4_1_file(m: &Llama) -> (Vec<u8>, Llama) {
+	let g = Gguf::parse(home::to_gguf(m, "test"), Path::new("f32.gguf")).unwrap();
+	let mut w = Writer::default();
+	for (k, v) in &g.metadata {
+		w.meta(k, v.clone());
+	}
+	for (name, info) in &g.tensors {
+		let data = g.dequantize(name).unwrap();
+		if info.dims.len() == 2 && name != "token_embd.weight" {
+			w.tensor(name, info.dims.clone(), GgmlType::Q4_1, quantize_q4_1(&data));
+		} else {
+			w.tensor_f32(name, info.dims.clone(), &data);
+		}
+	}
+	let bytes = w.to_bytes();
+	// The same weights, dequantised and permuted back, as the expected model.
+	let q = Gguf::parse(bytes.clone(), Path::new("q4.gguf")).unwrap();
+	let expected = Llama::from_gguf(&q, m.config.max_seq, &device()).unwrap();
+	(bytes, expected)
+}
+
+#[test]
+fn a_model_written_as_gguf_loads_back_with_the_same_logits() {
+	let m = random_model(6);
+	let bytes = home::to_gguf(&m, "test");
+	let g = Gguf::parse(bytes, Path::new("m.gguf")).unwrap();
+	assert_eq!(g.info("blk.0.attn_q.weight").unwrap().dims, vec![32, 32], "ggml dims: [in, out]");
+	let loaded = Llama::from_gguf(&g, 64, &device()).unwrap();
+	assert_eq!(loaded.config, m.config);
+	let tokens = vec![vec![1, 50, 60, 70, 80, 2]];
+	assert_eq!(m.forward(&tokens, None, None).to_host(), loaded.forward(&tokens, None, None).to_host());
+
+	// Loading without un-permuting q/k rows gives a different model: the permutation matters.
+	let q = g.dequantize("blk.0.attn_q.weight").unwrap();
+	assert_ne!(q, permute_rope_rows(&q, 4, 32, 32, true));
+
+	// Q4_1 matrices: the loaded model is the dequantised one, close to the original.
+	let (bytes, expected) = q4_1_file(&m);
+	let g = Gguf::parse(bytes, Path::new("q.gguf")).unwrap();
+	assert_eq!(g.info("blk.1.ffn_down.weight").unwrap().ty, GgmlType::Q4_1);
+	let loaded = Llama::from_gguf(&g, 64, &device()).unwrap();
+	let a = loaded.forward(&tokens, None, None).to_host();
+	assert_eq!(a, expected.forward(&tokens, None, None).to_host());
+	assert!(max_abs_diff(&a, &m.forward(&tokens, None, None).to_host()) < 0.05);
+}
+
+#[test]
+fn rope_row_permutation_round_trips() {
+	let w: Vec<f32> = (0..8 * 3).map(|i| i as f32).collect();
+	let p = permute_rope_rows(&w, 2, 8, 3, false);
+	assert_ne!(p, w);
+	assert_eq!(permute_rope_rows(&p, 2, 8, 3, true), w);
+	// Head 0, HF rows 0..4 are (x0, x1 | y0, y1); llama.cpp interleaves them as x0, y0, x1, y1.
+	assert_eq!(&p[3..6], &w[6..9], "GGUF row 1 is HF row 2");
+}
