@@ -312,7 +312,7 @@ impl Engine {
 			self.update(id, |s| s.progress = p.step as f64 / p.steps as f64 * 0.95, false);
 		})?;
 		let bytes = trained.lora.to_safetensors()?;
-		let hash = self.store.put(&bytes, None)?;
+		let hash = self.store.put_own(&bytes)?;
 		self.save_adapter_dir(&hash, &trained.lora, &trained.metrics)?;
 		Ok((hash, chain_metrics(&trained.metrics.eval)))
 	}

@@ -44,11 +44,21 @@ impl BlobStore {
 		self.root.join("blobs").join(&hex[..2]).join(hex)
 	}
 
-	/// Stores `bytes`; when `expected` is given the bytes must hash to it. Returns once durable.
+	/// Stores an uploaded blob (at most the size limit); when `expected` is given the bytes must
+	/// hash to it. Returns once durable.
 	pub fn put(&self, bytes: &[u8], expected: Option<ContentHash>) -> Result<ContentHash> {
 		if bytes.len() as u64 > self.max_size {
 			return Err(Error::TooLarge { what: "blob", size: bytes.len() as u64, limit: self.max_size });
 		}
+		self.write(bytes, expected)
+	}
+
+	/// Stores a blob the engine produced itself (an adapter), whatever its size.
+	pub fn put_own(&self, bytes: &[u8]) -> Result<ContentHash> {
+		self.write(bytes, None)
+	}
+
+	fn write(&self, bytes: &[u8], expected: Option<ContentHash>) -> Result<ContentHash> {
 		let hash = ContentHash::of(bytes);
 		if let Some(e) = expected.filter(|e| *e != hash) {
 			return Err(Error::HashMismatch { expected: e.to_hex(), actual: hash.to_hex() });
