@@ -2,6 +2,7 @@
 //! (ModelFactory), a content-addressed blob store and the HTTP API the chain's offchain workers
 //! call. The `mnemo-engine` binary is a thin CLI over this library.
 
+pub mod bench;
 pub mod data;
 pub mod api;
 pub mod error;

@@ -103,6 +103,20 @@ enum Command {
 		#[arg(long)]
 		json: bool,
 	},
+	/// Throughput figures: generation at batch 1 and 8, LoRA training steps.
+	Bench {
+		/// Base models to measure (comma-separated); missing ones are fetched.
+		#[arg(long, default_value = "tiny,smollm2-135m")]
+		bases: String,
+		/// Timed LoRA steps per model.
+		#[arg(long, default_value_t = 3)]
+		steps: usize,
+		/// New tokens per row when generating.
+		#[arg(long, default_value_t = 32)]
+		new_tokens: usize,
+		#[arg(long)]
+		json: bool,
+	},
 	/// Serve the HTTP API.
 	Serve {
 		#[arg(long, default_value = "127.0.0.1:8844")]
@@ -263,6 +277,22 @@ fn main() -> anyhow::Result<()> {
 				println!("{}", serde_json::to_string_pretty(&e)?);
 			} else {
 				print_eval(&e);
+			}
+		},
+		Command::Bench { bases, steps, new_tokens, json } => {
+			let mut rows = Vec::new();
+			for id in bases.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+				let b = load_base(&home, id, 512, &dev)?;
+				eprintln!("measuring {id} on {}", cli.device);
+				for batch in [1, 8] {
+					rows.push(mnemo_engine::bench::generation(&b, batch, 16, new_tokens)?);
+				}
+				rows.push(mnemo_engine::bench::lora_steps(&b, 8, 64, steps)?);
+			}
+			if json {
+				println!("{}", serde_json::to_string_pretty(&rows)?);
+			} else {
+				print!("{}", mnemo_engine::bench::table(&rows));
 			}
 		},
 		Command::Serve { addr, bases, max_blob } => {

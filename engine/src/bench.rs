@@ -1,0 +1,107 @@
+//! `mnemo-engine bench`: throughput figures, printed, never asserted. Generation at batch 1 and 8
+//! (greedy, KV cache, tokens generated per second over all rows) and LoRA training steps
+//! (forward, backward and AdamW on rank-8 q/v adapters; predicted tokens per second).
+
+use crate::{
+	error::Result,
+	generate::{generate_ids, Sampling},
+	home::Base,
+	lora::{Lora, LoraConfig, Target},
+	model::ToHost,
+};
+use burn::{
+	optim::{AdamWConfig, GradientsParams},
+	tensor::{activation, Int, Tensor, TensorData},
+};
+use std::time::Instant;
+
+/// One measured figure.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Row {
+	pub model: String,
+	pub task: String,
+	pub batch: usize,
+	pub seq: usize,
+	pub tokens: u64,
+	pub seconds: f64,
+	pub tokens_per_second: f64,
+}
+
+fn prompt(base: &Base, len: usize, row: usize) -> Vec<u32> {
+	let text = "Once upon a time, in a quiet village by the sea, there lived an old fisherman who ".repeat(8);
+	let mut ids = base.tokenizer.encode(&text).unwrap_or_default();
+	ids.rotate_left(row % 7);
+	ids.truncate(len);
+	ids
+}
+
+/// Generation throughput: `batch` rows of a `prompt_len`-token prompt, `new_tokens` each.
+pub fn generation(base: &Base, batch: usize, prompt_len: usize, new_tokens: usize) -> Result<Row> {
+	let prompts: Vec<Vec<u32>> = (0..batch).map(|r| prompt(base, prompt_len, r)).collect();
+	// Rows may stop early at end of text: only tokens actually generated are counted.
+	let s = Sampling { max_tokens: new_tokens, ..Default::default() };
+	generate_ids(&base.model, &base.tokenizer, &prompts[..1], None, &Sampling { max_tokens: 2, ..s.clone() })?;
+	let t = Instant::now();
+	let out = generate_ids(&base.model, &base.tokenizer, &prompts, None, &s)?;
+	let seconds = t.elapsed().as_secs_f64();
+	let tokens: u64 = out.iter().map(|r| r.len() as u64).sum();
+	Ok(Row {
+		model: base.id.clone(),
+		task: "generate".into(),
+		batch,
+		seq: prompt_len,
+		tokens,
+		seconds,
+		tokens_per_second: tokens as f64 / seconds,
+	})
+}
+
+/// LoRA training throughput: `steps` timed steps (after one warm-up) of `batch` × `seq`.
+pub fn lora_steps(base: &Base, batch: usize, seq: usize, steps: usize) -> Result<Row> {
+	let m = &base.model;
+	let ad = m.device().clone().autodiff();
+	let cfg = LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], &base.id)?;
+	let mut lora = Lora::init(cfg, &m.config, 0, &ad);
+	let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
+	let rows: Vec<Vec<u32>> = (0..batch).map(|r| prompt(base, seq + 1, r)).collect();
+	let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
+	let targets: Vec<i64> = rows.iter().flat_map(|r| r[1..].iter().map(|&t| t as i64)).collect();
+	let ids = Tensor::<3, Int>::from_data(TensorData::new(targets, [batch, seq, 1]), m.device());
+	let mut t = Instant::now();
+	for i in 0..=steps {
+		if i == 1 {
+			t = Instant::now(); // step 0 warms up
+		}
+		let logits = m.forward(&inputs, Some(&lora), None);
+		let loss = activation::log_softmax(logits, 2).gather(2, ids.clone()).neg().mean();
+		let _ = loss.clone().to_host();
+		let grads = GradientsParams::from_grads(loss.backward(), &lora.weights);
+		lora.weights = optim.step(1e-4, lora.weights, grads);
+	}
+	let seconds = t.elapsed().as_secs_f64();
+	let tokens = (steps * batch * seq) as u64;
+	Ok(Row {
+		model: base.id.clone(),
+		task: "lora-train".into(),
+		batch,
+		seq,
+		tokens,
+		seconds,
+		tokens_per_second: tokens as f64 / seconds,
+	})
+}
+
+/// The table `mnemo-engine bench` prints.
+pub fn table(rows: &[Row]) -> String {
+	let mut out = format!(
+		"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9} {:>10}\n",
+		"model", "task", "batch", "seq", "tokens", "seconds", "tokens/s"
+	);
+	for r in rows {
+		out.push_str(&format!(
+			"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9.3} {:>10.1}\n",
+			r.model, r.task, r.batch, r.seq, r.tokens, r.seconds, r.tokens_per_second
+		));
+	}
+	out
+}

