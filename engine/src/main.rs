@@ -103,6 +103,16 @@ enum Command {
 		#[arg(long)]
 		json: bool,
 	},
+	/// Token ids and next-token logits of a prompt, as JSON (for checks against other
+	/// implementations: scripts/check-against-transformers.py).
+	Inspect {
+		#[arg(long, default_value = "smollm2-135m")]
+		base: String,
+		#[arg(long)]
+		adapter: Option<PathBuf>,
+		#[arg(long)]
+		prompt: String,
+	},
 	/// Throughput figures: generation at batch 1 and 8, LoRA training steps.
 	Bench {
 		/// Base models to measure (comma-separated); missing ones are fetched.
@@ -278,6 +288,19 @@ fn main() -> anyhow::Result<()> {
 			} else {
 				print_eval(&e);
 			}
+		},
+		Command::Inspect { base, adapter, prompt } => {
+			let b = load_base(&home, &base, 2048, &dev)?;
+			let lora = adapter.map(|a| Lora::load_peft(&a, &b.model.config, &dev)).transpose()?;
+			let ids = b.tokenizer.encode(&prompt)?;
+			if ids.is_empty() {
+				bail!("the prompt has no tokens");
+			}
+			let logits = b.model.forward(&[ids.clone()], lora.as_ref(), None);
+			let [_, t, v] = logits.dims();
+			use mnemo_engine::model::ToHost;
+			let last = logits.narrow(1, t - 1, 1).reshape([v]).to_host();
+			println!("{}", serde_json::json!({"ids": ids, "logits": last}));
 		},
 		Command::Bench { bases, steps, new_tokens, json } => {
 			let mut rows = Vec::new();
