@@ -76,12 +76,8 @@ enum Command {
 		lr: f64,
 		#[arg(long, default_value_t = 0)]
 		seed: u64,
-		#[arg(long, default_value_t = 8)]
-		batch: usize,
-		#[arg(long, default_value_t = 128)]
-		chunk_len: usize,
-		#[arg(long, default_value_t = 0.1)]
-		holdout: f64,
+		#[command(flatten)]
+		split: SplitArgs,
 		#[arg(long)]
 		out: PathBuf,
 	},
@@ -93,12 +89,8 @@ enum Command {
 		adapter: Option<PathBuf>,
 		#[arg(long, num_args = 1.., required = true)]
 		data: Vec<String>,
-		#[arg(long, default_value_t = 8)]
-		batch: usize,
-		#[arg(long, default_value_t = 128)]
-		chunk_len: usize,
-		#[arg(long, default_value_t = 0.1)]
-		holdout: f64,
+		#[command(flatten)]
+		split: SplitArgs,
 		/// Print JSON instead of a table.
 		#[arg(long)]
 		json: bool,
@@ -138,6 +130,26 @@ enum Command {
 		#[arg(long, default_value_t = mnemo_engine::store::DEFAULT_MAX_BLOB)]
 		max_blob: u64,
 	},
+}
+
+/// How data is batched, chunked and split (the same for training and evaluation).
+#[derive(clap::Args)]
+struct SplitArgs {
+	/// Chunks per batch.
+	#[arg(long, default_value_t = 8)]
+	batch: usize,
+	/// Predicted tokens per chunk.
+	#[arg(long, default_value_t = 128)]
+	chunk_len: usize,
+	/// Fraction of each contribution's chunks held out.
+	#[arg(long, default_value_t = 0.1)]
+	holdout: f64,
+}
+
+impl SplitArgs {
+	fn data(&self) -> DataSettings {
+		DataSettings { chunk_len: self.chunk_len, holdout: self.holdout, max_eval_tokens: 0 }
+	}
 }
 
 #[derive(Subcommand)]
@@ -203,7 +215,18 @@ fn print_eval(e: &train::Evaluation) {
 	);
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+	match run() {
+		Ok(()) => std::process::ExitCode::SUCCESS,
+		Err(e) => {
+			// One line for a person, whatever RUST_BACKTRACE says.
+			eprintln!("error: {e:#}");
+			std::process::ExitCode::FAILURE
+		},
+	}
+}
+
+fn run() -> anyhow::Result<()> {
 	tracing_subscriber::fmt()
 		.with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
 		.with_writer(std::io::stderr)
@@ -231,8 +254,8 @@ fn main() -> anyhow::Result<()> {
 			let text = generate::generate(&b.model, &b.tokenizer, &prompt, lora.as_ref(), &s)?;
 			println!("{text}");
 		},
-		Command::Train { base, data, rank, alpha, targets, epochs, lr, seed, batch, chunk_len, holdout, out } => {
-			let b = load_base(&home, &base, chunk_len + 1, &dev)?;
+		Command::Train { base, data, rank, alpha, targets, epochs, lr, seed, split, out } => {
+			let b = load_base(&home, &base, split.chunk_len + 1, &dev)?;
 			let cs = contributions(&home, &data)?;
 			let settings = TrainSettings {
 				rank,
@@ -241,8 +264,8 @@ fn main() -> anyhow::Result<()> {
 				epochs,
 				learning_rate: lr,
 				seed,
-				batch,
-				data: DataSettings { chunk_len, holdout, max_eval_tokens: 0 },
+				batch: split.batch,
+				data: split.data(),
 			};
 			let bar = ProgressBar::new(0);
 			bar.set_style(
@@ -269,11 +292,11 @@ fn main() -> anyhow::Result<()> {
 				started.elapsed().as_secs_f64()
 			);
 		},
-		Command::Eval { base, adapter, data, batch, chunk_len, holdout, json } => {
-			let b = load_base(&home, &base, chunk_len + 1, &dev)?;
+		Command::Eval { base, adapter, data, split, json } => {
+			let b = load_base(&home, &base, split.chunk_len + 1, &dev)?;
 			let cs = contributions(&home, &data)?;
-			let s = DataSettings { chunk_len, holdout, max_eval_tokens: 0 };
-			let split = mnemo_engine::data::split(&cs, &b.tokenizer, &s)?;
+			let s = split.data();
+			let chunks = mnemo_engine::data::split(&cs, &b.tokenizer, &s)?;
 			let lora = match adapter {
 				Some(a) => Lora::load_peft(&a, &b.model.config, &dev).with_context(|| format!("adapter {}", a.display()))?,
 				None => {
@@ -282,7 +305,7 @@ fn main() -> anyhow::Result<()> {
 					Lora::init(cfg, &b.model.config, 0, &dev)
 				},
 			};
-			let e = train::evaluate(&b.model, &lora, &cs, &split, &s, batch, b.tokenizer.eos);
+			let e = train::evaluate(&b.model, &lora, &cs, &chunks, &s, split.batch, b.tokenizer.eos);
 			if json {
 				println!("{}", serde_json::to_string_pretty(&e)?);
 			} else {
