@@ -35,10 +35,8 @@ enum Command {
 	},
 	/// Continue a prompt with a base model (and optionally an adapter).
 	Generate {
-		#[arg(long, default_value = "smollm2-135m")]
-		base: String,
-		#[arg(long)]
-		adapter: Option<PathBuf>,
+		#[command(flatten)]
+		model: ModelArgs,
 		#[arg(long)]
 		prompt: String,
 		/// Wrap the prompt as a user turn in the model's chat template.
@@ -83,10 +81,8 @@ enum Command {
 	},
 	/// Loss and perplexity on the held-out split, base versus adapter.
 	Eval {
-		#[arg(long, default_value = "smollm2-135m")]
-		base: String,
-		#[arg(long)]
-		adapter: Option<PathBuf>,
+		#[command(flatten)]
+		model: ModelArgs,
 		#[arg(long, num_args = 1.., required = true)]
 		data: Vec<String>,
 		#[command(flatten)]
@@ -96,12 +92,10 @@ enum Command {
 		json: bool,
 	},
 	/// Token ids and next-token logits of a prompt, as JSON (for checks against other
-	/// implementations: scripts/check-against-transformers.py).
+	/// implementations: engine/scripts/check_against_transformers.py).
 	Inspect {
-		#[arg(long, default_value = "smollm2-135m")]
-		base: String,
-		#[arg(long)]
-		adapter: Option<PathBuf>,
+		#[command(flatten)]
+		model: ModelArgs,
 		#[arg(long)]
 		prompt: String,
 	},
@@ -130,6 +124,28 @@ enum Command {
 		#[arg(long, default_value_t = mnemo_engine::store::DEFAULT_MAX_BLOB)]
 		max_blob: u64,
 	},
+}
+
+/// A base model and, optionally, an adapter on it.
+#[derive(clap::Args)]
+struct ModelArgs {
+	/// A known base model id (`mnemo-engine models list`) or a llama GGUF file.
+	#[arg(long, default_value = "smollm2-135m")]
+	base: String,
+	/// A PEFT adapter directory (adapter_model.safetensors, adapter_config.json).
+	#[arg(long)]
+	adapter: Option<PathBuf>,
+}
+
+impl ModelArgs {
+	fn load(&self, home: &Path, max_seq: usize, dev: &burn::tensor::Device) -> anyhow::Result<(Base, Option<Lora>)> {
+		let b = load_base(home, &self.base, max_seq, dev)?;
+		let lora = match &self.adapter {
+			Some(a) => Some(Lora::load_peft(a, &b.model.config, dev).with_context(|| format!("adapter {}", a.display()))?),
+			None => None,
+		};
+		Ok((b, lora))
+	}
 }
 
 /// How data is batched, chunked and split (the same for training and evaluation).
@@ -246,9 +262,8 @@ fn run() -> anyhow::Result<()> {
 				println!("{:<14} {}\n{:<14} {}", k.id, k.about, "", state);
 			}
 		},
-		Command::Generate { base, adapter, prompt, chat, max_tokens, temperature, top_p, seed } => {
-			let b = load_base(&home, &base, 2048, &dev)?;
-			let lora = adapter.map(|a| Lora::load_peft(&a, &b.model.config, &dev)).transpose()?;
+		Command::Generate { model, prompt, chat, max_tokens, temperature, top_p, seed } => {
+			let (b, lora) = model.load(&home, 2048, &dev)?;
 			let prompt = if chat { b.tokenizer.chat_prompt(&[("user".into(), prompt)]) } else { prompt };
 			let s = Sampling { temperature, top_p, seed, max_tokens };
 			let text = generate::generate(&b.model, &b.tokenizer, &prompt, lora.as_ref(), &s)?;
@@ -292,13 +307,13 @@ fn run() -> anyhow::Result<()> {
 				started.elapsed().as_secs_f64()
 			);
 		},
-		Command::Eval { base, adapter, data, split, json } => {
-			let b = load_base(&home, &base, split.chunk_len + 1, &dev)?;
+		Command::Eval { model, data, split, json } => {
+			let (b, adapter) = model.load(&home, split.chunk_len + 1, &dev)?;
 			let cs = contributions(&home, &data)?;
 			let s = split.data();
 			let chunks = mnemo_engine::data::split(&cs, &b.tokenizer, &s)?;
 			let lora = match adapter {
-				Some(a) => Lora::load_peft(&a, &b.model.config, &dev).with_context(|| format!("adapter {}", a.display()))?,
+				Some(a) => a,
 				None => {
 					// No adapter: an untrained one (B = 0) is the base model exactly.
 					let cfg = mnemo_engine::lora::LoraConfig::new(1, 1.0, vec![mnemo_engine::lora::Target::Q], &b.id)?;
@@ -312,9 +327,8 @@ fn run() -> anyhow::Result<()> {
 				print_eval(&e);
 			}
 		},
-		Command::Inspect { base, adapter, prompt } => {
-			let b = load_base(&home, &base, 2048, &dev)?;
-			let lora = adapter.map(|a| Lora::load_peft(&a, &b.model.config, &dev)).transpose()?;
+		Command::Inspect { model, prompt } => {
+			let (b, lora) = model.load(&home, 2048, &dev)?;
 			let ids = b.tokenizer.encode(&prompt)?;
 			if ids.is_empty() {
 				bail!("the prompt has no tokens");
