@@ -106,6 +106,9 @@ pub fn fetch(home: &Path, id: &str, mut say: impl FnMut(&str)) -> Result<PathBuf
 			Ok(path)
 		},
 		"tiny" => {
+			// One build per process, however many threads ask for it at once.
+			static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+			let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
 			if path.exists() {
 				return Ok(path);
 			}
