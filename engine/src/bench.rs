@@ -8,11 +8,9 @@ use crate::{
 	home::Base,
 	lora::{Lora, LoraConfig, Target},
 	model::ToHost,
+	train::token_nll,
 };
-use burn::{
-	optim::{AdamWConfig, GradientsParams},
-	tensor::{activation, Int, Tensor, TensorData},
-};
+use burn::optim::{AdamWConfig, GradientsParams};
 use std::time::Instant;
 
 /// One measured figure.
@@ -65,15 +63,14 @@ pub fn lora_steps(base: &Base, batch: usize, seq: usize, steps: usize) -> Result
 	let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
 	let rows: Vec<Vec<u32>> = (0..batch).map(|r| prompt(base, seq + 1, r)).collect();
 	let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
-	let targets: Vec<i64> = rows.iter().flat_map(|r| r[1..].iter().map(|&t| t as i64)).collect();
-	let ids = Tensor::<3, Int>::from_data(TensorData::new(targets, [batch, seq, 1]), m.device());
+	let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
 	let mut t = Instant::now();
 	for i in 0..=steps {
 		if i == 1 {
 			t = Instant::now(); // step 0 warms up
 		}
 		let logits = m.forward(&inputs, Some(&lora), None);
-		let loss = activation::log_softmax(logits, 2).gather(2, ids.clone()).neg().mean();
+		let loss = token_nll(logits, &targets).mean();
 		let _ = loss.clone().to_host();
 		let grads = GradientsParams::from_grads(loss.backward(), &lora.weights);
 		lora.weights = optim.step(1e-4, lora.weights, grads);

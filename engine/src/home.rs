@@ -244,7 +244,7 @@ pub fn pretrain_tiny(device: &Device) -> Result<Vec<u8>> {
 	for round in 0..PRETRAIN_ROUNDS {
 		let s = TrainSettings { seed: settings.seed + round, ..settings.clone() };
 		let trained = crate::train::train(&model, &tok, "tiny-pretraining", &corpus, &s, |_| {})?;
-		model.merge(&trained.lora)?;
+		model.merge(&trained.lora);
 	}
 	Ok(to_gguf(&model, "mnemo-tiny"))
 }

@@ -219,9 +219,10 @@ impl Lora {
 		Some(x.matmul(pair.a.val()).matmul(pair.b.val()).mul_scalar(self.config.scale()))
 	}
 
-	/// The adapter moved to `device` (e.g. onto an autodiff device to train it, or off it).
-	pub fn to_device(self, device: &Device) -> Self {
-		Lora { weights: self.weights.to_device(device), ..self }
+	/// `scale · A·B` (`[in, out]`), the update merging adds to a targeted weight.
+	pub fn weight_delta(&self, layer: usize, target: Target) -> Option<Tensor<2>> {
+		let pair = &self.weights.pairs[self.index(layer, target)?];
+		Some(pair.a.val().matmul(pair.b.val()).mul_scalar(self.config.scale()))
 	}
 
 	/// Weights in PEFT's names and orientation, sorted by name.

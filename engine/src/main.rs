@@ -195,6 +195,7 @@ fn load_base(home: &Path, id_or_path: &str, max_seq: usize, dev: &burn::tensor::
 
 /// Contributions from files, directories and blob hashes.
 fn contributions(home: &Path, data: &[String]) -> anyhow::Result<Vec<Contribution>> {
+	let store = mnemo_engine::store::BlobStore::reader(&home.join("store"));
 	let mut out = Vec::new();
 	for item in data {
 		let p = Path::new(item);
@@ -207,7 +208,6 @@ fn contributions(home: &Path, data: &[String]) -> anyhow::Result<Vec<Contributio
 		} else if p.is_file() {
 			out.push(Contribution::parse(item, &std::fs::read(p)?, None)?);
 		} else if let Some(h) = mnemo_primitives::ContentHash::from_hex(item) {
-			let store = mnemo_engine::store::BlobStore::open(&home.join("store"), u64::MAX)?;
 			out.push(Contribution::parse(item, &store.get(&h)?, None)?);
 		} else {
 			bail!("`{item}` is neither a file, a directory nor a blob hash");

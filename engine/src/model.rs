@@ -315,36 +315,14 @@ impl Llama {
 	}
 
 	/// Adds `lora`'s low-rank update into the weights it targets (`W += scale · A·B`).
-	pub fn merge(&mut self, lora: &Lora) -> Result<()> {
+	pub fn merge(&mut self, lora: &Lora) {
 		for (l, block) in self.blocks.iter_mut().enumerate() {
 			for (i, t) in Target::ALL.iter().enumerate() {
-				let (inp, _) = self.config.dims(*t);
-				let eye = Tensor::<2>::from_data(
-					TensorData::new((0..inp * inp).map(|k| (k / inp == k % inp) as u8 as f32).collect::<Vec<_>>(), [inp, inp]),
-					&self.device,
-				);
-				if let Some(delta) = lora.delta(l, *t, eye) {
+				if let Some(delta) = lora.weight_delta(l, *t) {
 					block.proj[i] = block.proj[i].clone() + delta.inner();
 				}
 			}
 		}
-		Ok(())
-	}
-
-	/// Replaces every weight with the given ones (same names and shapes as [`Self::weights`]).
-	pub fn set_weights(&mut self, weights: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<()> {
-		struct Map(std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>);
-		impl WeightSource for Map {
-			fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-				match self.0.get(name) {
-					Some((s, d)) if s == shape => Ok(d.clone()),
-					_ => Err(Error::Internal(format!("weight {name} {shape:?} missing"))),
-				}
-			}
-		}
-		let map = Map(weights.into_iter().map(|(n, s, d)| (n, (s, d))).collect());
-		*self = Self::from_source(self.config.clone(), &map, &self.device)?;
-		Ok(())
 	}
 }
 

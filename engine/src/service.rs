@@ -10,7 +10,7 @@ use crate::{
 	data::{Contribution, DataSettings},
 	error::{Error, Result},
 	home::{self, Base},
-	lora::{Lora, Target},
+	lora::{Lora, LoraConfig},
 	plot,
 	store::BlobStore,
 	train::{self, Metrics, TrainSettings},
@@ -18,7 +18,7 @@ use crate::{
 use burn::tensor::Device;
 use mnemo_primitives::{
 	engine::{
-		DatanetData, DatanetEval, EvalMetrics, EvalRequest, EvalSettings, LoraSpec, LossPpl, TrainRequest,
+		DatanetData, EvalMetrics, EvalRequest, EvalSettings, LoraSpec, TrainRequest,
 		TrainState, TrainStatus,
 	},
 	ContentHash,
@@ -164,11 +164,8 @@ impl Engine {
 		Ok(b)
 	}
 
-	fn settings(&self, lora: &LoraSpec, eval: &EvalSettings) -> Result<TrainSettings> {
-		Target::parse_list(&lora.targets)?;
-		if lora.rank == 0 || lora.alpha == 0 {
-			return Err(Error::bad("LoRA rank and alpha must be positive"));
-		}
+	/// The job's settings, checked, and the adapter config they give.
+	fn settings(&self, base: &str, lora: &LoraSpec, eval: &EvalSettings) -> Result<(TrainSettings, LoraConfig)> {
 		let s = TrainSettings {
 			rank: lora.rank as usize,
 			alpha: lora.alpha as f64,
@@ -183,8 +180,8 @@ impl Engine {
 				max_eval_tokens: eval.max_eval_tokens as usize,
 			},
 		};
-		s.check()?;
-		Ok(s)
+		let config = s.check(base)?;
+		Ok((s, config))
 	}
 
 	/// Every contribution of the pinned datanet versions, from the blob store.
@@ -216,7 +213,7 @@ impl Engine {
 		if self.jobs.lock().expect("lock").contains_key(&id) {
 			return Ok(id);
 		}
-		self.settings(&req.lora, &req.eval)?;
+		self.settings(&req.base_model, &req.lora, &req.eval)?;
 		if !self.config.bases.contains(&req.base_model) {
 			return Err(Error::bad(format!("base model `{}` is not served here", req.base_model)));
 		}
@@ -303,7 +300,7 @@ impl Engine {
 		let path = self.config.home.join("jobs").join(id).join("request.json");
 		let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
 		let req: TrainRequest = serde_json::from_slice(&bytes).map_err(|e| Error::Internal(e.to_string()))?;
-		let settings = self.settings(&req.lora, &req.eval)?;
+		let (settings, _) = self.settings(&req.base_model, &req.lora, &req.eval)?;
 		let base = self.base(&req.base_model)?;
 		let contributions = self.contributions(&req.datanets)?;
 		let trained = train::train(&base.model, &base.tokenizer, &base.id, &contributions, &settings, |p| {
@@ -314,7 +311,7 @@ impl Engine {
 		let bytes = trained.lora.to_safetensors()?;
 		let hash = self.store.put_own(&bytes)?;
 		self.save_adapter_dir(&hash, &trained.lora, &trained.metrics)?;
-		Ok((hash, chain_metrics(&trained.metrics.eval)))
+		Ok((hash, EvalMetrics { per_datanet: trained.metrics.eval.per_datanet }))
 	}
 
 	/// `adapters/<hash>/`: PEFT files, `metrics.json` and `loss.png`.
@@ -328,46 +325,27 @@ impl Engine {
 
 	/// Evaluates an adapter from the store against its base on the pinned held-out split.
 	pub fn evaluate(&self, req: &EvalRequest) -> Result<EvalMetrics> {
-		let settings = self.settings(&req.lora, &req.eval)?;
+		let (settings, wanted) = self.settings(&req.base_model, &req.lora, &req.eval)?;
 		let base = self.base(&req.base_model)?;
 		let bytes = self.store.get(&req.adapter_hash).map_err(|e| match e {
 			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", req.adapter_hash.to_hex())),
 			e => e,
 		})?;
 		let lora = Lora::from_safetensors(&bytes, None, &base.model.config, base.model.device())?;
-		let wanted = Target::parse_list(&req.lora.targets)?;
-		if lora.config.rank != settings.rank || lora.config.targets != wanted {
+		if lora.config.rank != wanted.rank || lora.config.targets != wanted.targets {
 			return Err(Error::bad(format!(
 				"adapter {} has rank {} on {:?}, but the job specifies rank {} on {:?}",
 				req.adapter_hash.to_hex(),
 				lora.config.rank,
 				lora.config.targets,
-				settings.rank,
-				wanted
+				wanted.rank,
+				wanted.targets
 			)));
 		}
 		let contributions = self.contributions(&req.datanets)?;
 		let data = crate::data::split(&contributions, &base.tokenizer, &settings.data)?;
 		let eval = train::evaluate(&base.model, &lora, &contributions, &data, &settings.data, settings.batch, base.tokenizer.eos);
 		self.counters.evaluations.fetch_add(1, Ordering::Relaxed);
-		Ok(chain_metrics(&eval))
-	}
-}
-
-/// The per-datanet part of an evaluation, in the chain's terms.
-pub fn chain_metrics(e: &train::Evaluation) -> EvalMetrics {
-	let lp = |x: train::LossPpl| LossPpl { loss: x.loss, perplexity: x.perplexity };
-	EvalMetrics {
-		per_datanet: e
-			.per_datanet
-			.iter()
-			.map(|d| DatanetEval {
-				datanet: d.datanet,
-				version: d.version,
-				eval_tokens: d.eval.eval_tokens,
-				base: lp(d.eval.base),
-				adapter: lp(d.eval.adapter),
-			})
-			.collect(),
+		Ok(EvalMetrics { per_datanet: eval.per_datanet })
 	}
 }

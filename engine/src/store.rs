@@ -35,6 +35,12 @@ impl BlobStore {
 		Ok(BlobStore { root: root.to_path_buf(), max_size, counter: AtomicU64::new(0) })
 	}
 
+	/// The store under `root` for reading only (the CLI beside a running engine): creates
+	/// nothing and, unlike [`Self::open`], leaves the temporary files of writes in progress alone.
+	pub fn reader(root: &Path) -> Self {
+		BlobStore { root: root.to_path_buf(), max_size: 0, counter: AtomicU64::new(0) }
+	}
+
 	pub fn max_size(&self) -> u64 {
 		self.max_size
 	}
@@ -128,6 +134,9 @@ mod tests {
 		let s = BlobStore::open(dir.path(), 1024).unwrap();
 		std::fs::write(dir.path().join("tmp/half-written"), b"partial").unwrap();
 		drop(s);
+		let h = BlobStore::reader(dir.path()).get(&ContentHash::of(b"x"));
+		assert!(matches!(h, Err(Error::NotFound(_))));
+		assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 1, "a reader sweeps nothing");
 		BlobStore::open(dir.path(), 1024).unwrap();
 		assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 	}

@@ -18,6 +18,7 @@ use crate::{
 	model::Llama,
 	tokenizer::Tokenizer,
 };
+use mnemo_primitives::engine::{DatanetEval, LossPpl};
 use burn::{
 	grad_clipping::GradientClippingConfig,
 	optim::{AdamWConfig, GradientsParams},
@@ -59,7 +60,8 @@ pub const MAX_EPOCHS: usize = 1000;
 pub const MAX_BATCH: usize = 256;
 
 impl TrainSettings {
-	pub fn check(&self) -> Result<()> {
+	/// Checks every setting and returns the adapter's config for a base model `base`.
+	pub fn check(&self, base: &str) -> Result<LoraConfig> {
 		self.data.check()?;
 		if self.epochs == 0 || self.epochs > MAX_EPOCHS {
 			return Err(Error::bad(format!("epochs {} is out of range 1..={MAX_EPOCHS}", self.epochs)));
@@ -70,22 +72,14 @@ impl TrainSettings {
 		if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0) {
 			return Err(Error::bad(format!("learning rate {} must be in (0, 1)", self.learning_rate)));
 		}
-		Ok(())
+		LoraConfig::new(self.rank, self.alpha, crate::lora::Target::parse_list(&self.targets)?, base)
 	}
 }
 
-/// Mean loss (nats per predicted token) and perplexity.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LossPpl {
-	pub loss: f64,
-	pub perplexity: f64,
-}
-
-impl LossPpl {
-	fn of(nll: f64, tokens: u64) -> Self {
-		let loss = if tokens == 0 { 0.0 } else { nll / tokens as f64 };
-		LossPpl { loss, perplexity: loss.exp() }
-	}
+/// Mean loss (nats per predicted token) and perplexity of `nll` summed over `tokens`.
+fn loss_ppl(nll: f64, tokens: u64) -> LossPpl {
+	let loss = if tokens == 0 { 0.0 } else { nll / tokens as f64 };
+	LossPpl { loss, perplexity: loss.exp() }
 }
 
 /// Base versus adapter on one group of held-out chunks.
@@ -106,14 +100,6 @@ pub struct ContributionEval {
 	pub eval: GroupEval,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DatanetEval {
-	pub datanet: u32,
-	pub version: u32,
-	#[serde(flatten)]
-	pub eval: GroupEval,
-}
-
 /// The `eval` part of `metrics.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -121,6 +107,7 @@ pub struct Evaluation {
 	pub base: LossPpl,
 	pub adapter: LossPpl,
 	pub per_contribution: Vec<ContributionEval>,
+	/// In the chain's terms: what `POST /v1/train` and `POST /v1/eval` answer.
 	pub per_datanet: Vec<DatanetEval>,
 }
 
@@ -180,7 +167,7 @@ fn batch_rows(chunks: &[&Chunk], pad: u32) -> (Vec<Vec<u32>>, Vec<Vec<u32>>, Vec
 }
 
 /// Per-position negative log-likelihood `[batch, len]` of `targets` under `logits`.
-fn token_nll(logits: Tensor<3>, targets: &[Vec<u32>]) -> Tensor<2> {
+pub(crate) fn token_nll(logits: Tensor<3>, targets: &[Vec<u32>]) -> Tensor<2> {
 	let [b, t, _] = logits.dims();
 	let ids: Vec<i64> = targets.iter().flatten().map(|&x| x as i64).collect();
 	let ids = Tensor::<3, Int>::from_data(TensorData::new(ids, [b, t, 1]), &logits.device().inner());
@@ -242,7 +229,7 @@ pub fn evaluate(model: &Llama, lora: &Lora, contributions: &[Contribution], data
 				n += base[i].1;
 			}
 		}
-		GroupEval { eval_tokens: n, base: LossPpl::of(bn, n), adapter: LossPpl::of(an, n) }
+		GroupEval { eval_tokens: n, base: loss_ppl(bn, n), adapter: loss_ppl(an, n) }
 	};
 	let all = group(&|_| true);
 	let per_contribution = contributions
@@ -260,10 +247,9 @@ pub fn evaluate(model: &Llama, lora: &Lora, contributions: &[Contribution], data
 	datanets.dedup();
 	let per_datanet = datanets
 		.into_iter()
-		.map(|(d, v)| DatanetEval {
-			datanet: d,
-			version: v,
-			eval: group(&|ch| contributions[ch.contribution].datanet == Some((d, v))),
+		.map(|(datanet, version)| {
+			let g = group(&|ch| contributions[ch.contribution].datanet == Some((datanet, version)));
+			DatanetEval { datanet, version, eval_tokens: g.eval_tokens, base: g.base, adapter: g.adapter }
 		})
 		.collect();
 	Evaluation { eval_tokens: all.eval_tokens, base: all.base, adapter: all.adapter, per_contribution, per_datanet }
@@ -278,12 +264,10 @@ pub fn train(
 	s: &TrainSettings,
 	mut progress: impl FnMut(Progress),
 ) -> Result<Trained> {
-	s.check()?;
+	let config = s.check(base_model)?;
 	if contributions.is_empty() {
 		return Err(Error::bad("no contributions to train on"));
 	}
-	let targets = crate::lora::Target::parse_list(&s.targets)?;
-	let config = LoraConfig::new(s.rank, s.alpha, targets, base_model)?;
 	if s.data.chunk_len + 1 > model.config.max_seq {
 		return Err(Error::bad(format!("chunk length {} exceeds the model's context {}", s.data.chunk_len, model.config.max_seq - 1)));
 	}

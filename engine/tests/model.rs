@@ -118,7 +118,7 @@ fn lora_gradients_match_finite_differences() {
 	assert!(checked >= 12);
 }
 
-/// A GGUF file of `m` with its matrices stored as Q4_1 (norms f32, embedding Q8_0-free f32).
+/// A GGUF file of `m` with its matrices stored as Q4_1 (norms and the embedding stay f32).
 fn q4_1_file(m: &Llama) -> (Vec<u8>, Llama) {
 	let g = Gguf::parse(home::to_gguf(m, "test"), Path::new("f32.gguf")).unwrap();
 	let mut w = Writer::default();

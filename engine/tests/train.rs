@@ -57,7 +57,7 @@ fn training_lowers_held_out_loss_and_is_deterministic() {
 		assert!(c.eval.eval_tokens > 0 && c.eval.adapter.loss < c.eval.base.loss, "{c:?}");
 	}
 	assert_eq!(e.per_datanet.len(), 1);
-	assert_eq!(e.per_datanet[0].eval.eval_tokens, e.eval_tokens);
+	assert_eq!(e.per_datanet[0].eval_tokens, e.eval_tokens);
 	let losses = &a.metrics.train.losses;
 	assert_eq!(losses.len(), a.metrics.train.steps);
 	assert!(losses.last().unwrap() < &losses[0]);
