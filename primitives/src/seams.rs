@@ -85,41 +85,71 @@ pub trait ModelsInspect<AccountId> {
 	fn training_datanets(adapter: AdapterId) -> alloc::vec::Vec<(DatanetId, DatanetVersion)>;
 }
 
+/// One fee charged for one inference receipt.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Charge<AccountId> {
+	/// The serving operator that records the receipt; it must hold a live allowance from `payer`.
+	pub operator: AccountId,
+	/// Who pays, from the credit it deposited.
+	pub payer: AccountId,
+	/// The receipt the fee pays for; one charge per receipt.
+	pub receipt: ReceiptId,
+	/// The adapter that served the inference (for the payer's spend totals).
+	pub adapter: AdapterId,
+	/// The fee.
+	pub amount: Balance,
+}
+
 /// Escrow of inference fees: charge a payer within the allowance it granted an operator, hold
-/// the fee until attribution settles, then release or refund it.
+/// the fee until attribution settles, or give it back.
 ///
 /// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
 pub trait PaymentEscrow<AccountId> {
-	/// Charge `amount` from `payer` on behalf of `operator` for `receipt` and hold it in escrow.
-	fn charge(
-		operator: &AccountId,
-		payer: &AccountId,
-		receipt: ReceiptId,
-		amount: Balance,
-	) -> Result<(), DispatchError>;
-	/// Return the escrowed fee of `receipt` to its payer (attribution failed or was challenged).
+	/// Charge `charge.amount` from the payer's credit on behalf of the operator and hold it in
+	/// escrow under `charge.receipt`. Fails, changing nothing, without a live allowance that
+	/// covers it, without enough credit, or if the receipt was charged before.
+	fn charge(charge: Charge<AccountId>) -> Result<(), DispatchError>;
+	/// Give the fee of `receipt` back to its payer's credit: while it is escrowed (attribution
+	/// never settled) or while its settlement is still pending (an upheld challenge claws the
+	/// credits back). Returns the amount refunded.
 	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError>;
 }
 
-/// One recipient's share of a settled fee.
+/// One contribution's part of a settled fee.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Share<AccountId> {
-	/// Who is credited.
-	pub who: AccountId,
-	/// The fraction of the attributed part of the fee.
+pub struct ContributionShare<AccountId> {
+	/// The contribution the attribution credits.
+	pub contribution: ContributionId,
+	/// Its contributor.
+	pub contributor: AccountId,
+	/// The owner of the datanet it belongs to.
+	pub datanet_owner: AccountId,
+	/// Its attribution score; the scores of one settlement sum to at most 100%, the rest being
+	/// the residual that attribution did not assign.
 	pub share: Perbill,
+}
+
+/// What a settled receipt pays: everything the fee split needs.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Settlement<AccountId, BlockNumber> {
+	/// The receipt whose escrowed fee is split.
+	pub receipt: ReceiptId,
+	/// Who receives the adapter owner's share.
+	pub adapter_owner: AccountId,
+	/// The attributed contributions, at most one entry per contribution.
+	pub contributions: alloc::vec::Vec<ContributionShare<AccountId>>,
+	/// The attestors whose reports made the quorum; they share the attestors' part equally.
+	pub attestors: alloc::vec::Vec<AccountId>,
+	/// The first block at which the credits may become claimable: the end of the challenge
+	/// window. Until then they are pending and [`PaymentEscrow::refund`] can claw them back.
+	pub release_at: BlockNumber,
 }
 
 /// Credit the shares of a settled fee to ledgers (pull-based: recipients claim later).
 ///
 /// Implemented by `pallet-rewards`; consumed by `pallet-attribution` when a receipt settles.
-pub trait RewardSink<AccountId> {
-	/// Settle the escrowed fee of `receipt`: contributors by score, then the fixed shares.
-	/// The sum credited equals the fee, to the last unit.
-	fn settle(
-		receipt: ReceiptId,
-		adapter_owner: &AccountId,
-		contributors: &[Share<AccountId>],
-		attestors: &[AccountId],
-	) -> Result<Balance, DispatchError>;
+pub trait RewardSink<AccountId, BlockNumber> {
+	/// Split the escrowed fee of `settlement.receipt` into pending credits. The sum credited
+	/// equals the fee, to the last unit. Returns the fee.
+	fn settle(settlement: Settlement<AccountId, BlockNumber>) -> Result<Balance, DispatchError>;
 }

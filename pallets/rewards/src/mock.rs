@@ -1,0 +1,187 @@
+//! The smallest runtime that runs the pallet: System, Balances and Rewards. Tests play the part
+//! of pallet-attribution by calling the seams directly.
+
+use crate as pallet_rewards;
+use crate::*;
+use mnemo_primitives::{Charge, ContributionShare, PaymentEscrow, ReceiptId, RewardSink, Settlement};
+use polkadot_sdk::{
+	frame_support::{
+		self, derive_impl, parameter_types,
+		traits::{ConstU128, ConstU32, Hooks},
+		PalletId,
+	},
+	frame_system::{self, EnsureRoot},
+	pallet_balances,
+	sp_io::TestExternalities,
+	sp_runtime::{BuildStorage, DispatchError, Perbill},
+};
+
+pub type AccountId = u64;
+pub type Balance = u128;
+type Block = frame_system::mocking::MockBlock<Test>;
+
+frame_support::construct_runtime!(
+	pub enum Test {
+		System: frame_system,
+		Balances: pallet_balances,
+		Rewards: pallet_rewards,
+	}
+);
+
+#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
+impl frame_system::Config for Test {
+	type Block = Block;
+	type AccountData = pallet_balances::AccountData<Balance>;
+}
+
+pub const ED: Balance = 10;
+
+#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
+impl pallet_balances::Config for Test {
+	type Balance = Balance;
+	type AccountStore = System;
+	type ExistentialDeposit = ConstU128<ED>;
+	type RuntimeHoldReason = RuntimeHoldReason;
+}
+
+pub const PAYER: AccountId = 1;
+pub const OPERATOR: AccountId = 2;
+pub const OWNER: AccountId = 3;
+pub const CURATOR: AccountId = 4;
+pub const C1: AccountId = 11;
+pub const C2: AccountId = 12;
+pub const A1: AccountId = 21;
+pub const A2: AccountId = 22;
+pub const A3: AccountId = 23;
+pub const TREASURY: AccountId = 999;
+/// Never funded: it exists only once it receives at least the existential deposit.
+pub const FRESH: AccountId = 500;
+pub const START: Balance = 1_000_000;
+pub const NOTICE: u64 = 5;
+pub const PERIOD: u64 = 10;
+pub const WINDOW: u64 = 4;
+pub const MAX_CONTRIBUTIONS: u32 = 4;
+pub const MAX_ATTESTORS: u32 = 3;
+pub const MAX_OPERATORS: u32 = 2;
+pub const MAX_RELEASES: u32 = 2;
+pub const MAX_RECENT: u32 = 3;
+pub const MAX_PERIODS: u32 = 2;
+
+parameter_types! {
+	pub const RewardsPalletId: PalletId = PalletId(*b"mn/rewrd");
+	pub const Treasury: AccountId = TREASURY;
+}
+
+impl pallet_rewards::Config for Test {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type GovernanceOrigin = EnsureRoot<AccountId>;
+	type PalletId = RewardsPalletId;
+	type Treasury = Treasury;
+	type MaxContributions = ConstU32<MAX_CONTRIBUTIONS>;
+	type MaxAttestors = ConstU32<MAX_ATTESTORS>;
+	type MaxOperators = ConstU32<MAX_OPERATORS>;
+	type MaxReleasesPerBlock = ConstU32<MAX_RELEASES>;
+	type MaxRecentCredits = ConstU32<MAX_RECENT>;
+	type MaxSpendPeriods = ConstU32<MAX_PERIODS>;
+	type WeightInfo = ();
+}
+
+pub fn params() -> RewardParams<u64> {
+	RewardParams { split: FeeSplit::default(), notice: NOTICE, spend_period: PERIOD }
+}
+
+pub fn new_test_ext() -> TestExternalities {
+	let mut t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
+	pallet_balances::GenesisConfig::<Test> {
+		balances: [PAYER, OPERATOR, OWNER, CURATOR, C1, C2, A1, A2, A3, TREASURY]
+			.into_iter()
+			.map(|a| (a, START))
+			.collect(),
+		..Default::default()
+	}
+	.assimilate_storage(&mut t)
+	.unwrap();
+	pallet_rewards::GenesisConfig::<Test> { params: params() }.assimilate_storage(&mut t).unwrap();
+	let mut ext = TestExternalities::new(t);
+	ext.execute_with(|| System::set_block_number(1));
+	ext
+}
+
+/// Run `test` at block 1, then check the pallet's invariants.
+pub fn build_and_execute(test: impl FnOnce()) {
+	new_test_ext().execute_with(|| {
+		test();
+		Rewards::do_try_state().expect("invariants hold");
+	});
+}
+
+/// Advance to block `n`, running the pallet's `on_initialize` on the way.
+pub fn run_to(n: u64) {
+	while System::block_number() < n {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		Rewards::on_initialize(next);
+		Rewards::do_try_state().expect("invariants hold");
+	}
+}
+
+/// The pallet's events so far, oldest first.
+pub fn events() -> Vec<Event<Test>> {
+	System::events()
+		.into_iter()
+		.filter_map(|r| if let RuntimeEvent::Rewards(e) = r.event { Some(e) } else { None })
+		.collect()
+}
+
+pub fn last_event() -> Event<Test> {
+	events().pop().expect("an event")
+}
+
+/// `PAYER` deposits `credit` and lets `OPERATOR` charge `allowance` until block 100.
+pub fn funded(credit: Balance, allowance: Balance) {
+	Rewards::deposit_credit(RuntimeOrigin::signed(PAYER), credit).expect("deposited");
+	Rewards::approve_operator(RuntimeOrigin::signed(PAYER), OPERATOR, allowance, 100).expect("approved");
+}
+
+/// `OPERATOR` charges `PAYER` `amount` for `receipt` on adapter 7.
+pub fn charge(receipt: ReceiptId, amount: Balance) -> Result<(), DispatchError> {
+	Rewards::charge(Charge { operator: OPERATOR, payer: PAYER, receipt, adapter: 7, amount })
+}
+
+pub fn share(contribution: u64, contributor: AccountId, percent: u32) -> ContributionShare<AccountId> {
+	ContributionShare { contribution, contributor, datanet_owner: CURATOR, share: Perbill::from_percent(percent) }
+}
+
+/// Settle `receipt`: contributions C1 (60%) and C2 (30%), attestors A1 and A2, released after
+/// the challenge window.
+pub fn settle(receipt: ReceiptId) -> Result<Balance, DispatchError> {
+	Rewards::settle(Settlement {
+		receipt,
+		adapter_owner: OWNER,
+		contributions: vec![share(100, C1, 60), share(101, C2, 30)],
+		attestors: vec![A1, A2],
+		release_at: System::block_number() + WINDOW,
+	})
+}
+
+/// A check's outcome as a dispatch result, to compare errors.
+pub fn e<R>(r: Result<R, DispatchError>) -> Result<(), DispatchError> {
+	r.map(|_| ())
+}
+
+pub fn err(error: Error<Test>) -> Result<(), DispatchError> {
+	Err(error.into())
+}
+
+pub fn free(who: AccountId) -> Balance {
+	Balances::free_balance(who)
+}
+
+pub fn credit(who: AccountId) -> Balance {
+	Rewards::credit_of(&who)
+}
+
+pub fn ledger(who: AccountId) -> Ledger {
+	Ledgers::<Test>::get(who)
+}

@@ -1,0 +1,8 @@
+//! One file per feature.
+
+mod claims;
+mod conservation;
+mod credit;
+mod escrow;
+mod params;
+mod settle;

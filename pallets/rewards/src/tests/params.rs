@@ -1,0 +1,77 @@
+//! Governance-set parameters and spend periods.
+
+use crate::{mock::*, *};
+use polkadot_sdk::{frame_support::assert_ok, sp_runtime::{DispatchError, Perbill}};
+
+fn split(c: u32, a: u32, d: u32, t: u32, tr: u32, residual_to: ResidualTo) -> FeeSplit {
+	FeeSplit {
+		contributors: Perbill::from_percent(c),
+		adapter_owner: Perbill::from_percent(a),
+		datanet_owners: Perbill::from_percent(d),
+		attestors: Perbill::from_percent(t),
+		treasury: Perbill::from_percent(tr),
+		residual_to,
+	}
+}
+
+#[test]
+fn governance_sets_the_split_for_later_settlements() {
+	build_and_execute(|| {
+		funded(10_000, 10_000);
+		assert_ok!(charge(1, 1_000));
+		assert_ok!(settle(1));
+		let new = RewardParams { split: split(70, 10, 0, 10, 10, ResidualTo::Treasury), notice: 2, spend_period: 5 };
+		assert_eq!(
+			e(Rewards::set_params(RuntimeOrigin::signed(OWNER), new)),
+			Err(DispatchError::BadOrigin)
+		);
+		assert_ok!(Rewards::set_params(RuntimeOrigin::root(), new));
+		assert_eq!(last_event(), Event::ParamsSet { params: new });
+		assert_eq!(Rewards::params(), Some(new));
+		assert_ok!(charge(2, 1_000));
+		assert_ok!(settle(2));
+		run_to(1 + WINDOW);
+		// Receipt 1 kept the split it settled under (C1: 60% of 500); receipt 2 has the new one
+		// (60% of 700), and the 10% residual went to the treasury.
+		assert_eq!(ledger(C1).earned.contributor, 300 + 420);
+		assert_eq!(ledger(OWNER).earned.adapter_owner, 260 + 100);
+		assert_eq!(ledger(TREASURY).earned.treasury, 100 + 100 + 70);
+		assert_eq!(ledger(CURATOR).earned.datanet_owner, 90);
+	});
+}
+
+#[test]
+fn invalid_params_are_refused() {
+	build_and_execute(|| {
+		let mut p = params();
+		p.split = split(50, 20, 10, 10, 9, ResidualTo::AdapterOwner);
+		assert_eq!(e(Rewards::set_params(RuntimeOrigin::root(), p)), err(Error::InvalidSplit));
+		p.split = split(50, 20, 10, 10, 11, ResidualTo::AdapterOwner);
+		assert_eq!(e(Rewards::set_params(RuntimeOrigin::root(), p)), err(Error::InvalidSplit));
+		let p = RewardParams { spend_period: 0, ..params() };
+		assert_eq!(e(Rewards::set_params(RuntimeOrigin::root(), p)), err(Error::ZeroPeriod));
+		assert_eq!(Rewards::params(), Some(params()));
+	});
+}
+
+#[test]
+fn spend_is_totalled_per_period_keeping_the_last_ones() {
+	build_and_execute(|| {
+		funded(10_000, 10_000);
+		assert_ok!(charge(1, 100));
+		run_to(PERIOD);
+		assert_ok!(charge(2, 200));
+		assert_ok!(charge(3, 300));
+		run_to(2 * PERIOD);
+		assert_ok!(charge(4, 400));
+		let (totals, periods) = Rewards::spend(PAYER);
+		assert_eq!(totals, SpendTotals { total: 1_000, receipts: 4 });
+		// Period 0 gave way to the newest two.
+		assert_eq!(periods, vec![(1, 500), (2, 400)]);
+		// A refund comes off the period it was charged in; one whose period is gone only off the
+		// totals.
+		assert_ok!(<Rewards as mnemo_primitives::PaymentEscrow<_>>::refund(2));
+		assert_ok!(<Rewards as mnemo_primitives::PaymentEscrow<_>>::refund(1));
+		assert_eq!(Rewards::spend(PAYER), (SpendTotals { total: 700, receipts: 2 }, vec![(1, 300), (2, 400)]));
+	});
+}

@@ -1,0 +1,371 @@
+//! Domain types of the rewards pallet and the fee split, which is a pure function.
+
+use crate::pallet::Config;
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use mnemo_primitives::{AdapterId, Balance, ContributionId, ContributionShare, ReceiptId};
+use polkadot_sdk::{
+	frame_support::{pallet_prelude::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
+	frame_system::pallet_prelude::BlockNumberFor,
+	sp_runtime::Perbill,
+};
+use scale_info::TypeInfo;
+
+pub(crate) type AccountIdOf<T> = <T as polkadot_sdk::frame_system::Config>::AccountId;
+
+/// Where the residual goes: the part of the score-weighted pools (contributors' and datanet
+/// owners') that attribution did not assign to any contribution.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+	serde::Serialize, serde::Deserialize,
+)]
+pub enum ResidualTo {
+	/// To the adapter owner: what the data does not explain, the adapter (and its base) did.
+	AdapterOwner,
+	/// To the treasury.
+	Treasury,
+}
+
+/// How a settled fee is shared. The five parts sum to exactly 100%.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+	serde::Serialize, serde::Deserialize,
+)]
+pub struct FeeSplit {
+	/// Shared by the attributed contributors, by score.
+	pub contributors: Perbill,
+	/// To the adapter's owner.
+	pub adapter_owner: Perbill,
+	/// Shared by the owners of the attributed contributions' datanets, by the same scores.
+	pub datanet_owners: Perbill,
+	/// Shared equally by the attestors whose reports made the quorum.
+	pub attestors: Perbill,
+	/// To the treasury (which also receives all rounding dust).
+	pub treasury: Perbill,
+	/// Where the unassigned residual of the score-weighted parts goes.
+	pub residual_to: ResidualTo,
+}
+
+impl FeeSplit {
+	/// Whether the five parts sum to exactly 100%.
+	pub fn is_whole(&self) -> bool {
+		[self.contributors, self.adapter_owner, self.datanet_owners, self.attestors, self.treasury]
+			.iter()
+			.map(|p| p.deconstruct() as u64)
+			.sum::<u64>() == Perbill::one().deconstruct() as u64
+	}
+}
+
+impl Default for FeeSplit {
+	/// Contributors 50%, adapter owner 20%, datanet owners 10%, attestors 10%, treasury 10%;
+	/// the residual to the adapter owner.
+	fn default() -> Self {
+		FeeSplit {
+			contributors: Perbill::from_percent(50),
+			adapter_owner: Perbill::from_percent(20),
+			datanet_owners: Perbill::from_percent(10),
+			attestors: Perbill::from_percent(10),
+			treasury: Perbill::from_percent(10),
+			residual_to: ResidualTo::AdapterOwner,
+		}
+	}
+}
+
+/// The pallet's governance-set parameters.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+	serde::Serialize, serde::Deserialize,
+)]
+pub struct RewardParams<BlockNumber> {
+	/// How settled fees are shared.
+	pub split: FeeSplit,
+	/// Blocks between asking to withdraw credit (or revoking an operator) and it taking effect.
+	/// At least the operators' flush interval, so that a payer cannot take an inference and
+	/// leave before its receipt lands.
+	pub notice: BlockNumber,
+	/// Length of a spend-total period, in blocks.
+	pub spend_period: BlockNumber,
+}
+
+/// The roles in which an account earns.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub enum Role {
+	Contributor,
+	AdapterOwner,
+	DatanetOwner,
+	Attestor,
+	Treasury,
+}
+
+/// Amounts by role.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+)]
+pub struct RoleAmounts {
+	/// As a contributor whose data the attribution scored.
+	pub contributor: Balance,
+	/// As the owner of the adapter that served (including the residual, if the split says so).
+	pub adapter_owner: Balance,
+	/// As the owner of a datanet whose contributions were scored.
+	pub datanet_owner: Balance,
+	/// As an attestor in the quorum.
+	pub attestor: Balance,
+	/// As the treasury (its share, dust, and the residual if the split says so).
+	pub treasury: Balance,
+}
+
+impl RoleAmounts {
+	/// The amount of one role.
+	pub fn slot(&mut self, role: Role) -> &mut Balance {
+		match role {
+			Role::Contributor => &mut self.contributor,
+			Role::AdapterOwner => &mut self.adapter_owner,
+			Role::DatanetOwner => &mut self.datanet_owner,
+			Role::Attestor => &mut self.attestor,
+			Role::Treasury => &mut self.treasury,
+		}
+	}
+
+	/// The sum over roles (saturating; amounts here never exceed one fee or the issuance).
+	pub fn total(&self) -> Balance {
+		[self.contributor, self.adapter_owner, self.datanet_owner, self.attestor, self.treasury]
+			.iter()
+			.fold(0, |s, a| s.saturating_add(*a))
+	}
+
+	/// Add `other`, role by role.
+	pub fn accrue(&mut self, other: &RoleAmounts) {
+		for role in [Role::Contributor, Role::AdapterOwner, Role::DatanetOwner, Role::Attestor, Role::Treasury] {
+			let add = *other.clone().slot(role);
+			let s = self.slot(role);
+			*s = s.saturating_add(add);
+		}
+	}
+}
+
+/// One account's credit from one receipt: all its roles together, so no account is credited
+/// twice for one receipt.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct Payee<AccountId> {
+	pub who: AccountId,
+	pub amounts: RoleAmounts,
+}
+
+/// Why a settlement cannot be split.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SplitError {
+	/// The contributions' scores sum to more than 100%.
+	SharesExceedWhole,
+	/// A contribution appears twice.
+	DuplicateContribution,
+	/// An attestor appears twice.
+	DuplicateAttestor,
+}
+
+/// A fee split into credits: per account, and per contribution (the contributor part only).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Split<AccountId> {
+	pub payees: Vec<Payee<AccountId>>,
+	pub contributions: Vec<(ContributionId, Balance)>,
+}
+
+impl<A: Clone + Eq> Split<A> {
+	fn credit(&mut self, who: &A, role: Role, amount: Balance) {
+		if amount == 0 {
+			return;
+		}
+		let i = match self.payees.iter().position(|p| &p.who == who) {
+			Some(i) => i,
+			None => {
+				self.payees.push(Payee { who: who.clone(), amounts: RoleAmounts::default() });
+				self.payees.len() - 1
+			},
+		};
+		let slot = self.payees[i].amounts.slot(role);
+		*slot = slot.saturating_add(amount);
+	}
+
+	/// The sum of all credits.
+	pub fn total(&self) -> Balance {
+		self.payees.iter().fold(0, |s, p| s.saturating_add(p.amounts.total()))
+	}
+}
+
+/// Split `fee` by `split`.
+///
+/// Each part is `part × fee`, rounded down. The contributors' part is shared by score and the
+/// datanet owners' part by the same scores (each contribution's share credited to its datanet's
+/// owner); the attestors' part equally. What the scores leave unassigned (100% minus their sum)
+/// of the two score-weighted parts is the residual and goes where `split.residual_to` says.
+/// Everything left by rounding goes to the treasury, so the credits sum to `fee` exactly.
+/// Zero credits are left out.
+pub fn split_fee<A: Clone + Eq>(
+	fee: Balance,
+	split: &FeeSplit,
+	adapter_owner: &A,
+	treasury: &A,
+	contributions: &[ContributionShare<A>],
+	attestors: &[A],
+) -> Result<Split<A>, SplitError> {
+	let scored: u64 = contributions.iter().map(|c| c.share.deconstruct() as u64).sum();
+	let whole = Perbill::one().deconstruct() as u64;
+	if scored > whole {
+		return Err(SplitError::SharesExceedWhole);
+	}
+	for (i, c) in contributions.iter().enumerate() {
+		if contributions[..i].iter().any(|d| d.contribution == c.contribution) {
+			return Err(SplitError::DuplicateContribution);
+		}
+	}
+	for (i, a) in attestors.iter().enumerate() {
+		if attestors[..i].contains(a) {
+			return Err(SplitError::DuplicateAttestor);
+		}
+	}
+	let residual = Perbill::from_parts((whole - scored) as u32);
+	let pool_c = split.contributors.mul_floor(fee);
+	let pool_a = split.adapter_owner.mul_floor(fee);
+	let pool_d = split.datanet_owners.mul_floor(fee);
+	let pool_t = split.attestors.mul_floor(fee);
+
+	let mut out = Split { payees: Vec::new(), contributions: Vec::new() };
+	let pay = |out: &mut Split<A>, who: &A, role: Role, amount: Balance| out.credit(who, role, amount);
+	for c in contributions {
+		let to_contributor = c.share.mul_floor(pool_c);
+		pay(&mut out, &c.contributor, Role::Contributor, to_contributor);
+		pay(&mut out, &c.datanet_owner, Role::DatanetOwner, c.share.mul_floor(pool_d));
+		if to_contributor > 0 {
+			out.contributions.push((c.contribution, to_contributor));
+		}
+	}
+	pay(&mut out, adapter_owner, Role::AdapterOwner, pool_a);
+	let unassigned = residual.mul_floor(pool_c).saturating_add(residual.mul_floor(pool_d));
+	match split.residual_to {
+		ResidualTo::AdapterOwner => pay(&mut out, adapter_owner, Role::AdapterOwner, unassigned),
+		ResidualTo::Treasury => pay(&mut out, treasury, Role::Treasury, unassigned),
+	}
+	if let Some(each) = pool_t.checked_div(attestors.len() as Balance) {
+		for a in attestors {
+			pay(&mut out, a, Role::Attestor, each);
+		}
+	}
+	// The treasury's part, the attestors' part if none attested, and all rounding dust. Every
+	// credit above is at most its pool and the pools, each rounded down, sum to at most `fee`.
+	let rest = fee.saturating_sub(out.total());
+	pay(&mut out, treasury, Role::Treasury, rest);
+	Ok(out)
+}
+
+/// Most payees of one settlement: each contribution's contributor and datanet owner, each
+/// attestor, the adapter owner and the treasury.
+pub struct MaxPayees<T>(core::marker::PhantomData<T>);
+impl<T: Config> Get<u32> for MaxPayees<T> {
+	fn get() -> u32 {
+		T::MaxContributions::get()
+			.saturating_mul(2)
+			.saturating_add(T::MaxAttestors::get())
+			.saturating_add(2)
+	}
+}
+
+/// What an operator may still charge a payer, and until when.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct Allowance<BlockNumber> {
+	/// What is left to charge.
+	pub remaining: Balance,
+	/// The first block at which it no longer applies.
+	pub expires_at: BlockNumber,
+}
+
+/// A withdrawal of credit waiting out its notice.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct Unlocking<BlockNumber> {
+	/// How much to release (less if charges use the credit meanwhile).
+	pub amount: Balance,
+	/// From which block it may be completed.
+	pub at: BlockNumber,
+}
+
+/// A fee held in escrow until its receipt settles or is refunded.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct Escrow<T: Config> {
+	pub payer: AccountIdOf<T>,
+	pub operator: AccountIdOf<T>,
+	pub adapter: AdapterId,
+	pub amount: Balance,
+	/// The spend period it was charged in.
+	pub period: u32,
+}
+
+/// A settled fee whose credits wait for the challenge window to close.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct PendingSettlement<T: Config> {
+	pub payer: AccountIdOf<T>,
+	pub operator: AccountIdOf<T>,
+	pub adapter: AdapterId,
+	pub fee: Balance,
+	/// The spend period the fee was charged in.
+	pub period: u32,
+	/// The block whose initialisation releases the credits.
+	pub release_at: BlockNumberFor<T>,
+	/// Who is credited what.
+	pub payees: BoundedVec<Payee<AccountIdOf<T>>, MaxPayees<T>>,
+	/// What each contribution's contributor is credited.
+	pub contributions: BoundedVec<(ContributionId, Balance), T::MaxContributions>,
+}
+
+/// Where the fee of a receipt is.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo)]
+#[scale_info(skip_type_params(T))]
+pub enum ReceiptFunds<T: Config> {
+	/// Charged and held, waiting for attribution.
+	Escrowed(Escrow<T>),
+	/// Settled; the credits become claimable at `release_at`.
+	Pending(PendingSettlement<T>),
+}
+
+/// An account's rewards.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct Ledger {
+	/// Settled credits still inside their challenge window.
+	pub pending: Balance,
+	/// Released and not yet claimed.
+	pub claimable: Balance,
+	/// Claimed so far.
+	pub claimed: Balance,
+	/// Everything released to it so far, by role.
+	pub earned: RoleAmounts,
+	/// Refunds that could not go back to its credit (its account was gone), claimable too.
+	pub refunds: Balance,
+}
+
+impl Ledger {
+	/// Whether the ledger holds nothing worth keeping.
+	pub fn is_empty(&self) -> bool {
+		*self == Ledger::default()
+	}
+}
+
+/// One released credit, to explain an account's earnings.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct CreditRecord<BlockNumber> {
+	/// The inference receipt that earned it.
+	pub receipt: ReceiptId,
+	/// The adapter that served it.
+	pub adapter: AdapterId,
+	/// The amounts by role.
+	pub amounts: RoleAmounts,
+	/// When it became claimable.
+	pub released_at: BlockNumber,
+}
+
+/// A payer's spending.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct SpendTotals {
+	/// Fees charged and not refunded.
+	pub total: Balance,
+	/// Receipts charged and not refunded.
+	pub receipts: u64,
+}
