@@ -29,6 +29,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_datanets, Datanets]
 	[pallet_governance, Governance]
 	[pallet_models, Models]
+	[pallet_rewards, Rewards]
 );
 
 impl frame_system_benchmarking::Config for Runtime {

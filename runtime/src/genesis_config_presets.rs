@@ -5,7 +5,7 @@
 
 use crate::{
 	AccountId, AuraId, BalancesConfig, CollatorSelectionConfig, ParachainInfoConfig,
-	PolkadotXcmConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig,
+	PolkadotXcmConfig, RewardsConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig,
 	EXISTENTIAL_DEPOSIT, UNIT,
 };
 
@@ -75,6 +75,7 @@ fn genesis(
 			safe_xcm_version: Some(SAFE_XCM_VERSION)
 		},
 		sudo: SudoConfig { key: root },
+		rewards: RewardsConfig { params: reward_params(10 * crate::MINUTES, crate::DAYS) },
 	})
 }
 
@@ -97,7 +98,18 @@ fn development_genesis() -> Value {
 	);
 	patch["governance"] = dev_governance();
 	patch["models"] = dev_models();
+	// A minute of notice before credit leaves; spend totals per 10 minutes.
+	patch["rewards"] = serde_json::json!({ "params": reward_params(30, 300) });
 	patch
+}
+
+/// The default fee split with the given notice (at least the operators' flush interval) and
+/// spend period.
+fn reward_params(
+	notice: crate::BlockNumber,
+	spend_period: crate::BlockNumber,
+) -> pallet_rewards::RewardParams<crate::BlockNumber> {
+	pallet_rewards::RewardParams { split: Default::default(), notice, spend_period }
 }
 
 /// Training jobs in blocks: at the 2 s dev block time a trainer has 10 minutes to train (the

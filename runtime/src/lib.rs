@@ -247,6 +247,8 @@ mod runtime {
 	pub type Governance = pallet_governance;
 	#[runtime::pallet_index(52)]
 	pub type Models = pallet_models;
+	#[runtime::pallet_index(53)]
+	pub type Rewards = pallet_rewards;
 
 	// Mnemo's own pallets take indices 50 and up.
 }

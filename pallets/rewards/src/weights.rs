@@ -104,7 +104,7 @@ macro_rules! weights {
 			// Each settlement at its largest: 42 payees (ledger and recent credits each) and 16
 			// contributions.
 			Weight::from_parts(5_000_000, 1500)
-				.saturating_add(Weight::from_parts(120_000_000, 200_000).saturating_mul(r.into()))
+				.saturating_add(Weight::from_parts(120_000_000, 60_000).saturating_mul(r.into()))
 				.saturating_add($db.reads(2_u64 + 101 * r as u64))
 				.saturating_add($db.writes(2_u64 + 101 * r as u64))
 		}

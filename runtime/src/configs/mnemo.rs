@@ -111,6 +111,30 @@ impl pallet_models::Config for Runtime {
 	type BenchmarkHelper = ModelsBenchmarkHelper;
 }
 
+parameter_types! {
+	/// The rewards pallet's id; its account holds escrowed fees and unclaimed rewards.
+	pub const RewardsPalletId: PalletId = PalletId(*b"mn/rewrd");
+}
+
+impl pallet_rewards::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type GovernanceOrigin = GovernanceOrRoot;
+	type PalletId = RewardsPalletId;
+	type Treasury = TreasuryAccount;
+	// Attribution's top K and quorum bounds: a settlement credits at most 2·16 + 8 + 2 accounts.
+	type MaxContributions = ConstU32<16>;
+	type MaxAttestors = ConstU32<8>;
+	type MaxOperators = ConstU32<32>;
+	// Releasing is mandatory work at the start of a block: 6 of the largest settlements fit in
+	// the 5% of a block reserved for `on_initialize` (checked by a runtime test). More settling
+	// at once wait up to 16 blocks; beyond that `settle` refuses and attribution retries.
+	type MaxReleasesPerBlock = ConstU32<6>;
+	type MaxRecentCredits = ConstU32<32>;
+	type MaxSpendPeriods = ConstU32<30>;
+	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
+}
+
 /// Publishes datanet versions for the models benchmarks by writing the version record.
 #[cfg(feature = "runtime-benchmarks")]
 pub struct ModelsBenchmarkHelper;

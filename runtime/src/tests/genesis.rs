@@ -41,10 +41,16 @@ fn every_preset_builds_and_endows_the_dev_accounts() {
 				"{preset}: the treasury exists"
 			);
 			assert_eq!(
+				Balances::free_balance(Rewards::account_id()),
+				EXISTENTIAL_DEPOSIT,
+				"{preset}: the rewards account exists"
+			);
+			assert_eq!(
 				Balances::total_issuance(),
-				endowed * ENDOWMENT + EXISTENTIAL_DEPOSIT,
+				endowed * ENDOWMENT + 2 * EXISTENTIAL_DEPOSIT,
 				"{preset}"
 			);
+			assert!(Rewards::current_params().split.is_whole(), "{preset}");
 			assert!(
 				!pallet_aura::Authorities::<Runtime>::get().is_empty(),
 				"{preset}"

@@ -5,6 +5,7 @@ mod datanets;
 mod genesis;
 mod governance;
 mod models;
+mod rewards;
 mod xcm;
 
 use crate::*;

@@ -6,7 +6,8 @@
 //!
 //! Checked: a reserve transfer of MNEMO to the sibling and back, with balances and total
 //! issuance on both sides; a sibling cannot mint MNEMO by claiming to be its reserve; a sibling's
-//! `Transact` is dispatched as its sovereign account.
+//! `Transact` is dispatched as its sovereign account, which deposits inference credit and approves
+//! an operator in pallet-rewards.
 
 use super::*;
 use codec::Encode;
@@ -499,5 +500,59 @@ fn a_sibling_transacts_as_its_sovereign_account() {
 		// It paid for its execution in MNEMO from its sovereign account, and got the rest back.
 		let left = Balances::free_balance(&sovereign);
 		assert!(left < 10 * UNIT && left > 9 * UNIT, "{left}");
+	});
+}
+
+#[test]
+fn a_sibling_deposits_credit_and_approves_an_operator_over_xcm() {
+	let mut mnemo = mnemo_ext();
+	let sovereign = sibling_sovereign_on_mnemo();
+	mnemo.execute_with(|| {
+		assert_ok!(Balances::transfer_allow_death(
+			RuntimeOrigin::signed(alice()),
+			sovereign.clone().into(),
+			100 * UNIT
+		));
+	});
+	let transact = |call: RuntimeCall| Transact {
+		origin_kind: OriginKind::SovereignAccount,
+		fallback_max_weight: None,
+		call: call.encode().into(),
+	};
+	let deposit = RuntimeCall::Rewards(pallet_rewards::Call::deposit_credit { amount: 50 * UNIT });
+	let approve = RuntimeCall::Rewards(pallet_rewards::Call::approve_operator {
+		operator: bob(),
+		allowance: 20 * UNIT,
+		expires_at: 1_000,
+	});
+	deliver_to_mnemo(
+		&mut mnemo,
+		Xcm(vec![
+			WithdrawAsset(mnemo_here(UNIT).into()),
+			BuyExecution { fees: mnemo_here(UNIT), weight_limit: WeightLimit::Unlimited },
+			transact(deposit),
+			transact(approve),
+			RefundSurplus,
+			DepositAsset { assets: Wild(AllCounted(1)), beneficiary: Location::new(1, [Parachain(SIBLING)]) },
+		]),
+	);
+	mnemo.execute_with(|| {
+		use mnemo_primitives::{Charge, PaymentEscrow};
+		assert_eq!(Rewards::credit_of(&sovereign), 50 * UNIT);
+		let allowance = pallet_rewards::Allowances::<Runtime>::get(&sovereign, bob()).expect("approved");
+		assert_eq!(allowance.remaining, 20 * UNIT);
+		System::assert_has_event(
+			pallet_rewards::Event::OperatorApproved {
+				payer: sovereign.clone(),
+				operator: bob(),
+				allowance: 20 * UNIT,
+				expires_at: 1_000,
+			}
+			.into(),
+		);
+		// The operator can now charge the sibling's inferences.
+		assert_ok!(Rewards::charge(Charge { operator: bob(), payer: sovereign.clone(), receipt: 1, adapter: 0, amount: UNIT }));
+		assert_eq!(Rewards::credit_of(&sovereign), 49 * UNIT);
+		Rewards::do_try_state().unwrap();
 	});
 }
