@@ -236,7 +236,7 @@ mod benchmarks {
 		{
 			Pallet::<T>::on_initialize(at);
 		}
-		assert_eq!(Totals::<T>::get().pending, 0);
+		assert_eq!(Pallet::<T>::owed().pending, 0);
 	}
 
 	#[benchmark]

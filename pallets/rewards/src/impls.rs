@@ -183,7 +183,6 @@ impl<T: Config> Pallet<T> {
 		ledger.refunds = 0;
 		ledger.claimed = ledger.claimed.saturating_add(amount);
 		Ledgers::<T>::insert(who, ledger);
-		Totals::<T>::mutate(|t| t.claimable = t.claimable.saturating_sub(amount));
 		Self::deposit_event(Event::Claimed { who: who.clone(), amount });
 		Ok(())
 	}
@@ -200,10 +199,8 @@ impl<T: Config> Pallet<T> {
 			if let Some((_, v)) = periods.iter_mut().rev().find(|(p, _)| *p == period) {
 				apply(v);
 			} else if add {
-				if periods.is_full() && !periods.is_empty() {
-					periods.remove(0);
-				}
-				let _ = periods.try_push((period, amount));
+				// The oldest period gives way.
+				let _ = periods.force_insert_keep_right(periods.len(), (period, amount));
 			}
 		});
 	}
@@ -228,7 +225,6 @@ impl<T: Config> Pallet<T> {
 				l.claimable = l.claimable.saturating_add(amount);
 				l.refunds = l.refunds.saturating_add(amount);
 			});
-			Totals::<T>::mutate(|t| t.claimable = t.claimable.saturating_add(amount));
 		}
 	}
 
@@ -256,46 +252,46 @@ impl<T: Config> Pallet<T> {
 				l.earned.accrue(&payee.amounts);
 			});
 			RecentCredits::<T>::mutate(&payee.who, |r| {
-				if r.is_full() && !r.is_empty() {
-					r.remove(0);
-				}
+				// The oldest credit gives way.
 				let record = CreditRecord { receipt, adapter: p.adapter, amounts: payee.amounts, released_at: now };
-				let _ = r.try_push(record);
+				let _ = r.force_insert_keep_right(r.len(), record);
 			});
 			Self::deposit_event(Event::Credited { who: payee.who, receipt, amount });
 		}
 		for (contribution, amount) in p.contributions {
 			ContributionEarnings::<T>::mutate(contribution, |e| *e = e.saturating_add(amount));
 		}
-		Totals::<T>::mutate(|t| {
-			t.pending = t.pending.saturating_sub(p.fee);
-			t.claimable = t.claimable.saturating_add(p.fee);
-		});
 		Self::deposit_event(Event::Released { receipt, fee: p.fee });
 	}
 
-	/// The pallet's invariants: the totals match their parts, the pallet account covers them,
-	/// every settlement credits exactly its fee and is queued for release, and the allowance
-	/// counts are right.
+	/// What the pallet account owes, summed over all escrows, pending settlements and ledgers.
+	/// Reads the whole of that state: for `try_state`, tests and offchain use, not for calls.
+	pub fn owed() -> Owed {
+		let sum = |it: &mut dyn Iterator<Item = Balance>| it.fold(0u128, |s, x| s.saturating_add(x));
+		Owed {
+			escrowed: sum(&mut Escrows::<T>::iter_values().map(|e| e.amount)),
+			pending: sum(&mut Pending::<T>::iter_values().map(|p| p.fee)),
+			claimable: sum(&mut Ledgers::<T>::iter_values().map(|l| l.claimable)),
+		}
+	}
+
+	/// The pallet's invariants: the pallet account covers what it owes, every settlement
+	/// credits exactly its fee, is queued for release and is what the ledgers count as pending,
+	/// and the allowance counts are right.
 	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
-		let escrowed = Escrows::<T>::iter_values().fold(0u128, |s, e| s.saturating_add(e.amount));
-		let mut pending = 0u128;
 		let queued: Vec<ReceiptId> = Releases::<T>::iter_values().flat_map(|v| v.into_inner()).collect();
 		for (id, p) in Pending::<T>::iter() {
 			ensure!(!Escrows::<T>::contains_key(id), "a receipt is both escrowed and settled");
 			let credited = p.payees.iter().fold(0u128, |s, x| s.saturating_add(x.amounts.total()));
 			ensure!(credited == p.fee, "a settlement does not credit exactly its fee");
 			ensure!(queued.contains(&id), "a pending settlement is not queued for release");
-			pending = pending.saturating_add(p.fee);
 		}
-		let (mut ledger_pending, mut claimable) = (0u128, 0u128);
+		let mut ledger_pending = 0u128;
 		for l in Ledgers::<T>::iter_values() {
 			ledger_pending = ledger_pending.saturating_add(l.pending);
-			claimable = claimable.saturating_add(l.claimable);
 			ensure!(l.refunds <= l.claimable, "refunds exceed what is claimable");
 		}
-		let totals = Totals::<T>::get();
-		ensure!(totals == Owed { escrowed, pending, claimable }, "totals do not match their parts");
+		let Owed { escrowed, pending, claimable } = Self::owed();
 		ensure!(ledger_pending == pending, "ledgers' pending credits do not match the settlements");
 		let owed = escrowed.saturating_add(pending).saturating_add(claimable);
 		ensure!(
@@ -328,17 +324,16 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 		ensure!(now < allowance.expires_at, Error::<T>::AllowanceExpired);
 		allowance.remaining = allowance.remaining.checked_sub(c.amount).ok_or(Error::<T>::AllowanceExceeded)?;
 		ensure!(Self::credit_of(&c.payer) >= c.amount, Error::<T>::InsufficientCredit);
-		with_storage_layer(|| {
-			T::Currency::transfer_on_hold(
-				&Self::reason(),
-				&c.payer,
-				&Self::account_id(),
-				c.amount,
-				Precision::Exact,
-				Restriction::Free,
-				Fortitude::Polite,
-			)
-		})?;
+		// Changes nothing if it fails.
+		T::Currency::transfer_on_hold(
+			&Self::reason(),
+			&c.payer,
+			&Self::account_id(),
+			c.amount,
+			Precision::Exact,
+			Restriction::Free,
+			Fortitude::Polite,
+		)?;
 		Allowances::<T>::insert(&c.payer, &c.operator, allowance);
 		let period = Self::period_of(now);
 		Self::record_spend(&c.payer, c.adapter, period, c.amount, true);
@@ -346,7 +341,6 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 			c.receipt,
 			Escrow { payer: c.payer.clone(), operator: c.operator.clone(), adapter: c.adapter, amount: c.amount, period },
 		);
-		Totals::<T>::mutate(|t| t.escrowed = t.escrowed.saturating_add(c.amount));
 		Self::deposit_event(Event::Charged {
 			receipt: c.receipt,
 			credit_left: Self::credit_of(&c.payer),
@@ -361,7 +355,6 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 
 	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError> {
 		let (payer, operator, adapter, period, amount, clawed_back) = if let Some(e) = Escrows::<T>::take(receipt) {
-			Totals::<T>::mutate(|t| t.escrowed = t.escrowed.saturating_sub(e.amount));
 			(e.payer, e.operator, e.adapter, e.period, e.amount, false)
 		} else if let Some(p) = Pending::<T>::take(receipt) {
 			for payee in &p.payees {
@@ -374,7 +367,6 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 					}
 				});
 			}
-			Totals::<T>::mutate(|t| t.pending = t.pending.saturating_sub(p.fee));
 			(p.payer, p.operator, p.adapter, p.period, p.fee, true)
 		} else {
 			return Err(Error::<T>::UnknownReceipt.into());
@@ -443,10 +435,6 @@ impl<T: Config> RewardSink<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 				contributions,
 			},
 		);
-		Totals::<T>::mutate(|t| {
-			t.escrowed = t.escrowed.saturating_sub(escrow.amount);
-			t.pending = t.pending.saturating_add(escrow.amount);
-		});
 		Self::deposit_event(Event::Settled { receipt: s.receipt, fee: escrow.amount, payees: count, release_at });
 		Ok(escrow.amount)
 	}

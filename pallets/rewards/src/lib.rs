@@ -190,10 +190,6 @@ pub mod pallet {
 		ValueQuery,
 	>;
 
-	/// Totals the pallet account must cover: escrowed, pending and claimable.
-	#[pallet::storage]
-	pub type Totals<T: Config> = StorageValue<_, Owed, ValueQuery>;
-
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
@@ -490,11 +486,9 @@ pub mod pallet {
 	}
 }
 
-/// What the pallet account owes: the sums over escrows, pending settlements and ledgers.
-#[derive(
-	Clone, Copy, PartialEq, Eq, Debug, Default, codec::Encode, codec::Decode, scale_info::TypeInfo,
-	codec::MaxEncodedLen,
-)]
+/// What the pallet account owes: the sums over escrows, pending settlements and ledgers
+/// (computed by [`Pallet::owed`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Owed {
 	/// Fees charged and not yet settled.
 	pub escrowed: mnemo_primitives::Balance,

@@ -97,6 +97,12 @@ pub enum Role {
 	Treasury,
 }
 
+impl Role {
+	/// Every role.
+	pub const ALL: [Role; 5] =
+		[Role::Contributor, Role::AdapterOwner, Role::DatanetOwner, Role::Attestor, Role::Treasury];
+}
+
 /// Amounts by role.
 #[derive(
 	Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
@@ -116,6 +122,17 @@ pub struct RoleAmounts {
 
 impl RoleAmounts {
 	/// The amount of one role.
+	pub fn get(&self, role: Role) -> Balance {
+		match role {
+			Role::Contributor => self.contributor,
+			Role::AdapterOwner => self.adapter_owner,
+			Role::DatanetOwner => self.datanet_owner,
+			Role::Attestor => self.attestor,
+			Role::Treasury => self.treasury,
+		}
+	}
+
+	/// The amount of one role, to change it.
 	pub fn slot(&mut self, role: Role) -> &mut Balance {
 		match role {
 			Role::Contributor => &mut self.contributor,
@@ -128,17 +145,14 @@ impl RoleAmounts {
 
 	/// The sum over roles (saturating; amounts here never exceed one fee or the issuance).
 	pub fn total(&self) -> Balance {
-		[self.contributor, self.adapter_owner, self.datanet_owner, self.attestor, self.treasury]
-			.iter()
-			.fold(0, |s, a| s.saturating_add(*a))
+		Role::ALL.iter().fold(0, |s, r| s.saturating_add(self.get(*r)))
 	}
 
 	/// Add `other`, role by role.
 	pub fn accrue(&mut self, other: &RoleAmounts) {
-		for role in [Role::Contributor, Role::AdapterOwner, Role::DatanetOwner, Role::Attestor, Role::Treasury] {
-			let add = *other.clone().slot(role);
+		for role in Role::ALL {
 			let s = self.slot(role);
-			*s = s.saturating_add(add);
+			*s = s.saturating_add(other.get(role));
 		}
 	}
 }

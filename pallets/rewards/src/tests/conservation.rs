@@ -105,7 +105,7 @@ proptest! {
 			}
 			run_to(System::block_number() + RELEASE_SLACK as u64 + 8);
 			prop_assert_eq!(Balances::total_issuance(), issuance);
-			let owed = Totals::<Test>::get();
+			let owed = Rewards::owed();
 			prop_assert_eq!(owed.pending, 0);
 			// Everything the payer was charged is escrowed, claimable, or was claimed.
 			let charged = Rewards::spend(PAYER).0.total;

@@ -30,7 +30,7 @@ fn a_charge_moves_the_fee_into_escrow_and_lowers_the_allowance() {
 			Rewards::receipt(1),
 			Some(ReceiptFunds::Escrowed(Escrow { payer: PAYER, operator: OPERATOR, adapter: 7, amount: 400, period: 0 }))
 		);
-		assert_eq!(Totals::<Test>::get(), Owed { escrowed: 400, pending: 0, claimable: 0 });
+		assert_eq!(Rewards::owed(), Owed { escrowed: 400, pending: 0, claimable: 0 });
 		assert_eq!(Rewards::spend(PAYER), (SpendTotals { total: 400, receipts: 1 }, vec![(0, 400)]));
 		assert_eq!(Rewards::spend_by_adapter(PAYER, vec![7, 8]), vec![(7, 400), (8, 0)]);
 	});

@@ -38,7 +38,7 @@ fn the_default_split_to_the_last_unit() {
 		assert_eq!(p.contributions.into_inner(), vec![(100, 300), (101, 150)]);
 		// Pending in the ledgers, nothing claimable yet.
 		assert_eq!(ledger(C1), Ledger { pending: 300, ..Default::default() });
-		assert_eq!(Totals::<Test>::get(), Owed { escrowed: 0, pending: 1_000, claimable: 0 });
+		assert_eq!(Rewards::owed(), Owed { escrowed: 0, pending: 1_000, claimable: 0 });
 	});
 }
 
@@ -177,7 +177,7 @@ fn credits_become_claimable_after_the_window_with_their_explanation() {
 		assert!(evs.contains(&Event::Credited { who: TREASURY, receipt: 1, amount: 100 }));
 		assert_eq!(last_event(), Event::Released { receipt: 1, fee: 1_000 });
 		assert_eq!(Rewards::receipt(1), None);
-		assert_eq!(Totals::<Test>::get(), Owed { escrowed: 0, pending: 0, claimable: 1_000 });
+		assert_eq!(Rewards::owed(), Owed { escrowed: 0, pending: 0, claimable: 1_000 });
 		// Released credits can no longer be clawed back.
 		assert_eq!(e(Rewards::refund(1)), err(Error::UnknownReceipt));
 	});
@@ -242,7 +242,7 @@ fn release_slots_are_bounded() {
 		run_to(1 + WINDOW);
 		assert_eq!(events().iter().filter(|e| matches!(e, Event::Released { .. })).count(), MAX_RELEASES as usize);
 		run_to(1 + WINDOW + RELEASE_SLACK as u64);
-		assert_eq!(Totals::<Test>::get().pending, 0);
+		assert_eq!(Rewards::owed().pending, 0);
 	});
 }
 
@@ -264,6 +264,6 @@ fn a_pending_settlement_is_clawed_back_to_the_payer() {
 		// Only the other receipt was released.
 		assert_eq!(ledger(C1).claimable, 150);
 		assert!(!events().contains(&Event::Released { receipt: 1, fee: 1_000 }));
-		assert_eq!(Totals::<Test>::get(), Owed { escrowed: 0, pending: 0, claimable: 500 });
+		assert_eq!(Rewards::owed(), Owed { escrowed: 0, pending: 0, claimable: 500 });
 	});
 }
