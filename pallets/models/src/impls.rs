@@ -151,11 +151,9 @@ impl<T: Config> Pallet<T> {
 	fn record(id: ModelId, stage: Stage) {
 		let now = frame_system::Pallet::<T>::block_number();
 		History::<T>::mutate(id, |h| {
-			if h.is_full() {
-				h.remove(0);
-			}
-			// Cannot fail: there is room now (`MaxHistory` is at least 1 by `integrity_test`).
-			let _ = h.try_push((stage, now));
+			// The oldest change gives way. Cannot fail: `MaxHistory` is at least 1 by
+			// `integrity_test`.
+			let _ = h.force_insert_keep_right(h.len(), (stage, now));
 		});
 	}
 
