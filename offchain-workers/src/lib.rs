@@ -19,7 +19,7 @@ extern crate alloc;
 use alloc::{format, string::String, vec::Vec};
 use mnemo_primitives::{
 	engine::{
-		ErrorBody, EvalMetrics, EvalRequest, TrainAccepted, TrainRequest, TrainStatus,
+		AttributionRequest, AttributionResponse, ErrorBody, EvalMetrics, EvalRequest, TrainAccepted, TrainRequest, TrainStatus,
 		ValidateRequest, ValidateResponse,
 	},
 	offchain_keys,
@@ -126,6 +126,15 @@ pub fn get_json<Resp: DeserializeOwned>(path: &str, deadline_ms: u64) -> Result<
 		.send()
 		.map_err(|_| Error::Http("could not send"))?;
 	read_json(pending, deadline)
+}
+
+/// How long an attribution may take: the engine may compute gradients of a query (one minute).
+pub const ATTRIBUTION_DEADLINE_MS: u64 = 60_000;
+
+/// Ask the engine which training contributions made an inference's output
+/// (`POST /v1/attribution`).
+pub fn attribute(req: &AttributionRequest) -> Result<AttributionResponse, Error> {
+	post_json("/v1/attribution", req, ATTRIBUTION_DEADLINE_MS)
 }
 
 /// Ask the engine to validate a pending contribution (`POST /v1/datanets/{id}/validate`).

@@ -4,7 +4,7 @@
 //! JSON on the wire. Fractions travel as numbers in `[0, 1]`; the runtime turns them into
 //! `Perbill` with [`fraction_to_perbill`] before anything reaches chain state (no floats there).
 
-use crate::{ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId};
+use crate::{AdapterId, ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId, ReceiptId};
 use alloc::{string::String, vec::Vec};
 use polkadot_sdk::sp_runtime::{FixedPointNumber, FixedU128, Perbill};
 
@@ -163,6 +163,51 @@ pub struct EvalRequest {
 	pub datanets: Vec<DatanetData>,
 	pub lora: LoraSpec,
 	pub eval: EvalSettings,
+}
+
+/// `POST /v1/attribution`: which training contributions made the output of one inference.
+///
+/// An attestor's offchain worker sends it for a receipt it is assigned to. The engine fetches
+/// the adapter (`adapter_hash`) and the transcript (`transcript`, prompt and output as the
+/// serving operator stored them) from its blob store, and the training data by content hash.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AttributionRequest {
+	/// The receipt being attributed (for the engine's logs and caches).
+	pub receipt: ReceiptId,
+	/// The adapter that served the inference.
+	pub adapter: AdapterId,
+	/// Content hash of the adapter's weights.
+	pub adapter_hash: ContentHash,
+	/// The datanet versions the adapter was trained on, with every contribution in them.
+	pub datanets: Vec<DatanetData>,
+	/// Content hash of the transcript (prompt and output).
+	pub transcript: ContentHash,
+	/// Most contributions to return.
+	pub top_k: u32,
+}
+
+/// One contribution's influence on an output.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContributionScore {
+	pub contribution: ContributionId,
+	/// Non-negative; the scores of one answer sum to at most 1.
+	pub score: f64,
+}
+
+/// The engine's answer to an [`AttributionRequest`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AttributionResponse {
+	/// At most `top_k` contributions, highest score first.
+	pub contributions: Vec<ContributionScore>,
+	/// What the scores leave unassigned: `1 - sum(scores)`.
+	pub residual: f64,
+	/// The method (`datainf`, `tracin`, `spans`, or a combination).
+	pub method: String,
+	/// The method's version: attestors on different versions disagree on the digest.
+	pub method_version: u32,
+	/// Digest of every input (adapter hash, datanet versions, transcript hash, method and its
+	/// parameters): attestors that computed the same thing report the same digest.
+	pub digest: ContentHash,
 }
 
 /// The error body of every 4xx/5xx answer of the engine.

@@ -70,6 +70,74 @@ pub type ModelId = u32;
 pub type AdapterId = u32;
 /// Identifier of an inference receipt, unique per chain.
 pub type ReceiptId = u64;
+/// The id a payer's client gives one inference request (16 random bytes, a UUID's size); unique
+/// per serving operator.
+pub type RequestId = [u8; 16];
+
+/// A payer's consent to one inference: what it signs before the serving operator answers.
+///
+/// The operator records the receipt with the voucher and the payer's signature of
+/// [`Voucher::signing_payload`]; the chain charges at most `max_price_per_1k` per 1,000 tokens
+/// for at most `max_tokens`, only before `expires_at`, only on the chain whose genesis hash is
+/// `genesis`, and only once per `(operator, request)`.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
+pub struct Voucher<AccountId, BlockNumber> {
+	/// The request's id.
+	pub request: RequestId,
+	/// The serving operator allowed to record it.
+	pub operator: AccountId,
+	/// The adapter the payer asked for.
+	pub adapter: AdapterId,
+	/// Highest price per 1,000 tokens the payer accepts.
+	pub max_price_per_1k: Balance,
+	/// Most tokens (input and output) the payer pays for.
+	pub max_tokens: u32,
+	/// Last block at which the receipt may be recorded.
+	pub expires_at: BlockNumber,
+	/// The chain's genesis hash: a voucher for one chain is worthless on another.
+	pub genesis: Hash,
+}
+
+impl<AccountId: Encode, BlockNumber: Encode> Voucher<AccountId, BlockNumber> {
+	/// Domain separator of voucher signatures.
+	pub const CONTEXT: &'static [u8] = b"mnemo/voucher/v1";
+
+	/// The bytes a payer signs: [`Self::CONTEXT`] followed by the voucher's SCALE encoding.
+	/// Wallets that wrap raw payloads in `<Bytes>`…`</Bytes>` (Polkadot.js `signRaw`) sign the
+	/// same bytes wrapped; the chain accepts both.
+	pub fn signing_payload(&self) -> alloc::vec::Vec<u8> {
+		let mut out = alloc::vec::Vec::from(Self::CONTEXT);
+		self.encode_to(&mut out);
+		out
+	}
+}
+
+/// One inference a payer paid for, as the attribution pallet writes it to the offchain index
+/// when the receipt is recorded (see [`offchain_keys::spend_log`]) and `mnemo_spendLog` reads it.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct SpendEntry<AccountId, BlockNumber, Hash> {
+	/// The receipt on chain.
+	pub receipt: ReceiptId,
+	/// The payer's request id.
+	pub request: RequestId,
+	/// The serving operator that recorded it.
+	pub operator: AccountId,
+	/// The adapter that served it.
+	pub adapter: AdapterId,
+	/// Prompt tokens.
+	pub input_tokens: u32,
+	/// Generated tokens.
+	pub output_tokens: u32,
+	/// The fee charged (escrowed; refunded if attribution never settles).
+	pub fee: Balance,
+	/// The block that recorded it.
+	pub block: BlockNumber,
+	/// That block's parent: which fork wrote the entry (offchain indexing writes on every
+	/// imported block, canonical or not).
+	pub parent_hash: Hash,
+	/// The block's timestamp, in milliseconds since the Unix epoch.
+	pub moment_ms: u64,
+}
 
 /// The blake2-256 hash of some content (a data row file, an adapter's weights, a transcript).
 ///
@@ -202,4 +270,21 @@ pub mod offchain_keys {
 	/// The base URL of the engine this node's offchain workers call, e.g.
 	/// `http://127.0.0.1:8844`, as UTF-8.
 	pub const ENGINE_URL: &[u8] = b"mnemo::engine-url";
+
+	/// Offchain-index key of a payer's `n`-th spend-log entry (`n` counts from 0, densely, per
+	/// payer): `mnemo::spend::` followed by the SCALE encodings of the payer and `n`.
+	pub fn spend_log(payer: &impl codec::Encode, n: u64) -> alloc::vec::Vec<u8> {
+		let mut key = alloc::vec::Vec::from(&b"mnemo::spend::"[..]);
+		payer.encode_to(&mut key);
+		codec::Encode::encode_to(&n, &mut key);
+		key
+	}
+
+	/// Offchain-index key of a receipt's final record (receipt, attribution and reports),
+	/// written when it is pruned from state: `mnemo::receipt::` followed by the SCALE `u64` id.
+	pub fn receipt(receipt: crate::ReceiptId) -> alloc::vec::Vec<u8> {
+		let mut key = alloc::vec::Vec::from(&b"mnemo::receipt::"[..]);
+		codec::Encode::encode_to(&receipt, &mut key);
+		key
+	}
 }

@@ -1,0 +1,323 @@
+//! Benchmarks (v2) of every call and hook, each in its worst case.
+
+use super::*;
+use crate::{frame_support, frame_system};
+use alloc::{vec, vec::Vec};
+use frame_benchmarking::v2::*;
+use frame_support::{
+	traits::{fungible::Mutate, Authorize, EnsureOrigin, Get, Hooks},
+	BoundedVec,
+};
+use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use mnemo_primitives::{Balance, ContentHash, ContributionId, ReceiptId, Voucher};
+use polkadot_sdk::{
+	frame_benchmarking,
+	sp_application_crypto::RuntimeAppPublic,
+	sp_core::H256,
+	sp_runtime::{traits::Zero, transaction_validity::TransactionSource, Perbill},
+};
+
+fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
+	let who: T::AccountId = account(name, i, 0);
+	let amount: Balance = 1_000_000_000_000_000_000_000;
+	T::Currency::set_balance(&who, amount);
+	who
+}
+
+/// Parameters at their most expensive: every receipt gets `MaxAssigned` attestors, and all of
+/// them must commit.
+fn widest<T: Config>() {
+	// Events (and so refusals) are only kept from block 1.
+	frame_system::Pallet::<T>::set_block_number(1u32.into());
+	let mut p = Pallet::<T>::default_params();
+	p.assigned = T::MaxAssigned::get();
+	p.quorum = p.assigned;
+	p.min_reports = 1;
+	CurrentParams::<T>::put(p);
+}
+
+fn operator<T: Config>() -> T::AccountId {
+	let op = funded::<T>("operator", 0);
+	Pallet::<T>::register_operator(RawOrigin::Signed(op.clone()).into()).expect("operator");
+	op
+}
+
+/// `n` registered attestors with keys in the keystore.
+fn attestors<T: Config>(n: u32) -> Vec<T::AccountId> {
+	(0..n)
+		.map(|i| {
+			let who = funded::<T>("attestor", i);
+			let key = T::AttestorId::generate_pair(None);
+			Pallet::<T>::register_attestor(RawOrigin::Signed(who.clone()).into(), key).expect("attestor");
+			who
+		})
+		.collect()
+}
+
+fn record<T: Config>(i: u32, operator: &T::AccountId, adapter: mnemo_primitives::AdapterId) -> InferenceRecord<T> {
+	let payer = T::BenchmarkHelper::payer(i, operator);
+	let now = frame_system::Pallet::<T>::block_number();
+	let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+	let voucher = Voucher {
+		request: [i as u8; 16],
+		operator: operator.clone(),
+		adapter,
+		max_price_per_1k: Balance::MAX,
+		max_tokens: u32::MAX,
+		expires_at: now + 10u32.into(),
+		genesis: H256::from_slice(genesis.as_ref()),
+	};
+	let signature = T::BenchmarkHelper::sign(&payer, &voucher.signing_payload());
+	InferenceRecord { payer, voucher, signature, input_tokens: 1_000, output_tokens: 1_000, transcript: ContentHash::of(b"t") }
+}
+
+/// A recorded receipt with `MaxAssigned` attestors; returns it, the adapter's contributions
+/// and the attestors in the panel.
+fn recorded<T: Config>(i: u32, k: u32) -> (ReceiptId, Vec<ContributionId>, Vec<T::AccountId>) {
+	let op = Operators::<T>::iter_keys().next().unwrap_or_else(operator::<T>);
+	let (adapter, contributions) = T::BenchmarkHelper::deployed_adapter(k);
+	let id = NextReceipt::<T>::get();
+	let batch = BoundedVec::truncate_from(vec![record::<T>(i, &op, adapter)]);
+	Pallet::<T>::record_inferences(RawOrigin::Signed(op).into(), batch).expect("batch");
+	let Some(r) = Receipts::<T>::get(id) else {
+		panic!("not recorded: {:?}", frame_system::Pallet::<T>::events().last().map(|e| e.event.clone()))
+	};
+	(id, contributions, r.assigned.into_inner())
+}
+
+fn key_of<T: Config>(who: &T::AccountId) -> T::AttestorId {
+	Attestors::<T>::get(who).expect("attestor").key
+}
+
+/// `k` scores over the contributions, summing to at most 100%.
+fn scores<T: Config>(contributions: &[ContributionId], k: u32) -> Scores<T> {
+	let k = (k as usize).min(contributions.len()).max(1);
+	let each = Perbill::from_rational(1u32, k as u32 + 1);
+	let mut s: Vec<Score> = contributions.iter().take(k).map(|c| (*c, each)).collect();
+	s.sort_by_key(|(c, _)| *c);
+	BoundedVec::truncate_from(s)
+}
+
+fn commit_of<T: Config>(id: ReceiptId, who: &T::AccountId, s: &Scores<T>) -> (Commit<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
+	let key = key_of::<T>(who);
+	let commit = Commit { receipt: id, key: key.clone(), commitment: commitment(id, who, &ContentHash::of(b"d"), s, &[1; 32]) };
+	let sig = key.sign(&commit.encode()).expect("keystore");
+	(commit, sig)
+}
+
+fn reveal_of<T: Config>(id: ReceiptId, who: &T::AccountId, s: &Scores<T>) -> (Reveal<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
+	let key = key_of::<T>(who);
+	let reveal = Reveal { receipt: id, key: key.clone(), digest: ContentHash::of(b"d"), scores: s.clone(), salt: [1; 32] };
+	let sig = key.sign(&reveal.encode()).expect("keystore");
+	(reveal, sig)
+}
+
+/// All of the panel commit; all but the last reveal. Returns the last and its reveal.
+fn almost_revealed<T: Config>(i: u32, k: u32) -> (ReceiptId, T::AccountId, Scores<T>) {
+	let (id, contributions, panel) = recorded::<T>(i, k);
+	let s = scores::<T>(&contributions, k);
+	for who in &panel {
+		let (c, _) = commit_of::<T>(id, who, &s);
+		Pallet::<T>::do_commit(c).expect("commit");
+	}
+	let (last, rest) = panel.split_last().expect("a panel");
+	for who in rest {
+		let (r, _) = reveal_of::<T>(id, who, &s);
+		Pallet::<T>::do_reveal(r).expect("reveal");
+	}
+	(id, last.clone(), s)
+}
+
+fn settled<T: Config>() -> ReceiptId {
+	let (id, last, s) = almost_revealed::<T>(0, T::MaxContributions::get());
+	let (r, _) = reveal_of::<T>(id, &last, &s);
+	Pallet::<T>::do_reveal(r).expect("reveal");
+	id
+}
+
+use codec::Encode;
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn register_operator() {
+		let who = funded::<T>("op", 1);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+		assert!(Operators::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn unregister_operator() {
+		let who = operator::<T>();
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+		assert!(!Operators::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn register_attestor(a: Linear<0, { T::MaxAttestors::get() - 1 }>) {
+		attestors::<T>(a);
+		let who = funded::<T>("new", 0);
+		let key = T::AttestorId::generate_pair(None);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()), key);
+		assert!(Attestors::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn unregister_attestor(a: Linear<1, { T::MaxAttestors::get() }>) {
+		let who = attestors::<T>(a).pop().expect("one");
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+		assert!(!Attestors::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn record_inferences(n: Linear<1, { T::MaxBatch::get().min(T::MaxReceiptsPerBlock::get()) }>) {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let op = operator::<T>();
+		let (adapter, _) = T::BenchmarkHelper::deployed_adapter(1);
+		let batch = BoundedVec::truncate_from((0..n).map(|i| record::<T>(i, &op, adapter)).collect());
+		#[extrinsic_call]
+		_(RawOrigin::Signed(op), batch);
+		assert_eq!(NextReceipt::<T>::get(), u64::from(n));
+	}
+
+	#[benchmark]
+	fn authorize_report() -> Result<(), BenchmarkError> {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let (id, contributions, panel) = recorded::<T>(0, 1);
+		let (commit, signature) = commit_of::<T>(id, &panel[0], &scores::<T>(&contributions, 1));
+		let call = Call::<T>::commit_report { commit, signature };
+		#[block]
+		{
+			call.authorize(TransactionSource::External)
+				.ok_or("authorizable")?
+				.map_err(|_| "authorized")?;
+		}
+		Ok(())
+	}
+
+	#[benchmark]
+	fn commit_report(a: Linear<1, { T::MaxAssigned::get() }>) {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let (id, contributions, panel) = recorded::<T>(0, 1);
+		let s = scores::<T>(&contributions, 1);
+		// The last of the panel commits: the phase closes.
+		for who in &panel[..panel.len() - 1] {
+			Pallet::<T>::do_commit(commit_of::<T>(id, who, &s).0).expect("commit");
+		}
+		let (commit, signature) = commit_of::<T>(id, panel.last().expect("a panel"), &s);
+		#[extrinsic_call]
+		_(RawOrigin::Authorized, commit, signature);
+		assert!(matches!(Receipts::<T>::get(id).map(|r| r.phase), Some(Phase::Reveal { .. })));
+	}
+
+	#[benchmark]
+	fn reveal_report(a: Linear<1, { T::MaxAssigned::get() }>, k: Linear<1, { T::MaxContributions::get() }>) {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let (id, last, s) = almost_revealed::<T>(0, k);
+		let (reveal, signature) = reveal_of::<T>(id, &last, &s);
+		#[extrinsic_call]
+		_(RawOrigin::Authorized, reveal, signature);
+		assert!(Attributions::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn challenge() {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let id = settled::<T>();
+		let who = funded::<T>("challenger", 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who), id, ContentHash::of(b"e"));
+		assert!(Challenges::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn resolve_challenge(a: Linear<1, { T::MaxAssigned::get() }>) -> Result<(), BenchmarkError> {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let id = settled::<T>();
+		let who = funded::<T>("challenger", 0);
+		Pallet::<T>::challenge(RawOrigin::Signed(who).into(), id, ContentHash::of(b"e")).expect("challenged");
+		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, id, true);
+		assert!(!Challenges::<T>::contains_key(id));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn expire_challenge() {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let id = settled::<T>();
+		let who = funded::<T>("challenger", 0);
+		Pallet::<T>::challenge(RawOrigin::Signed(who.clone()).into(), id, ContentHash::of(b"e")).expect("challenged");
+		let Some(Phase::Settled { release_at, .. }) = Receipts::<T>::get(id).map(|r| r.phase) else { panic!("settled") };
+		frame_system::Pallet::<T>::set_block_number(release_at);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who), id);
+		assert!(!Challenges::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn set_params() -> Result<(), BenchmarkError> {
+		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let p = Pallet::<T>::default_params();
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, p);
+		Ok(())
+	}
+
+	/// `d` receipts reach their reveal deadline with all but one report revealed: each settles.
+	#[benchmark]
+	fn on_initialize(d: Linear<0, { T::MaxReceiptsPerBlock::get().min(T::MaxDeadlinesPerBlock::get()) }>) {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let mut due = BlockNumberFor::<T>::zero();
+		for i in 0..d {
+			let (id, _, _) = almost_revealed::<T>(i, T::MaxContributions::get());
+			if let Some(Phase::Reveal { until }) = Receipts::<T>::get(id).map(|r| r.phase) {
+				due = until;
+			}
+		}
+		#[block]
+		{
+			Pallet::<T>::on_initialize(due);
+		}
+	}
+
+	#[benchmark]
+	fn prune_receipt(a: Linear<1, { T::MaxAssigned::get() }>) {
+		widest::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let id = settled::<T>();
+		let r = Receipts::<T>::get(id).expect("receipt");
+		let at = Pallet::<T>::prunable_at(&r, Pallet::<T>::current_params().retention).expect("finished");
+		frame_system::Pallet::<T>::set_block_number(at);
+		#[block]
+		{
+			Pallet::<T>::prune(at, frame_support::weights::Weight::MAX);
+		}
+		assert!(!Receipts::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn prune_idle() {
+		#[block]
+		{
+			Pallet::<T>::prune(1u32.into(), frame_support::weights::Weight::MAX);
+		}
+	}
+
+	impl_benchmark_test_suite!(Pallet, crate::mock::new_bench_ext(), crate::mock::Test);
+}

@@ -1,0 +1,177 @@
+//! The attestor worker: computes attribution for the receipts it is assigned to and reports it
+//! by commit-reveal.
+//!
+//! Each block, on a node whose keystore holds an `attr` key registered with
+//! `register_attestor`, for each such key and each receipt in its `Assignments`:
+//!
+//! 1. **Commit phase, not committed.** `POST /v1/attribution` to the engine (URL from node-local
+//!    offchain storage, `mnemo_setEngineUrl`) with the adapter, its training datanet versions
+//!    with every contribution, and the transcript hash; turn the answer into `Perbill` scores;
+//!    draw a 32-byte salt from the node's randomness; keep (digest, scores, salt) in node-local
+//!    storage; submit `commit_report` with the hash of them.
+//! 2. **Reveal phase, committed, not revealed.** Read back what it kept and submit
+//!    `reveal_report`. A node that lost its local storage cannot reveal, and is struck.
+//!
+//! Every submission is an authorized (feeless, nonce-free) transaction signed by the attestor
+//! key, so two blocks' submissions never collide on a nonce. A node-local mark keeps a worker
+//! from asking the engine or submitting twice about one receipt within [`RETRY_AFTER`] blocks.
+
+use crate::{frame_system, pallet::*, types::*, LOG_TARGET};
+use alloc::{format, string::String, vec::Vec};
+use codec::Encode;
+use frame_system::{
+	offchain::{CreateAuthorizedTransaction, SubmitTransaction},
+	pallet_prelude::BlockNumberFor,
+};
+use mnemo_primitives::{
+	engine::{fraction_to_perbill, AttributionRequest, AttributionResponse, DataRef, DatanetData},
+	ContentHash, DatanetsInspect, ModelsInspect, ReceiptId,
+};
+use polkadot_sdk::{
+	frame_support::traits::Get, sp_application_crypto::RuntimeAppPublic,
+	sp_runtime::offchain::storage::StorageValueRef, sp_runtime::Perbill,
+};
+
+/// Blocks before a worker asks the engine or submits again about the same receipt.
+pub const RETRY_AFTER: u32 = 3;
+
+/// How many assignments a worker looks at per key and block.
+const SCAN: usize = 16;
+
+pub(crate) fn run<T: Config>(now: BlockNumberFor<T>) {
+	let keys: Vec<_> =
+		T::AttestorId::all().into_iter().filter(|k| AttestorOf::<T>::contains_key(k)).collect();
+	let now: u32 = now.try_into().unwrap_or(u32::MAX);
+	for key in keys {
+		let Some(who) = AttestorOf::<T>::get(&key) else { continue };
+		for id in Assignments::<T>::iter_key_prefix(&who).take(SCAN) {
+			let Some(r) = Receipts::<T>::get(id) else { continue };
+			let result = match r.phase {
+				Phase::Commit { .. } if !Reports::<T>::contains_key(id, &who) => {
+					if !mark(b"commit", id, &key, now) {
+						continue;
+					}
+					commit::<T>(id, &r, &who, &key)
+				},
+				Phase::Reveal { .. } => {
+					if !mark(b"reveal", id, &key, now) {
+						continue;
+					}
+					reveal::<T>(id, &key)
+				},
+				_ => Ok(()),
+			};
+			if let Err(e) = result {
+				log::warn!(target: LOG_TARGET, "attestor worker, receipt {id}: {e}");
+			}
+		}
+	}
+}
+
+fn local_key(what: &[u8], id: ReceiptId, key: &impl Encode) -> Vec<u8> {
+	let mut k = Vec::from(&b"mnemo::attribution::"[..]);
+	k.extend_from_slice(what);
+	(id, key).encode_to(&mut k);
+	k
+}
+
+fn mark(what: &[u8], id: ReceiptId, key: &impl Encode, now: u32) -> bool {
+	mnemo_ocw::mark_unless_recent(&local_key(what, id, key), now, RETRY_AFTER)
+}
+
+/// The request the engine answers for receipt `r`.
+pub(crate) fn request<T: Config>(id: ReceiptId, r: &Receipt<T>) -> Result<AttributionRequest, String> {
+	let adapter_hash = T::Models::adapter_hash(r.adapter).ok_or("the adapter has no weights hash")?;
+	let datanets = T::Models::training_datanets(r.adapter)
+		.into_iter()
+		.map(|(datanet, version)| DatanetData {
+			datanet,
+			version,
+			contributions: T::Datanets::version_contributions(datanet, version)
+				.into_iter()
+				.map(|(contribution, content_hash)| DataRef { contribution, content_hash })
+				.collect(),
+		})
+		.collect();
+	Ok(AttributionRequest {
+		receipt: id,
+		adapter: r.adapter,
+		adapter_hash,
+		datanets,
+		transcript: r.transcript,
+		top_k: T::MaxContributions::get(),
+	})
+}
+
+/// The engine's answer as a report's scores: rounded to `Perbill`, zeros dropped, the `k`
+/// highest kept, ascending by contribution, and trimmed (from the highest) if rounding took the
+/// sum above 100%. `None` for a malformed answer (a score outside `[0, 1]`, a contribution twice).
+pub(crate) fn scores_from_engine(resp: &AttributionResponse, k: usize) -> Option<Vec<Score>> {
+	let mut scores = Vec::with_capacity(resp.contributions.len());
+	for c in &resp.contributions {
+		let p = fraction_to_perbill(c.score)?;
+		if !p.is_zero() {
+			scores.push((c.contribution, p));
+		}
+	}
+	scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+	scores.truncate(k);
+	let sum: u64 = scores.iter().map(|(_, p)| u64::from(p.deconstruct())).sum();
+	let excess = sum.saturating_sub(u64::from(Perbill::one().deconstruct()));
+	if excess > 0 {
+		let top = scores.first_mut()?;
+		top.1 = Perbill::from_parts(top.1.deconstruct().saturating_sub(excess as u32));
+	}
+	scores.sort_by_key(|(c, _)| *c);
+	well_formed(&scores).then_some(scores)
+}
+
+fn commit<T: Config>(id: ReceiptId, r: &Receipt<T>, who: &T::AccountId, key: &T::AttestorId) -> Result<(), String> {
+	let req = request::<T>(id, r)?;
+	let resp = mnemo_ocw::attribute(&req).map_err(|e| format!("no attribution from the engine: {e}"))?;
+	let scores = scores_from_engine(&resp, T::MaxContributions::get() as usize)
+		.ok_or("the engine's scores are malformed (outside [0, 1] or repeated)")?;
+	let salt = polkadot_sdk::sp_io::offchain::random_seed();
+	let kept_key = local_key(b"report", id, key);
+	StorageValueRef::persistent(&kept_key).set(&(resp.digest, scores.clone(), salt));
+	let commit = Commit::<T> {
+		receipt: id,
+		key: key.clone(),
+		commitment: commitment(id, who, &resp.digest, &scores, &salt),
+	};
+	let signature = sign(key, &commit)?;
+	submit::<T>(Call::<T>::commit_report { commit, signature })?;
+	log::info!(
+		target: LOG_TARGET,
+		"receipt {id}: committed to {} scores by {} v{}",
+		scores.len(),
+		resp.method,
+		resp.method_version
+	);
+	Ok(())
+}
+
+fn reveal<T: Config>(id: ReceiptId, key: &T::AttestorId) -> Result<(), String> {
+	let kept_key = local_key(b"report", id, key);
+	let kept = StorageValueRef::persistent(&kept_key);
+	let Ok(Some((digest, scores, salt))) = kept.get::<(ContentHash, Vec<Score>, [u8; 32])>() else {
+		return Err(String::from("committed, but this node no longer has the report to reveal"));
+	};
+	let scores = Scores::<T>::try_from(scores).map_err(|_| "the kept report has too many scores")?;
+	let reveal = Reveal::<T> { receipt: id, key: key.clone(), digest, scores, salt };
+	let signature = sign(key, &reveal)?;
+	submit::<T>(Call::<T>::reveal_report { reveal, signature })?;
+	log::info!(target: LOG_TARGET, "receipt {id}: report revealed");
+	Ok(())
+}
+
+fn sign<K: RuntimeAppPublic>(key: &K, payload: &impl Encode) -> Result<K::Signature, String> {
+	key.sign(&payload.encode())
+		.ok_or_else(|| String::from("the keystore could not sign with the attestor key"))
+}
+
+fn submit<T: Config>(call: Call<T>) -> Result<(), String> {
+	let xt = <T as CreateAuthorizedTransaction<Call<T>>>::create_authorized_transaction(call.into());
+	SubmitTransaction::<T, Call<T>>::submit_transaction(xt)
+		.map_err(|_| String::from("the transaction pool refused the submission"))
+}

@@ -1,0 +1,7 @@
+mod challenges;
+mod ocw;
+mod params;
+mod pruning;
+mod receipts;
+mod registry;
+mod reports;

@@ -1,0 +1,172 @@
+//! The attestor worker against a scripted engine: each test expects the exact request the
+//! worker sends, answers with a real body, and dispatches the transactions it submits.
+
+use crate::{mock::*, *};
+use codec::Decode;
+use mnemo_primitives::{
+	engine::{AttributionRequest, AttributionResponse, ContributionScore, DataRef, DatanetData},
+	offchain_keys, ContentHash,
+};
+use polkadot_sdk::{
+	frame_support::{assert_ok, traits::Hooks},
+	sp_core::offchain::{testing, StorageKind},
+};
+use std::sync::Arc;
+
+const ENGINE: &str = "http://127.0.0.1:8844";
+
+type Pool = Arc<parking_lot::RwLock<testing::PoolState>>;
+
+fn set_engine_url(url: &str) {
+	polkadot_sdk::sp_io::offchain::local_storage_set(StorageKind::PERSISTENT, offchain_keys::ENGINE_URL, url.as_bytes());
+}
+
+fn pool_calls(pool: &Pool) -> Vec<RuntimeCall> {
+	std::mem::take(&mut pool.write().transactions)
+		.into_iter()
+		.map(|tx| Extrinsic::decode(&mut &*tx).expect("an extrinsic").function)
+		.collect()
+}
+
+fn engine_request(id: ReceiptId) -> AttributionRequest {
+	AttributionRequest {
+		receipt: id,
+		adapter: ADAPTER,
+		adapter_hash: ContentHash::of(b"adapter weights"),
+		datanets: vec![DatanetData {
+			datanet: 0,
+			version: 1,
+			contributions: [100u64, 101, 102]
+				.iter()
+				.map(|c| DataRef { contribution: *c, content_hash: ContentHash::of(&c.to_le_bytes()) })
+				.collect(),
+		}],
+		transcript: ContentHash::of(b"transcript"),
+		top_k: MAX_CONTRIBUTIONS,
+	}
+}
+
+fn engine_answer(scores: &str) -> String {
+	format!(
+		r#"{{"contributions":[{scores}],"residual":0.2,"method":"datainf","method_version":1,"digest":"{}"}}"#,
+		digest(7).to_hex()
+	)
+}
+
+fn expect_attribution(state: &mut testing::OffchainState, id: ReceiptId, answer: &str) {
+	state.expect_request(mnemo_ocw::testing::expected_post(
+		&format!("{ENGINE}/v1/attribution"),
+		&engine_request(id),
+		answer,
+	));
+}
+
+/// One attestor (the worker's key) is enough for a receipt.
+fn single_attestor_setup(key: AttestorKey) {
+	let mut p = params();
+	(p.assigned, p.quorum, p.min_reports) = (1, 1, 1);
+	assert_ok!(Attribution::set_params(RuntimeOrigin::root(), p));
+	Attribution::register_operator(RuntimeOrigin::signed(OPERATOR)).unwrap();
+	assert_ok!(Attribution::register_attestor(RuntimeOrigin::signed(A1), key));
+	set_engine_url(ENGINE);
+}
+
+#[test]
+fn the_worker_commits_then_reveals_and_two_blocks_reports_land() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		let first = recorded(1);
+		expect_attribution(&mut state.write(), first, &engine_answer(r#"{"contribution":102,"score":0.3},{"contribution":100,"score":0.5}"#));
+		Attribution::offchain_worker(1);
+		let calls = pool_calls(&pool);
+		assert_eq!(calls.len(), 1);
+		assert!(matches!(&calls[0], RuntimeCall::Attribution(Call::commit_report { commit, .. }) if commit.receipt == first));
+		for c in calls {
+			assert_ok!(dispatch_authorized(c));
+		}
+		assert_eq!(Receipts::<Test>::get(first).unwrap().phase, Phase::Reveal { until: 6 });
+
+		// Next block: a new receipt to commit to, and the first to reveal; both land.
+		run_to_block(2);
+		let second = recorded(2);
+		expect_attribution(&mut state.write(), second, &engine_answer(r#"{"contribution":101,"score":0.9}"#));
+		Attribution::offchain_worker(2);
+		let calls = pool_calls(&pool);
+		assert_eq!(calls.len(), 2);
+		for c in calls {
+			assert_ok!(dispatch_authorized(c));
+		}
+		let a = Attributions::<Test>::get(first).expect("settled");
+		assert_eq!(a.digest, digest(7));
+		assert_eq!(a.shares.into_inner(), vec![(100, C1, pb(50)), (102, C2, pb(30))]);
+		assert_eq!(Receipts::<Test>::get(second).unwrap().phase, Phase::Reveal { until: 7 });
+
+		// Block 3: the second is revealed; nothing is asked twice.
+		run_to_block(3);
+		Attribution::offchain_worker(3);
+		let calls = pool_calls(&pool);
+		assert_eq!(calls.len(), 1);
+		assert_ok!(dispatch_authorized(calls.into_iter().next().unwrap()));
+		assert_eq!(Attributions::<Test>::get(second).unwrap().shares.into_inner(), vec![(101, C1, pb(90))]);
+		Attribution::offchain_worker(3);
+		assert!(pool_calls(&pool).is_empty());
+		Attribution::do_try_state().unwrap();
+	});
+}
+
+#[test]
+fn a_malformed_engine_answer_is_not_reported() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		let id = recorded(1);
+		expect_attribution(&mut state.write(), id, &engine_answer(r#"{"contribution":100,"score":1.5}"#));
+		Attribution::offchain_worker(1);
+		assert!(pool_calls(&pool).is_empty());
+		// Within the retry window the worker does not ask again.
+		Attribution::offchain_worker(1);
+		assert!(pool_calls(&pool).is_empty());
+	});
+}
+
+#[test]
+fn without_an_engine_url_the_worker_submits_nothing() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, _state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		polkadot_sdk::sp_io::offchain::local_storage_clear(StorageKind::PERSISTENT, offchain_keys::ENGINE_URL);
+		recorded(1);
+		Attribution::offchain_worker(1);
+		assert!(pool_calls(&pool).is_empty());
+	});
+}
+
+fn answer(scores: &[(u64, f64)]) -> AttributionResponse {
+	AttributionResponse {
+		contributions: scores.iter().map(|(c, s)| ContributionScore { contribution: *c, score: *s }).collect(),
+		residual: 0.0,
+		method: "datainf".into(),
+		method_version: 1,
+		digest: digest(1),
+	}
+}
+
+#[test]
+fn engine_scores_become_well_formed_report_scores() {
+	use crate::ocw::scores_from_engine;
+	// Sorted by contribution, zeros dropped.
+	assert_eq!(scores_from_engine(&answer(&[(5, 0.2), (3, 0.7), (4, 0.0)]), 4), Some(vec![(3, pb(70)), (5, pb(20))]));
+	// The k highest.
+	assert_eq!(scores_from_engine(&answer(&[(1, 0.1), (2, 0.3), (3, 0.2)]), 2), Some(vec![(2, pb(30)), (3, pb(20))]));
+	// Rounding above 100% is trimmed from the highest.
+	let s = scores_from_engine(&answer(&[(1, 0.6666666666), (2, 0.3333333338)]), 4).unwrap();
+	assert_eq!(s.iter().map(|(_, p)| p.deconstruct() as u64).sum::<u64>(), 1_000_000_000);
+	// Malformed: out of range, repeated.
+	assert_eq!(scores_from_engine(&answer(&[(1, -0.1)]), 4), None);
+	assert_eq!(scores_from_engine(&answer(&[(1, f64::NAN)]), 4), None);
+	assert_eq!(scores_from_engine(&answer(&[(1, 0.2), (1, 0.3)]), 4), None);
+}

@@ -1,0 +1,517 @@
+//! Domain types of the attribution pallet and the aggregation of reports, a pure function.
+
+use crate::pallet::Config;
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use mnemo_primitives::{AdapterId, Balance, ContentHash, ContributionId, ReceiptId, RequestId, Voucher};
+use polkadot_sdk::{
+	frame_support::{BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
+	frame_system::pallet_prelude::BlockNumberFor,
+	sp_runtime::Perbill,
+};
+use scale_info::TypeInfo;
+
+pub(crate) type AccountIdOf<T> = <T as polkadot_sdk::frame_system::Config>::AccountId;
+
+/// One contribution's score in a report or a final attribution.
+pub type Score = (ContributionId, Perbill);
+
+/// A report's scores: at most `MaxContributions`, strictly ascending by contribution id,
+/// summing to at most 100%.
+pub type Scores<T> = BoundedVec<Score, <T as Config>::MaxContributions>;
+
+/// The attestors assigned to one receipt.
+pub type Panel<T> = BoundedVec<AccountIdOf<T>, <T as Config>::MaxAssigned>;
+
+/// Governance-set periods, quorum and penalties of attribution.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+	serde::Serialize, serde::Deserialize,
+)]
+pub struct Params<BlockNumber> {
+	/// Attestors assigned to each receipt (at most `MaxAssigned`).
+	pub assigned: u32,
+	/// Commitments that close the commit phase early (at most `assigned`).
+	pub quorum: u32,
+	/// Fewest revealed reports a receipt settles with at a deadline (at least 1, at most
+	/// `quorum`); with fewer its fee is refunded.
+	pub min_reports: u32,
+	/// Blocks after recording during which assigned attestors commit to their reports.
+	pub commit_period: BlockNumber,
+	/// Blocks after the commit phase closes during which committers reveal.
+	pub reveal_period: BlockNumber,
+	/// Blocks after settlement during which anyone may challenge it.
+	pub challenge_window: BlockNumber,
+	/// Further blocks governance has to resolve a challenge. Credits stay pending (and can be
+	/// clawed back) until `challenge_window + resolution_period` after settlement; a challenge
+	/// still open then expires and its bond comes back.
+	pub resolution_period: BlockNumber,
+	/// Blocks a finished receipt stays in state before it is pruned to the offchain index.
+	pub retention: BlockNumber,
+	/// Largest L1 distance between a report's scores and the final attribution that is not a
+	/// deviation.
+	pub tolerance: Perbill,
+	/// Strikes within `strike_window` blocks that slash an attestor.
+	pub strikes_to_slash: u32,
+	/// Blocks over which strikes add up.
+	pub strike_window: BlockNumber,
+	/// Part of an attestor's bond slashed to the treasury at `strikes_to_slash` strikes.
+	pub strike_slash: Perbill,
+	/// Part of each panel attestor's bond paid to the challenger of an upheld challenge.
+	pub challenge_slash: Perbill,
+	/// Smallest fee of a receipt, whatever its price and tokens: price-0 or tiny inferences
+	/// cannot flood attestors for free.
+	pub min_fee: Balance,
+	/// Longest a voucher may be valid, counted from the block that records it.
+	pub max_voucher_lifetime: BlockNumber,
+}
+
+/// Where a receipt is in its life.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+)]
+pub enum Phase<BlockNumber> {
+	/// Assigned attestors commit to their reports until `until` (inclusive), or until `quorum`
+	/// have committed.
+	Commit { until: BlockNumber },
+	/// Committers reveal until `until` (inclusive); when all have, it settles.
+	Reveal { until: BlockNumber },
+	/// Settled at `at`: the fee is split into pending credits that become claimable at
+	/// `release_at`. Challengeable until `at + challenge_window`.
+	Settled { at: BlockNumber, release_at: BlockNumber },
+	/// The fee went back to the payer at `at`.
+	Refunded { at: BlockNumber, why: RefundReason },
+}
+
+/// Why a receipt's fee was refunded.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+)]
+pub enum RefundReason {
+	/// Fewer than `min_reports` attestors committed or revealed before the deadline.
+	TooFewReports,
+	/// No digest was reported by more than half of the revealed reports.
+	NoMajority,
+	/// The adapter's owner is gone or the reward sink refused the settlement.
+	Unsettleable,
+	/// A challenge against the settlement was upheld.
+	ChallengeUpheld,
+}
+
+/// An inference receipt.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct Receipt<T: Config> {
+	/// The serving operator that recorded it.
+	pub operator: AccountIdOf<T>,
+	/// Who paid.
+	pub payer: AccountIdOf<T>,
+	/// The payer's request id; unique per operator.
+	pub request: RequestId,
+	/// The adapter that served it.
+	pub adapter: AdapterId,
+	/// Prompt tokens.
+	pub input_tokens: u32,
+	/// Generated tokens.
+	pub output_tokens: u32,
+	/// Content hash of the transcript (prompt and output) in the operator's blob store.
+	pub transcript: ContentHash,
+	/// The fee charged, escrowed until settlement.
+	pub fee: Balance,
+	/// The block that recorded it.
+	pub recorded_at: BlockNumberFor<T>,
+	/// When the payer's voucher expired: the request id cannot be replayed after this.
+	pub voucher_expires_at: BlockNumberFor<T>,
+	/// The attestors assigned to it.
+	pub assigned: Panel<T>,
+	/// Where it is.
+	pub phase: Phase<BlockNumberFor<T>>,
+}
+
+/// One assigned attestor's report: a commitment, later revealed.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct Report<T: Config> {
+	/// `blake2_256` of [`commitment`]'s preimage.
+	pub commitment: [u8; 32],
+	/// What it revealed: the digest of the engine's inputs and the scores.
+	pub revealed: Option<(ContentHash, Scores<T>)>,
+}
+
+/// The settled attribution of a receipt.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct FinalAttribution<T: Config> {
+	/// The digest the majority reported.
+	pub digest: ContentHash,
+	/// Each credited contribution, its contributor and its final score (highest first).
+	pub shares: BoundedVec<(ContributionId, AccountIdOf<T>, Perbill), T::MaxContributions>,
+	/// The attestors paid for it: majority digest, within tolerance.
+	pub panel: Panel<T>,
+}
+
+/// A registered attestor.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct Attestor<T: Config> {
+	/// The offchain key its worker signs with.
+	pub key: T::AttestorId,
+	/// Its bond (held); slashes lower it.
+	pub bond: Balance,
+	/// Strikes since `window_start`.
+	pub strikes: u32,
+	/// Start of the current strike window.
+	pub window_start: BlockNumberFor<T>,
+	/// Receipts it is assigned to that are not settled or refunded.
+	pub open: u32,
+	/// Its bond backs settlements until this block (their challenges may slash it).
+	pub locked_until: BlockNumberFor<T>,
+	/// Whether it takes new assignments (false once it asked to leave or fell below the bond).
+	pub active: bool,
+}
+
+/// An open challenge of a settled attribution.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct Challenge<T: Config> {
+	/// Who challenged.
+	pub challenger: AccountIdOf<T>,
+	/// Its bond (held).
+	pub bond: Balance,
+	/// Content hash of its evidence (in any blob store).
+	pub evidence: ContentHash,
+	/// When.
+	pub filed_at: BlockNumberFor<T>,
+}
+
+/// One inference in a `record_inferences` batch.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[scale_info(skip_type_params(T))]
+pub struct InferenceRecord<T: Config> {
+	/// Who pays.
+	pub payer: AccountIdOf<T>,
+	/// What the payer consented to.
+	pub voucher: Voucher<AccountIdOf<T>, BlockNumberFor<T>>,
+	/// The payer's signature of `voucher.signing_payload()` (raw or `<Bytes>`-wrapped).
+	pub signature: T::PayerSignature,
+	/// Prompt tokens.
+	pub input_tokens: u32,
+	/// Generated tokens.
+	pub output_tokens: u32,
+	/// Content hash of the transcript in the operator's blob store.
+	pub transcript: ContentHash,
+}
+
+/// An assigned attestor's commitment, signed by its key.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[scale_info(skip_type_params(T))]
+pub struct Commit<T: Config> {
+	pub receipt: ReceiptId,
+	pub key: T::AttestorId,
+	/// [`commitment`] of what it will reveal.
+	pub commitment: [u8; 32],
+}
+
+/// An attestor's revealed report, signed by its key.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[scale_info(skip_type_params(T))]
+pub struct Reveal<T: Config> {
+	pub receipt: ReceiptId,
+	pub key: T::AttestorId,
+	/// The engine's digest of its inputs.
+	pub digest: ContentHash,
+	/// The scores, ascending by contribution id, summing to at most 100%.
+	pub scores: Scores<T>,
+	/// The secret that hid the report until now.
+	pub salt: [u8; 32],
+}
+
+/// What an attestor commits to: `blake2_256` of the domain tag, the receipt, the attestor's
+/// account, the digest, the scores and a secret salt. The account is in it, so a commitment
+/// copied from another attestor cannot be revealed.
+pub fn commitment<AccountId: Encode>(
+	receipt: ReceiptId,
+	attestor: &AccountId,
+	digest: &ContentHash,
+	scores: &[Score],
+	salt: &[u8; 32],
+) -> [u8; 32] {
+	(b"mnemo/attribution/commit", receipt, attestor, digest, scores, salt)
+		.using_encoded(polkadot_sdk::sp_io::hashing::blake2_256)
+}
+
+/// Whether scores are well formed: strictly ascending ids, no zero score, sum at most 100%.
+pub fn well_formed(scores: &[Score]) -> bool {
+	let ascending = scores.windows(2).all(|w| w[0].0 < w[1].0);
+	let positive = scores.iter().all(|(_, s)| !s.is_zero());
+	let sum: u64 = scores.iter().map(|(_, s)| u64::from(s.deconstruct())).sum();
+	ascending && positive && sum <= u64::from(Perbill::one().deconstruct())
+}
+
+/// The outcome of aggregating revealed reports.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Aggregate {
+	/// No digest was reported by more than half of the reports.
+	NoMajority,
+	/// The majority's attribution.
+	Agreed {
+		/// The majority digest.
+		digest: ContentHash,
+		/// Final scores, highest first (ties by ascending id), at most `k`, summing to the
+		/// median of the majority reports' sums.
+		scores: Vec<Score>,
+		/// Per report (in input order): `None` if it is in the paid panel, otherwise why not.
+		verdicts: Vec<Option<Fault>>,
+	},
+}
+
+/// Why a revealed report earns a strike.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+)]
+pub enum Fault {
+	/// Its digest differs from the majority's: it computed something else.
+	DigestMismatch,
+	/// Its scores are further than the tolerance (L1) from the final attribution.
+	Deviation,
+	/// Assigned, but did not commit before the commit phase closed at its deadline.
+	NoCommit,
+	/// Committed but did not reveal before the reveal deadline.
+	NoReveal,
+}
+
+const ONE: u64 = 1_000_000_000;
+
+/// The median of `values` (sorted in place); the mean of the two middle values, rounded down,
+/// for an even count. `values` is not empty.
+fn median(values: &mut [u64]) -> u64 {
+	values.sort_unstable();
+	let n = values.len();
+	match (values.get(n / 2), n % 2) {
+		(Some(hi), 1) => *hi,
+		(Some(hi), _) => (values.get(n / 2 - 1).copied().unwrap_or(*hi) + hi) / 2,
+		(None, _) => 0,
+	}
+}
+
+fn parts(p: Perbill) -> u64 {
+	u64::from(p.deconstruct())
+}
+
+/// Aggregate revealed reports `(digest, scores)` (each well formed) into one attribution.
+///
+/// 1. The **majority digest** is the one more than half of the reports carry; without one,
+///    nothing is agreed. Reports with another digest are faulted `DigestMismatch`.
+/// 2. For every contribution any majority report scores, the **median** of its score across the
+///    majority reports (a report that omits it scores 0).
+/// 3. The `k` highest medians are kept (ties: lower id first), and **renormalised** so they sum
+///    to the median of the majority reports' own sums: the median of each contribution alone
+///    need not add up to what the reports agree on in total. Renormalising rounds down and
+///    gives the remaining parts one each to the largest remainders (ties: lower id first), so
+///    the sum is exact.
+/// 4. A majority report further than `tolerance` (L1 distance over all contributions) from the
+///    result is faulted `Deviation`.
+pub fn aggregate(reports: &[(ContentHash, Vec<Score>)], k: usize, tolerance: Perbill) -> Aggregate {
+	let mut digests: Vec<(ContentHash, usize)> = Vec::new();
+	for (d, _) in reports {
+		match digests.iter_mut().find(|(x, _)| x == d) {
+			Some((_, n)) => *n += 1,
+			None => digests.push((*d, 1)),
+		}
+	}
+	let Some(digest) = digests.iter().find(|(_, n)| n * 2 > reports.len()).map(|(d, _)| *d) else {
+		return Aggregate::NoMajority;
+	};
+	let majority: Vec<&Vec<Score>> =
+		reports.iter().filter(|(d, _)| *d == digest).map(|(_, s)| s).collect();
+	let score_of = |scores: &[Score], c: ContributionId| {
+		scores.binary_search_by_key(&c, |(id, _)| *id).ok().and_then(|i| scores.get(i)).map_or(0, |(_, s)| parts(*s))
+	};
+
+	let mut ids: Vec<ContributionId> = majority.iter().flat_map(|s| s.iter().map(|(c, _)| *c)).collect();
+	ids.sort_unstable();
+	ids.dedup();
+	let mut medians: Vec<(ContributionId, u64)> = ids
+		.iter()
+		.map(|c| {
+			let mut v: Vec<u64> = majority.iter().map(|s| score_of(s, *c)).collect();
+			(*c, median(&mut v))
+		})
+		.filter(|(_, m)| *m > 0)
+		.collect();
+	medians.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+	medians.truncate(k);
+
+	let mut sums: Vec<u64> = majority.iter().map(|s| s.iter().map(|(_, p)| parts(*p)).sum()).collect();
+	let target = median(&mut sums).min(ONE);
+	let total: u64 = medians.iter().map(|(_, m)| m).sum();
+	let mut scores: Vec<Score> = Vec::with_capacity(medians.len());
+	if total > 0 && target > 0 {
+		// Floor of m·target/total, then the leftover parts to the largest remainders.
+		let mut floors: Vec<(ContributionId, u64, u64)> = medians
+			.iter()
+			.map(|(c, m)| {
+				let num = u128::from(*m) * u128::from(target);
+				let q = (num / u128::from(total)) as u64; // ≤ target ≤ 1e9
+				let r = (num % u128::from(total)) as u64;
+				(*c, q, r)
+			})
+			.collect();
+		let mut left = target.saturating_sub(floors.iter().map(|(_, q, _)| q).sum());
+		let mut order: Vec<usize> = (0..floors.len()).collect();
+		order.sort_by(|a, b| {
+			let (fa, fb) = (&floors[*a], &floors[*b]);
+			fb.2.cmp(&fa.2).then(fa.0.cmp(&fb.0))
+		});
+		for i in order {
+			if left == 0 {
+				break;
+			}
+			if let Some(f) = floors.get_mut(i) {
+				f.1 += 1;
+				left -= 1;
+			}
+		}
+		floors.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+		scores = floors
+			.into_iter()
+			.filter(|(_, q, _)| *q > 0)
+			.map(|(c, q, _)| (c, Perbill::from_parts(q as u32)))
+			.collect();
+	}
+
+	let final_of = |c: ContributionId| scores.iter().find(|(id, _)| *id == c).map_or(0, |(_, s)| parts(*s));
+	let verdicts = reports
+		.iter()
+		.map(|(d, s)| {
+			if *d != digest {
+				return Some(Fault::DigestMismatch);
+			}
+			let mut all: Vec<ContributionId> =
+				s.iter().map(|(c, _)| *c).chain(scores.iter().map(|(c, _)| *c)).collect();
+			all.sort_unstable();
+			all.dedup();
+			let l1: u64 = all.iter().map(|c| score_of(s, *c).abs_diff(final_of(*c))).sum();
+			(l1 > parts(tolerance)).then_some(Fault::Deviation)
+		})
+		.collect();
+	Aggregate::Agreed { digest, scores, verdicts }
+}
+
+/// `ceil(price_per_1k · tokens / 1000)`, at least `min_fee`; saturating.
+pub fn fee(price_per_1k: Balance, tokens: u32, min_fee: Balance) -> Balance {
+	price_per_1k.saturating_mul(Balance::from(tokens)).div_ceil(1000).max(min_fee)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn pb(x: u32) -> Perbill {
+		Perbill::from_percent(x)
+	}
+	fn h(b: u8) -> ContentHash {
+		ContentHash([b; 32])
+	}
+
+	#[test]
+	fn median_of_odd_and_even_counts() {
+		assert_eq!(median(&mut [3, 1, 2]), 2);
+		assert_eq!(median(&mut [4, 1, 3, 2]), 2);
+		assert_eq!(median(&mut [5]), 5);
+	}
+
+	#[test]
+	fn agreeing_reports_give_their_scores() {
+		let r = vec![(h(1), vec![(1, pb(60)), (2, pb(30))]); 3];
+		let Aggregate::Agreed { digest, scores, verdicts } = aggregate(&r, 16, pb(5)) else { panic!() };
+		assert_eq!(digest, h(1));
+		assert_eq!(scores, vec![(1, pb(60)), (2, pb(30))]);
+		assert_eq!(verdicts, vec![None; 3]);
+	}
+
+	#[test]
+	fn medians_are_renormalised_to_the_median_sum_exactly() {
+		// Sums 90, 90, 90; medians 50 (1), 20 (2), 10 (3) sum to 80 and are scaled to 90.
+		let r = vec![
+			(h(1), vec![(1, pb(50)), (2, pb(40))]),
+			(h(1), vec![(1, pb(60)), (2, pb(20)), (3, pb(10))]),
+			(h(1), vec![(1, pb(40)), (2, pb(20)), (3, pb(30))]),
+		];
+		let Aggregate::Agreed { scores, verdicts, .. } = aggregate(&r, 16, pb(100)) else { panic!() };
+		let sum: u64 = scores.iter().map(|(_, s)| parts(*s)).sum();
+		assert_eq!(sum, parts(pb(90)));
+		assert_eq!(scores.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![1, 2, 3]);
+		assert_eq!(scores[0].1, Perbill::from_parts(562_500_000)); // 50·90/80
+		assert_eq!(verdicts, vec![None; 3]);
+	}
+
+	#[test]
+	fn minority_digest_and_deviating_reports_are_faulted() {
+		let r = vec![
+			(h(1), vec![(1, pb(60)), (2, pb(30))]),
+			(h(1), vec![(1, pb(62)), (2, pb(28))]),
+			(h(1), vec![(2, pb(90))]),
+			(h(2), vec![(1, pb(60)), (2, pb(30))]),
+		];
+		let Aggregate::Agreed { verdicts, .. } = aggregate(&r, 16, pb(10)) else { panic!() };
+		assert_eq!(verdicts, vec![None, None, Some(Fault::Deviation), Some(Fault::DigestMismatch)]);
+	}
+
+	#[test]
+	fn no_strict_majority_agrees_nothing() {
+		let r = vec![(h(1), vec![(1, pb(50))]), (h(2), vec![(1, pb(50))])];
+		assert_eq!(aggregate(&r, 16, pb(10)), Aggregate::NoMajority);
+	}
+
+	#[test]
+	fn only_the_top_k_are_kept() {
+		let r = vec![(h(1), vec![(1, pb(10)), (2, pb(30)), (3, pb(20))])];
+		let Aggregate::Agreed { scores, .. } = aggregate(&r, 2, pb(100)) else { panic!() };
+		assert_eq!(scores.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![2, 3]);
+		let sum: u64 = scores.iter().map(|(_, s)| parts(*s)).sum();
+		assert_eq!(sum, parts(pb(60)));
+	}
+
+	#[test]
+	fn well_formed_scores() {
+		assert!(well_formed(&[(1, pb(50)), (2, pb(50))]));
+		assert!(!well_formed(&[(2, pb(50)), (1, pb(10))]));
+		assert!(!well_formed(&[(1, pb(50)), (1, pb(10))]));
+		assert!(!well_formed(&[(1, pb(0))]));
+		assert!(!well_formed(&[(1, pb(60)), (2, pb(50))]));
+	}
+
+	#[test]
+	fn fees_round_up_and_respect_the_minimum() {
+		assert_eq!(fee(5, 1000, 1), 5);
+		assert_eq!(fee(5, 1001, 1), 6);
+		assert_eq!(fee(0, 1000, 3), 3);
+		assert_eq!(fee(u128::MAX, u32::MAX, 0), u128::MAX / 1000 + 1);
+	}
+
+	proptest::proptest! {
+		#[test]
+		fn aggregate_sums_to_at_most_one_and_is_order_free(
+			raw in proptest::collection::vec(proptest::collection::btree_map(0u64..20, 1u32..300_000_000, 0..6), 1..6),
+			k in 1usize..8,
+		) {
+			let reports: Vec<(ContentHash, Vec<Score>)> = raw
+				.iter()
+				.map(|m| {
+					let mut v: Vec<Score> = m.iter().map(|(c, s)| (*c, Perbill::from_parts(*s))).collect();
+					// Keep each report at most 100%.
+					while v.iter().map(|(_, s)| parts(*s)).sum::<u64>() > ONE { v.pop(); }
+					(h(1), v)
+				})
+				.collect();
+			let Aggregate::Agreed { scores, .. } = aggregate(&reports, k, pb(10)) else { panic!() };
+			proptest::prop_assert!(scores.len() <= k);
+			proptest::prop_assert!(scores.iter().map(|(_, s)| parts(*s)).sum::<u64>() <= ONE);
+			let mut reversed = reports.clone();
+			reversed.reverse();
+			let Aggregate::Agreed { scores: again, .. } = aggregate(&reversed, k, pb(10)) else { panic!() };
+			proptest::prop_assert_eq!(scores, again);
+		}
+	}
+}
