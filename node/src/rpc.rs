@@ -78,6 +78,48 @@ pub struct ChainInfo {
 	pub ss58_format: u16,
 }
 
+/// One inference a payer paid for, as `mnemo_spendLog` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpendLogEntry {
+	/// The entry's index in the payer's log (a cursor).
+	pub index: u64,
+	/// The receipt on chain.
+	pub receipt: u64,
+	/// The request id the payer's client chose, as 32 hex digits.
+	pub request_id: String,
+	/// The serving operator that recorded it.
+	pub operator: AccountId,
+	/// The adapter that served it.
+	pub adapter: u32,
+	/// Prompt tokens.
+	pub input_tokens: u32,
+	/// Generated tokens.
+	pub output_tokens: u32,
+	/// The fee in the smallest unit, as a decimal string.
+	pub fee: String,
+	/// The block that recorded it.
+	pub block: u32,
+	/// That block's time, in milliseconds since the Unix epoch.
+	pub time_ms: u64,
+}
+
+/// A page of a spend log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpendLogPage {
+	/// Entries in the block range, oldest first.
+	pub entries: Vec<SpendLogEntry>,
+	/// The cursor of the next page; absent at the end of the log.
+	pub next: Option<u64>,
+	/// Entries skipped because a block that is not (or no longer) on the best chain wrote
+	/// them: offchain indexing writes on every imported block, forks included.
+	pub off_chain_forks: u32,
+}
+
+/// Most entries in one page of `mnemo_spendLog`.
+pub const SPEND_LOG_PAGE: u32 = 100;
+
 /// Mnemo's RPC methods.
 #[rpc(server)]
 pub trait MnemoApi {
@@ -88,6 +130,21 @@ pub trait MnemoApi {
 	/// The engine URL this node's offchain workers call, if set.
 	#[method(name = "mnemo_engineUrl")]
 	fn engine_url(&self) -> RpcResult<Option<String>>;
+
+	/// The inferences `account` paid for, oldest first, from the offchain index that
+	/// pallet-attribution writes when a receipt is recorded (the node must run with
+	/// `--enable-offchain-indexing true`; `--dev` does). Blocks `from_block..=to_block` (both
+	/// optional); pages of at most `limit` entries (default and maximum 100) starting at entry
+	/// `cursor` (default 0); `next` is the cursor of the following page, if any.
+	#[method(name = "mnemo_spendLog")]
+	fn spend_log(
+		&self,
+		account: AccountId,
+		from_block: Option<u32>,
+		to_block: Option<u32>,
+		cursor: Option<u64>,
+		limit: Option<u32>,
+	) -> RpcResult<SpendLogPage>;
 
 	/// Set the engine URL this node's offchain workers call (`http://` or `https://`).
 	/// Unsafe: only over a local connection or with `--rpc-methods unsafe`.
@@ -185,6 +242,21 @@ where
 		Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
 	}
 
+	fn spend_log(
+		&self,
+		account: AccountId,
+		from_block: Option<u32>,
+		to_block: Option<u32>,
+		cursor: Option<u64>,
+		limit: Option<u32>,
+	) -> RpcResult<SpendLogPage> {
+		let storage = self.storage()?.read();
+		let canonical = |block: u32, parent: mnemo_primitives::Hash| {
+			block == 0 || self.client.hash(block - 1).ok().flatten() == Some(parent)
+		};
+		read_spend_log(&*storage, &account, from_block, to_block, cursor, limit, canonical)
+	}
+
 	fn set_engine_url(&self, ext: &Extensions, url: String) -> RpcResult<()> {
 		match ext.get::<sc_rpc::DenyUnsafe>() {
 			Some(sc_rpc::DenyUnsafe::No) => {},
@@ -206,9 +278,109 @@ where
 	}
 }
 
+
+/// One page of `account`'s spend log from offchain storage (see `mnemo_spendLog`);
+/// `canonical(block, parent_hash)` says whether an entry's block is on the best chain.
+pub fn read_spend_log<S: OffchainStorage>(
+	storage: &S,
+	account: &AccountId,
+	from_block: Option<u32>,
+	to_block: Option<u32>,
+	cursor: Option<u64>,
+	limit: Option<u32>,
+	canonical: impl Fn(u32, mnemo_primitives::Hash) -> bool,
+) -> RpcResult<SpendLogPage> {
+	use mnemo_primitives::{Hash, SpendEntry};
+	let (from, to) = (from_block.unwrap_or(0), to_block.unwrap_or(u32::MAX));
+	if from > to {
+		return Err(error(ErrorCode::InvalidParams, format!("from_block {from} is after to_block {to}")));
+	}
+	let limit = limit.unwrap_or(SPEND_LOG_PAGE).clamp(1, SPEND_LOG_PAGE) as usize;
+	let mut page = SpendLogPage { entries: Vec::new(), next: None, off_chain_forks: 0 };
+	let mut n = cursor.unwrap_or(0);
+	// Entries are dense per payer and in block order: stop at the first gap, past `to_block`,
+	// or when the page is full.
+	while let Some(raw) = storage.get(sp_offchain::STORAGE_PREFIX, &offchain_keys::spend_log(account, n)) {
+		let entry = <SpendEntry<AccountId, u32, Hash> as codec::Decode>::decode(&mut &raw[..])
+			.map_err(|e| error(ErrorCode::Runtime, format!("spend-log entry {n} does not decode: {e}")))?;
+		if entry.block > to {
+			break;
+		}
+		if page.entries.len() == limit {
+			page.next = Some(n);
+			break;
+		}
+		if !canonical(entry.block, entry.parent_hash) {
+			page.off_chain_forks += 1;
+		} else if entry.block >= from {
+			page.entries.push(SpendLogEntry {
+				index: n,
+				receipt: entry.receipt,
+				request_id: entry.request.iter().map(|b| format!("{b:02x}")).collect(),
+				operator: entry.operator,
+				adapter: entry.adapter,
+				input_tokens: entry.input_tokens,
+				output_tokens: entry.output_tokens,
+				fee: entry.fee.to_string(),
+				block: entry.block,
+				time_ms: entry.moment_ms,
+			});
+		}
+		n += 1;
+	}
+	Ok(page)
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	fn entry(receipt: u64, block: u32, parent: u8) -> mnemo_primitives::SpendEntry<AccountId, u32, mnemo_primitives::Hash> {
+		mnemo_primitives::SpendEntry {
+			receipt,
+			request: [receipt as u8; 16],
+			operator: AccountId::new([9; 32]),
+			adapter: 3,
+			input_tokens: 10,
+			output_tokens: 20,
+			fee: 1_000_000_000_000_000_000_000,
+			block,
+			parent_hash: mnemo_primitives::Hash::repeat_byte(parent),
+			moment_ms: 1_000 * u64::from(block),
+		}
+	}
+
+	#[test]
+	fn spend_logs_page_through_the_offchain_index_and_skip_forks() {
+		use codec::Encode;
+		let mut storage = sp_core::offchain::storage::InMemOffchainStorage::default();
+		let payer = AccountId::new([1; 32]);
+		// Five receipts in blocks 2, 3, 5, 5, 8; the one in block 3 was written by a fork
+		// (parent 0xee is not the best chain's block 2).
+		for (n, (block, parent)) in [(2, 1), (3, 0xee), (5, 4), (5, 4), (8, 7)].into_iter().enumerate() {
+			let key = offchain_keys::spend_log(&payer, n as u64);
+			storage.set(sp_offchain::STORAGE_PREFIX, &key, &entry(n as u64, block, parent).encode());
+		}
+		let canonical = |block: u32, parent: mnemo_primitives::Hash| parent == mnemo_primitives::Hash::repeat_byte((block - 1) as u8);
+		let all = read_spend_log(&storage, &payer, None, None, None, None, canonical).unwrap();
+		assert_eq!(all.entries.iter().map(|e| e.receipt).collect::<Vec<_>>(), vec![0, 2, 3, 4]);
+		assert_eq!((all.off_chain_forks, all.next), (1, None));
+		assert_eq!(all.entries[0].fee, "1000000000000000000000");
+		assert_eq!(all.entries[0].request_id, "00".repeat(16));
+		// Pages of two, then the rest from the cursor.
+		let first = read_spend_log(&storage, &payer, None, None, None, Some(2), canonical).unwrap();
+		assert_eq!(first.entries.iter().map(|e| e.receipt).collect::<Vec<_>>(), vec![0, 2]);
+		assert_eq!(first.next, Some(3));
+		let rest = read_spend_log(&storage, &payer, None, None, first.next, Some(2), canonical).unwrap();
+		assert_eq!(rest.entries.iter().map(|e| e.receipt).collect::<Vec<_>>(), vec![3, 4]);
+		// A block range.
+		let range = read_spend_log(&storage, &payer, Some(4), Some(5), None, None, canonical).unwrap();
+		assert_eq!(range.entries.iter().map(|e| e.block).collect::<Vec<_>>(), vec![5, 5]);
+		// Another payer has nothing; a reversed range is a clear error.
+		assert!(read_spend_log(&storage, &AccountId::new([2; 32]), None, None, None, None, canonical).unwrap().entries.is_empty());
+		let err = read_spend_log(&storage, &payer, Some(9), Some(1), None, None, canonical).unwrap_err();
+		assert!(err.message().contains("after"));
+	}
 
 	#[test]
 	fn engine_urls_are_checked() {

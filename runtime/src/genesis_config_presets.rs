@@ -100,7 +100,27 @@ fn development_genesis() -> Value {
 	patch["models"] = dev_models();
 	// A minute of notice before credit leaves; spend totals per 10 minutes.
 	patch["rewards"] = serde_json::json!({ "params": reward_params(30, 300) });
+	patch["attribution"] = serde_json::json!({ "params": dev_attribution() });
 	patch
+}
+
+/// Attribution on one development node: one attestor per receipt settles it; 5 blocks to
+/// commit and 5 to reveal; 10 to challenge and 15 more to resolve (the dev governance's 10
+/// blocks of voting and 2 of enactment fit); receipts stay 300 blocks; vouchers live at most 150. Governance
+/// raises the panel with `set_params` once more attestors register.
+fn dev_attribution() -> pallet_attribution::Params<crate::BlockNumber> {
+	pallet_attribution::Params {
+		assigned: 1,
+		quorum: 1,
+		min_reports: 1,
+		commit_period: 5,
+		reveal_period: 5,
+		challenge_window: 10,
+		resolution_period: 15,
+		retention: 300,
+		max_voucher_lifetime: 150,
+		..pallet_attribution::Pallet::<crate::Runtime>::default_params()
+	}
 }
 
 /// The default fee split with the given notice (at least the operators' flush interval) and

@@ -249,6 +249,8 @@ mod runtime {
 	pub type Models = pallet_models;
 	#[runtime::pallet_index(53)]
 	pub type Rewards = pallet_rewards;
+	#[runtime::pallet_index(54)]
+	pub type Attribution = pallet_attribution;
 
 	// Mnemo's own pallets take indices 50 and up.
 }

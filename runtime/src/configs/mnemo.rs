@@ -14,7 +14,7 @@ use mnemo_primitives::token::{deposit, MILLI_UNIT, UNIT};
 use sp_runtime::traits::AccountIdConversion;
 
 use crate::{
-	AccountId, Balance, Balances, BlockNumber, Datanets, Governance, Preimage, Runtime, RuntimeCall, RuntimeEvent,
+	AccountId, Balance, Balances, BlockNumber, Datanets, Governance, Models, Preimage, Rewards, Runtime, RuntimeCall, RuntimeEvent,
 	RuntimeHoldReason, RuntimeOrigin, TxExtension, UncheckedExtrinsic, DAYS, MAXIMUM_BLOCK_WEIGHT,
 };
 
@@ -133,6 +133,88 @@ impl pallet_rewards::Config for Runtime {
 	type MaxRecentCredits = ConstU32<32>;
 	type MaxSpendPeriods = ConstU32<30>;
 	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// A serving operator's bond.
+	pub const OperatorBond: Balance = 100 * UNIT;
+	/// An attestor's bond: what strikes and upheld challenges slash.
+	pub const AttestorBond: Balance = 100 * UNIT;
+	/// A challenger's bond.
+	pub const ChallengeBond: Balance = 20 * UNIT;
+	/// Attestors' commitments and reveals are feeless; they rank like trainers' reports.
+	pub const AttestorPriority: u64 = TrainerPriority::get();
+}
+
+/// Assignment randomness: the relay parent's storage root, mixed with the parachain block's
+/// parent hash and the subject. Nobody knows a relay block's state root before the relay chain
+/// built it, so an operator cannot pick its attestors when it submits a batch; a collator can
+/// only choose among the few relay parents it may build on. Where no relay state is available
+/// (the `--dev` node's mocked relay, benchmarks) the parent hash alone remains: a documented
+/// development substitute, not a source to rely on.
+pub struct RelayRandomness;
+impl frame_support::traits::Randomness<crate::Hash, BlockNumber> for RelayRandomness {
+	fn random(subject: &[u8]) -> (crate::Hash, BlockNumber) {
+		use cumulus_pallet_parachain_system::RelaychainStateProvider;
+		use codec::Encode;
+		let relay = cumulus_pallet_parachain_system::RelaychainDataProvider::<Runtime>::current_relay_chain_state();
+		let parent = frame_system::Pallet::<Runtime>::parent_hash();
+		let seed = (b"mnemo/relay-randomness", relay.state_root, parent, subject)
+			.using_encoded(sp_io::hashing::blake2_256);
+		(seed.into(), frame_system::Pallet::<Runtime>::block_number())
+	}
+}
+
+impl pallet_attribution::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type AttestorId = pallet_attribution::AttestorKey;
+	type PayerSignature = crate::Signature;
+	type Models = Models;
+	type Datanets = Datanets;
+	type Escrow = Rewards;
+	type Rewards = Rewards;
+	type Randomness = RelayRandomness;
+	type Time = crate::Timestamp;
+	type GovernanceOrigin = GovernanceOrRoot;
+	type Treasury = TreasuryAccount;
+	type OperatorBond = OperatorBond;
+	type AttestorBond = AttestorBond;
+	type ChallengeBond = ChallengeBond;
+	type MaxBatch = ConstU32<32>;
+	// Settling is bounded by the deadlines of a block: 16 receipts a block, each settling at
+	// most once, with at most 5 attestors and the rewards pallet's 16 contributions.
+	type MaxReceiptsPerBlock = ConstU32<16>;
+	type MaxAssigned = ConstU32<5>;
+	type MaxContributions = ConstU32<16>;
+	type MaxAttestors = ConstU32<64>;
+	type MaxDeadlinesPerBlock = ConstU32<32>;
+	type MaxRecent = ConstU32<32>;
+	type MaxPrunePerBlock = ConstU32<16>;
+	type AttestorPriority = AttestorPriority;
+	type WeightInfo = pallet_attribution::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = AttributionBenchmarkHelper;
+}
+
+/// The attribution benchmarks run against the pallet's mock (`cargo test -p pallet-attribution
+/// --features runtime-benchmarks`). Running them against this runtime needs a deployed adapter
+/// with approved contributions written into the models and datanets pallets, which this helper
+/// does not do yet, so `pallet_attribution` is not in `define_benchmarks!`: asking it for an
+/// adapter names none that is deployed and every record is refused.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct AttributionBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_attribution::BenchmarkHelper<AccountId, crate::Signature> for AttributionBenchmarkHelper {
+	fn deployed_adapter(_k: u32) -> (u32, alloc::vec::Vec<u64>) {
+		(u32::MAX, alloc::vec::Vec::new())
+	}
+	fn payer(i: u32, _operator: &AccountId) -> AccountId {
+		frame_benchmarking::account("payer", i, 0)
+	}
+	fn sign(_payer: &AccountId, _payload: &[u8]) -> crate::Signature {
+		sp_runtime::MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw([0; 64]))
+	}
 }
 
 /// Publishes datanet versions for the models benchmarks by writing the version record.

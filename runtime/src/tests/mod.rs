@@ -1,5 +1,6 @@
 //! Runtime tests with the real wiring: genesis presets, balances, fees, holds, and XCM.
 
+mod attribution;
 mod balances;
 mod datanets;
 mod genesis;

@@ -27,7 +27,7 @@ fn b<S: Get<u32>>(s: &str) -> frame_support::BoundedVec<u8, S> {
 
 /// Version 1 of datanet 0, as `publish_version` leaves it (the models pallet reads only that
 /// the version exists, through the `DatanetsInspect` seam).
-fn published() {
+pub(super) fn published() {
 	pallet_datanets::Versions::<Runtime>::insert(
 		0,
 		1,
@@ -41,7 +41,7 @@ fn published() {
 	);
 }
 
-fn spec(datanet_version: u32) -> ModelSpec<Runtime> {
+pub(super) fn spec(datanet_version: u32) -> ModelSpec<Runtime> {
 	ModelSpec {
 		name: b("bard-lora"),
 		purpose: Text::Inline(b("Answer in the voice of the plays.")),

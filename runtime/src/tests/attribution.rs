@@ -1,0 +1,138 @@
+//! pallet-attribution in the real runtime: a payer-signed receipt recorded by an operator is
+//! charged through pallet-rewards' escrow, reported by its assigned attestor through the real
+//! transaction extensions (authorized, feeless), settled into pending credits, and claimed,
+//! with total issuance unchanged.
+
+use super::*;
+use codec::Encode;
+use frame_support::{assert_ok, traits::Hooks};
+use frame_system::offchain::CreateAuthorizedTransaction;
+use mnemo_primitives::{ContentHash, Voucher};
+use pallet_attribution::{AttestorKey, Commit, InferenceRecord, Phase, Reveal};
+use polkadot_sdk::{
+	sp_application_crypto::RuntimeAppPublic,
+	sp_core::Pair,
+	sp_keyring::Sr25519Keyring as K,
+	sp_keystore::{testing::MemoryKeystore, KeystoreExt},
+	sp_runtime::{transaction_validity::TransactionSource, MultiSignature},
+};
+
+fn run_to(n: BlockNumber) {
+	while System::block_number() < n {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		Rewards::on_initialize(next);
+		Attribution::on_initialize(next);
+	}
+}
+
+/// Alice's model 0 deployed as adapter 0 at 1 MNEMO per 1,000 tokens, trained on datanet 0
+/// version 1 (written as the models pallet leaves a deployed model).
+fn deployed_adapter() {
+	super::models::published();
+	let spec = super::models::spec(1);
+	pallet_models::ModelRecords::<Runtime>::insert(
+		0,
+		pallet_models::Model::<Runtime> {
+			owner: alice(),
+			spec: spec.clone(),
+			stage: pallet_models::Stage::Deployed,
+			bond: 0,
+			proposal: 0,
+			attempt: 1,
+			adapter: Some(0),
+			proposed_at: 0,
+		},
+	);
+	pallet_models::Adapters::<Runtime>::insert(
+		0,
+		pallet_models::Adapter::<Runtime> {
+			model: 0,
+			owner: alice(),
+			base_model: spec.base_model,
+			datanets: spec.datanets,
+			artifact: ContentHash::of(b"adapter"),
+			metrics: Default::default(),
+			parent: None,
+			price_per_1k: Some(UNIT),
+			trainer: acc(K::Ferdie),
+			evaluated_at: 0,
+		},
+	);
+	pallet_models::Deployed::<Runtime>::insert(0, ());
+}
+
+fn apply_authorized(call: pallet_attribution::Call<Runtime>) {
+	let xt = <Runtime as CreateAuthorizedTransaction<pallet_attribution::Call<Runtime>>>::create_authorized_transaction(call.into());
+	assert!(Executive::validate_transaction(TransactionSource::External, xt.clone(), System::parent_hash()).is_ok());
+	assert_ok!(Executive::apply_extrinsic(xt).expect("applied"));
+}
+
+#[test]
+fn a_receipt_flows_from_the_operator_to_claimed_shares_through_the_real_rewards_pallet() {
+	let mut ext = new_test_ext(sp_genesis_builder::DEV_RUNTIME_PRESET);
+	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
+	ext.execute_with(|| {
+		System::set_block_number(1);
+		deployed_adapter();
+		let issuance = Balances::total_issuance();
+		let (payer, operator, attestor) = (K::Bob, K::Charlie, K::Dave);
+		assert_ok!(Rewards::deposit_credit(signed(payer), 10 * UNIT));
+		assert_ok!(Rewards::approve_operator(signed(payer), acc(operator), 5 * UNIT, 1_000));
+		assert_ok!(Attribution::register_operator(signed(operator)));
+		let key = AttestorKey::generate_pair(Some(b"//DaveAttestor".to_vec()));
+		assert_ok!(Attribution::register_attestor(signed(attestor), key.clone()));
+
+		// Bob signs a voucher for one request; Charlie records it.
+		let voucher = Voucher {
+			request: [7; 16],
+			operator: acc(operator),
+			adapter: 0,
+			max_price_per_1k: UNIT,
+			max_tokens: 2_000,
+			expires_at: 50,
+			genesis: System::block_hash(0),
+		};
+		let signature = MultiSignature::Sr25519(payer.pair().sign(&voucher.signing_payload()));
+		let record = InferenceRecord::<Runtime> {
+			payer: acc(payer),
+			voucher,
+			signature,
+			input_tokens: 300,
+			output_tokens: 200,
+			transcript: ContentHash::of(b"prompt and answer"),
+		};
+		assert_ok!(Attribution::record_inferences(signed(operator), vec![record].try_into().unwrap()));
+		let fee = UNIT / 2;
+		let receipt = pallet_attribution::Receipts::<Runtime>::get(0).expect("recorded");
+		assert_eq!((receipt.fee, receipt.assigned.to_vec()), (fee, vec![acc(attestor)]));
+		assert_eq!(Rewards::credit_of(&acc(payer)), 10 * UNIT - fee);
+
+		// The attestor commits and reveals (no contribution scored: all is residual).
+		let digest = ContentHash::of(b"inputs");
+		let salt = [3; 32];
+		let commitment = pallet_attribution::commitment(0, &acc(attestor), &digest, &[], &salt);
+		let commit = Commit::<Runtime> { receipt: 0, key: key.clone(), commitment };
+		let sig = key.sign(&commit.encode()).unwrap();
+		apply_authorized(pallet_attribution::Call::commit_report { commit, signature: sig });
+		let reveal = Reveal::<Runtime> { receipt: 0, key: key.clone(), digest, scores: Default::default(), salt };
+		let sig = key.sign(&reveal.encode()).unwrap();
+		apply_authorized(pallet_attribution::Call::reveal_report { reveal, signature: sig });
+		let Some(Phase::Settled { release_at, .. }) = pallet_attribution::Receipts::<Runtime>::get(0).map(|r| r.phase) else {
+			panic!("settled")
+		};
+
+		// After the challenge window and resolution period, the credits are claimable:
+		// Alice (adapter owner) 20% + the residual of the contributors' 50% and datanet owners'
+		// 10%; Dave 10% as the attestor; the treasury 10%.
+		run_to(release_at);
+		let before = [K::Alice, K::Dave].map(|k| Balances::free_balance(acc(k)));
+		assert_ok!(Rewards::claim(signed(K::Alice)));
+		assert_ok!(Rewards::claim(signed(K::Dave)));
+		let after = [K::Alice, K::Dave].map(|k| Balances::free_balance(acc(k)));
+		assert_eq!([after[0] - before[0], after[1] - before[1]], [fee * 80 / 100, fee / 10]);
+		assert_eq!(Balances::total_issuance(), issuance);
+		Attribution::do_try_state().unwrap();
+		Rewards::do_try_state().unwrap();
+	});
+}
