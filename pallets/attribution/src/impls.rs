@@ -323,11 +323,12 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Whether contribution `c` is in the training data of `adapter`; with the datanet it is in.
-	fn training_datanet(adapter: mnemo_primitives::AdapterId, c: ContributionId) -> Option<mnemo_primitives::DatanetId> {
-		T::Models::training_datanets(adapter)
-			.into_iter()
-			.find(|(d, v)| T::Datanets::is_in_version(*d, *v, c))
-			.map(|(d, _)| d)
+	/// The datanet among an adapter's training data `datanets` that contribution `c` is in.
+	fn datanet_of(
+		datanets: &[(mnemo_primitives::DatanetId, mnemo_primitives::DatanetVersion)],
+		c: ContributionId,
+	) -> Option<mnemo_primitives::DatanetId> {
+		datanets.iter().find(|(d, v)| T::Datanets::is_in_version(*d, *v, c)).map(|(d, _)| *d)
 	}
 
 	/// The attestor a reveal comes from, if it may reveal this now.
@@ -342,8 +343,9 @@ impl<T: Config> Pallet<T> {
 			commitment(rv.receipt, &who, &rv.digest, &rv.scores, &rv.salt) == report.commitment,
 			Error::<T>::CommitmentMismatch
 		);
+		let datanets = T::Models::training_datanets(r.adapter);
 		ensure!(
-			rv.scores.iter().all(|(c, _)| Self::training_datanet(r.adapter, *c).is_some()),
+			rv.scores.iter().all(|(c, _)| Self::datanet_of(&datanets, *c).is_some()),
 			Error::<T>::UnknownContribution
 		);
 		Ok(who)
@@ -376,30 +378,32 @@ impl<T: Config> Pallet<T> {
 	/// the fee is refunded).
 	fn close_commit(id: ReceiptId, mut r: Receipt<T>, at_deadline: bool) {
 		let params = Self::current_params();
-		let now = Self::now();
-		let mut committed = 0u32;
-		for a in r.assigned.iter() {
-			if Reports::<T>::contains_key(id, a) {
-				committed += 1;
-			} else {
-				Assignments::<T>::remove(a, id);
-				if at_deadline {
-					Self::strike(a, id, Fault::NoCommit);
-				}
+		let silent: Vec<T::AccountId> =
+			r.assigned.iter().filter(|a| !Reports::<T>::contains_key(id, *a)).cloned().collect();
+		let committed = (r.assigned.len() - silent.len()) as u32;
+		let opened = if committed >= params.min_reports {
+			Self::schedule(Self::now().saturating_add(params.reveal_period), id).ok()
+		} else {
+			None
+		};
+		// Closing early without a free reveal slot: leave everything to the commit deadline.
+		if opened.is_none() && !at_deadline {
+			return;
+		}
+		for a in &silent {
+			Assignments::<T>::remove(a, id);
+			if at_deadline {
+				Self::strike(a, id, Fault::NoCommit);
 			}
 		}
-		if committed < params.min_reports {
-			return Self::refund(id, r, RefundReason::TooFewReports);
-		}
-		match Self::schedule(now.saturating_add(params.reveal_period), id) {
-			Ok(until) => {
+		match opened {
+			Some(until) => {
 				r.phase = Phase::Reveal { until };
 				Receipts::<T>::insert(id, r);
 				Self::deposit_event(Event::RevealOpened { receipt: id, committed, until });
 			},
-			// Early: the commit deadline closes it later. At the deadline: nothing can.
-			Err(_) if !at_deadline => {},
-			Err(_) => Self::refund(id, r, RefundReason::Unsettleable),
+			None if committed < params.min_reports => Self::refund(id, r, RefundReason::TooFewReports),
+			None => Self::refund(id, r, RefundReason::Unsettleable),
 		}
 	}
 
@@ -449,18 +453,22 @@ impl<T: Config> Pallet<T> {
 		};
 		// Credit only contributions that still earn it, with their contributor and datanet
 		// owner; a dropped one's score joins the residual.
-		let mut shares: Vec<(ContributionId, T::AccountId, Perbill)> = Vec::new();
-		let mut contributions = Vec::new();
-		for (c, score) in &scores {
-			let resolved = T::Datanets::earns_credit(*c)
-				.then(|| Self::training_datanet(r.adapter, *c))
-				.flatten()
-				.and_then(|d| Some((T::Datanets::contributor(*c)?, T::Datanets::datanet_owner(d)?)));
-			if let Some((contributor, datanet_owner)) = resolved {
-				shares.push((*c, contributor.clone(), *score));
-				contributions.push(ContributionShare { contribution: *c, contributor, datanet_owner, share: *score });
-			}
-		}
+		let datanets = T::Models::training_datanets(r.adapter);
+		let contributions: Vec<_> = scores
+			.iter()
+			.filter(|(c, _)| T::Datanets::earns_credit(*c))
+			.filter_map(|(c, share)| {
+				let datanet = Self::datanet_of(&datanets, *c)?;
+				Some(ContributionShare {
+					contribution: *c,
+					contributor: T::Datanets::contributor(*c)?,
+					datanet_owner: T::Datanets::datanet_owner(datanet)?,
+					share: *share,
+				})
+			})
+			.collect();
+		let shares: Vec<(ContributionId, T::AccountId, Perbill)> =
+			contributions.iter().map(|s| (s.contribution, s.contributor.clone(), s.share)).collect();
 		let release_at = now.saturating_add(params.challenge_window).saturating_add(params.resolution_period);
 		let settled = T::Rewards::settle(Settlement {
 			receipt: id,
