@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod data;
 pub mod api;
+pub mod attribution;
 pub mod error;
 pub mod generate;
 pub mod gguf;

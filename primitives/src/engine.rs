@@ -186,6 +186,16 @@ pub struct AttributionRequest {
 	pub top_k: u32,
 }
 
+/// What the serving layer stores in the blob store for each inference, and what
+/// [`AttributionRequest::transcript`] names by content hash: JSON `{"prompt": …, "output": …}`,
+/// the prompt as the model saw it (a chat rendered through the model's template) and the text it
+/// produced.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Transcript {
+	pub prompt: String,
+	pub output: String,
+}
+
 /// One contribution's influence on an output.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContributionScore {
