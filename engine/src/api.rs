@@ -10,6 +10,7 @@
 //! | `POST /v1/train` | `TrainRequest` → 202 `TrainAccepted` |
 //! | `GET /v1/train/{id}` | → `TrainStatus` |
 //! | `POST /v1/eval` | `EvalRequest` → `EvalMetrics` |
+//! | `POST /v1/attribution` | `AttributionRequest` → `AttributionResponse` |
 //! | `GET /health` | → `{"status": "ok", ...}` |
 //! | `GET /metrics` | → Prometheus text |
 
@@ -27,7 +28,9 @@ use axum::{
 	Json, Router,
 };
 use mnemo_primitives::{
-	engine::{ErrorBody, EvalRequest, TrainAccepted, TrainRequest, ValidateRequest, ValidateResponse},
+	engine::{
+		AttributionRequest, ErrorBody, EvalRequest, TrainAccepted, TrainRequest, ValidateRequest, ValidateResponse,
+	},
 	ContentHash,
 };
 use std::sync::{atomic::Ordering, Arc};
@@ -195,6 +198,15 @@ async fn evaluate(State(e): State<Arc<Engine>>, body: Result<Json<EvalRequest>, 
 	Ok(Json(m).into_response())
 }
 
+async fn attribute(
+	State(e): State<Arc<Engine>>,
+	body: Result<Json<AttributionRequest>, JsonRejection>,
+) -> ApiResult<Response> {
+	let Json(req) = body?;
+	let a = blocking(move || e.attribute(&req)).await?;
+	Ok(Json(a).into_response())
+}
+
 async fn health(State(e): State<Arc<Engine>>) -> Response {
 	Json(serde_json::json!({
 		"status": "ok",
@@ -224,6 +236,13 @@ async fn metrics(State(e): State<Arc<Engine>>) -> Response {
 	metric("mnemo_engine_blobs_stored_total", "counter", "Blobs newly stored.", vec![(String::new(), n(&c.blobs_stored))]);
 	metric("mnemo_engine_blob_bytes_stored_total", "counter", "Bytes of blobs newly stored.", vec![(String::new(), n(&c.blob_bytes_stored))]);
 	metric("mnemo_engine_evaluations_total", "counter", "Adapter evaluations served.", vec![(String::new(), n(&c.evaluations))]);
+	metric("mnemo_engine_attributions_total", "counter", "Attributions served.", vec![(String::new(), n(&c.attributions))]);
+	metric(
+		"mnemo_engine_gradient_cache_hits_total",
+		"counter",
+		"Attributions whose training gradients came from the cache.",
+		vec![(String::new(), n(&c.gradient_cache_hits))],
+	);
 	metric("mnemo_engine_train_steps_total", "counter", "LoRA training steps run.", vec![(String::new(), n(&c.train_steps))]);
 	metric(
 		"mnemo_engine_train_jobs",
@@ -262,6 +281,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
 		.route("/v1/train", post(submit_train))
 		.route("/v1/train/{id}", get(train_status))
 		.route("/v1/eval", post(evaluate))
+		.route("/v1/attribution", post(attribute))
 		.layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 		.merge(blobs)
 		.route("/health", get(health))

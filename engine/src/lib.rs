@@ -3,6 +3,7 @@
 //! call. The `mnemo-engine` binary is a thin CLI over this library.
 
 pub mod bench;
+pub mod bench_attribution;
 pub mod data;
 pub mod api;
 pub mod attribution;

@@ -319,6 +319,18 @@ impl Lora {
 		Ok(Lora { config, weights: LoraWeights { pairs }, layers: model.layers })
 	}
 
+	/// The base model id an adapter written by [`Self::to_safetensors`] names in its metadata.
+	pub fn base_of(bytes: &[u8]) -> Result<String> {
+		let (_, meta) =
+			safetensors::SafeTensors::read_metadata(bytes).map_err(|e| Error::bad(format!("adapter: {e}")))?;
+		meta.metadata()
+			.as_ref()
+			.and_then(|m| m.get("mnemo.base"))
+			.filter(|b| !b.is_empty())
+			.cloned()
+			.ok_or_else(|| Error::bad("adapter: its metadata names no base model (`mnemo.base`)"))
+	}
+
 	/// Writes `adapter_model.safetensors` and `adapter_config.json` into `dir`; returns the
 	/// safetensors bytes.
 	pub fn save_peft(&self, dir: &Path) -> Result<Vec<u8>> {

@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mnemo_engine::{
+	attribution,
 	data::{Contribution, DataSettings},
 	generate::{self, Sampling},
 	home::{self, Base},
@@ -99,8 +100,11 @@ enum Command {
 		#[arg(long)]
 		prompt: String,
 	},
-	/// Throughput figures: generation at batch 1 and 8, LoRA training steps.
+	/// Throughput figures: generation at batch 1 and 8, LoRA training steps; `bench
+	/// attribution` for the attribution quality benchmark.
 	Bench {
+		#[command(subcommand)]
+		what: Option<BenchCommand>,
 		/// Base models to measure (comma-separated); missing ones are fetched.
 		#[arg(long, default_value = "tiny,smollm2-135m")]
 		bases: String,
@@ -110,6 +114,43 @@ enum Command {
 		/// New tokens per row when generating.
 		#[arg(long, default_value_t = 32)]
 		new_tokens: usize,
+		#[arg(long)]
+		json: bool,
+	},
+	/// Which training contributions made an output: influence (DataInf, TracIn) and verbatim
+	/// spans, as scores that sum to at most 1 and a residual. Each --data file is one
+	/// contribution; a directory's files are one contributor's. The order given is the approval
+	/// order (the first of a set of copies is the one credited).
+	Attribute {
+		#[command(flatten)]
+		model: ModelArgs,
+		#[arg(long, num_args = 1.., required = true)]
+		data: Vec<String>,
+		#[arg(long)]
+		prompt: String,
+		/// The output to attribute; without it the adapter generates one (greedy).
+		#[arg(long)]
+		output: Option<String>,
+		/// datainf, tracin, spans, or datainf+spans.
+		#[arg(long, default_value = "datainf+spans")]
+		method: String,
+		#[arg(long, default_value_t = 16)]
+		top_k: u32,
+		/// Predicted tokens per gradient unit.
+		#[arg(long, default_value_t = 128)]
+		chunk_len: usize,
+		/// Shortest verbatim span counted, in tokens.
+		#[arg(long, default_value_t = 12)]
+		min_span: usize,
+		/// Largest LoRA module kept unprojected (larger ones are sketched to this size).
+		#[arg(long, default_value_t = 2048)]
+		max_dim: usize,
+		/// Tokens generated when --output is not given.
+		#[arg(long, default_value_t = 48)]
+		max_tokens: usize,
+		/// Do not read or write the gradient cache beside the adapter.
+		#[arg(long)]
+		no_cache: bool,
 		#[arg(long)]
 		json: bool,
 	},
@@ -169,6 +210,13 @@ impl SplitArgs {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+	/// Attribution quality on Shakespeare's works (one contribution each): linear datamodeling
+	/// score, bad-contributor detection AUC and query latency, printed as tables.
+	Attribution(mnemo_engine::bench_attribution::Options),
+}
+
+#[derive(Subcommand)]
 enum ModelsCommand {
 	/// Fetch (or build) a base model into the home directory and say where it is.
 	Fetch { id: String },
@@ -195,6 +243,12 @@ fn load_base(home: &Path, id_or_path: &str, max_seq: usize, dev: &burn::tensor::
 
 /// Contributions from files, directories and blob hashes.
 fn contributions(home: &Path, data: &[String]) -> anyhow::Result<Vec<Contribution>> {
+	Ok(contributions_by(home, data)?.into_iter().map(|(c, _)| c).collect())
+}
+
+/// Contributions with their contributor: a directory's name for its files, the item itself
+/// otherwise.
+fn contributions_by(home: &Path, data: &[String]) -> anyhow::Result<Vec<(Contribution, String)>> {
 	let store = mnemo_engine::store::BlobStore::reader(&home.join("store"));
 	let mut out = Vec::new();
 	for item in data {
@@ -203,12 +257,12 @@ fn contributions(home: &Path, data: &[String]) -> anyhow::Result<Vec<Contributio
 			let mut files: Vec<PathBuf> = std::fs::read_dir(p)?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
 			files.sort();
 			for f in files {
-				out.push(Contribution::parse(&f.display().to_string(), &std::fs::read(&f)?, None)?);
+				out.push((Contribution::parse(&f.display().to_string(), &std::fs::read(&f)?, None)?, item.clone()));
 			}
 		} else if p.is_file() {
-			out.push(Contribution::parse(item, &std::fs::read(p)?, None)?);
+			out.push((Contribution::parse(item, &std::fs::read(p)?, None)?, item.clone()));
 		} else if let Some(h) = mnemo_primitives::ContentHash::from_hex(item) {
-			out.push(Contribution::parse(item, &store.get(&h)?, None)?);
+			out.push((Contribution::parse(item, &store.get(&h)?, None)?, item.clone()));
 		} else {
 			bail!("`{item}` is neither a file, a directory nor a blob hash");
 		}
@@ -229,6 +283,36 @@ fn print_eval(e: &train::Evaluation) {
 		"{:<48} {:>8} {:>10.4} {:>10.3} {:>10.4} {:>10.3}",
 		"all", e.eval_tokens, e.base.loss, e.base.perplexity, e.adapter.loss, e.adapter.perplexity
 	);
+}
+
+fn print_attribution(q: &attribution::Query, a: &attribution::Attribution, cs: &[Contribution], contributors: &[String]) {
+	println!("output: {}", q.output.trim());
+	println!(
+		"mean output loss: base {:.4}, adapter {:.4} → the adapter made {:.1}% of it; {} gradient units, {} copies dropped{}",
+		a.base_loss,
+		a.adapter_loss,
+		a.attributable * 100.0,
+		a.units,
+		a.copies_dropped,
+		if a.cached { " (gradients from the cache)" } else { "" }
+	);
+	println!("{:<10} {:<40} {:>12} {:>12}", "score", "contribution", "influence", "span gain");
+	for (i, s) in &a.scores {
+		println!("{:<10.6} {:<40} {:>12.4e} {:>12.3}", s, cs[*i].label, a.evidence.influence[*i], a.evidence.spans[*i]);
+	}
+	println!("{:<10.6} residual", a.residual);
+	let mut by: std::collections::BTreeMap<&str, f64> = Default::default();
+	for (i, s) in &a.scores {
+		*by.entry(contributors[*i].as_str()).or_default() += s;
+	}
+	if by.len() < a.scores.len() {
+		println!("per contributor:");
+		by.iter().for_each(|(c, s)| println!("{s:<10.6} {c}"));
+	}
+	for s in &a.evidence.counted_spans {
+		println!("span {:?} (+{:.2} nats) from {}", s.text, s.gain, cs[s.contribution].label);
+	}
+	println!("{} v{} digest {}", a.method, a.method_version, a.digest.to_hex());
 }
 
 fn main() -> std::process::ExitCode {
@@ -339,7 +423,57 @@ fn run() -> anyhow::Result<()> {
 			let last = logits.narrow(1, t - 1, 1).reshape([v]).to_host();
 			println!("{}", serde_json::json!({"ids": ids, "logits": last}));
 		},
-		Command::Bench { bases, steps, new_tokens, json } => {
+		Command::Bench { what: Some(BenchCommand::Attribution(opts)), .. } => {
+			let report = mnemo_engine::bench_attribution::run(&home, &dev, &opts, |m| eprintln!("{m}"))?;
+			if opts.json {
+				println!("{}", serde_json::to_string_pretty(&report)?);
+			} else {
+				print!("{}", report.table());
+			}
+		},
+		Command::Attribute { model, data, prompt, output, method, top_k, chunk_len, min_span, max_dim, max_tokens, no_cache, json } => {
+			let Some(dir) = model.adapter.clone() else { bail!("--adapter is required: attribution is of an adapter's output") };
+			let settings = attribution::Settings { method: attribution::Method::parse(&method)?, top_k, chunk_len, min_span, max_dim, ..Default::default() };
+			settings.check()?;
+			let b = load_base(&home, &model.base, 2048.max(chunk_len + 1), &dev)?;
+			let bytes = std::fs::read(dir.join("adapter_model.safetensors")).with_context(|| format!("adapter {}", dir.display()))?;
+			let config = std::fs::read(dir.join("adapter_config.json")).ok().map(|b| serde_json::from_slice(&b)).transpose()?;
+			let lora = Lora::from_safetensors(&bytes, config.as_ref(), &b.model.config, &dev)?;
+			let lora_ad = Lora::from_safetensors(&bytes, config.as_ref(), &b.model.config, &dev.clone().autodiff())?;
+			let items = contributions_by(&home, &data)?;
+			let (cs, contributors): (Vec<Contribution>, Vec<String>) = items.into_iter().unzip();
+			let output = match output {
+				Some(o) => o,
+				None => generate::generate(&b.model, &b.tokenizer, &prompt, Some(&lora), &Sampling { max_tokens, ..Default::default() })?,
+			};
+			let query = attribution::Query { prompt, output };
+			let ids: Vec<String> = cs.iter().map(|c| c.hash.to_hex()).collect();
+			let cache = dir.join("grads");
+			let inputs = attribution::Inputs {
+				contributions: &cs,
+				ids: &ids,
+				adapter_hash: mnemo_primitives::ContentHash::of(&bytes),
+				query_hash: attribution::query_hash(&query),
+				query: &query,
+				cache: (!no_cache).then_some(cache.as_path()),
+			};
+			let a = attribution::attribute(&b.model, &b.tokenizer, &b.id, &lora, &lora_ad, &inputs, &settings)?;
+			if json {
+				let v = serde_json::json!({
+					"contributions": a.scores.iter().map(|(i, s)| serde_json::json!({
+						"contribution": ids[*i], "contributor": contributors[*i], "score": s,
+					})).collect::<Vec<_>>(),
+					"residual": a.residual,
+					"method": a.method,
+					"method_version": a.method_version,
+					"digest": a.digest.to_hex(),
+				});
+				println!("{}", serde_json::to_string_pretty(&v)?);
+			} else {
+				print_attribution(&query, &a, &cs, &contributors);
+			}
+		},
+		Command::Bench { what: None, bases, steps, new_tokens, json } => {
 			let mut rows = Vec::new();
 			for id in bases.split(',').map(str::trim).filter(|s| !s.is_empty()) {
 				let b = load_base(&home, id, 512, &dev)?;

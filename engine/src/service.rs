@@ -7,6 +7,7 @@
 //! when the engine stopped are queued again when it starts: nothing acknowledged is lost.
 
 use crate::{
+	attribution,
 	data::{Contribution, DataSettings},
 	error::{Error, Result},
 	home::{self, Base},
@@ -18,8 +19,8 @@ use crate::{
 use burn::tensor::Device;
 use mnemo_primitives::{
 	engine::{
-		DatanetData, EvalMetrics, EvalRequest, EvalSettings, LoraSpec, TrainRequest,
-		TrainState, TrainStatus,
+		AttributionRequest, AttributionResponse, ContributionScore, DatanetData, EvalMetrics, EvalRequest,
+		EvalSettings, LoraSpec, TrainRequest, TrainState, TrainStatus, Transcript,
 	},
 	ContentHash,
 };
@@ -71,6 +72,8 @@ pub struct Counters {
 	pub evaluations: AtomicU64,
 	pub train_steps: AtomicU64,
 	pub train_tokens: AtomicU64,
+	pub attributions: AtomicU64,
+	pub gradient_cache_hits: AtomicU64,
 }
 
 pub struct Engine {
@@ -81,6 +84,9 @@ pub struct Engine {
 	bases: Mutex<HashMap<String, Arc<Base>>>,
 	jobs: Mutex<BTreeMap<String, TrainStatus>>,
 	queue: Mutex<Option<mpsc::Sender<String>>>,
+	/// One attribution at a time: they are CPU-bound, and two for the same adapter would
+	/// compute its gradient cache twice.
+	attributing: Mutex<()>,
 }
 
 /// The job id of a (job, attempt) pair.
@@ -126,6 +132,7 @@ impl Engine {
 			bases: Mutex::new(HashMap::new()),
 			jobs: Mutex::new(jobs),
 			queue: Mutex::new(None),
+			attributing: Mutex::new(()),
 		});
 		let (tx, rx) = mpsc::channel::<String>();
 		for id in resume {
@@ -347,5 +354,72 @@ impl Engine {
 		let eval = train::evaluate(&base.model, &lora, &contributions, &data, &settings.data, settings.batch, base.tokenizer.eos);
 		self.counters.evaluations.fetch_add(1, Ordering::Relaxed);
 		Ok(EvalMetrics { per_datanet: eval.per_datanet })
+	}
+
+	/// Attributes one inference (`POST /v1/attribution`): the adapter and the transcript from
+	/// the blob store, the base model from the adapter's metadata, the training data by content
+	/// hash. Contributions are taken in the request's order (on the chain: by datanet, then
+	/// ascending contribution id, i.e. submission order), which decides who is first among copies.
+	pub fn attribute(&self, req: &AttributionRequest) -> Result<AttributionResponse> {
+		let settings = attribution::Settings { top_k: req.top_k, chunk_len: self.config.chunk_len, ..Default::default() };
+		settings.check()?;
+		let adapter = self.store.get(&req.adapter_hash).map_err(|e| match e {
+			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", req.adapter_hash.to_hex())),
+			e => e,
+		})?;
+		let transcript = self.store.get(&req.transcript).map_err(|e| match e {
+			Error::NotFound(_) => Error::NotFound(format!(
+				"transcript {} is not in this engine's store; the serving operator stores it there",
+				req.transcript.to_hex()
+			)),
+			e => e,
+		})?;
+		let t: Transcript = serde_json::from_slice(&transcript).map_err(|e| {
+			Error::bad(format!("transcript {} is not {{\"prompt\", \"output\"}} JSON: {e}", req.transcript.to_hex()))
+		})?;
+		let base_id = Lora::base_of(&adapter)?;
+		let base = self.base(&base_id)?;
+		let lora = Lora::from_safetensors(&adapter, None, &base.model.config, base.model.device())?;
+		let ad = base.model.device().clone().autodiff();
+		let lora_ad = Lora::from_safetensors(&adapter, None, &base.model.config, &ad)?;
+		let contributions = self.contributions(&req.datanets)?;
+		let ids: Vec<_> = req.datanets.iter().flat_map(|d| d.contributions.iter().map(|c| c.contribution)).collect();
+		let labels: Vec<String> = req
+			.datanets
+			.iter()
+			.flat_map(|d| d.contributions.iter().map(move |c| format!("{}/{}/{}", d.datanet, d.version, c.contribution)))
+			.collect();
+		let cache = self.config.home.join("adapters").join(req.adapter_hash.to_hex()).join("grads");
+		let query = attribution::Query { prompt: t.prompt, output: t.output };
+		let inputs = attribution::Inputs {
+			contributions: &contributions,
+			ids: &labels,
+			adapter_hash: req.adapter_hash,
+			query_hash: req.transcript,
+			query: &query,
+			cache: Some(&cache),
+		};
+		let _one = self.attributing.lock().unwrap_or_else(|e| e.into_inner());
+		let a = attribution::attribute(&base.model, &base.tokenizer, &base.id, &lora, &lora_ad, &inputs, &settings)?;
+		self.counters.attributions.fetch_add(1, Ordering::Relaxed);
+		if a.cached {
+			self.counters.gradient_cache_hits.fetch_add(1, Ordering::Relaxed);
+		}
+		tracing::info!(
+			receipt = req.receipt,
+			adapter = req.adapter,
+			method = a.method,
+			residual = a.residual,
+			copies_dropped = a.copies_dropped,
+			cached = a.cached,
+			"attributed"
+		);
+		Ok(AttributionResponse {
+			contributions: a.scores.iter().map(|(i, score)| ContributionScore { contribution: ids[*i], score: *score }).collect(),
+			residual: a.residual,
+			method: a.method.to_string(),
+			method_version: a.method_version,
+			digest: a.digest,
+		})
 	}
 }

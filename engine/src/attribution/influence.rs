@@ -97,17 +97,25 @@ pub fn scores(train: &[ModuleGrads], query: &[Vec<f64>], estimator: Estimator, l
 /// the data does not explain (mislabelled or off-domain ones).
 pub fn self_influence(train: &[ModuleGrads], lambda_factor: f64) -> Vec<f64> {
 	let n = train.first().map_or(0, ModuleGrads::n);
+	self_influence_with(train, &(0..n).collect::<Vec<_>>(), lambda_factor)
+}
+
+/// [`self_influence`] with DataInf's Hessian averaged over the examples `hessian` only (a
+/// sample, for large `n`: the cost is `n · |hessian| · dim`).
+pub fn self_influence_with(train: &[ModuleGrads], hessian: &[usize], lambda_factor: f64) -> Vec<f64> {
+	let n = train.first().map_or(0, ModuleGrads::n);
 	let mut out = vec![0f64; n];
+	let m = hessian.len().max(1) as f64;
 	for g in train {
 		let lambda = damping(g, lambda_factor);
 		let norms: Vec<f64> = (0..n).map(|i| dot32(g.row(i), g.row(i))).collect();
-		for k in 0..n {
+		for (k, o) in out.iter_mut().enumerate() {
 			let mut s = 0f64;
-			for i in 0..n {
+			for &i in hessian {
 				let d = if i == k { norms[k] } else { dot32(g.row(i), g.row(k)) };
 				s += norms[k] - d * d / (lambda + norms[i]);
 			}
-			out[k] += s / (n as f64 * lambda);
+			*o += s / (m * lambda);
 		}
 	}
 	out

@@ -104,7 +104,7 @@ pub struct Settings {
 
 impl Default for Settings {
 	fn default() -> Self {
-		Settings { method: Method::Combined, top_k: 16, chunk_len: 128, max_dim: 2048, lambda_factor: 0.1, dedup_threshold: 0.5, min_span: 12 }
+		Settings { method: Method::Combined, top_k: 16, chunk_len: 128, max_dim: 2048, lambda_factor: 0.1, dedup_threshold: 0.6, min_span: 12 }
 	}
 }
 
@@ -146,7 +146,7 @@ impl Settings {
 				"projection": "per module; CountSketch above max_dim, ChaCha8 from blake2(mnemo/attribution/sketch/v1, adapter, module)",
 				"damping": "lambda_factor * mean squared gradient norm, per module",
 				"examples": format!("paragraphs at blank lines, at most {MAX_EXAMPLE_CHARS} chars; prompt/completion rows whole"),
-				"dedup": format!("MinHash {} x {}-char shingles, contributions then examples, first in order kept", dedup::PERMUTATIONS, dedup::SHINGLE),
+				"dedup": format!("MinHash {} x {}-word shingles, contributions then examples, first in order kept", dedup::PERMUTATIONS, dedup::SHINGLE),
 				"residual": "1 - exp(adapter loss - base loss), floor to 1e-9",
 			},
 			"base": base,
