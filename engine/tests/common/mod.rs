@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use burn::tensor::Device;
 use mnemo_engine::{
 	data::Contribution,
@@ -64,4 +66,45 @@ pub fn recipes(n: usize) -> Vec<Contribution> {
 			Contribution::parse(&format!("recipes-{i}.txt"), text.as_bytes(), Some((1, 1))).unwrap()
 		})
 		.collect()
+}
+
+/// Prose on one topic: `paragraphs` paragraphs of two or three sentences, each of random words
+/// from the topic's vocabulary and common words (distinct sentences, so no two paragraphs are
+/// near-copies of one another, yet learnable as a topic).
+pub fn topic_text(topic: &str, seed: u64, paragraphs: usize) -> String {
+	use rand::{Rng, SeedableRng};
+	let words: &[&str] = match topic {
+		"kitchen" => &["onion", "flour", "butter", "simmer", "oven", "garlic", "pepper", "dough", "stir", "bake", "salt", "broth", "knife", "pan", "roast", "sugar"],
+		"sea" => &["sail", "anchor", "tide", "mast", "harbour", "rope", "wind", "deck", "storm", "captain", "wave", "hull", "compass", "gull", "reef", "oar"],
+		"garden" => &["seed", "soil", "rose", "spade", "weed", "bloom", "root", "hedge", "rain", "leaf", "tulip", "compost", "shade", "orchard", "moss", "bee"],
+		_ => &["stone", "river", "cloud", "road", "lamp", "field", "door", "bell", "hill", "wall", "cart", "well", "barn", "gate", "path", "fire"],
+	};
+	const COMMON: [&str; 12] = ["the", "a", "with", "and", "then", "under", "over", "near", "slowly", "we", "they", "old"];
+	let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+	let mut out = String::new();
+	for p in 0..paragraphs {
+		if p > 0 {
+			out.push_str("\n\n");
+		}
+		for s in 0..rng.random_range(2..4) {
+			if s > 0 {
+				out.push(' ');
+			}
+			let n = rng.random_range(7..12);
+			for w in 0..n {
+				let word = if rng.random_bool(0.6) { words[rng.random_range(0..words.len())] } else { COMMON[rng.random_range(0..COMMON.len())] };
+				if w == 0 {
+					let mut c = word.chars();
+					out.extend(c.next().map(|c| c.to_ascii_uppercase()));
+					out.push_str(c.as_str());
+				} else {
+					out.push(' ');
+					out.push_str(word);
+				}
+			}
+			out.push('.');
+		}
+	}
+	out.push('\n');
+	out
 }
