@@ -52,9 +52,9 @@ pub struct Options {
 	/// Planted bad contributors for the detection AUC.
 	#[arg(long, default_value_t = 4)]
 	pub bad: usize,
-	#[arg(long, default_value_t = 1)]
+	#[arg(long, default_value_t = 2)]
 	pub epochs: usize,
-	#[arg(long, default_value_t = 2e-3)]
+	#[arg(long, default_value_t = 5e-3)]
 	pub lr: f64,
 	#[arg(long, default_value_t = 128)]
 	pub chunk_len: usize,

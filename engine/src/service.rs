@@ -318,7 +318,28 @@ impl Engine {
 		let bytes = trained.lora.to_safetensors()?;
 		let hash = self.store.put_own(&bytes)?;
 		self.save_adapter_dir(&hash, &trained.lora, &trained.metrics)?;
+		// Attestors will ask about this adapter: compute its gradient cache now rather than on
+		// the first attribution. A failure here is not the job's: attribution computes it then.
+		let ad = base.model.device().clone().autodiff();
+		let cached = Lora::from_safetensors(&bytes, None, &base.model.config, &ad)
+			.and_then(|lora_ad| self.train_gradients(&base, &lora_ad, &hash, &contributions, &self.attribution_settings(16)));
+		if let Err(e) = cached {
+			tracing::warn!(job = %id, "the adapter's gradient cache was not built: {e}");
+		}
 		Ok((hash, EvalMetrics { per_datanet: trained.metrics.eval.per_datanet }))
+	}
+
+	/// Attribution settings: the defaults with the engine's chunk length.
+	fn attribution_settings(&self, top_k: u32) -> attribution::Settings {
+		attribution::Settings { top_k, chunk_len: self.config.chunk_len, ..Default::default() }
+	}
+
+	/// The adapter's training gradients over `contributions`, from or into its cache
+	/// (`adapters/<hash>/grads/`); returns whether they were cached already.
+	fn train_gradients(&self, base: &Base, lora_ad: &Lora, hash: &ContentHash, contributions: &[Contribution], s: &attribution::Settings) -> Result<bool> {
+		let dir = self.config.home.join("adapters").join(hash.to_hex()).join("grads");
+		let prep = attribution::prepare(contributions, &base.tokenizer, s)?;
+		Ok(attribution::train_gradients(&base.model, lora_ad, &prep, hash, s, Some(&dir))?.1)
 	}
 
 	/// `adapters/<hash>/`: PEFT files, `metrics.json` and `loss.png`.
@@ -361,7 +382,7 @@ impl Engine {
 	/// hash. Contributions are taken in the request's order (on the chain: by datanet, then
 	/// ascending contribution id, i.e. submission order), which decides who is first among copies.
 	pub fn attribute(&self, req: &AttributionRequest) -> Result<AttributionResponse> {
-		let settings = attribution::Settings { top_k: req.top_k, chunk_len: self.config.chunk_len, ..Default::default() };
+		let settings = self.attribution_settings(req.top_k);
 		settings.check()?;
 		let adapter = self.store.get(&req.adapter_hash).map_err(|e| match e {
 			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", req.adapter_hash.to_hex())),

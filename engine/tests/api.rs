@@ -9,17 +9,12 @@ use axum::{
 	Router,
 };
 use common::{http::*, *};
-use http_body_util::BodyExt;
-use mnemo_engine::{
-	api::router,
-	home,
-	service::{Engine, EngineConfig},
-};
+use mnemo_engine::api::router;
 use mnemo_primitives::{
 	engine::{DataRef, DatanetData, EvalMetrics, EvalSettings, LoraSpec, TrainRequest, TrainState, TrainStatus},
 	ContentHash,
 };
-use std::{path::Path, sync::Arc, time::Duration};
+use std::time::Duration;
 use tower::ServiceExt;
 
 #[tokio::test]
@@ -136,6 +131,7 @@ async fn a_training_job_runs_to_an_adapter_that_evaluation_confirms() {
 	for f in ["adapter_model.safetensors", "adapter_config.json", "metrics.json", "loss.png"] {
 		assert!(adir.join(f).exists(), "{f}");
 	}
+	assert_eq!(adir.join("grads").read_dir().unwrap().count(), 1, "the gradient cache is built with the adapter");
 
 	// Another trainer re-evaluates it: the same numbers.
 	let mut eval = serde_json::to_value(request(5, &data, 6)).unwrap();
