@@ -351,14 +351,19 @@ impl Engine {
 		Ok(dir)
 	}
 
+	/// An adapter's bytes from the store; a 404 that names the adapter when it is not there.
+	fn adapter_bytes(&self, hash: &ContentHash) -> Result<Vec<u8>> {
+		self.store.get(hash).map_err(|e| match e {
+			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", hash.to_hex())),
+			e => e,
+		})
+	}
+
 	/// Evaluates an adapter from the store against its base on the pinned held-out split.
 	pub fn evaluate(&self, req: &EvalRequest) -> Result<EvalMetrics> {
 		let (settings, wanted) = self.settings(&req.base_model, &req.lora, &req.eval)?;
 		let base = self.base(&req.base_model)?;
-		let bytes = self.store.get(&req.adapter_hash).map_err(|e| match e {
-			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", req.adapter_hash.to_hex())),
-			e => e,
-		})?;
+		let bytes = self.adapter_bytes(&req.adapter_hash)?;
 		let lora = Lora::from_safetensors(&bytes, None, &base.model.config, base.model.device())?;
 		if lora.config.rank != wanted.rank || lora.config.targets != wanted.targets {
 			return Err(Error::bad(format!(
@@ -384,10 +389,7 @@ impl Engine {
 	pub fn attribute(&self, req: &AttributionRequest) -> Result<AttributionResponse> {
 		let settings = self.attribution_settings(req.top_k);
 		settings.check()?;
-		let adapter = self.store.get(&req.adapter_hash).map_err(|e| match e {
-			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", req.adapter_hash.to_hex())),
-			e => e,
-		})?;
+		let adapter = self.adapter_bytes(&req.adapter_hash)?;
 		let transcript = self.store.get(&req.transcript).map_err(|e| match e {
 			Error::NotFound(_) => Error::NotFound(format!(
 				"transcript {} is not in this engine's store; the serving operator stores it there",

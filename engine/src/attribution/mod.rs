@@ -172,7 +172,7 @@ pub struct Example {
 	pub text: String,
 	/// `Some(j)`: a copy of example `j` (or its contribution copies an earlier one), dropped.
 	pub copy_of: Option<usize>,
-	/// For prompt/completion rows, the prompt's length in characters (masked).
+	/// For prompt/completion rows, the prompt (its tokens are masked).
 	prompt: Option<String>,
 }
 
@@ -410,10 +410,9 @@ pub fn span_evidence(prep: &Prepared, n_contributions: usize, q: &QueryEval, tok
 	let mut credit = vec![0f64; n_contributions];
 	let mut covered = vec![false; out.len()];
 	let mut counted = Vec::new();
-	// With no prompt the first output token is not scored: gains are per scored position.
-	let offset = out.len() - q.adapter_logp.len();
+	// `out` holds exactly the scored output positions: log-probabilities index it directly.
 	for s in index.maximal_spans(out, min_span) {
-		let gain: f64 = (s.start.max(offset)..s.end).map(|t| q.adapter_logp[t - offset] - q.base_logp[t - offset]).sum();
+		let gain: f64 = (s.start..s.end).map(|t| q.adapter_logp[t] - q.base_logp[t]).sum();
 		if gain <= 0.0 {
 			continue;
 		}
