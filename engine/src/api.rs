@@ -250,6 +250,33 @@ async fn metrics(State(e): State<Arc<Engine>>) -> Response {
 		"Training jobs by state.",
 		e.job_counts().iter().map(|(s, k)| (format!("{{state=\"{}\"}}", format!("{s:?}").to_lowercase()), *k as u64)).collect(),
 	);
+	if let Some(s) = e.serving.get() {
+		let st = &s.server.stats;
+		let one = |v: u64| vec![(String::new(), v)];
+		metric("mnemo_engine_serve_requests_total", "counter", "Inference requests accepted.", one(n(&st.requests)));
+		metric("mnemo_engine_serve_refused_busy_total", "counter", "Inference requests refused with 429.", one(n(&st.refused_busy)));
+		metric("mnemo_engine_serve_cancelled_total", "counter", "Inference requests whose client went away.", one(n(&st.cancelled)));
+		metric("mnemo_engine_serve_output_tokens_total", "counter", "Tokens generated.", one(n(&st.output_tokens)));
+		metric("mnemo_engine_serve_steps_total", "counter", "Batched decode steps.", one(n(&st.steps)));
+		metric("mnemo_engine_serve_running", "gauge", "Requests in the running batch.", one(st.running.load(Ordering::Relaxed) as u64));
+		metric("mnemo_engine_adapter_loads_total", "counter", "Adapters written into the bank.", one(n(&st.adapter_loads)));
+		metric("mnemo_engine_adapter_evictions_total", "counter", "Adapters evicted from the bank.", one(n(&st.adapter_evictions)));
+		metric("mnemo_engine_adapters_resident", "gauge", "Adapters in the bank.", one(st.resident_adapters.load(Ordering::Relaxed) as u64));
+		if let Some(m) = &s.meter {
+			metric(
+				"mnemo_engine_receipts",
+				"gauge",
+				"Receipts by state.",
+				vec![
+					("{state=\"pending\"}".into(), n(&m.stats.pending)),
+					("{state=\"recorded\"}".into(), n(&m.stats.recorded)),
+					("{state=\"refused\"}".into(), n(&m.stats.refused)),
+					("{state=\"expired\"}".into(), n(&m.stats.expired)),
+				],
+			);
+			metric("mnemo_engine_receipt_flush_errors_total", "counter", "Failed receipt flushes.", one(n(&m.stats.flush_errors)));
+		}
+	}
 	([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
@@ -276,6 +303,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
 		.route("/v1/blobs/{hash}", put(put_blob).get(get_blob).head(head_blob))
 		.route("/v1/blobs", post(post_blob))
 		.layer(blob_limit);
+	let serving = match engine.serving.get() {
+		Some(s) => crate::openai::routes(s.clone()),
+		None => Router::new(),
+	};
 	Router::new()
 		.route("/v1/datanets/{id}/validate", post(validate_contribution))
 		.route("/v1/train", post(submit_train))
@@ -286,9 +317,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
 		.merge(blobs)
 		.route("/health", get(health))
 		.route("/metrics", get(metrics))
+		.with_state(engine.clone())
+		.merge(serving)
 		.fallback(not_found)
-		.layer(axum::middleware::from_fn_with_state(engine.clone(), count))
-		.with_state(engine)
+		.layer(axum::middleware::from_fn_with_state(engine, count))
 }
 
 /// Serves the API on `listener` until ctrl-c.

@@ -21,6 +21,18 @@ pub enum Error {
 	/// The engine is at capacity; try again later (HTTP 503).
 	#[error("{0}")]
 	Busy(String),
+	/// The serving queue is full; try again shortly (HTTP 429).
+	#[error("{0}")]
+	TooManyRequests(String),
+	/// The request does not say who pays, or its proof does not hold (HTTP 401).
+	#[error("{0}")]
+	Unauthorized(String),
+	/// The payer's voucher does not allow this request (HTTP 403).
+	#[error("{0}")]
+	Forbidden(String),
+	/// The request repeats one already taken (HTTP 409).
+	#[error("{0}")]
+	Conflict(String),
 	/// A model file is not what it claims to be.
 	#[error("{path}: {msg}")]
 	Format { path: PathBuf, msg: String },
@@ -54,6 +66,10 @@ impl Error {
 			Error::TooLarge { .. } => 413,
 			Error::HashMismatch { .. } => 422,
 			Error::Busy(_) => 503,
+			Error::TooManyRequests(_) => 429,
+			Error::Unauthorized(_) => 401,
+			Error::Forbidden(_) => 403,
+			Error::Conflict(_) => 409,
 			Error::Format { .. } | Error::Io { .. } | Error::Internal(_) => 500,
 		}
 	}

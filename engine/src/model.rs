@@ -97,6 +97,7 @@ impl Config {
 }
 
 /// One decoder block's weights, projections stored `[in, out]` so `x · W` is a plain matmul.
+#[derive(Clone)]
 pub struct Block {
 	attn_norm: Tensor<1>,
 	ffn_norm: Tensor<1>,
@@ -113,6 +114,29 @@ pub struct Llama {
 	norm: Tensor<1>,
 	cos: Tensor<2>,
 	sin: Tensor<2>,
+	/// Base projection matmuls run so far (each of q, k, v, o, gate, up, down in each layer
+	/// counts one per forward pass, whatever the batch): what the serving tests count.
+	pub base_matmuls: std::sync::atomic::AtomicU64,
+}
+
+/// A low-rank update added to the projections of a forward pass: one adapter ([`Lora`]) for
+/// every row, or a different adapter per row (the serving bank's gathered path).
+pub trait LowRank {
+	/// The update `[n, out]` for the rows `x: [n, in]` of `layer`'s `target` projection, or
+	/// `None` when no row's adapter targets it.
+	fn delta(&self, layer: usize, target: Target, x: Tensor<2>) -> Option<Tensor<2>>;
+}
+
+impl LowRank for Lora {
+	fn delta(&self, layer: usize, target: Target, x: Tensor<2>) -> Option<Tensor<2>> {
+		Lora::delta(self, layer, target, x)
+	}
+}
+
+/// One sequence of a ragged batch: the tokens it adds this step and its own KV cache.
+pub struct SeqStep<'a> {
+	pub tokens: &'a [u32],
+	pub cache: &'a mut KvCache,
 }
 
 /// Keys and values of past positions, per layer, for incremental decoding.
@@ -171,7 +195,7 @@ impl Llama {
 		}
 		let norm = vec("model.norm.weight", h)?;
 		let (cos, sin) = rope_tables(&config, device);
-		Ok(Llama { config, device: device.clone(), embed, blocks, norm, cos, sin })
+		Ok(Llama { config, device: device.clone(), embed, blocks, norm, cos, sin, base_matmuls: Default::default() })
 	}
 
 	/// Loads a llama.cpp GGUF file: shape from `llama.*`, weights dequantised to f32 and the
@@ -227,7 +251,7 @@ impl Llama {
 		let mask = causal_mask(t, past, &self.device);
 		for (l, block) in self.blocks.iter().enumerate() {
 			let proj = |i: usize, target: Target, x: Tensor<2>| -> Tensor<2> {
-				let base = x.clone().matmul(block.proj[i].clone());
+				let base = self.base_matmul(block, i, x.clone());
 				match lora.and_then(|a| a.delta(l, target, x)) {
 					Some(d) => base + d,
 					None => base,
@@ -314,6 +338,133 @@ impl Llama {
 		out
 	}
 
+	fn base_matmul(&self, block: &Block, i: usize, x: Tensor<2>) -> Tensor<2> {
+		self.base_matmuls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+		x.matmul(block.proj[i].clone())
+	}
+
+	/// One forward pass over a ragged batch, as continuous batching runs it: every sequence
+	/// brings its own new tokens (a whole prompt when it is admitted, one token per decode step
+	/// after) and its own KV cache. The rows of all sequences go through each base projection
+	/// together, one matmul per projection per layer, with `low_rank` adding each row's own
+	/// adapter update; attention runs per sequence over its own cache. Returns the final hidden
+	/// states of every row (`[Σ tokens, hidden]`, sequences in order) when `last_only` is false,
+	/// else of each sequence's last row (`[sequences, hidden]`).
+	pub fn hidden_ragged(&self, seqs: &mut [SeqStep<'_>], low_rank: Option<&dyn LowRank>, last_only: bool) -> Tensor<2> {
+		let c = &self.config;
+		assert!(!seqs.is_empty() && seqs.iter().all(|s| !s.tokens.is_empty()), "non-empty sequences");
+		assert!(seqs.iter().all(|s| s.cache.len + s.tokens.len() <= c.max_seq), "callers check the context");
+		let n: usize = seqs.iter().map(|s| s.tokens.len()).sum();
+		let ids: Vec<i64> = seqs.iter().flat_map(|s| s.tokens.iter().map(|&t| t as i64)).collect();
+		let positions: Vec<i64> =
+			seqs.iter().flat_map(|s| (s.cache.len..s.cache.len + s.tokens.len()).map(|p| p as i64)).collect();
+		let int = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), &self.device);
+		let mut x = self.embed.clone().select(0, int(ids));
+		let positions = int(positions);
+		let cos = self.cos.clone().select(0, positions.clone()).unsqueeze_dim::<3>(1);
+		let sin = self.sin.clone().select(0, positions).unsqueeze_dim::<3>(1);
+		let rep = c.heads / c.kv_heads;
+		for (l, block) in self.blocks.iter().enumerate() {
+			let proj = |i: usize, target: Target, x: Tensor<2>| -> Tensor<2> {
+				let base = self.base_matmul(block, i, x.clone());
+				match low_rank.and_then(|a| a.delta(l, target, x)) {
+					Some(d) => base + d,
+					None => base,
+				}
+			};
+			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps);
+			let q = rope3(proj(0, Target::Q, xn.clone()).reshape([n, c.heads, c.head_dim]), &cos, &sin);
+			let k = rope3(proj(1, Target::K, xn.clone()).reshape([n, c.kv_heads, c.head_dim]), &cos, &sin);
+			let v = proj(2, Target::V, xn).reshape([n, c.kv_heads, c.head_dim]);
+			let mut outs = Vec::with_capacity(seqs.len());
+			let mut off = 0;
+			for s in seqs.iter_mut() {
+				let t = s.tokens.len();
+				let past = s.cache.len;
+				let heads = |x: Tensor<3>| x.narrow(0, off, t).swap_dims(0, 1).unsqueeze_dim::<4>(0);
+				let (q, mut k, mut v) = (heads(q.clone()), heads(k.clone()), heads(v.clone()));
+				if let Some((pk, pv)) = s.cache.layers[l].take() {
+					k = Tensor::cat(vec![pk, k], 2);
+					v = Tensor::cat(vec![pv, v], 2);
+				}
+				s.cache.layers[l] = Some((k.clone(), v.clone()));
+				let len = past + t;
+				let expand = |x: Tensor<4>| -> Tensor<4> {
+					if rep == 1 {
+						return x;
+					}
+					x.unsqueeze_dim::<5>(2).expand([1, c.kv_heads, rep, len, c.head_dim]).reshape([1, c.heads, len, c.head_dim])
+				};
+				let (k, v) = (expand(k), expand(v));
+				let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((c.head_dim as f64).sqrt());
+				if t > 1 {
+					scores = scores + causal_mask(t, past, &self.device);
+				}
+				let attn = activation::softmax(scores, 3).matmul(v);
+				outs.push(attn.swap_dims(1, 2).reshape([t, c.heads * c.head_dim]));
+				off += t;
+			}
+			let attn = if outs.len() == 1 { outs.pop().expect("one") } else { Tensor::cat(outs, 0) };
+			x = x + proj(3, Target::O, attn);
+			let xn = rms_norm(x.clone(), &block.ffn_norm, c.rms_eps);
+			let gate = activation::silu(proj(4, Target::Gate, xn.clone()));
+			let up = proj(5, Target::Up, xn);
+			x = x + proj(6, Target::Down, gate * up);
+		}
+		for s in seqs.iter_mut() {
+			s.cache.len += s.tokens.len();
+		}
+		if last_only {
+			let mut last = Vec::with_capacity(seqs.len());
+			let mut end = 0;
+			for s in seqs.iter() {
+				end += s.tokens.len();
+				last.push(end as i64 - 1);
+			}
+			x = x.select(0, int(last));
+		}
+		rms_norm(x, &self.norm, c.rms_eps)
+	}
+
+	/// Logits for the rows [`Self::hidden_ragged`] returns.
+	pub fn logits_ragged(&self, seqs: &mut [SeqStep<'_>], low_rank: Option<&dyn LowRank>, last_only: bool) -> Tensor<2> {
+		self.hidden_ragged(seqs, low_rank, last_only).matmul(self.embed.clone().transpose())
+	}
+
+	/// A copy of this model sharing its tensors, with `lora` merged into the copy's weights
+	/// (the single-adapter baseline the serving benchmark compares against).
+	pub fn merged(&self, lora: &Lora) -> Llama {
+		let mut m = self.clone_shared();
+		m.merge(lora);
+		m
+	}
+
+	/// Another handle on the same weights (burn tensors are shared, not copied), with its own
+	/// matmul counter.
+	pub fn clone_shared(&self) -> Llama {
+		Llama {
+			config: self.config.clone(),
+			device: self.device.clone(),
+			embed: self.embed.clone(),
+			blocks: self.blocks.clone(),
+			norm: self.norm.clone(),
+			cos: self.cos.clone(),
+			sin: self.sin.clone(),
+			base_matmuls: Default::default(),
+		}
+	}
+
+	/// Subtracts `lora`'s update again (after [`Self::merge`]).
+	pub fn unmerge(&mut self, lora: &Lora) {
+		for (l, block) in self.blocks.iter_mut().enumerate() {
+			for (i, t) in Target::ALL.iter().enumerate() {
+				if let Some(delta) = lora.weight_delta(l, *t) {
+					block.proj[i] = block.proj[i].clone() - delta.inner();
+				}
+			}
+		}
+	}
+
 	/// Adds `lora`'s low-rank update into the weights it targets (`W += scale · A·B`).
 	pub fn merge(&mut self, lora: &Lora) {
 		for (l, block) in self.blocks.iter_mut().enumerate() {
@@ -374,6 +525,16 @@ fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
 	let x2 = x.clone().narrow(3, d / 2, d / 2);
 	let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
 	x * cos.clone().unsqueeze::<4>() + rotated * sin.clone().unsqueeze::<4>()
+}
+
+/// Rotate-half RoPE for rows `x: [n, heads, head_dim]` at their own positions (`cos`, `sin`:
+/// `[n, 1, head_dim]`).
+fn rope3(x: Tensor<3>, cos: &Tensor<3>, sin: &Tensor<3>) -> Tensor<3> {
+	let [_, _, d] = x.dims();
+	let x1 = x.clone().narrow(2, 0, d / 2);
+	let x2 = x.clone().narrow(2, d / 2, d / 2);
+	let rotated = Tensor::cat(vec![x2.neg(), x1], 2);
+	x * cos.clone() + rotated * sin.clone()
 }
 
 /// Additive mask `[1, 1, len, past + len]`: 0 where query `i` may see key `j` (`j <= past + i`),

@@ -87,6 +87,8 @@ pub struct Engine {
 	/// One attribution at a time: they are CPU-bound, and two for the same adapter would
 	/// compute its gradient cache twice.
 	attributing: Mutex<()>,
+	/// The serving side, when this engine serves models ([`crate::serving::Serving::start`]).
+	pub serving: std::sync::OnceLock<Arc<crate::serving::Serving>>,
 }
 
 /// The job id of a (job, attempt) pair.
@@ -133,6 +135,7 @@ impl Engine {
 			jobs: Mutex::new(jobs),
 			queue: Mutex::new(None),
 			attributing: Mutex::new(()),
+			serving: std::sync::OnceLock::new(),
 		});
 		let (tx, rx) = mpsc::channel::<String>();
 		for id in resume {

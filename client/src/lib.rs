@@ -1,0 +1,301 @@
+//! `mnemo-client`: the one chain client of the workspace.
+//!
+//! It talks to a Mnemo node over its JSON-RPC (HTTP, the same port as WebSocket), builds and
+//! signs extrinsics itself in the runtime's format (a v4 signed `UncheckedExtrinsic` with the
+//! runtime's transaction extensions, immortal era, no tip, metadata-hash check disabled), reads
+//! storage by key, and signs and checks payer vouchers. The engine's receipt flusher uses it; the
+//! `mnemo` command-line client is to grow on the same crate.
+
+pub mod voucher;
+
+use codec::{Compact, Decode, Encode};
+use mnemo_primitives::{AccountId, Balance, BlockNumber, ContentHash, ReceiptId, RequestId};
+use polkadot_sdk::{
+	sp_core::{crypto::Pair as _, sr25519, H256},
+	sp_crypto_hashing::{blake2_128, blake2_256, twox_128},
+	sp_runtime::{generic::Era, MultiAddress, MultiSignature},
+};
+use std::time::{Duration, Instant};
+
+pub use voucher::{SignedVoucher, VoucherOf};
+
+/// The runtime's pallet index of `pallet_attribution`.
+pub const ATTRIBUTION_PALLET: u8 = 54;
+/// Largest batch `record_inferences` takes (the runtime's `MaxBatch`).
+pub const MAX_BATCH: usize = 32;
+
+/// What went wrong talking to the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+	#[error("cannot reach the node at {url}: {msg}")]
+	Unreachable { url: String, msg: String },
+	#[error("the node refused `{method}`: {msg}")]
+	Rpc { method: String, msg: String },
+	#[error("unexpected answer to `{method}`: {msg}")]
+	Decode { method: String, msg: String },
+	#[error("`{0}` is not a valid secret URI (e.g. //Alice or a 12-word phrase)")]
+	BadSuri(String),
+	#[error("timed out after {secs} s waiting for {what}")]
+	Timeout { what: String, secs: u64 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One inference as `record_inferences` takes it (the pallet's `InferenceRecord`, same order).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct InferenceRecord {
+	pub payer: AccountId,
+	pub voucher: VoucherOf,
+	pub signature: MultiSignature,
+	pub input_tokens: u32,
+	pub output_tokens: u32,
+	pub transcript: ContentHash,
+}
+
+/// A signing key.
+#[derive(Clone)]
+pub struct Signer {
+	pair: sr25519::Pair,
+}
+
+impl Signer {
+	/// From a secret URI: `//Alice`, a mnemonic phrase, a `0x` seed, with `//hard/soft` paths.
+	pub fn from_suri(suri: &str) -> Result<Self> {
+		sr25519::Pair::from_string(suri, None).map(|pair| Signer { pair }).map_err(|_| Error::BadSuri(suri.into()))
+	}
+
+	pub fn account(&self) -> AccountId {
+		AccountId::from(self.pair.public().0)
+	}
+
+	pub fn sign(&self, payload: &[u8]) -> MultiSignature {
+		MultiSignature::Sr25519(self.pair.sign(payload))
+	}
+}
+
+/// Storage key of a `Blake2_128Concat` map entry (or the first key of a double map).
+pub fn map_key(pallet: &str, item: &str, key: &impl Encode) -> Vec<u8> {
+	let mut k = twox_128(pallet.as_bytes()).to_vec();
+	k.extend(twox_128(item.as_bytes()));
+	let e = key.encode();
+	k.extend(blake2_128(&e));
+	k.extend(e);
+	k
+}
+
+/// A connection to a node.
+pub struct Client {
+	url: String,
+	agent: ureq::Agent,
+	pub genesis: H256,
+	pub spec_version: u32,
+	pub tx_version: u32,
+}
+
+impl Client {
+	/// Connects to `url` (`http://` or `ws://`, which is read as `http://` on the same port) and
+	/// reads the genesis hash and runtime version.
+	pub fn connect(url: &str) -> Result<Self> {
+		let url = url.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1);
+		let agent: ureq::Agent = ureq::Agent::config_builder()
+			.timeout_global(Some(Duration::from_secs(30)))
+			.http_status_as_error(false)
+			.build()
+			.into();
+		let mut c = Client { url, agent, genesis: H256::zero(), spec_version: 0, tx_version: 0 };
+		c.genesis = c.block_hash(0)?;
+		let v = c.call("state_getRuntimeVersion", serde_json::json!([]))?;
+		let num = |k: &str| {
+			v.get(k).and_then(|x| x.as_u64()).map(|x| x as u32).ok_or_else(|| Error::Decode {
+				method: "state_getRuntimeVersion".into(),
+				msg: format!("no `{k}`"),
+			})
+		};
+		c.spec_version = num("specVersion")?;
+		c.tx_version = num("transactionVersion")?;
+		Ok(c)
+	}
+
+	pub fn url(&self) -> &str {
+		&self.url
+	}
+
+	/// One JSON-RPC call.
+	pub fn call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
+		let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+		let unreachable = |e: ureq::Error| Error::Unreachable { url: self.url.clone(), msg: e.to_string() };
+		let mut resp = self
+			.agent
+			.post(&self.url)
+			.header("content-type", "application/json")
+			.send(body.as_bytes())
+			.map_err(unreachable)?;
+		let bytes = resp.body_mut().read_to_vec().map_err(unreachable)?;
+		let v: serde_json::Value = serde_json::from_slice(&bytes)
+			.map_err(|e| Error::Decode { method: method.into(), msg: format!("not JSON-RPC ({e})") })?;
+		if let Some(err) = v.get("error") {
+			let msg = err.get("message").and_then(|m| m.as_str()).unwrap_or("error").to_string();
+			let data = err.get("data").map(|d| format!(" ({d})")).unwrap_or_default();
+			return Err(Error::Rpc { method: method.into(), msg: msg + &data });
+		}
+		Ok(v.get("result").cloned().unwrap_or(serde_json::Value::Null))
+	}
+
+	fn hex_result(&self, method: &str, v: &serde_json::Value) -> Result<Option<Vec<u8>>> {
+		match v {
+			serde_json::Value::Null => Ok(None),
+			serde_json::Value::String(s) => hex::decode(s.trim_start_matches("0x"))
+				.map(Some)
+				.map_err(|e| Error::Decode { method: method.into(), msg: e.to_string() }),
+			other => Err(Error::Decode { method: method.into(), msg: format!("not hex: {other}") }),
+		}
+	}
+
+	/// The hash of block `n` of the best chain.
+	pub fn block_hash(&self, n: u32) -> Result<H256> {
+		let v = self.call("chain_getBlockHash", serde_json::json!([n]))?;
+		let bytes = self
+			.hex_result("chain_getBlockHash", &v)?
+			.filter(|b| b.len() == 32)
+			.ok_or_else(|| Error::Decode { method: "chain_getBlockHash".into(), msg: format!("no block {n}") })?;
+		Ok(H256::from_slice(&bytes))
+	}
+
+	/// The best block's number.
+	pub fn best_number(&self) -> Result<BlockNumber> {
+		let v = self.call("chain_getHeader", serde_json::json!([]))?;
+		v.get("number")
+			.and_then(|n| n.as_str())
+			.and_then(|n| u32::from_str_radix(n.trim_start_matches("0x"), 16).ok())
+			.ok_or_else(|| Error::Decode { method: "chain_getHeader".into(), msg: "no block number".into() })
+	}
+
+	/// Raw storage at `key` in the best block.
+	pub fn storage(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+		let v = self.call("state_getStorage", serde_json::json!([format!("0x{}", hex::encode(key))]))?;
+		self.hex_result("state_getStorage", &v)
+	}
+
+	/// Decoded storage at `key`.
+	pub fn storage_value<T: Decode>(&self, key: &[u8]) -> Result<Option<T>> {
+		match self.storage(key)? {
+			None => Ok(None),
+			Some(b) => T::decode(&mut &b[..])
+				.map(Some)
+				.map_err(|e| Error::Decode { method: "state_getStorage".into(), msg: e.to_string() }),
+		}
+	}
+
+	/// The account's nonce in the best block's state (transactions included so far).
+	pub fn nonce(&self, who: &AccountId) -> Result<u32> {
+		// AccountInfo starts with the nonce (u32).
+		Ok(self.storage_value::<u32>(&map_key("System", "Account", who))?.unwrap_or(0))
+	}
+
+	/// The nonce the next transaction of `who` takes, counting those in the pool.
+	pub fn next_nonce(&self, who: &AccountId) -> Result<u32> {
+		let v = self.call("system_accountNextIndex", serde_json::json!([who.to_string()]))?;
+		v.as_u64().map(|n| n as u32).ok_or_else(|| Error::Decode { method: "system_accountNextIndex".into(), msg: v.to_string() })
+	}
+
+	/// A signed extrinsic of `call` (pallet index, call index, arguments) from `signer` at `nonce`.
+	pub fn extrinsic(&self, signer: &Signer, call: &[u8], nonce: u32) -> Vec<u8> {
+		// The runtime's TxExtension, in order: AuthorizeCall, CheckNonZeroSender,
+		// CheckSpecVersion, CheckTxVersion, CheckGenesis, CheckEra, CheckNonce, CheckWeight,
+		// ChargeTransactionPayment, CheckMetadataHash (inside StorageWeightReclaim, which adds
+		// nothing). Explicit parts: era, nonce, tip, metadata-hash mode (0 = off).
+		let explicit = (Era::Immortal, Compact(nonce), Compact(0 as Balance), 0u8).encode();
+		// Implicit parts: spec version, tx version, genesis, the era's block (genesis when
+		// immortal), the metadata hash (none).
+		let implicit = (self.spec_version, self.tx_version, self.genesis, self.genesis, Option::<[u8; 32]>::None).encode();
+		let mut payload = call.to_vec();
+		payload.extend(&explicit);
+		payload.extend(&implicit);
+		let signature = if payload.len() > 256 { signer.sign(&blake2_256(&payload)) } else { signer.sign(&payload) };
+		let mut ext = vec![0x84u8];
+		MultiAddress::<AccountId, ()>::Id(signer.account()).encode_to(&mut ext);
+		signature.encode_to(&mut ext);
+		ext.extend(explicit);
+		ext.extend(call);
+		let mut out = Compact(ext.len() as u32).encode();
+		out.extend(ext);
+		out
+	}
+
+	/// Submits `call` signed by `signer` and waits until a block includes it (the signer's
+	/// on-chain nonce passes the one used). Returns the nonce used.
+	pub fn submit_and_wait(&self, signer: &Signer, call: &[u8], timeout: Duration) -> Result<u32> {
+		let who = signer.account();
+		let nonce = self.next_nonce(&who)?;
+		let ext = self.extrinsic(signer, call, nonce);
+		self.call("author_submitExtrinsic", serde_json::json!([format!("0x{}", hex::encode(ext))]))?;
+		self.wait_nonce(&who, nonce, timeout)?;
+		Ok(nonce)
+	}
+
+	/// Waits until `who`'s on-chain nonce is above `nonce`.
+	pub fn wait_nonce(&self, who: &AccountId, nonce: u32, timeout: Duration) -> Result<()> {
+		let start = Instant::now();
+		while self.nonce(who)? <= nonce {
+			if start.elapsed() > timeout {
+				return Err(Error::Timeout {
+					what: format!("a block to include transaction {nonce} of {who}"),
+					secs: timeout.as_secs(),
+				});
+			}
+			std::thread::sleep(Duration::from_millis(250));
+		}
+		Ok(())
+	}
+
+	// ---- Mnemo's attribution pallet ----
+
+	/// `Attribution::register_operator` (holds the operator bond).
+	pub fn register_operator_call() -> Vec<u8> {
+		vec![ATTRIBUTION_PALLET, 0]
+	}
+
+	/// `Attribution::record_inferences(batch)`.
+	pub fn record_inferences_call(batch: &[InferenceRecord]) -> Vec<u8> {
+		let mut c = vec![ATTRIBUTION_PALLET, 4];
+		batch.to_vec().encode_to(&mut c);
+		c
+	}
+
+	/// Whether `who` is a registered serving operator (its bond, if so).
+	pub fn operator_bond(&self, who: &AccountId) -> Result<Option<Balance>> {
+		self.storage_value(&map_key("Attribution", "Operators", who))
+	}
+
+	/// The receipt recorded for `(operator, request)`, while it is in state.
+	pub fn receipt_of_request(&self, operator: &AccountId, request: &RequestId) -> Result<Option<ReceiptId>> {
+		let mut key = map_key("Attribution", "Requests", operator);
+		key.extend(request);
+		self.storage_value(&key)
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn keys_and_calls_have_the_runtime_layout() {
+		let alice = Signer::from_suri("//Alice").unwrap();
+		// Alice's well-known public key.
+		assert_eq!(
+			hex::encode(alice.account()),
+			"d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
+		);
+		let k = map_key("System", "Account", &alice.account());
+		assert_eq!(
+			hex::encode(&k[..32]),
+			"26aa394eea5630e07c48ae0c9558cef7b99d880ec681799c0cf30e8886371da9",
+			"twox128(System) ++ twox128(Account)"
+		);
+		assert_eq!(k.len(), 32 + 16 + 32);
+		assert_eq!(Client::register_operator_call(), vec![54, 0]);
+		assert_eq!(Client::record_inferences_call(&[]), vec![54, 4, 0]);
+		assert!(matches!(Signer::from_suri("not a uri"), Err(Error::BadSuri(_))));
+	}
+}
