@@ -164,7 +164,142 @@ enum Command {
 		/// Largest blob accepted, in bytes.
 		#[arg(long, default_value_t = mnemo_engine::store::DEFAULT_MAX_BLOB)]
 		max_blob: u64,
+		#[command(flatten)]
+		serving: ServingArgs,
 	},
+	/// Sign a payer's voucher for one metered request and print the X-Mnemo-Voucher header
+	/// value (for scripts and for clients such as the `openai` Python package, which pass it
+	/// as an extra header).
+	Voucher {
+		/// The payer's secret URI (//Bob for a dev account).
+		#[arg(long)]
+		payer: String,
+		/// The serving operator's account (SS58 or 0x hex), or its dev URI with --operator-suri.
+		#[arg(long)]
+		operator: String,
+		/// The adapter's on-chain id.
+		#[arg(long)]
+		adapter: u32,
+		#[arg(long)]
+		max_price_per_1k: u128,
+		#[arg(long)]
+		max_tokens: u32,
+		#[arg(long)]
+		expires_at: u32,
+		/// The chain's genesis hash (0x hex); or --node to read it.
+		#[arg(long)]
+		genesis: Option<String>,
+		#[arg(long)]
+		node: Option<String>,
+		/// The request id (32 hex digits); random when not given.
+		#[arg(long)]
+		request: Option<String>,
+	},
+}
+
+/// Serving models over the OpenAI-compatible API (off unless --serve is given).
+#[derive(clap::Args)]
+struct ServingArgs {
+	/// Serve this base model and the adapters deployed on it at /v1/completions,
+	/// /v1/chat/completions and /v1/models.
+	#[arg(long)]
+	serve: Option<String>,
+	/// Deploy at start: NAME=ADAPTER where ADAPTER is a content hash in the store or a PEFT
+	/// directory (stored first); `,chain=ID,price=P` makes it metered. Repeatable.
+	#[arg(long)]
+	deploy: Vec<String>,
+	/// Most requests decoding together.
+	#[arg(long, default_value_t = 32)]
+	max_batch: usize,
+	/// Most requests waiting; more are answered 429.
+	#[arg(long, default_value_t = 256)]
+	max_queue: usize,
+	/// Highest adapter rank served.
+	#[arg(long, default_value_t = 16)]
+	max_rank: usize,
+	/// Memory for resident adapters, in MiB.
+	#[arg(long, default_value_t = 256)]
+	adapter_budget_mib: u64,
+	/// The serving operator's secret URI: turns metering on (vouchers, receipts).
+	#[arg(long, env = "MNEMO_OPERATOR_SURI", hide_env_values = true)]
+	operator_suri: Option<String>,
+	/// The node receipts are recorded on (http:// or ws://).
+	#[arg(long)]
+	node: Option<String>,
+	/// The chain's genesis hash, when no --node is given (receipts then wait in the journal).
+	#[arg(long)]
+	genesis: Option<String>,
+	/// Seconds between receipt flushes.
+	#[arg(long, default_value_t = 6)]
+	flush_secs: u64,
+}
+
+/// An account as SS58 or 0x hex, or the account of a secret URI (`//Alice`).
+fn parse_account(s: &str) -> anyhow::Result<mnemo_primitives::AccountId> {
+	use std::str::FromStr;
+	if s.starts_with("//") {
+		return Ok(mnemo_client::Signer::from_suri(s)?.account());
+	}
+	if let Some(h) = s.strip_prefix("0x") {
+		let b: [u8; 32] = hex::decode(h).ok().and_then(|b| b.try_into().ok()).context("an account is 32 bytes of hex")?;
+		return Ok(b.into());
+	}
+	mnemo_primitives::AccountId::from_str(s).map_err(|e| anyhow::anyhow!("`{s}` is not an account: {e}"))
+}
+
+fn parse_hash(s: &str) -> anyhow::Result<mnemo_primitives::Hash> {
+	let b: [u8; 32] =
+		hex::decode(s.trim_start_matches("0x")).ok().and_then(|b| b.try_into().ok()).context("a hash is 32 bytes of hex")?;
+	Ok(b.into())
+}
+
+/// Starts serving `base` and deploys what --deploy names.
+fn start_serving(engine: &std::sync::Arc<Engine>, base: &str, a: &ServingArgs) -> anyhow::Result<()> {
+	use mnemo_engine::{serve::ServeConfig, serving::{Metering, Serving, ServingConfig}};
+	let metering = match &a.operator_suri {
+		None => None,
+		Some(suri) => Some(Metering {
+			operator: mnemo_client::Signer::from_suri(suri)?,
+			node: a.node.clone(),
+			genesis: a.genesis.as_deref().map(parse_hash).transpose()?,
+			flush_interval: std::time::Duration::from_secs(a.flush_secs.max(1)),
+		}),
+	};
+	let serve = ServeConfig {
+		max_batch: a.max_batch,
+		max_queue: a.max_queue,
+		rank: a.max_rank,
+		adapter_budget: a.adapter_budget_mib << 20,
+	};
+	let s = Serving::start(engine.clone(), ServingConfig { base: base.to_string(), serve, metering })?;
+	for d in &a.deploy {
+		let (name, rest) = d.split_once('=').context("--deploy takes NAME=ADAPTER[,chain=ID,price=P]")?;
+		let mut parts = rest.split(',');
+		let what = parts.next().unwrap_or_default();
+		let (mut chain, mut price) = (None, 0u128);
+		for p in parts {
+			match p.split_once('=') {
+				Some(("chain", v)) => chain = Some(v.parse().context("chain= takes the adapter's on-chain id")?),
+				Some(("price", v)) => price = v.parse().context("price= takes a whole number")?,
+				_ => bail!("--deploy: unknown option `{p}` (chain=ID, price=P)"),
+			}
+		}
+		let hash = match mnemo_primitives::ContentHash::from_hex(what) {
+			Some(h) => h,
+			None => {
+				let f = Path::new(what).join("adapter_model.safetensors");
+				let bytes = std::fs::read(&f).with_context(|| format!("--deploy {name}: {}", f.display()))?;
+				engine.store.put(&bytes, None)?
+			},
+		};
+		let d = s.deploy(name, hash, chain, price)?;
+		eprintln!("deployed `{}`: adapter {} (rank {}{})", d.name, d.adapter.to_hex(), d.rank,
+			d.chain_adapter.map(|c| format!(", on-chain adapter {c} at {} per 1k tokens", d.price_per_1k)).unwrap_or_default());
+	}
+	if let Some(m) = &s.meter {
+		eprintln!("metering as operator {} (receipts in {})", m.operator, engine.config.home.join("serving/receipts").display());
+	}
+	Ok(())
 }
 
 /// A base model and, optionally, an adapter on it.
@@ -489,14 +624,40 @@ fn run() -> anyhow::Result<()> {
 				print!("{}", mnemo_engine::bench::table(&rows));
 			}
 		},
-		Command::Serve { addr, bases, max_blob } => {
+		Command::Voucher { payer, operator, adapter, max_price_per_1k, max_tokens, expires_at, genesis, node, request } => {
+			let payer = mnemo_client::Signer::from_suri(&payer)?;
+			let operator = parse_account(&operator)?;
+			let genesis = match (genesis, node) {
+				(Some(g), _) => parse_hash(&g)?,
+				(None, Some(url)) => mnemo_client::Client::connect(&url)?.genesis,
+				(None, None) => bail!("give --genesis or --node"),
+			};
+			let request = match request {
+				Some(r) => {
+					let b = hex::decode(r.trim_start_matches("0x")).context("--request is not hex")?;
+					b.try_into().map_err(|_| anyhow::anyhow!("--request must be 16 bytes (32 hex digits)"))?
+				},
+				None => rand::random(),
+			};
+			let v = mnemo_primitives::Voucher { request, operator, adapter, max_price_per_1k, max_tokens, expires_at, genesis };
+			println!("{}", mnemo_client::SignedVoucher::sign(&payer, v).to_header());
+		},
+		Command::Serve { addr, bases, max_blob, serving } => {
 			let mut config = EngineConfig::new(home.clone());
 			config.bases = bases.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+			if let Some(b) = &serving.serve {
+				if !config.bases.contains(b) {
+					config.bases.push(b.clone());
+				}
+			}
 			for b in &config.bases {
 				home::known(b)?;
 			}
 			config.max_blob = max_blob;
 			let engine = Engine::start(config, dev)?;
+			if let Some(base) = &serving.serve {
+				start_serving(&engine, base, &serving)?;
+			}
 			let rt = tokio::runtime::Runtime::new()?;
 			rt.block_on(async move {
 				let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;

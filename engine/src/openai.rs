@@ -161,6 +161,9 @@ struct Common {
 	logprobs: Option<Value>,
 	#[serde(default)]
 	echo: Option<bool>,
+	/// vLLM's extension: generate to `max_tokens` whatever tokens come.
+	#[serde(default)]
+	ignore_eos: bool,
 	#[serde(default)]
 	presence_penalty: Option<f64>,
 	#[serde(default)]
@@ -325,6 +328,7 @@ async fn run(s: Arc<Serving>, headers: HeaderMap, prompt: String, c: Common, cha
 		adapter: deployment.as_ref().map(|d| d.adapter),
 		sampling,
 		stop,
+		ignore_eos: c.ignore_eos,
 		events: tx,
 		on_finish,
 	};

@@ -105,6 +105,9 @@ pub struct Job {
 	pub adapter: Option<ContentHash>,
 	pub sampling: Sampling,
 	pub stop: Vec<String>,
+	/// Keep generating past end-of-text tokens (to `max_tokens`): fixed-length loads for
+	/// benchmarks, as vLLM's `ignore_eos`.
+	pub ignore_eos: bool,
 	pub events: tokio::sync::mpsc::UnboundedSender<Event>,
 	pub on_finish: Option<OnFinish>,
 }
@@ -378,7 +381,7 @@ impl Scheduler {
 		for (i, r) in self.running.iter_mut().enumerate() {
 			let row = &logits[i * vocab..(i + 1) * vocab];
 			let t = pick(row, &r.job.sampling, &mut r.rng);
-			if t == self.tok.eos || Some(t) == self.tok.im_end {
+			if !r.job.ignore_eos && (t == self.tok.eos || Some(t) == self.tok.im_end) {
 				r.finish = Some(Finish::Stop);
 			} else {
 				r.out.push(t);

@@ -1,0 +1,307 @@
+//! Serving: the batched heterogeneous forward pass against each request alone, the matmul count
+//! of a mixed batch, continuous batching, and the adapter bank's LRU.
+
+mod common;
+
+use burn::{
+	module::Param,
+	tensor::{Tensor, TensorData},
+};
+use common::*;
+use mnemo_engine::{
+	error::Result,
+	generate::Sampling,
+	home::Base,
+	lora::{Lora, LoraConfig, Target},
+	model::{KvCache, LowRank, SeqStep, ToHost},
+	serve::{
+		bank::{HostAdapter, LoraBank},
+		AdapterSource, Event, Finish, Job, ServeConfig, Server,
+	},
+};
+use mnemo_primitives::ContentHash;
+use rand::SeedableRng;
+use std::{
+	collections::BTreeMap,
+	sync::{atomic::Ordering, Arc},
+	time::{Duration, Instant},
+};
+
+/// An adapter on `base` with random, non-zero A and B (a trained adapter's shape).
+pub fn random_adapter(base: &Base, rank: usize, targets: &[Target], seed: u64) -> Lora {
+	let cfg = LoraConfig::new(rank, 2.0 * rank as f64, targets.to_vec(), &base.id).unwrap();
+	let mut l = Lora::init(cfg, &base.model.config, seed, &device());
+	let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xB);
+	for p in l.weights.pairs.iter_mut() {
+		let [r, o] = p.b.val().dims();
+		let b: Vec<f32> = (0..r * o).map(|_| mnemo_engine::model::normal(&mut rng) * 0.05).collect();
+		p.b = Param::from_tensor(Tensor::from_data(TensorData::new(b, [r, o]), &device()));
+	}
+	l
+}
+
+/// Adapters from memory.
+struct Memory(BTreeMap<ContentHash, Vec<u8>>, mnemo_engine::model::Config);
+
+impl AdapterSource for Memory {
+	fn load(&self, hash: &ContentHash) -> Result<HostAdapter> {
+		let bytes = self.0.get(hash).ok_or_else(|| mnemo_engine::Error::NotFound("no such adapter".into()))?;
+		let lora = Lora::from_safetensors(bytes, None, &self.1, &device())?;
+		Ok(HostAdapter::from_lora(*hash, &lora, self.1.layers))
+	}
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+	assert_eq!(a.len(), b.len());
+	a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Stated tolerance: batched and alone logits agree to 1e-4 absolute (they are not bit-equal:
+/// the matmul blocking depends on how many rows a product has).
+const TOL: f32 = 1e-4;
+
+#[test]
+fn a_mixed_batch_gives_each_request_the_logits_it_gets_alone() {
+	let base = tiny_base();
+	let m = &base.model;
+	let layers = m.config.layers;
+	let adapters = [
+		random_adapter(&base, 8, &[Target::Q, Target::V], 1),
+		random_adapter(&base, 4, &[Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down], 2),
+		random_adapter(&base, 2, &[Target::Down], 3),
+	];
+	let mut bank = LoraBank::new(&m.config, 8, LoraBank::slot_bytes(&m.config, 8) * 4, &device()).unwrap();
+	let mut slots = Vec::new();
+	for (i, a) in adapters.iter().enumerate() {
+		let h = ContentHash::of(&[i as u8]);
+		slots.push(bank.acquire(h, || Ok(HostAdapter::from_lora(h, a, layers))).unwrap().unwrap());
+	}
+	// Four requests of different lengths: three adapters and the base model.
+	let prompts: Vec<Vec<u32>> = ["To be, or not to be", "Now is the winter", "A horse! a horse!", "Friends, Romans, countrymen, lend me"]
+		.iter()
+		.map(|p| base.tokenizer.encode(p).unwrap())
+		.collect();
+	let which: [Option<usize>; 4] = [Some(0), Some(1), None, Some(2)];
+	let slot_of = |w: Option<usize>| w.map_or(0, |i| slots[i]);
+
+	// Prefill: all rows' logits, teacher-forced.
+	let mut caches: Vec<KvCache> = (0..4).map(|_| KvCache::new(layers)).collect();
+	let rows: Vec<usize> = prompts.iter().zip(which).flat_map(|(p, w)| std::iter::repeat_n(slot_of(w), p.len())).collect();
+	let batched = {
+		let mut seqs: Vec<SeqStep> = prompts.iter().zip(caches.iter_mut()).map(|(p, c)| SeqStep { tokens: p, cache: c }).collect();
+		let lr = bank.batch(&rows);
+		m.logits_ragged(&mut seqs, Some(&lr as &dyn LowRank), false).to_host()
+	};
+	let v = m.config.vocab;
+	let mut off = 0;
+	let mut worst = 0f32;
+	for (p, w) in prompts.iter().zip(which) {
+		let alone = m.forward(&[p.clone()], w.map(|i| &adapters[i]), None).to_host();
+		let d = max_abs_diff(&batched[off * v..(off + p.len()) * v], &alone);
+		worst = worst.max(d);
+		if let Some(i) = w {
+			let plain = m.forward(&[p.clone()], None, None).to_host();
+			assert!(max_abs_diff(&plain, &alone) > 1e-2, "adapter {i} changes the logits (the test can fail)");
+		}
+		off += p.len();
+	}
+	// One decode step for every request together, against the whole sequence alone.
+	let next: Vec<Vec<u32>> = (0..4).map(|i| vec![(7 + 11 * i) as u32]).collect();
+	let rows: Vec<usize> = which.iter().map(|w| slot_of(*w)).collect();
+	m.base_matmuls.store(0, Ordering::Relaxed);
+	let gathered_before = bank.stats.gathered_matmuls.load(Ordering::Relaxed);
+	let step = {
+		let mut seqs: Vec<SeqStep> = next.iter().zip(caches.iter_mut()).map(|(p, c)| SeqStep { tokens: p, cache: c }).collect();
+		let lr = bank.batch(&rows);
+		m.logits_ragged(&mut seqs, Some(&lr as &dyn LowRank), true).to_host()
+	};
+	assert_eq!(
+		m.base_matmuls.load(Ordering::Relaxed),
+		(layers * 7) as u64,
+		"one base matmul per projection per layer for the whole mixed batch"
+	);
+	assert_eq!(
+		bank.stats.gathered_matmuls.load(Ordering::Relaxed) - gathered_before,
+		(layers * 7) as u64,
+		"one gathered low-rank product per adapted projection per layer, not one per request"
+	);
+	for (i, w) in which.iter().enumerate() {
+		let mut full = prompts[i].clone();
+		full.extend(&next[i]);
+		let alone = m.forward(&[full.clone()], w.map(|a| &adapters[a]), None).to_host();
+		let last = &alone[(full.len() - 1) * v..];
+		worst = worst.max(max_abs_diff(&step[i * v..(i + 1) * v], last));
+	}
+	println!("largest |batched − alone| logit difference: {worst:.2e} (tolerance {TOL:.0e})");
+	assert!(worst <= TOL, "batched logits differ from alone by {worst}");
+}
+
+fn server(base: &Base, adapters: &[&Lora], config: ServeConfig) -> (Server, Vec<ContentHash>) {
+	let mut mem = BTreeMap::new();
+	let mut hashes = Vec::new();
+	for a in adapters {
+		let bytes = a.to_safetensors().unwrap();
+		let h = ContentHash::of(&bytes);
+		mem.insert(h, bytes);
+		hashes.push(h);
+	}
+	let source = Arc::new(Memory(mem, base.model.config.clone()));
+	let s = Server::start(Arc::new(base.model.clone_shared()), Arc::new(base.tokenizer.clone()), source, config).unwrap();
+	(s, hashes)
+}
+
+fn job(prompt: Vec<u32>, adapter: Option<ContentHash>, max_tokens: usize) -> (Job, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+	let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+	let j = Job {
+		prompt,
+		adapter,
+		sampling: Sampling { max_tokens, ..Default::default() },
+		stop: vec![],
+		ignore_eos: true,
+		events: tx,
+		on_finish: None,
+	};
+	(j, rx)
+}
+
+/// Blocks until the request ends; returns its outcome and how many deltas came before.
+fn finish(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> (mnemo_engine::serve::Outcome, usize) {
+	let mut deltas = 0;
+	loop {
+		match rx.blocking_recv().expect("the scheduler answers") {
+			Event::Delta(_) => deltas += 1,
+			Event::Done(o) => return (o, deltas),
+			Event::Failed(e) => panic!("request failed: {e}"),
+		}
+	}
+}
+
+#[test]
+fn a_request_admitted_mid_decode_finishes_before_earlier_ones() {
+	let base = tiny_base();
+	let a = random_adapter(&base, 4, &[Target::Q, Target::V], 5);
+	let b = random_adapter(&base, 4, &[Target::Q, Target::V], 6);
+	let (s, h) = server(&base, &[&a, &b], ServeConfig::default());
+	let prompt = base.tokenizer.encode("Once more unto the breach").unwrap();
+	let (long, mut long_rx) = job(prompt.clone(), Some(h[0]), 120);
+	s.submit(long).unwrap();
+	// Wait until the long request is decoding.
+	match long_rx.blocking_recv().unwrap() {
+		Event::Delta(_) => {},
+		other => panic!("expected a token, got {other:?}"),
+	}
+	let (short, mut short_rx) = job(prompt.clone(), Some(h[1]), 4);
+	s.submit(short).unwrap();
+	let (o, _) = finish(&mut short_rx);
+	assert_eq!((o.output_tokens, o.finish), (4, Finish::Length));
+	assert!(s.stats.admitted_mid_batch.load(Ordering::Relaxed) >= 1, "the short request joined a running batch");
+	// The long one is still running when the short one is done.
+	assert!(s.stats.running.load(Ordering::Relaxed) >= 1 || long_rx.len() > 0);
+	let (o, _) = finish(&mut long_rx);
+	assert_eq!(o.output_tokens, 120);
+	assert_eq!(s.stats.running.load(Ordering::Relaxed), 0);
+
+	// Batched greedy decoding gives each request the text it gets alone.
+	let alone = mnemo_engine::generate::generate_ids(
+		&base.model,
+		&base.tokenizer,
+		&[prompt.clone()],
+		Some(&b),
+		&Sampling { max_tokens: 4, ..Default::default() },
+	)
+	.unwrap();
+	let (together, _) = {
+		let (j1, mut r1) = job(prompt.clone(), Some(h[0]), 8);
+		let (j2, mut r2) = job(prompt.clone(), Some(h[1]), 4);
+		s.submit(j1).unwrap();
+		s.submit(j2).unwrap();
+		let out = finish(&mut r2);
+		finish(&mut r1);
+		out
+	};
+	assert_eq!(together.text, base.tokenizer.decode(&alone[0]).unwrap());
+}
+
+#[test]
+fn the_bank_evicts_the_least_recently_used_adapter_and_never_a_pinned_one() {
+	let base = tiny_base();
+	let layers = base.model.config.layers;
+	let ads: Vec<Lora> = (0..3).map(|i| random_adapter(&base, 4, &[Target::Q, Target::V], 10 + i)).collect();
+	let hs: Vec<ContentHash> = (0..3u8).map(|i| ContentHash::of(&[i])).collect();
+	let slot = LoraBank::slot_bytes(&base.model.config, 4);
+	let mut bank = LoraBank::new(&base.model.config, 4, slot * 2, &device()).unwrap();
+	assert_eq!(bank.capacity(), 2);
+	let load = |i: usize| {
+		let (h, a) = (hs[i], &ads[i]);
+		move || Ok(HostAdapter::from_lora(h, a, layers))
+	};
+	bank.acquire(hs[0], load(0)).unwrap().unwrap();
+	bank.acquire(hs[1], load(1)).unwrap().unwrap();
+	// Both pinned: the third must wait.
+	assert_eq!(bank.acquire(hs[2], load(2)).unwrap(), None);
+	bank.release(&hs[0]);
+	bank.release(&hs[1]);
+	bank.acquire(hs[1], load(1)).unwrap().unwrap(); // a hit: 1 is now the most recent
+	bank.release(&hs[1]);
+	bank.acquire(hs[2], load(2)).unwrap().unwrap();
+	assert_eq!(bank.resident(), vec![hs[1], hs[2]], "adapter 0, least recently used, was evicted");
+	assert_eq!(bank.stats.evictions.load(Ordering::Relaxed), 1);
+	// A reused slot holds the new adapter exactly: its rows equal the adapter alone.
+	let p = base.tokenizer.encode("My kingdom for a horse").unwrap();
+	let mut cache = KvCache::new(layers);
+	let slot2 = bank.acquire(hs[2], load(2)).unwrap().unwrap();
+	let lr = bank.batch(&vec![slot2; p.len()]);
+	let got = base.model.logits_ragged(&mut [SeqStep { tokens: &p, cache: &mut cache }], Some(&lr as &dyn LowRank), false).to_host();
+	let want = base.model.forward(&[p.clone()], Some(&ads[2]), None).to_host();
+	assert!(max_abs_diff(&got, &want) <= TOL);
+	// An adapter wider than the bank is refused with a clear message.
+	let wide = random_adapter(&base, 8, &[Target::Q], 99);
+	bank.release(&hs[2]);
+	let err = bank.acquire(ContentHash::of(b"wide"), || Ok(HostAdapter::from_lora(ContentHash::of(b"wide"), &wide, layers))).unwrap_err();
+	assert!(err.to_string().contains("above this server's serving rank"), "{err}");
+
+	// Through the scheduler: a budget of one slot, three adapters in turn.
+	let config = ServeConfig { adapter_budget: slot, rank: 4, ..Default::default() };
+	let (s, h) = server(&base, &[&ads[0], &ads[1], &ads[2]], config);
+	for i in [0, 1, 2, 0] {
+		let (j, mut rx) = job(p.clone(), Some(h[i]), 2);
+		s.submit(j).unwrap();
+		finish(&mut rx);
+	}
+	assert_eq!(s.stats.adapter_loads.load(Ordering::Relaxed), 4, "every switch loads: the budget holds one");
+	assert_eq!(s.stats.adapter_evictions.load(Ordering::Relaxed), 3);
+	assert_eq!(s.stats.resident_adapters.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_full_queue_refuses_and_a_gone_client_is_cancelled() {
+	let base = tiny_base();
+	let config = ServeConfig { max_batch: 1, max_queue: 1, ..Default::default() };
+	let (s, _) = server(&base, &[], config);
+	let p = base.tokenizer.encode("Is this a dagger").unwrap();
+	let mut kept = Vec::new();
+	let mut refused = 0;
+	for _ in 0..4 {
+		let (j, rx) = job(p.clone(), None, 150);
+		match s.submit(j) {
+			Ok(()) => kept.push(rx),
+			Err(e) => {
+				assert_eq!(e.status(), 429, "{e}");
+				refused += 1;
+			},
+		}
+	}
+	assert!(refused >= 2, "one running and one waiting at most; {refused} refused");
+	// The clients go away: their requests are cancelled, nothing keeps running.
+	drop(kept);
+	let start = Instant::now();
+	while s.stats.running.load(Ordering::Relaxed) > 0 || s.stats.cancelled.load(Ordering::Relaxed) < 1 {
+		assert!(start.elapsed() < Duration::from_secs(20), "requests of gone clients were not cancelled");
+		std::thread::sleep(Duration::from_millis(20));
+	}
+	// Bad requests are refused before they queue.
+	let (j, _rx) = job(vec![], None, 4);
+	assert_eq!(s.submit(j).unwrap_err().status(), 400);
+	let (j, _rx) = job(p.clone(), None, 10_000);
+	assert!(s.submit(j).unwrap_err().to_string().contains("exceed the model's context"));
+}
