@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_attribution;
+pub mod bench_serve;
 pub mod data;
 pub mod api;
 pub mod attribution;

@@ -349,6 +349,9 @@ enum BenchCommand {
 	/// Attribution quality on Shakespeare's works (one contribution each): linear datamodeling
 	/// score, bad-contributor detection AUC and query latency, printed as tables.
 	Attribution(mnemo_engine::bench_attribution::Options),
+	/// Serving throughput with 1, 8 and 64 adapters (uniform and Zipf) against one merged
+	/// adapter and naive swapping; adapter cold-load time and bank memory per adapter.
+	Serve(mnemo_engine::bench_serve::Options),
 }
 
 #[derive(Subcommand)]
@@ -557,6 +560,14 @@ fn run() -> anyhow::Result<()> {
 			use mnemo_engine::model::ToHost;
 			let last = logits.narrow(1, t - 1, 1).reshape([v]).to_host();
 			println!("{}", serde_json::json!({"ids": ids, "logits": last}));
+		},
+		Command::Bench { what: Some(BenchCommand::Serve(opts)), .. } => {
+			let report = mnemo_engine::bench_serve::run(&home, &dev, &opts, |m| eprintln!("{m}"))?;
+			if opts.json {
+				println!("{}", serde_json::to_string_pretty(&report)?);
+			} else {
+				print!("{}", report.table());
+			}
 		},
 		Command::Bench { what: Some(BenchCommand::Attribution(opts)), .. } => {
 			let report = mnemo_engine::bench_attribution::run(&home, &dev, &opts, |m| eprintln!("{m}"))?;
