@@ -309,6 +309,13 @@ impl Scheduler {
 				continue;
 			}
 			let job = self.waiting.remove(i).expect("index checked");
+			if job.events.is_closed() {
+				// Its client left while it waited.
+				self.queued.fetch_sub(1, Ordering::SeqCst);
+				self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+				abandon(job, None);
+				continue;
+			}
 			let slot = match job.adapter {
 				None => Some(0),
 				Some(h) => {
@@ -323,7 +330,7 @@ impl Scheduler {
 						Ok(s) => s,
 						Err(e) => {
 							self.queued.fetch_sub(1, Ordering::SeqCst);
-							let _ = job.events.send(Event::Failed(e));
+							abandon(job, Some(e));
 							continue;
 						},
 					}
@@ -443,6 +450,23 @@ impl Scheduler {
 			});
 		}
 		self.stats.running.store(self.running.len(), Ordering::Relaxed);
+	}
+}
+
+/// Ends a request that never ran: its `on_finish` sees no tokens (metering gives the request id
+/// back), and its client gets `err`.
+fn abandon(mut job: Job, err: Option<Error>) {
+	let outcome = Outcome {
+		text: String::new(),
+		input_tokens: job.prompt.len() as u32,
+		output_tokens: 0,
+		finish: Finish::Cancelled,
+	};
+	if let Some(f) = job.on_finish.take() {
+		let _ = f(&outcome);
+	}
+	if let Some(e) = err {
+		let _ = job.events.send(Event::Failed(e));
 	}
 }
 

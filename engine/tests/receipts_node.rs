@@ -1,0 +1,143 @@
+//! The receipt flusher against a real `mnemo-node --dev`: a metered request's receipt is
+//! submitted as a signed `record_inferences` batch by the operator's key, included, checked on
+//! chain, and retried no more than `MAX_ATTEMPTS` times when the chain does not record it.
+//!
+//! The chain here has no deployed adapter (deploying one takes the whole governance and training
+//! loop, issue 13), so it refuses the receipt with `AdapterNotDeployed`: what this proves is the
+//! path (encoding, signing, inclusion, the storage check, bounded retry), not settlement.
+//!
+//! Needs the node binary (`cargo build -p mnemo-node` at the workspace root; `scripts/test`
+//! builds it first). Without it the test says so and passes only when `MNEMO_REQUIRE_NODE` is
+//! unset, so `cargo test` in `engine/` alone still works.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{http::*, *};
+use mnemo_client::{Client, SignedVoucher, Signer};
+use mnemo_engine::{
+	lora::{Lora, LoraConfig, Target},
+	meter::MAX_ATTEMPTS,
+	serve::ServeConfig,
+	serving::{Metering, Serving, ServingConfig},
+};
+use mnemo_primitives::Voucher;
+use serde_json::json;
+use std::{
+	net::TcpListener,
+	process::{Child, Command, Stdio},
+	time::{Duration, Instant},
+};
+
+struct Node(Child);
+
+impl Drop for Node {
+	fn drop(&mut self) {
+		let _ = self.0.kill();
+		let _ = self.0.wait();
+	}
+}
+
+fn free_port() -> u16 {
+	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+	let start = Instant::now();
+	while !f() {
+		assert!(start.elapsed() < Duration::from_secs(secs), "timed out after {secs} s waiting for {what}");
+		std::thread::sleep(Duration::from_millis(250));
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_submitted_by_the_operator_key_and_retried_a_bounded_number_of_times() {
+	let bin = std::env::var_os("MNEMO_NODE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+		let exe = std::env::current_exe().unwrap();
+		exe.parent().unwrap().parent().unwrap().join("mnemo-node")
+	});
+	if !bin.exists() {
+		assert!(std::env::var_os("MNEMO_REQUIRE_NODE").is_none(), "{} is missing", bin.display());
+		eprintln!("SKIPPED: {} is missing (build mnemo-node to run this test)", bin.display());
+		return;
+	}
+	let rpc = free_port();
+	let node = Node(
+		Command::new(&bin)
+			.args(["--dev", "--rpc-port", &rpc.to_string(), "--port", &free_port().to_string()])
+			.args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
+			.stdout(Stdio::null())
+			.stderr(Stdio::null())
+			.spawn()
+			.unwrap(),
+	);
+	let url = format!("http://127.0.0.1:{rpc}");
+	let chain = tokio::task::spawn_blocking({
+		let url = url.clone();
+		move || {
+			let mut c = None;
+			wait_for("the dev node's first block", 120, || {
+				c = Client::connect(&url).ok().filter(|c| c.best_number().unwrap_or(0) > 0);
+				c.is_some()
+			});
+			let c = c.unwrap();
+			let alice = Signer::from_suri("//Alice").unwrap();
+			if c.operator_bond(&alice.account()).unwrap().is_none() {
+				c.submit_and_wait(&alice, &Client::register_operator_call(), Duration::from_secs(60)).unwrap();
+			}
+			c
+		}
+	})
+	.await
+	.unwrap();
+	let alice = Signer::from_suri("//Alice").unwrap();
+	let nonce_before = chain.nonce(&alice.account()).unwrap();
+
+	let home = tempfile::tempdir().unwrap();
+	let e = engine(home.path());
+	let metering =
+		Metering { operator: alice.clone(), node: Some(url.clone()), genesis: None, flush_interval: Duration::from_millis(500) };
+	let s = Serving::start(e.clone(), ServingConfig { base: "tiny".into(), serve: ServeConfig::default(), metering: Some(metering) }).unwrap();
+	let app = mnemo_engine::api::router(e);
+	let base = tiny_base();
+	let lora = Lora::init(LoraConfig::new(4, 8.0, vec![Target::Q], "tiny").unwrap(), &base.model.config, 1, &device());
+	let h = put(&app, &lora.to_safetensors().unwrap()).await;
+	let (st, _) = call(&app, Method::PUT, "/v1/deployments/paid", json!({"adapter": h.to_hex(), "chain_adapter": 4_000_000u32, "price_per_1k": 1}).to_string()).await;
+	assert_eq!(st, StatusCode::CREATED);
+
+	let v = Voucher {
+		request: [42; 16],
+		operator: alice.account(),
+		adapter: 4_000_000,
+		max_price_per_1k: 1,
+		max_tokens: 100,
+		expires_at: chain.best_number().unwrap() + 200,
+		genesis: chain.genesis,
+	};
+	let header = SignedVoucher::sign(&Signer::from_suri("//Bob").unwrap(), v).to_header();
+	let req = axum::http::Request::builder()
+		.method(Method::POST)
+		.uri("/v1/completions")
+		.header("content-type", "application/json")
+		.header("x-mnemo-voucher", header)
+		.body(axum::body::Body::from(json!({"model": "paid", "prompt": "Now is the winter", "max_tokens": 4}).to_string()))
+		.unwrap();
+	use tower::ServiceExt;
+	let res = app.clone().oneshot(req).await.unwrap();
+	assert_eq!(res.status(), StatusCode::OK);
+
+	let meter = s.meter.clone().unwrap();
+	tokio::task::spawn_blocking(move || {
+		wait_for("the flusher to give the refused receipt up", 180, || meter.list("refused").len() == 1);
+		assert_eq!(meter.list("pending").len(), 0);
+		assert_eq!(
+			chain.nonce(&alice.account()).unwrap() - nonce_before,
+			MAX_ATTEMPTS,
+			"one signed batch per attempt, each included, no more"
+		);
+		assert_eq!(chain.receipt_of_request(&alice.account(), &[42; 16]).unwrap(), None, "nothing recorded");
+	})
+	.await
+	.unwrap();
+	drop(node);
+}
