@@ -6,6 +6,7 @@
 //! storage by key, and signs and checks payer vouchers. The engine's receipt flusher uses it; the
 //! `mnemo` command-line client is to grow on the same crate.
 
+pub mod dev;
 pub mod voucher;
 
 use codec::{Compact, Decode, Encode};

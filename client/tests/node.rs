@@ -1,59 +1,17 @@
 //! The client against a real `mnemo-node --dev` on loopback: its extrinsics are accepted and
 //! included, its storage reads see the result.
 
-use mnemo_client::{Client, InferenceRecord, SignedVoucher, Signer};
-use mnemo_primitives::{ContentHash, Voucher};
-use std::{
-	net::TcpListener,
-	process::{Child, Command, Stdio},
-	time::{Duration, Instant},
+use mnemo_client::{
+	dev::{free_port, node_binary, DevNode},
+	Client, InferenceRecord, SignedVoucher, Signer,
 };
+use mnemo_primitives::{ContentHash, Voucher};
+use std::time::Duration;
 
-/// The node binary: `$MNEMO_NODE`, else `mnemo-node` beside this test's target directory.
-fn node_binary() -> std::path::PathBuf {
-	if let Some(p) = std::env::var_os("MNEMO_NODE") {
-		return p.into();
-	}
-	let exe = std::env::current_exe().expect("test path");
-	let bin = exe.parent().and_then(|d| d.parent()).expect("target/debug").join("mnemo-node");
+fn dev_node() -> (DevNode, Client) {
+	let bin = node_binary(&std::env::current_exe().expect("test path"));
 	assert!(bin.exists(), "{} is missing: build it first (cargo build -p mnemo-node)", bin.display());
-	bin
-}
-
-fn free_port() -> u16 {
-	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Node(Child);
-
-impl Drop for Node {
-	fn drop(&mut self) {
-		let _ = self.0.kill();
-		let _ = self.0.wait();
-	}
-}
-
-fn dev_node() -> (Node, Client) {
-	let rpc = free_port();
-	let child = Command::new(node_binary())
-		.args(["--dev", "--rpc-port", &rpc.to_string(), "--port", &free_port().to_string()])
-		.args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
-		.stdout(Stdio::null())
-		.stderr(Stdio::null())
-		.spawn()
-		.expect("start mnemo-node");
-	let node = Node(child);
-	let url = format!("http://127.0.0.1:{rpc}");
-	let start = Instant::now();
-	loop {
-		if let Ok(c) = Client::connect(&url) {
-			if c.best_number().unwrap_or(0) > 0 {
-				return (node, c);
-			}
-		}
-		assert!(start.elapsed() < Duration::from_secs(120), "the dev node did not produce a block in 120 s");
-		std::thread::sleep(Duration::from_millis(300));
-	}
+	DevNode::start(&bin, Duration::from_secs(120)).expect("a dev node")
 }
 
 #[test]

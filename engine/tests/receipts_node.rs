@@ -14,7 +14,10 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{http::*, *};
-use mnemo_client::{Client, SignedVoucher, Signer};
+use mnemo_client::{
+	dev::{node_binary, DevNode},
+	SignedVoucher, Signer,
+};
 use mnemo_engine::{
 	lora::{Lora, LoraConfig, Target},
 	meter::MAX_ATTEMPTS,
@@ -23,24 +26,7 @@ use mnemo_engine::{
 };
 use mnemo_primitives::Voucher;
 use serde_json::json;
-use std::{
-	net::TcpListener,
-	process::{Child, Command, Stdio},
-	time::{Duration, Instant},
-};
-
-struct Node(Child);
-
-impl Drop for Node {
-	fn drop(&mut self) {
-		let _ = self.0.kill();
-		let _ = self.0.wait();
-	}
-}
-
-fn free_port() -> u16 {
-	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use std::time::{Duration, Instant};
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 	let start = Instant::now();
@@ -52,44 +38,23 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_are_submitted_by_the_operator_key_and_retried_a_bounded_number_of_times() {
-	let bin = std::env::var_os("MNEMO_NODE").map(std::path::PathBuf::from).unwrap_or_else(|| {
-		let exe = std::env::current_exe().unwrap();
-		exe.parent().unwrap().parent().unwrap().join("mnemo-node")
-	});
+	let bin = node_binary(&std::env::current_exe().unwrap());
 	if !bin.exists() {
 		assert!(std::env::var_os("MNEMO_REQUIRE_NODE").is_none(), "{} is missing", bin.display());
 		eprintln!("SKIPPED: {} is missing (build mnemo-node to run this test)", bin.display());
 		return;
 	}
-	let rpc = free_port();
-	let node = Node(
-		Command::new(&bin)
-			.args(["--dev", "--rpc-port", &rpc.to_string(), "--port", &free_port().to_string()])
-			.args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
-			.stdout(Stdio::null())
-			.stderr(Stdio::null())
-			.spawn()
-			.unwrap(),
-	);
-	let url = format!("http://127.0.0.1:{rpc}");
-	let chain = tokio::task::spawn_blocking({
-		let url = url.clone();
-		move || {
-			let mut c = None;
-			wait_for("the dev node's first block", 120, || {
-				c = Client::connect(&url).ok().filter(|c| c.best_number().unwrap_or(0) > 0);
-				c.is_some()
-			});
-			let c = c.unwrap();
-			let alice = Signer::from_suri("//Alice").unwrap();
-			if c.operator_bond(&alice.account()).unwrap().is_none() {
-				c.submit_and_wait(&alice, &Client::register_operator_call(), Duration::from_secs(60)).unwrap();
-			}
-			c
+	let (node, chain) = tokio::task::spawn_blocking(move || {
+		let (node, c) = DevNode::start(&bin, Duration::from_secs(120)).unwrap();
+		let alice = Signer::from_suri("//Alice").unwrap();
+		if c.operator_bond(&alice.account()).unwrap().is_none() {
+			c.submit_and_wait(&alice, &mnemo_client::Client::register_operator_call(), Duration::from_secs(60)).unwrap();
 		}
+		(node, c)
 	})
 	.await
 	.unwrap();
+	let url = node.url.clone();
 	let alice = Signer::from_suri("//Alice").unwrap();
 	let nonce_before = chain.nonce(&alice.account()).unwrap();
 
