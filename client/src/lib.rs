@@ -7,6 +7,8 @@
 //! `mnemo` command-line client is to grow on the same crate.
 
 pub mod dev;
+#[cfg(feature = "typed")]
+pub mod typed;
 pub mod voucher;
 
 use codec::{Compact, Decode, Encode};
