@@ -94,8 +94,8 @@ pub enum Event {
 	Failed(Error),
 }
 
-/// Called on the scheduler thread when a request ends, before `Done` is sent: where metering
-/// writes the receipt, so an acknowledged answer is never unmetered.
+/// Called when a request ends (on a finishing thread beside the scheduler), before `Done` is
+/// sent: where metering writes the receipt, so an acknowledged answer is never unmetered.
 pub type OnFinish = Box<dyn FnOnce(&Outcome) -> Result<()> + Send>;
 
 /// One request.
@@ -158,6 +158,15 @@ impl Server {
 		let (tx, rx) = mpsc::channel();
 		let queued = Arc::new(AtomicUsize::new(0));
 		let max_seq = model.config.max_seq;
+		let (finisher, finished) = mpsc::channel::<(OnFinish, Outcome, tokio::sync::mpsc::UnboundedSender<Event>)>();
+		std::thread::Builder::new()
+			.name("mnemo-finish".into())
+			.spawn(move || {
+				while let Ok((f, outcome, events)) = finished.recv() {
+					finish_one(f, outcome, &events);
+				}
+			})
+			.map_err(|e| Error::Internal(format!("cannot start the finishing thread: {e}")))?;
 		let mut s = Scheduler {
 			model,
 			tok,
@@ -173,6 +182,7 @@ impl Server {
 			loaded: BTreeMap::new(),
 			load_tx: None,
 			load_rx: None,
+			finisher,
 		};
 		std::thread::Builder::new()
 			.name("mnemo-serve".into())
@@ -240,6 +250,7 @@ struct Scheduler {
 	loaded: BTreeMap<ContentHash, (Result<HostAdapter>, u64)>,
 	load_tx: Option<mpsc::Sender<(ContentHash, Result<HostAdapter>, u64)>>,
 	load_rx: Option<mpsc::Receiver<(ContentHash, Result<HostAdapter>, u64)>>,
+	finisher: mpsc::Sender<(OnFinish, Outcome, tokio::sync::mpsc::UnboundedSender<Event>)>,
 }
 
 impl Scheduler {
@@ -440,17 +451,30 @@ impl Scheduler {
 				finish,
 			};
 			self.stats.input_tokens.fetch_add(outcome.input_tokens as u64, Ordering::Relaxed);
-			let metered = match r.job.on_finish.take() {
-				Some(f) => f(&outcome),
-				None => Ok(()),
-			};
-			let _ = r.job.events.send(match metered {
-				Ok(()) => Event::Done(outcome),
-				Err(e) => Event::Failed(e),
-			});
+			match r.job.on_finish.take() {
+				// Metering writes and fsyncs on the finisher thread, so the batch does not wait
+				// for the disk; the client's `Done` still comes only after the receipt is durable.
+				Some(f) => {
+					let job = (f, outcome, r.job.events.clone());
+					if let Err(mpsc::SendError((f, outcome, events))) = self.finisher.send(job) {
+						finish_one(f, outcome, &events);
+					}
+				},
+				None => {
+					let _ = r.job.events.send(Event::Done(outcome));
+				},
+			}
 		}
 		self.stats.running.store(self.running.len(), Ordering::Relaxed);
 	}
+}
+
+/// Runs a finished request's `on_finish` (metering), then tells its client.
+fn finish_one(f: OnFinish, outcome: Outcome, events: &tokio::sync::mpsc::UnboundedSender<Event>) {
+	let _ = events.send(match f(&outcome) {
+		Ok(()) => Event::Done(outcome),
+		Err(e) => Event::Failed(e),
+	});
 }
 
 /// Ends a request that never ran: its `on_finish` sees no tokens (metering gives the request id
