@@ -164,6 +164,13 @@ struct Common {
 	/// vLLM's extension: generate to `max_tokens` whatever tokens come.
 	#[serde(default)]
 	ignore_eos: bool,
+	/// Tool calling and structured output are not supported: refused, not ignored.
+	#[serde(default)]
+	tools: Option<Value>,
+	#[serde(default)]
+	functions: Option<Value>,
+	#[serde(default)]
+	response_format: Option<Value>,
 	#[serde(default)]
 	presence_penalty: Option<f64>,
 	#[serde(default)]
@@ -177,6 +184,12 @@ impl Common {
 		}
 		if self.logprobs.as_ref().is_some_and(|l| !l.is_null() && *l != Value::Bool(false)) {
 			return Err(bad("logprobs are not supported"));
+		}
+		if self.tools.as_ref().or(self.functions.as_ref()).is_some_and(|t| !t.is_null()) {
+			return Err(bad("tools and functions are not supported by these models"));
+		}
+		if self.response_format.as_ref().is_some_and(|f| f.get("type").and_then(Value::as_str).unwrap_or("text") != "text") {
+			return Err(bad("only the text response_format is supported"));
 		}
 		if self.echo == Some(true) {
 			return Err(bad("echo is not supported"));

@@ -213,6 +213,8 @@ async fn bad_requests_get_a_clear_openai_error() {
 		("/v1/completions", json!({"model": "tiny", "prompt": "x", "temperature": -1}), StatusCode::BAD_REQUEST, "temperature"),
 		("/v1/completions", json!({"model": "tiny", "prompt": "x", "stop": 3}), StatusCode::BAD_REQUEST, "stop"),
 		("/v1/chat/completions", json!({"model": "tiny", "messages": []}), StatusCode::BAD_REQUEST, "empty"),
+		("/v1/chat/completions", json!({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}), StatusCode::BAD_REQUEST, "tools"),
+		("/v1/chat/completions", json!({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}), StatusCode::BAD_REQUEST, "response_format"),
 		("/v1/chat/completions", json!({"model": "tiny", "messages": [{"role": "tool", "content": "x"}]}), StatusCode::BAD_REQUEST, "role"),
 		("/v1/chat/completions", json!({"model": "tiny", "messages": [{"role": "user"}]}), StatusCode::BAD_REQUEST, "content"),
 		("/v1/completions", json!({"model": "paid", "prompt": "x"}), StatusCode::UNAUTHORIZED, "voucher"),
