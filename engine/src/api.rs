@@ -259,8 +259,8 @@ async fn metrics(State(e): State<Arc<Engine>>) -> Response {
 		metric("mnemo_engine_serve_output_tokens_total", "counter", "Tokens generated.", one(n(&st.output_tokens)));
 		metric("mnemo_engine_serve_steps_total", "counter", "Batched decode steps.", one(n(&st.steps)));
 		metric("mnemo_engine_serve_running", "gauge", "Requests in the running batch.", one(st.running.load(Ordering::Relaxed) as u64));
-		metric("mnemo_engine_adapter_loads_total", "counter", "Adapters written into the bank.", one(n(&st.adapter_loads)));
-		metric("mnemo_engine_adapter_evictions_total", "counter", "Adapters evicted from the bank.", one(n(&st.adapter_evictions)));
+		metric("mnemo_engine_adapter_loads_total", "counter", "Adapters written into the bank.", one(n(&st.bank.loads)));
+		metric("mnemo_engine_adapter_evictions_total", "counter", "Adapters evicted from the bank.", one(n(&st.bank.evictions)));
 		metric("mnemo_engine_adapters_resident", "gauge", "Adapters in the bank.", one(st.resident_adapters.load(Ordering::Relaxed) as u64));
 		if let Some(m) = &s.meter {
 			metric(

@@ -18,8 +18,8 @@ use crate::{
 	lora::{Lora, LoraConfig, Target},
 	model::{KvCache, Llama, SeqStep, ToHost},
 	serve::{
-		bank::{HostAdapter, LoraBank},
-		AdapterSource, Event, Job, ServeConfig, Server,
+		bank::LoraBank,
+		AdapterSource, Event, Job, MemorySource, ServeConfig, Server,
 	},
 };
 use burn::{
@@ -29,7 +29,6 @@ use burn::{
 use mnemo_primitives::ContentHash;
 use rand::{Rng, SeedableRng};
 use std::{
-	collections::BTreeMap,
 	path::Path,
 	sync::Arc,
 	time::Instant,
@@ -100,24 +99,16 @@ pub struct Report {
 	pub facts: Vec<Facts>,
 }
 
-struct Memory(BTreeMap<ContentHash, Vec<u8>>, crate::model::Config, Device);
-
-impl AdapterSource for Memory {
-	fn load(&self, hash: &ContentHash) -> Result<HostAdapter> {
-		let bytes = self.0.get(hash).ok_or_else(|| Error::NotFound("adapter".into()))?;
-		let lora = Lora::from_safetensors(bytes, None, &self.1, &self.2)?;
-		Ok(HostAdapter::from_lora(*hash, &lora, self.1.layers))
-	}
-}
-
-fn random_adapter(base: &Base, rank: usize, targets: &[Target], seed: u64) -> Result<Lora> {
+/// An adapter on `base` with random, non-zero A and B (a trained adapter's cost and shape), B
+/// drawn with standard deviation `std`.
+pub fn random_adapter(base: &Base, rank: usize, targets: &[Target], seed: u64, std: f32) -> Result<Lora> {
 	let cfg = LoraConfig::new(rank, 2.0 * rank as f64, targets.to_vec(), &base.id)?;
 	let dev = base.model.device();
 	let mut l = Lora::init(cfg, &base.model.config, seed, dev);
 	let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5e7e);
 	for p in l.weights.pairs.iter_mut() {
 		let [r, o] = p.b.val().dims();
-		let b: Vec<f32> = (0..r * o).map(|_| crate::model::normal(&mut rng) * 0.02).collect();
+		let b: Vec<f32> = (0..r * o).map(|_| crate::model::normal(&mut rng) * std).collect();
 		p.b = Param::from_tensor(Tensor::from_data(TensorData::new(b, [r, o]), dev));
 	}
 	Ok(l)
@@ -245,16 +236,10 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 		let max_seq = o.prompt_len + o.max_tokens + 8;
 		let base = home::load(home, id, max_seq, device)?;
 		log(&format!("{id}: {most} random rank-{} adapters on {}", o.rank, o.targets));
-		let loras: Vec<Lora> = (0..most).map(|i| random_adapter(&base, o.rank, &targets, i as u64 + 1)).collect::<Result<_>>()?;
-		let mut mem = BTreeMap::new();
-		let mut hashes = Vec::new();
-		for l in &loras {
-			let bytes = l.to_safetensors()?;
-			let h = ContentHash::of(&bytes);
-			mem.insert(h, bytes);
-			hashes.push(h);
-		}
-		let source = Arc::new(Memory(mem, base.model.config.clone(), device.clone()));
+		let loras: Vec<Lora> = (0..most).map(|i| random_adapter(&base, o.rank, &targets, i as u64 + 1, 0.02)).collect::<Result<_>>()?;
+		let mut mem = MemorySource::new(&base.model.config, device);
+		let hashes: Vec<ContentHash> = loras.iter().map(|l| Ok(mem.insert(l.to_safetensors()?))).collect::<Result<_>>()?;
+		let source = Arc::new(mem);
 		// Cold load: read and parse the safetensors, then write the bank slot.
 		let mut bank = LoraBank::new(&base.model.config, o.rank, LoraBank::slot_bytes(&base.model.config, o.rank) * 2, device)?;
 		let mut cold = Vec::new();

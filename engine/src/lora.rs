@@ -31,6 +31,11 @@ pub enum Target {
 impl Target {
 	pub const ALL: [Target; 7] = [Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down];
 
+	/// Position in [`Self::ALL`].
+	pub fn index(self) -> usize {
+		self as usize
+	}
+
 	/// PEFT's module name (`q_proj`, ...).
 	pub fn peft(self) -> &'static str {
 		match self {

@@ -150,6 +150,17 @@ impl KvCache {
 	pub fn new(layers: usize) -> Self {
 		KvCache { layers: vec![None; layers], len: 0 }
 	}
+
+	/// Appends this step's keys and values to layer `l` (along the positions); returns all of
+	/// them. `len` moves on only when the whole pass is done.
+	fn append(&mut self, l: usize, mut k: Tensor<4>, mut v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+		if let Some((pk, pv)) = self.layers[l].take() {
+			k = Tensor::cat(vec![pk, k], 2);
+			v = Tensor::cat(vec![pv, v], 2);
+		}
+		self.layers[l] = Some((k.clone(), v.clone()));
+		(k, v)
+	}
 }
 
 /// Weights in Hugging Face's orientation (`[out, in]` matrices) by HF-style name, row-major.
@@ -243,6 +254,7 @@ impl Llama {
 		assert!(b > 0 && t > 0 && tokens.iter().all(|r| r.len() == t), "rows of equal, non-zero length");
 		let past = cache.as_ref().map_or(0, |c| c.len);
 		assert!(past + t <= c.max_seq, "sequence longer than max_seq; callers check this");
+		let low_rank = lora.map(|l| l as &dyn LowRank);
 		let ids: Vec<i64> = tokens.iter().flatten().map(|&i| i as i64).collect();
 		let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
 		let mut x = self.embed.clone().select(0, ids).reshape([b, t, c.hidden]);
@@ -250,52 +262,64 @@ impl Llama {
 		let sin = self.sin.clone().narrow(0, past, t);
 		let mask = causal_mask(t, past, &self.device);
 		for (l, block) in self.blocks.iter().enumerate() {
-			let proj = |i: usize, target: Target, x: Tensor<2>| -> Tensor<2> {
-				let base = self.base_matmul(block, i, x.clone());
-				match lora.and_then(|a| a.delta(l, target, x)) {
-					Some(d) => base + d,
-					None => base,
-				}
-			};
+			let proj = |i: usize, x: Tensor<2>| self.project(l, block, i, low_rank, x);
 			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps).reshape([b * t, c.hidden]);
-			let q = proj(0, Target::Q, xn.clone()).reshape([b, t, c.heads, c.head_dim]).swap_dims(1, 2);
-			let k = proj(1, Target::K, xn.clone()).reshape([b, t, c.kv_heads, c.head_dim]).swap_dims(1, 2);
-			let v = proj(2, Target::V, xn).reshape([b, t, c.kv_heads, c.head_dim]).swap_dims(1, 2);
+			let q = proj(0, xn.clone()).reshape([b, t, c.heads, c.head_dim]).swap_dims(1, 2);
+			let k = proj(1, xn.clone()).reshape([b, t, c.kv_heads, c.head_dim]).swap_dims(1, 2);
+			let v = proj(2, xn).reshape([b, t, c.kv_heads, c.head_dim]).swap_dims(1, 2);
 			let q = rope(q, &cos, &sin);
-			let mut k = rope(k, &cos, &sin);
-			let mut v = v;
-			if let Some(cache) = cache.as_deref_mut() {
-				if let Some((pk, pv)) = cache.layers[l].take() {
-					k = Tensor::cat(vec![pk, k], 2);
-					v = Tensor::cat(vec![pv, v], 2);
-				}
-				cache.layers[l] = Some((k.clone(), v.clone()));
-			}
-			let s = past + t;
-			let rep = c.heads / c.kv_heads;
-			let expand = |x: Tensor<4>| -> Tensor<4> {
-				if rep == 1 {
-					return x;
-				}
-				x.unsqueeze_dim::<5>(2)
-					.expand([b, c.kv_heads, rep, s, c.head_dim])
-					.reshape([b, c.heads, s, c.head_dim])
+			let k = rope(k, &cos, &sin);
+			let (k, v) = match cache.as_deref_mut() {
+				Some(cache) => cache.append(l, k, v),
+				None => (k, v),
 			};
-			let (k, v) = (expand(k), expand(v));
-			let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((c.head_dim as f64).sqrt()) + mask.clone();
-			let attn = activation::softmax(scores, 3).matmul(v);
-			let attn = attn.swap_dims(1, 2).reshape([b * t, c.heads * c.head_dim]);
-			x = x + proj(3, Target::O, attn).reshape([b, t, c.hidden]);
-
+			let attn = self.attend(q, k, v, Some(mask.clone())).swap_dims(1, 2).reshape([b * t, c.heads * c.head_dim]);
+			x = x + proj(3, attn).reshape([b, t, c.hidden]);
 			let xn = rms_norm(x.clone(), &block.ffn_norm, c.rms_eps).reshape([b * t, c.hidden]);
-			let gate = activation::silu(proj(4, Target::Gate, xn.clone()));
-			let up = proj(5, Target::Up, xn);
-			x = x + proj(6, Target::Down, gate * up).reshape([b, t, c.hidden]);
+			let update = self.mlp(l, block, low_rank, xn);
+			x = x + update.reshape([b, t, c.hidden]);
 		}
 		if let Some(cache) = cache {
 			cache.len += t;
 		}
 		rms_norm(x, &self.norm, c.rms_eps)
+	}
+
+	/// Projection `i` ([`Target::ALL`] order) of `block` (layer `l`) for the rows `x`: the base
+	/// matmul plus the low-rank update, if any.
+	fn project(&self, l: usize, block: &Block, i: usize, low_rank: Option<&dyn LowRank>, x: Tensor<2>) -> Tensor<2> {
+		self.base_matmuls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+		let base = x.clone().matmul(block.proj[i].clone());
+		match low_rank.and_then(|a| a.delta(l, Target::ALL[i], x)) {
+			Some(d) => base + d,
+			None => base,
+		}
+	}
+
+	/// Softmax attention of `q: [b, heads, t, d]` over `k`, `v: [b, kv_heads, s, d]` (each key
+	/// head shared by `heads / kv_heads` query heads), plus `mask` when given.
+	fn attend(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Option<Tensor<4>>) -> Tensor<4> {
+		let c = &self.config;
+		let [b, _, s, _] = k.dims();
+		let rep = c.heads / c.kv_heads;
+		let expand = |x: Tensor<4>| -> Tensor<4> {
+			if rep == 1 {
+				return x;
+			}
+			x.unsqueeze_dim::<5>(2).expand([b, c.kv_heads, rep, s, c.head_dim]).reshape([b, c.heads, s, c.head_dim])
+		};
+		let mut scores = q.matmul(expand(k).swap_dims(2, 3)).div_scalar((c.head_dim as f64).sqrt());
+		if let Some(m) = mask {
+			scores = scores + m;
+		}
+		activation::softmax(scores, 3).matmul(expand(v))
+	}
+
+	/// The SwiGLU MLP of `block` on the normalised rows `xn`: its residual update.
+	fn mlp(&self, l: usize, block: &Block, low_rank: Option<&dyn LowRank>, xn: Tensor<2>) -> Tensor<2> {
+		let gate = activation::silu(self.project(l, block, 4, low_rank, xn.clone()));
+		let up = self.project(l, block, 5, low_rank, xn);
+		self.project(l, block, 6, low_rank, gate * up)
 	}
 
 	/// A model of `config` with random weights from `seed` (normal, std 0.02, the embedding 0.4;
@@ -338,11 +362,6 @@ impl Llama {
 		out
 	}
 
-	fn base_matmul(&self, block: &Block, i: usize, x: Tensor<2>) -> Tensor<2> {
-		self.base_matmuls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-		x.matmul(block.proj[i].clone())
-	}
-
 	/// One forward pass over a ragged batch, as continuous batching runs it: every sequence
 	/// brings its own new tokens (a whole prompt when it is admitted, one token per decode step
 	/// after) and its own KV cache. The rows of all sequences go through each base projection
@@ -363,53 +382,27 @@ impl Llama {
 		let positions = int(positions);
 		let cos = self.cos.clone().select(0, positions.clone()).unsqueeze_dim::<3>(1);
 		let sin = self.sin.clone().select(0, positions).unsqueeze_dim::<3>(1);
-		let rep = c.heads / c.kv_heads;
 		for (l, block) in self.blocks.iter().enumerate() {
-			let proj = |i: usize, target: Target, x: Tensor<2>| -> Tensor<2> {
-				let base = self.base_matmul(block, i, x.clone());
-				match low_rank.and_then(|a| a.delta(l, target, x)) {
-					Some(d) => base + d,
-					None => base,
-				}
-			};
+			let proj = |i: usize, x: Tensor<2>| self.project(l, block, i, low_rank, x);
 			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps);
-			let q = rope3(proj(0, Target::Q, xn.clone()).reshape([n, c.heads, c.head_dim]), &cos, &sin);
-			let k = rope3(proj(1, Target::K, xn.clone()).reshape([n, c.kv_heads, c.head_dim]), &cos, &sin);
-			let v = proj(2, Target::V, xn).reshape([n, c.kv_heads, c.head_dim]);
+			let q = rope3(proj(0, xn.clone()).reshape([n, c.heads, c.head_dim]), &cos, &sin);
+			let k = rope3(proj(1, xn.clone()).reshape([n, c.kv_heads, c.head_dim]), &cos, &sin);
+			let v = proj(2, xn).reshape([n, c.kv_heads, c.head_dim]);
 			let mut outs = Vec::with_capacity(seqs.len());
 			let mut off = 0;
 			for s in seqs.iter_mut() {
 				let t = s.tokens.len();
-				let past = s.cache.len;
 				let heads = |x: Tensor<3>| x.narrow(0, off, t).swap_dims(0, 1).unsqueeze_dim::<4>(0);
-				let (q, mut k, mut v) = (heads(q.clone()), heads(k.clone()), heads(v.clone()));
-				if let Some((pk, pv)) = s.cache.layers[l].take() {
-					k = Tensor::cat(vec![pk, k], 2);
-					v = Tensor::cat(vec![pv, v], 2);
-				}
-				s.cache.layers[l] = Some((k.clone(), v.clone()));
-				let len = past + t;
-				let expand = |x: Tensor<4>| -> Tensor<4> {
-					if rep == 1 {
-						return x;
-					}
-					x.unsqueeze_dim::<5>(2).expand([1, c.kv_heads, rep, len, c.head_dim]).reshape([1, c.heads, len, c.head_dim])
-				};
-				let (k, v) = (expand(k), expand(v));
-				let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((c.head_dim as f64).sqrt());
-				if t > 1 {
-					scores = scores + causal_mask(t, past, &self.device);
-				}
-				let attn = activation::softmax(scores, 3).matmul(v);
+				let mask = (t > 1).then(|| causal_mask(t, s.cache.len, &self.device));
+				let (k, v) = s.cache.append(l, heads(k.clone()), heads(v.clone()));
+				let attn = self.attend(heads(q.clone()), k, v, mask);
 				outs.push(attn.swap_dims(1, 2).reshape([t, c.heads * c.head_dim]));
 				off += t;
 			}
 			let attn = if outs.len() == 1 { outs.pop().expect("one") } else { Tensor::cat(outs, 0) };
-			x = x + proj(3, Target::O, attn);
-			let xn = rms_norm(x.clone(), &block.ffn_norm, c.rms_eps);
-			let gate = activation::silu(proj(4, Target::Gate, xn.clone()));
-			let up = proj(5, Target::Up, xn);
-			x = x + proj(6, Target::Down, gate * up);
+			x = x + proj(3, attn);
+			let update = self.mlp(l, block, low_rank, rms_norm(x.clone(), &block.ffn_norm, c.rms_eps));
+			x = x + update;
 		}
 		for s in seqs.iter_mut() {
 			s.cache.len += s.tokens.len();
@@ -456,21 +449,19 @@ impl Llama {
 
 	/// Subtracts `lora`'s update again (after [`Self::merge`]).
 	pub fn unmerge(&mut self, lora: &Lora) {
-		for (l, block) in self.blocks.iter_mut().enumerate() {
-			for (i, t) in Target::ALL.iter().enumerate() {
-				if let Some(delta) = lora.weight_delta(l, *t) {
-					block.proj[i] = block.proj[i].clone() - delta.inner();
-				}
-			}
-		}
+		self.add_update(lora, -1.0);
 	}
 
 	/// Adds `lora`'s low-rank update into the weights it targets (`W += scale · A·B`).
 	pub fn merge(&mut self, lora: &Lora) {
+		self.add_update(lora, 1.0);
+	}
+
+	fn add_update(&mut self, lora: &Lora, sign: f64) {
 		for (l, block) in self.blocks.iter_mut().enumerate() {
 			for (i, t) in Target::ALL.iter().enumerate() {
 				if let Some(delta) = lora.weight_delta(l, *t) {
-					block.proj[i] = block.proj[i].clone() + delta.inner();
+					block.proj[i] = block.proj[i].clone() + delta.inner().mul_scalar(sign);
 				}
 			}
 		}

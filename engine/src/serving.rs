@@ -76,9 +76,7 @@ struct StoreSource {
 
 impl AdapterSource for StoreSource {
 	fn load(&self, hash: &ContentHash) -> Result<HostAdapter> {
-		let bytes = self.store.get(hash)?;
-		let lora = Lora::from_safetensors(&bytes, None, &self.config, &self.device)?;
-		Ok(HostAdapter::from_lora(*hash, &lora, self.config.layers))
+		HostAdapter::from_safetensors(*hash, &self.store.get(hash)?, &self.config, &self.device)
 	}
 }
 

@@ -3,52 +3,26 @@
 
 mod common;
 
-use burn::{
-	module::Param,
-	tensor::{Tensor, TensorData},
-};
 use common::*;
 use mnemo_engine::{
-	error::Result,
 	generate::Sampling,
 	home::Base,
-	lora::{Lora, LoraConfig, Target},
+	lora::{Lora, Target},
 	model::{KvCache, LowRank, SeqStep, ToHost},
 	serve::{
 		bank::{HostAdapter, LoraBank},
-		AdapterSource, Event, Finish, Job, ServeConfig, Server,
+		Event, Finish, Job, MemorySource, ServeConfig, Server,
 	},
 };
 use mnemo_primitives::ContentHash;
-use rand::SeedableRng;
 use std::{
-	collections::BTreeMap,
 	sync::{atomic::Ordering, Arc},
 	time::{Duration, Instant},
 };
 
-/// An adapter on `base` with random, non-zero A and B (a trained adapter's shape).
-pub fn random_adapter(base: &Base, rank: usize, targets: &[Target], seed: u64) -> Lora {
-	let cfg = LoraConfig::new(rank, 2.0 * rank as f64, targets.to_vec(), &base.id).unwrap();
-	let mut l = Lora::init(cfg, &base.model.config, seed, &device());
-	let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xB);
-	for p in l.weights.pairs.iter_mut() {
-		let [r, o] = p.b.val().dims();
-		let b: Vec<f32> = (0..r * o).map(|_| mnemo_engine::model::normal(&mut rng) * 0.05).collect();
-		p.b = Param::from_tensor(Tensor::from_data(TensorData::new(b, [r, o]), &device()));
-	}
-	l
-}
-
-/// Adapters from memory.
-struct Memory(BTreeMap<ContentHash, Vec<u8>>, mnemo_engine::model::Config);
-
-impl AdapterSource for Memory {
-	fn load(&self, hash: &ContentHash) -> Result<HostAdapter> {
-		let bytes = self.0.get(hash).ok_or_else(|| mnemo_engine::Error::NotFound("no such adapter".into()))?;
-		let lora = Lora::from_safetensors(bytes, None, &self.1, &device())?;
-		Ok(HostAdapter::from_lora(*hash, &lora, self.1.layers))
-	}
+/// An adapter on `base` with random, non-zero A and B.
+fn random_adapter(base: &Base, rank: usize, targets: &[Target], seed: u64) -> Lora {
+	mnemo_engine::bench_serve::random_adapter(base, rank, targets, seed, 0.05).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -137,15 +111,9 @@ fn a_mixed_batch_gives_each_request_the_logits_it_gets_alone() {
 }
 
 fn server(base: &Base, adapters: &[&Lora], config: ServeConfig) -> (Server, Vec<ContentHash>) {
-	let mut mem = BTreeMap::new();
-	let mut hashes = Vec::new();
-	for a in adapters {
-		let bytes = a.to_safetensors().unwrap();
-		let h = ContentHash::of(&bytes);
-		mem.insert(h, bytes);
-		hashes.push(h);
-	}
-	let source = Arc::new(Memory(mem, base.model.config.clone()));
+	let mut mem = MemorySource::new(&base.model.config, &device());
+	let hashes = adapters.iter().map(|a| mem.insert(a.to_safetensors().unwrap())).collect();
+	let source = Arc::new(mem);
 	let s = Server::start(Arc::new(base.model.clone_shared()), Arc::new(base.tokenizer.clone()), source, config).unwrap();
 	(s, hashes)
 }
@@ -268,8 +236,8 @@ fn the_bank_evicts_the_least_recently_used_adapter_and_never_a_pinned_one() {
 		s.submit(j).unwrap();
 		finish(&mut rx);
 	}
-	assert_eq!(s.stats.adapter_loads.load(Ordering::Relaxed), 4, "every switch loads: the budget holds one");
-	assert_eq!(s.stats.adapter_evictions.load(Ordering::Relaxed), 3);
+	assert_eq!(s.stats.bank.loads.load(Ordering::Relaxed), 4, "every switch loads: the budget holds one");
+	assert_eq!(s.stats.bank.evictions.load(Ordering::Relaxed), 3);
 	assert_eq!(s.stats.resident_adapters.load(Ordering::Relaxed), 1);
 }
 

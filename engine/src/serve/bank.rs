@@ -18,7 +18,10 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_primitives::ContentHash;
 use std::{
 	collections::{BTreeMap, HashMap},
-	sync::atomic::{AtomicU64, Ordering},
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Arc,
+	},
 };
 
 /// An adapter's weights on the host, ready to be written into a slot.
@@ -32,6 +35,13 @@ pub struct HostAdapter {
 }
 
 impl HostAdapter {
+	/// From `adapter_model.safetensors` bytes (as the blob store holds them) for a model of
+	/// `config`.
+	pub fn from_safetensors(hash: ContentHash, bytes: &[u8], config: &Config, device: &Device) -> Result<Self> {
+		let lora = Lora::from_safetensors(bytes, None, config, device)?;
+		Ok(Self::from_lora(hash, &lora, config.layers))
+	}
+
 	pub fn from_lora(hash: ContentHash, lora: &Lora, layers: usize) -> Self {
 		let scale = lora.config.scale() as f32;
 		let mut modules = Vec::new();
@@ -48,7 +58,7 @@ impl HostAdapter {
 }
 
 fn module_index(layer: usize, t: Target) -> usize {
-	layer * Target::ALL.len() + Target::ALL.iter().position(|x| *x == t).expect("known target")
+	layer * Target::ALL.len() + t.index()
 }
 
 struct Entry {
@@ -81,7 +91,8 @@ pub struct LoraBank {
 	entries: BTreeMap<ContentHash, Entry>,
 	free: Vec<usize>,
 	clock: u64,
-	pub stats: BankStats,
+	/// Shared with the scheduler's [`super::ServeStats`], which `/metrics` reads.
+	pub stats: Arc<BankStats>,
 }
 
 impl LoraBank {
@@ -107,7 +118,7 @@ impl LoraBank {
 			entries: BTreeMap::new(),
 			free: (1..=slots).rev().collect(),
 			clock: 0,
-			stats: BankStats::default(),
+			stats: Arc::default(),
 		})
 	}
 
@@ -196,7 +207,7 @@ impl LoraBank {
 		let (r, big_r) = (a.rank, self.rank);
 		let mut targets = [false; 7];
 		for t in &a.targets {
-			targets[Target::ALL.iter().position(|x| x == t).expect("known")] = true;
+			targets[t.index()] = true;
 		}
 		let mut data: HashMap<usize, (&[f32], &[f32])> = HashMap::new();
 		for (layer, t, av, bv) in &a.modules {
@@ -270,8 +281,7 @@ pub struct BankBatch<'a> {
 
 impl LowRank for BankBatch<'_> {
 	fn delta(&self, layer: usize, target: Target, x: Tensor<2>) -> Option<Tensor<2>> {
-		let t = Target::ALL.iter().position(|x| *x == target).expect("known");
-		if !self.any[t] {
+		if !self.any[target.index()] {
 			return None;
 		}
 		let (a, b) = self.bank.modules[module_index(layer, target)].as_ref()?;

@@ -117,6 +117,33 @@ pub trait AdapterSource: Send + Sync {
 	fn load(&self, hash: &ContentHash) -> Result<HostAdapter>;
 }
 
+/// Adapters held in memory (the benchmark, tests).
+pub struct MemorySource {
+	adapters: BTreeMap<ContentHash, Vec<u8>>,
+	config: crate::model::Config,
+	device: burn::tensor::Device,
+}
+
+impl MemorySource {
+	pub fn new(config: &crate::model::Config, device: &burn::tensor::Device) -> Self {
+		MemorySource { adapters: BTreeMap::new(), config: config.clone(), device: device.clone() }
+	}
+
+	/// Holds an adapter's safetensors bytes; returns their hash.
+	pub fn insert(&mut self, bytes: Vec<u8>) -> ContentHash {
+		let h = ContentHash::of(&bytes);
+		self.adapters.insert(h, bytes);
+		h
+	}
+}
+
+impl AdapterSource for MemorySource {
+	fn load(&self, hash: &ContentHash) -> Result<HostAdapter> {
+		let bytes = self.adapters.get(hash).ok_or_else(|| Error::NotFound(format!("adapter {} is not held", hash.to_hex())))?;
+		HostAdapter::from_safetensors(*hash, bytes, &self.config, &self.device)
+	}
+}
+
 /// Counters exported at `/metrics` and read by the benchmark.
 #[derive(Default)]
 pub struct ServeStats {
@@ -128,9 +155,8 @@ pub struct ServeStats {
 	pub steps: AtomicU64,
 	/// Requests admitted into a batch that already had running requests.
 	pub admitted_mid_batch: AtomicU64,
-	pub adapter_loads: AtomicU64,
-	pub adapter_evictions: AtomicU64,
-	pub adapter_hits: AtomicU64,
+	/// The adapter bank's loads, hits, evictions and gathered products.
+	pub bank: Arc<bank::BankStats>,
 	pub adapter_load_ms: AtomicU64,
 	pub running: AtomicUsize,
 	pub resident_adapters: AtomicUsize,
@@ -153,7 +179,7 @@ impl Server {
 			return Err(Error::bad("max_batch and max_queue must be at least 1"));
 		}
 		let bank = LoraBank::new(&model.config, config.rank, config.adapter_budget, model.device())?;
-		let stats = Arc::new(ServeStats::default());
+		let stats = Arc::new(ServeStats { bank: bank.stats.clone(), ..Default::default() });
 		stats.bytes_per_adapter.store(LoraBank::slot_bytes(&model.config, config.rank), Ordering::Relaxed);
 		let (tx, rx) = mpsc::channel();
 		let queued = Arc::new(AtomicUsize::new(0));
@@ -370,10 +396,6 @@ impl Scheduler {
 				finish: None,
 			});
 		}
-		let s = &self.bank.stats;
-		self.stats.adapter_loads.store(s.loads.load(Ordering::Relaxed), Ordering::Relaxed);
-		self.stats.adapter_hits.store(s.hits.load(Ordering::Relaxed), Ordering::Relaxed);
-		self.stats.adapter_evictions.store(s.evictions.load(Ordering::Relaxed), Ordering::Relaxed);
 		self.stats.resident_adapters.store(self.bank.resident().len(), Ordering::Relaxed);
 		self.stats.running.store(self.running.len(), Ordering::Relaxed);
 	}
