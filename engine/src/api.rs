@@ -39,7 +39,7 @@ use std::sync::{atomic::Ordering, Arc};
 pub const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
 
 /// An error on its way to the client.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl From<Error> for ApiError {
 	fn from(e: Error) -> Self {

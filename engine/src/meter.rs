@@ -97,15 +97,7 @@ pub struct Meter {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-	use std::io::Write;
-	let tmp = path.with_extension("tmp");
-	let f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-	(&f).write_all(bytes).and_then(|_| f.sync_all()).map_err(Error::io(&tmp))?;
-	std::fs::rename(&tmp, path).map_err(Error::io(path))?;
-	if let Some(d) = path.parent() {
-		std::fs::File::open(d).and_then(|d| d.sync_all()).map_err(Error::io(d))?;
-	}
-	Ok(())
+	crate::store::write_durably(&path.with_extension("tmp"), path, bytes)
 }
 
 impl Meter {
@@ -217,21 +209,22 @@ impl Meter {
 		self.dir.join(sub).join(format!("{:012}-{}.receipt", e.seq, hex::encode(e.record.voucher.request)))
 	}
 
-	fn pending(&self) -> Result<Vec<Entry>> {
-		let d = self.dir.join("pending");
+	/// The journal's entries in `sub`, oldest first.
+	fn entries(&self, sub: &str) -> Result<Vec<Entry>> {
+		let d = self.dir.join(sub);
 		let mut v: Vec<Entry> =
 			std::fs::read_dir(&d).map_err(Error::io(&d))?.flatten().filter_map(|e| read_entry(&e.path())).collect();
 		v.sort_by_key(|e| e.seq);
 		Ok(v)
 	}
 
+	fn pending(&self) -> Result<Vec<Entry>> {
+		self.entries("pending")
+	}
+
 	/// Receipts in `pending/`, `recorded/`, `refused/` or `expired/`: (request id, receipt id).
 	pub fn list(&self, sub: &str) -> Vec<(RequestId, Option<ReceiptId>)> {
-		let d = self.dir.join(sub);
-		let mut v: Vec<Entry> =
-			std::fs::read_dir(&d).into_iter().flatten().flatten().filter_map(|e| read_entry(&e.path())).collect();
-		v.sort_by_key(|e| e.seq);
-		v.into_iter().map(|e| (e.record.voucher.request, e.receipt)).collect()
+		self.entries(sub).unwrap_or_default().into_iter().map(|e| (e.record.voucher.request, e.receipt)).collect()
 	}
 
 	fn finish(&self, mut e: Entry, sub: &str, receipt: Option<ReceiptId>) -> Result<()> {

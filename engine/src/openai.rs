@@ -14,10 +14,10 @@
 //! metered one also reports where its transcript is stored (`mnemo.transcript`).
 
 use crate::{
-	error::Error,
+	api::ApiError,
 	generate::Sampling,
 	serve::{Event, Finish, Job, Outcome},
-	serving::Serving,
+	serving::{now, Serving},
 };
 use axum::{
 	extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
@@ -34,23 +34,14 @@ use mnemo_primitives::{engine::Transcript, Balance, ContentHash, RequestId};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
-/// An error in OpenAI's shape.
+/// An error in OpenAI's shape: the status and message the engine's other routes give
+/// ([`ApiError`]), in OpenAI's body.
 pub struct OaiError(StatusCode, String);
 
-impl From<Error> for OaiError {
-	fn from(e: Error) -> Self {
-		let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-		if status.is_server_error() {
-			tracing::error!("{e}");
-		}
-		OaiError(status, e.to_string())
-	}
-}
-
-impl From<JsonRejection> for OaiError {
-	fn from(r: JsonRejection) -> Self {
-		let status = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { r.status() } else { StatusCode::BAD_REQUEST };
-		OaiError(status, format!("bad request body: {}", r.body_text()))
+impl<E: Into<ApiError>> From<E> for OaiError {
+	fn from(e: E) -> Self {
+		let ApiError(status, msg) = e.into();
+		OaiError(status, msg)
 	}
 }
 
@@ -82,9 +73,6 @@ fn bad(msg: impl Into<String>) -> OaiError {
 	OaiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
-fn now() -> u64 {
-	std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 async fn models(State(s): State<Arc<Serving>>) -> Json<Value> {
 	let mut data = vec![json!({"id": s.base.id, "object": "model", "created": 0, "owned_by": "mnemo", "mnemo": {"base": true}})];

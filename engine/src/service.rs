@@ -96,13 +96,10 @@ pub fn job_id(job: u32, attempt: u32) -> String {
 	format!("job-{job}-{attempt}")
 }
 
-fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<()> {
-	let tmp = path.with_extension("json.tmp");
+/// Writes `v` as pretty JSON to `path`, durably ([`crate::store::write_durably`]).
+pub(crate) fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<()> {
 	let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
-	let f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-	use std::io::Write;
-	(&f).write_all(&bytes).and_then(|_| f.sync_all()).map_err(Error::io(&tmp))?;
-	std::fs::rename(&tmp, path).map_err(Error::io(path))
+	crate::store::write_durably(&path.with_extension("json.tmp"), path, &bytes)
 }
 
 impl Engine {
@@ -355,7 +352,7 @@ impl Engine {
 	}
 
 	/// An adapter's bytes from the store; a 404 that names the adapter when it is not there.
-	fn adapter_bytes(&self, hash: &ContentHash) -> Result<Vec<u8>> {
+	pub(crate) fn adapter_bytes(&self, hash: &ContentHash) -> Result<Vec<u8>> {
 		self.store.get(hash).map_err(|e| match e {
 			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", hash.to_hex())),
 			e => e,

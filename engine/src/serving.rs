@@ -80,7 +80,7 @@ impl AdapterSource for StoreSource {
 	}
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
 	std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -149,10 +149,7 @@ impl Serving {
 		if name == self.base.id {
 			return Err(Error::bad(format!("`{name}` is the base model's name")));
 		}
-		let bytes = self.engine.store.get(&adapter).map_err(|e| match e {
-			Error::NotFound(_) => Error::NotFound(format!("adapter {} is not in this engine's store", adapter.to_hex())),
-			e => e,
-		})?;
+		let bytes = self.engine.adapter_bytes(&adapter)?;
 		let base = Lora::base_of(&bytes)?;
 		if base != self.base.id {
 			return Err(Error::bad(format!("adapter {} is for base `{base}`; this engine serves `{}`", adapter.to_hex(), self.base.id)));
@@ -181,10 +178,7 @@ impl Serving {
 	}
 
 	fn persist(&self, all: &BTreeMap<String, Deployment>) -> Result<()> {
-		let list: Vec<&Deployment> = all.values().collect();
-		let tmp = self.path.with_extension("json.tmp");
-		std::fs::write(&tmp, serde_json::to_vec_pretty(&list).expect("json")).map_err(Error::io(&tmp))?;
-		std::fs::rename(&tmp, &self.path).map_err(Error::io(&self.path))
+		crate::service::write_json(&self.path, &all.values().collect::<Vec<_>>())
 	}
 
 	pub fn deployments(&self) -> Vec<Deployment> {

@@ -77,11 +77,7 @@ impl BlobStore {
 		fs::create_dir_all(dir).map_err(Error::io(dir))?;
 		let n = self.counter.fetch_add(1, Ordering::Relaxed);
 		let tmp = self.root.join("tmp").join(format!("{}-{}-{n}", hash.to_hex(), std::process::id()));
-		let mut f = fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-		f.write_all(bytes).and_then(|_| f.sync_all()).map_err(Error::io(&tmp))?;
-		drop(f);
-		fs::rename(&tmp, &path).map_err(Error::io(&path))?;
-		fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))?;
+		write_durably(&tmp, &path, bytes)?;
 		Ok(hash)
 	}
 
@@ -140,4 +136,15 @@ mod tests {
 		BlobStore::open(dir.path(), 1024).unwrap();
 		assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 	}
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never a part:
+/// into `tmp`, fsynced, renamed over `path`, and `path`'s directory fsynced.
+pub fn write_durably(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+	let mut f = fs::File::create(tmp).map_err(Error::io(tmp))?;
+	f.write_all(bytes).and_then(|_| f.sync_all()).map_err(Error::io(tmp))?;
+	drop(f);
+	fs::rename(tmp, path).map_err(Error::io(path))?;
+	let dir = path.parent().unwrap_or(Path::new("."));
+	fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
 }
