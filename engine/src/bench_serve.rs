@@ -318,11 +318,8 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 		facts.push(Facts {
 			base: id.to_string(),
 			cold_load_ms: cold.iter().sum::<f64>() / cold.len().max(1) as f64,
-			bytes_per_adapter: {
-				let mut b = LoraBank::new(&base.model.config, o.rank, LoraBank::slot_bytes(&base.model.config, o.rank), device)?;
-				b.acquire(hashes[0], || source.load(&hashes[0]))?;
-				b.bytes_per_slot()
-			},
+			// The cold-load bank holds adapters of the benchmark's targets.
+			bytes_per_adapter: bank.bytes_per_slot(),
 			bytes_per_adapter_all_targets: bytes_per_adapter,
 			base_parameters: base.model.config.parameters(),
 		});

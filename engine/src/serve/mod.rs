@@ -193,6 +193,8 @@ impl Server {
 				}
 			})
 			.map_err(|e| Error::Internal(format!("cannot start the finishing thread: {e}")))?;
+		// Adapters read by loader threads come back here.
+		let (load_tx, load_rx) = mpsc::channel();
 		let mut s = Scheduler {
 			model,
 			tok,
@@ -206,8 +208,8 @@ impl Server {
 			running: Vec::new(),
 			loading: BTreeSet::new(),
 			loaded: BTreeMap::new(),
-			load_tx: None,
-			load_rx: None,
+			load_tx,
+			load_rx,
 			finisher,
 		};
 		std::thread::Builder::new()
@@ -274,16 +276,13 @@ struct Scheduler {
 	running: Vec<Running>,
 	loading: BTreeSet<ContentHash>,
 	loaded: BTreeMap<ContentHash, (Result<HostAdapter>, u64)>,
-	load_tx: Option<mpsc::Sender<(ContentHash, Result<HostAdapter>, u64)>>,
-	load_rx: Option<mpsc::Receiver<(ContentHash, Result<HostAdapter>, u64)>>,
+	load_tx: mpsc::Sender<(ContentHash, Result<HostAdapter>, u64)>,
+	load_rx: mpsc::Receiver<(ContentHash, Result<HostAdapter>, u64)>,
 	finisher: mpsc::Sender<(OnFinish, Outcome, tokio::sync::mpsc::UnboundedSender<Event>)>,
 }
 
 impl Scheduler {
 	fn run(&mut self) {
-		let (ltx, lrx) = mpsc::channel();
-		self.load_tx = Some(ltx);
-		self.load_rx = Some(lrx);
 		loop {
 			if self.running.is_empty() && self.waiting.is_empty() {
 				match self.rx.recv() {
@@ -298,11 +297,9 @@ impl Scheduler {
 			self.admit();
 			if self.running.is_empty() {
 				// Everything waiting waits for an adapter being read: wait for the loader.
-				if let Some(rx) = &self.load_rx {
-					if let Ok((h, r, ms)) = rx.recv_timeout(std::time::Duration::from_millis(50)) {
-						self.loading.remove(&h);
-						self.loaded.insert(h, (r, ms));
-					}
+				if let Ok((h, r, ms)) = self.load_rx.recv_timeout(std::time::Duration::from_millis(50)) {
+					self.loading.remove(&h);
+					self.loaded.insert(h, (r, ms));
 				}
 				continue;
 			}
@@ -312,11 +309,9 @@ impl Scheduler {
 
 	/// Starts reading the adapters waiting requests name that are neither resident nor read.
 	fn prefetch(&mut self) {
-		if let Some(rx) = &self.load_rx {
-			while let Ok((h, r, ms)) = rx.try_recv() {
-				self.loading.remove(&h);
-				self.loaded.insert(h, (r, ms));
-			}
+		while let Ok((h, r, ms)) = self.load_rx.try_recv() {
+			self.loading.remove(&h);
+			self.loaded.insert(h, (r, ms));
 		}
 		let wanted: Vec<ContentHash> = self.waiting.iter().filter_map(|j| j.adapter).collect();
 		for h in wanted {
@@ -324,7 +319,7 @@ impl Scheduler {
 				continue;
 			}
 			self.loading.insert(h);
-			let (source, tx) = (self.source.clone(), self.load_tx.clone().expect("set in run"));
+			let (source, tx) = (self.source.clone(), self.load_tx.clone());
 			std::thread::spawn(move || {
 				let t = Instant::now();
 				let r = source.load(&h);
