@@ -6,6 +6,8 @@
 //! storage by key, and signs and checks payer vouchers. The engine's receipt flusher uses it; the
 //! `mnemo` command-line client is to grow on the same crate.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod dev;
 #[cfg(feature = "typed")]
 pub mod typed;

@@ -83,7 +83,9 @@ async fn models(State(s): State<Arc<Serving>>) -> Json<Value> {
 				"price_per_1k": d.price_per_1k.to_string(), "rank": d.rank, "metered": d.chain_adapter.is_some()}
 		}));
 	}
-	Json(json!({"object": "list", "data": data}))
+	// Who records the receipts and for which chain: what a payer's voucher must name.
+	let metering = s.meter.as_ref().map(|m| json!({"operator": hex::encode(<[u8; 32]>::from(m.operator.clone())), "genesis": hex::encode(m.genesis)}));
+	Json(json!({"object": "list", "data": data, "mnemo": {"metering": metering}}))
 }
 
 #[derive(serde::Deserialize)]
