@@ -21,7 +21,7 @@ Amounts are in MNEMO (`1.5`), or in the chain's smallest unit with a `u` suffix 
 Accounts are SS58 addresses, 0x-hex public keys, or dev SURIs such as //Bob.";
 
 #[derive(Parser, Debug)]
-#[command(name = "mnemo", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+#[command(name = "mnemo", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
 	/// The node's WebSocket RPC.
 	#[arg(long, global = true, env = "MNEMO_URL", default_value = "ws://127.0.0.1:9944")]

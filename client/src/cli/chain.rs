@@ -77,9 +77,36 @@ impl Chain {
 	}
 
 	/// A view function's answer at the best block.
+	///
+	/// Called through the `RuntimeViewFunction_execute_view_function` runtime API directly:
+	/// subxt 0.50.2's `view_functions().call` passes the input without the `Vec<u8>` length
+	/// prefix the runtime API (polkadot-sdk 2609) takes, and decodes the answer without its
+	/// `Result<Vec<u8>, ViewFunctionDispatchError>` wrapper, so every call fails to decode.
 	pub async fn view<P: subxt::view_functions::Payload>(&self, payload: P) -> Result<P::ReturnType, CliError> {
+		use codec::{Decode, Encode};
+		use subxt::ext::scale_decode::DecodeAsType;
 		let at = self.at().await?;
-		at.view_functions().call(payload).await.map_err(|e| rpc_error(&self.url, e))
+		let what = format!("{}.{}", payload.pallet_name(), payload.function_name());
+		let decode_err = |e: &dyn std::fmt::Display| CliError::new("Decode", format!("cannot decode the answer of {what}: {e}"));
+		let output_ty = at
+			.metadata_ref()
+			.pallet_by_name(payload.pallet_name())
+			.and_then(|p| p.view_function_by_name(payload.function_name()))
+			.map(|v| v.output_ty())
+			.ok_or_else(|| CliError::new("Incompatible", format!("the node's runtime has no view function {what}")))?;
+		// subxt's encoding: the 32-byte query id, then the arguments.
+		let encoded = at.view_functions().encode_args(&payload).map_err(|e| CliError::bad_input(format!("{what}: {e}")))?;
+		let (id, args) = encoded.split_at(32.min(encoded.len()));
+		let mut call = id.to_vec();
+		args.to_vec().encode_to(&mut call);
+		let raw = at
+			.view_functions()
+			.call_raw(Some(&call))
+			.await
+			.map_err(|e| rpc_error(&self.url, e))?;
+		let answer: Result<Vec<u8>, ViewError> = Decode::decode(&mut &raw[..]).map_err(|e| decode_err(&e))?;
+		let bytes = answer.map_err(|e| CliError::new("Incompatible", format!("the runtime refused {what}: {e:?}")))?;
+		P::ReturnType::decode_as_type(&mut &bytes[..], output_ty, at.metadata_ref().types()).map_err(|e| decode_err(&e))
 	}
 
 	/// A storage value at the best block (`None`: not set).
@@ -147,6 +174,14 @@ impl Chain {
 		let info = self.fetch(crate::typed::runtime::storage().system().account(), (who.clone(),)).await?;
 		Ok(info.map(|i| i.data.free).unwrap_or(0))
 	}
+}
+
+/// The runtime's `ViewFunctionDispatchError`.
+#[derive(Debug, codec::Decode)]
+enum ViewError {
+	NotImplemented,
+	NotFound(#[allow(dead_code)] [u8; 32]),
+	Codec,
 }
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> CliError {

@@ -93,4 +93,13 @@ mod tests {
 		let missing = signer(None, Some(Path::new("/nonexistent/key.json"))).unwrap_err();
 		assert_eq!(missing.name, "FileNotFound");
 	}
+
+	#[test]
+	fn a_polkadot_js_key_file_opens_with_its_password_only() {
+		let json = include_str!("../../tests/fixtures/alice-polkadotjs.json");
+		let alice = from_json(json, "whoisalice").unwrap();
+		assert_eq!(alice.public_key().0, subxt_signer::sr25519::dev::alice().public_key().0);
+		assert_eq!(from_json(json, "whoisbob").err().unwrap().name, "BadPassword");
+		assert_eq!(from_json("{}", "x").err().unwrap().name, "BadKey");
+	}
 }
