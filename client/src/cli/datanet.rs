@@ -71,7 +71,7 @@ pub async fn run(ctx: &Ctx, cmd: DatanetCmd) -> Result<Report, CliError> {
 					let j = datanet_json(id, &d, v.as_ref());
 					human += &format!(
 						"{:>4}  {:<24} {:<7} {:>8} {:>8} {:>8}\n",
-						id, j["name"].as_str().unwrap_or(""), j["status"].as_str().unwrap_or(""), j["pending"], j["live"], j["latest_version"]
+						id, j["name"].as_str().unwrap_or(""), j["status"].as_str().unwrap_or(""), d.pending, d.live, d.latest_version
 					);
 					all.push(j);
 				}
