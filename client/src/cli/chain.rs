@@ -71,6 +71,11 @@ impl Chain {
 		Ok(Chain { api, url: url.to_string(), timeout, ui })
 	}
 
+	/// A failure to talk to the node (naming its URL).
+	pub fn unreachable(&self, e: impl std::fmt::Display) -> CliError {
+		rpc_error(&self.url, e)
+	}
+
 	/// The chain at its best block.
 	pub async fn at(&self) -> Result<At, CliError> {
 		self.api.at_current_block().await.map_err(|e| rpc_error(&self.url, e))
@@ -200,12 +205,15 @@ fn failed(what: &str, e: TransactionEventsError) -> CliError {
 	}
 }
 
+/// `Pallet::Variant`, with the variant's doc text from the metadata.
+pub fn module_error(pallet: &str, variant: &str, docs: &[String], message: String) -> CliError {
+	CliError::new(format!("{pallet}::{variant}"), message).with_docs(docs.join(" ").trim().to_string())
+}
+
 pub fn dispatch_error(what: &str, d: &DispatchError) -> CliError {
 	if let DispatchError::Module(m) = d {
 		if let Ok(details) = m.details() {
-			let docs = details.variant.docs.join(" ");
-			return CliError::new(format!("{}::{}", details.pallet.name(), details.variant.name), format!("{what} failed"))
-				.with_docs(docs.trim().to_string());
+			return module_error(details.pallet.name(), &details.variant.name, &details.variant.docs, format!("{what} failed"));
 		}
 	}
 	let name = format!("{d:?}");

@@ -392,17 +392,14 @@ async fn contribute(ctx: &Ctx, chain: &Chain, datanet: u32, files: Vec<PathBuf>)
 
 /// Someone else's contribution holds this hash: the chain would answer `Datanets::Duplicate`.
 fn duplicate(at: &super::chain::At, file: &str, existing: u64) -> CliError {
-	let docs = at
-		.metadata()
+	let message = format!("{file} is already contribution {existing}; refused before signing, nothing paid");
+	let metadata = at.metadata_ref();
+	let docs = metadata
 		.pallet_by_name("Datanets")
-		.and_then(|p| p.error_variant_by_index(error_index(&p, "Duplicate")?).map(|v| v.docs.join(" ")))
+		.and_then(|p| p.error_variants()?.iter().find(|v| v.name == "Duplicate"))
+		.map(|v| v.docs.as_slice())
 		.unwrap_or_default();
-	CliError::new("Datanets::Duplicate", format!("{file} is already contribution {existing}; refused before signing, nothing paid"))
-		.with_docs(docs)
-}
-
-fn error_index(p: &subxt::metadata::PalletMetadata<'_>, name: &str) -> Option<u8> {
-	(0..=u8::MAX).find(|i| p.error_variant_by_index(*i).is_some_and(|v| v.name == name))
+	super::chain::module_error("Datanets", "Duplicate", docs, message)
 }
 
 async fn contributions(ctx: &Ctx, chain: &Chain, datanet: u32, mine: bool, version: Option<u32>) -> Result<Report, CliError> {
@@ -423,10 +420,10 @@ async fn contributions(ctx: &Ctx, chain: &Chain, datanet: u32, mine: bool, versi
 			.storage()
 			.iter(runtime::storage().datanets().by_hash(), (datanet,))
 			.await
-			.map_err(|e| CliError::new("NodeUnreachable", e.to_string()))?;
+			.map_err(|e| chain.unreachable(e))?;
 		let mut ids = Vec::new();
 		while let Some(kv) = iter.next().await {
-			let kv = kv.map_err(|e| CliError::new("NodeUnreachable", e.to_string()))?;
+			let kv = kv.map_err(|e| chain.unreachable(e))?;
 			ids.push(kv.value().decode_as::<u64>().map_err(|e| CliError::new("Decode", e.to_string()))?);
 		}
 		ids.sort();

@@ -199,10 +199,10 @@ pub async fn spend_log(ctx: &Ctx, account: Option<String>, from: Option<u32>, to
 		.storage()
 		.iter(runtime::storage().attribution().receipts(), ())
 		.await
-		.map_err(|e| CliError::new("NodeUnreachable", e.to_string()))?;
+		.map_err(|e| chain.unreachable(e))?;
 	let mut receipts = Vec::new();
 	while let Some(kv) = iter.next().await {
-		let kv = kv.map_err(|e| CliError::new("NodeUnreachable", e.to_string()))?;
+		let kv = kv.map_err(|e| chain.unreachable(e))?;
 		let id = kv.key().ok().and_then(|k| k.part(0).and_then(|p| p.decode_as::<u64>().ok().flatten()));
 		let r = kv.value().decode_as::<runtime_types::pallet_attribution::types::Receipt>().map_err(|e| CliError::new("Decode", e.to_string()))?;
 		if r.payer != who || from.is_some_and(|f| r.recorded_at < f) || to.is_some_and(|t| r.recorded_at > t) {

@@ -79,19 +79,18 @@ fn composite(field: &str, c: &Composite<()>) -> Json {
 
 pub async fn run(ctx: &Ctx, count: Option<usize>, all: bool) -> Result<(), CliError> {
 	let chain = ctx.chain().await?;
-	let unreachable = |e: &dyn std::fmt::Display| CliError::new("NodeUnreachable", e.to_string());
 	let from = chain.at().await?.block_number();
-	let mut blocks = chain.api.stream_best_blocks().await.map_err(|e| unreachable(&e))?;
+	let mut blocks = chain.api.stream_best_blocks().await.map_err(|e| chain.unreachable(e))?;
 	ctx.ui.note(format!("following {} from block {} (Ctrl-C stops)", chain.url, from + 1));
 	let mut seen = 0usize;
 	while let Some(block) = blocks.next().await {
-		let block = block.map_err(|e| unreachable(&e))?;
+		let block = block.map_err(|e| chain.unreachable(e))?;
 		let number = block.number();
 		if number <= from {
 			continue;
 		}
-		let at = block.at().await.map_err(|e| unreachable(&e))?;
-		let events = at.events().fetch().await.map_err(|e| unreachable(&e))?;
+		let at = block.at().await.map_err(|e| chain.unreachable(e))?;
+		let events = at.events().fetch().await.map_err(|e| chain.unreachable(e))?;
 		for ev in events.iter() {
 			let ev = ev.map_err(|e| CliError::new("Decode", e.to_string()))?;
 			let (pallet, name) = (ev.pallet_name().to_string(), ev.event_name().to_string());
