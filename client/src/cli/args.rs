@@ -67,6 +67,11 @@ pub enum Cmd {
 		#[command(subcommand)]
 		cmd: GovCmd,
 	},
+	/// Workers: register the keys whose nodes validate, train, evaluate, attest and serve.
+	Worker {
+		#[command(subcommand)]
+		cmd: WorkerCmd,
+	},
 	/// Inference credit: what apps pay from, and the operators allowed to charge it.
 	Credit {
 		#[command(subcommand)]
@@ -251,11 +256,32 @@ pub enum ModelCmd {
 		/// MNEMO per 1000 tokens.
 		#[arg(long)]
 		price: String,
+		/// Also tell the engine (`--engine`) to serve the adapter under this name, metered at the
+		/// chain's adapter id and price (`PUT /v1/deployments/NAME`).
+		#[arg(long, value_name = "NAME")]
+		serve_as: Option<String>,
 	},
 	/// Stop serving a model for good (owner only).
 	Retire { model: u32 },
 	/// Withdraw a model before it is approved: bond and proposal deposit come back.
 	Withdraw { model: u32 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkerCmd {
+	/// Bond the signer as a trainer whose node holds KEY (a `trnr` keystore key): its offchain
+	/// worker claims training jobs, trains on the engine and re-evaluates others' adapters.
+	RegisterTrainer {
+		/// The worker key: 0x sr25519 public key, SS58, or a dev SURI such as //Alice.
+		key: String,
+	},
+	/// Bond the signer as an attestor whose node holds KEY (an `attr` keystore key): its offchain
+	/// worker computes attribution for the receipts it is assigned.
+	RegisterAttestor { key: String },
+	/// Bond the signer as a serving operator: it records inference receipts signed by payers.
+	RegisterOperator,
+	/// An account's worker roles: trainer, attestor, operator (default: the signer).
+	Show { account: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]

@@ -94,6 +94,17 @@ impl Engine {
 		Ok(())
 	}
 
+	/// `PUT /v1/deployments/{name}`: serve an adapter from the engine's store under `name`.
+	pub fn deploy(&self, name: &str, body: Value) -> Result<Value, CliError> {
+		let resp = self
+			.agent
+			.put(format!("{}/v1/deployments/{name}", self.url))
+			.header("content-type", "application/json")
+			.send(body.to_string())
+			.map_err(|e| self.unreachable(e))?;
+		self.answer(resp)
+	}
+
 	/// `GET /v1/models`.
 	pub fn models(&self) -> Result<Value, CliError> {
 		let resp = self.agent.get(format!("{}/v1/models", self.url)).call().map_err(|e| self.unreachable(e))?;

@@ -16,6 +16,7 @@ mod keys;
 mod model;
 mod pay;
 mod watch;
+mod worker;
 
 pub use args::{Cli, Cmd};
 pub use error::CliError;
@@ -137,6 +138,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Option<Report>, CliError> {
 		Cmd::Datanet { cmd } => datanet::run(&ctx, cmd).await.map(Some),
 		Cmd::Model { cmd } => model::run(&ctx, cmd).await.map(Some),
 		Cmd::Gov { cmd } => gov::run(&ctx, cmd).await.map(Some),
+		Cmd::Worker { cmd } => worker::run(&ctx, cmd).await.map(Some),
 		Cmd::Credit { cmd } => pay::credit(&ctx, cmd).await.map(Some),
 		Cmd::Chat(args) => pay::chat(&ctx, args).await,
 		Cmd::Earnings { explain, account } => pay::earnings(&ctx, explain, account).await.map(Some),

