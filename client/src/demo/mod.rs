@@ -323,12 +323,6 @@ fn wait_http(url: &str, limit: Duration, who: &str) -> R<()> {
 	}
 }
 
-/// What the run learned, for the summary and the report.
-#[derive(Default)]
-pub struct Facts {
-	pub v: Value,
-}
-
 fn run(o: &Opts, t0: Instant) -> R<i32> {
 	let p = paths(o)?;
 	let say = Say { t0 };
@@ -530,12 +524,9 @@ fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Pat
 			r["id"], v["schema_ok"], v["exact_duplicate"], v["near_duplicate"].as_f64().unwrap_or(0.0), v["quality"].as_f64().unwrap_or(0.0)
 		));
 	}
-	let mut reviews: Vec<(&str, Vec<String>)> =
-		approved.iter().map(|a| (OWNER, args(&["datanet", "review", &a["contribution"].to_string(), "approve"]))).collect();
-	reviews.truncate(approved.len());
 	// One signer: its reviews go one after another.
-	for (s, a) in reviews {
-		d.call(s, a)?;
+	for a in &approved {
+		d.call(OWNER, args(&["datanet", "review", &a["contribution"].to_string(), "approve"]))?;
 	}
 	let rejected =
 		d.call(OWNER, args(&["datanet", "review", &bad_id.to_string(), "reject", "--reason", "off-domain spam, not Shakespeare"]))?;
@@ -574,13 +565,9 @@ fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Pat
 		(OWNER, args(&["gov", "vote", &proposal.to_string(), "aye"])),
 		(VOTER, args(&["gov", "vote", &proposal.to_string(), "aye"])),
 	])?;
-	let mut last_stage = String::new();
 	let evaluated = d.wait("the vote, the training and the evaluation", Duration::from_secs(if o.tiny { 600 } else { 1800 }), || {
 		let m = d.mnemo.run(OWNER, &args(&["model", "show", &model.to_string()])).map_err(|e| err_text(&e))?;
 		let stage = m["stage"].as_str().unwrap_or("").to_string();
-		if stage != last_stage {
-			last_stage = stage.clone();
-		}
 		if matches!(stage.as_str(), "rejected" | "failed" | "withdrawn") {
 			return Err(format!("model {model} ended {stage}: {}", m["history"]));
 		}
