@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
-import { cryptoWaitReady } from '@polkadot/util-crypto';
+import { cryptoWaitReady, randomAsU8a } from '@polkadot/util-crypto';
+import { stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
+import { signAndWait } from './lib.mjs';
 
 const url = process.env.MNEMO_URL;
 const summaryPath = process.env.MNEMO_DEMO_SUMMARY;
@@ -160,4 +162,75 @@ test('the model went through governance, training and evaluation, and is deploye
   const reported = of('models', 'TrainingReported').filter((e) => e.data.model.toNumber() === summary.model.id);
   assert.equal(reported.length, 1, 'one adapter reported');
   assert.ok(of('models', 'EvaluationAttested').length >= 1, 'a second trainer attested the evaluation');
+});
+
+test('faults: the engine killed while training and while holding receipts, and the node restarted, lost and doubled nothing', { skip: !summary.faults && 'the demo ran without --faults' }, async () => {
+  const f = summary.faults;
+  // Killed part-way through training: resumed, and still one adapter (the model test checks the
+  // one TrainingReported on chain).
+  const t = f.engine_killed_while_training;
+  assert.ok(t.progress_at_kill > 0 && t.progress_at_kill < 1, `killed during training (${t.progress_at_kill})`);
+  assert.equal(t.adapters_after, 1, 'one adapter on the engine after the restart');
+  // Killed holding every receipt unflushed: each one reached the chain exactly once.
+  const r = f.engine_killed_with_unflushed_receipts;
+  const asked = summary.inference.questions;
+  assert.equal(r.pending_at_kill, asked.length, 'every receipt was unflushed at the kill');
+  assert.equal(r.on_chain_at_kill, 0, 'none was on chain at the kill');
+  const app = addr(summary.inference.app);
+  const recorded = of('attribution', 'ReceiptRecorded').filter((e) => e.data.payer.toString() === app);
+  const requests = recorded.map((e) => e.data.request.toHex().replace(/^0x/, ''));
+  assert.deepEqual([...requests].sort(), asked.map((q) => q.request.replace(/^0x/, '')).sort(), 'each request recorded once');
+  const refused = of('attribution', 'ReceiptRefused').filter((e) => e.data.payer.toString() === app);
+  assert.equal(refused.length, 0, 'no receipt was submitted twice (a repeat is refused as DuplicateRequest)');
+  // Restarted on its base path: the block seen before is the same block, and it goes on. Every
+  // other test here reads the restarted node's blocks from genesis.
+  const n = f.node_restarted;
+  assert.equal((await api.rpc.chain.getBlockHash(n.best_before)).toHex(), n.hash, `block #${n.best_before} kept`);
+  assert.ok((await api.rpc.chain.getHeader()).number.toNumber() > n.best_before, 'new blocks after the restart');
+});
+
+// Last: it changes chain state (a new payer, a refused receipt) that the tests above do not expect.
+test('an operator that charges a payer beyond its allowance is refused, and the payer pays nothing', async () => {
+  const UNIT = 10n ** 12n;
+  const alice = keyring.addFromUri('//Alice');
+  const operator = keyring.addFromUri(summary.inference.operator);
+  const payer = keyring.addFromUri(`//loop-check-payer-${Date.now()}`);
+  await signAndWait(api, api.tx.balances.transferKeepAlive(payer.address, 10n * UNIT), alice);
+  await signAndWait(api, api.tx.rewards.depositCredit(5n * UNIT), payer);
+  const best = (await api.rpc.chain.getHeader()).number.toNumber();
+  const allowance = UNIT / 10n; // 0.1 MNEMO in all
+  await signAndWait(api, api.tx.rewards.approveOperator(operator.address, allowance, best + 200), payer);
+
+  // A voucher the payer really signed, for 1000 tokens of the deployed adapter: at its price of
+  // 0.5 MNEMO per 1000 tokens the operator's receipt charges 0.5 MNEMO, five times the allowance.
+  const voucher = {
+    request: randomAsU8a(16),
+    operator: operator.address,
+    adapter: summary.model.adapter,
+    maxPricePer1k: 10n * UNIT,
+    maxTokens: 1000,
+    expiresAt: best + 50, // within the dev chain's longest voucher lifetime (150 blocks)
+    genesis: api.genesisHash,
+  };
+  const record = (signature) => ({ payer: payer.address, voucher, signature, inputTokens: 400, outputTokens: 600, transcript: randomAsU8a(32) });
+  const unsigned = api.tx.attribution.recordInferences([record({ Sr25519: new Uint8Array(64) })]);
+  const payload = u8aConcat(stringToU8a('mnemo/voucher/v1'), unsigned.args[0][0].voucher.toU8a());
+  const signature = { Sr25519: payer.sign(payload) };
+
+  const held = async () => JSON.stringify([
+    (await api.query.system.account(payer.address)).data.toJSON(),
+    (await api.query.rewards.allowances(payer.address, operator.address)).toJSON(),
+  ]);
+  const before = await held();
+  const { events: evs } = await signAndWait(api, api.tx.attribution.recordInferences([record(signature)]), operator);
+  const refusedEv = evs.map(({ event }) => event).find((e) => api.events.attribution.ReceiptRefused.is(e));
+  assert.ok(refusedEv, `the receipt is refused (events: ${evs.map(({ event }) => `${event.section}.${event.method}`).join(', ')})`);
+  const err = refusedEv.data.error;
+  assert.ok(err.isModule, `a module error: ${err.toString()}`);
+  const meta = api.registry.findMetaError(err.asModule);
+  assert.equal(`${meta.section}.${meta.name}`, 'rewards.AllowanceExceeded');
+  assert.equal(u8aToHex(refusedEv.data.request), u8aToHex(voucher.request), 'the refusal names the request');
+  assert.ok(!evs.some(({ event }) => api.events.attribution.ReceiptRecorded.is(event)), 'nothing recorded');
+  assert.equal(await held(), before, "the payer's balance, credit (held) and allowance are untouched");
+  console.log(`# refused: ${meta.section}.${meta.name} for a 0.5 MNEMO charge against a ${Number(allowance) / 1e12} MNEMO allowance`);
 });

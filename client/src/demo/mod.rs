@@ -11,6 +11,7 @@ use clap::Parser;
 use serde_json::{json, Value};
 use std::{
 	fmt::Write as _,
+	sync::atomic::{AtomicBool, Ordering},
 	path::{Path, PathBuf},
 	process::Command,
 	time::{Duration, Instant},
@@ -63,6 +64,11 @@ pub struct Opts {
 	/// (`MNEMO_URL`, `MNEMO_ENGINE`, `MNEMO_DEMO_SUMMARY` set); the demo exits with its status.
 	#[arg(long)]
 	pub then: Option<String>,
+	/// Inject faults and check that the loop survives them: the engine killed (SIGKILL) while it
+	/// trains, killed again while it holds unflushed receipts, and the node restarted on its base
+	/// path at the end. `summary.json` says what was done under `faults`.
+	#[arg(long)]
+	pub faults: bool,
 }
 
 type R<T> = Result<T, String>;
@@ -323,6 +329,165 @@ fn wait_http(url: &str, limit: Duration, who: &str) -> R<()> {
 	}
 }
 
+/// Entries of `dir` whose names pass `keep` (0 when it does not exist).
+fn count_entries(dir: &Path, keep: impl Fn(&str) -> bool) -> usize {
+	std::fs::read_dir(dir)
+		.map(|r| r.flatten().filter(|e| keep(&e.file_name().to_string_lossy())).count())
+		.unwrap_or(0)
+}
+
+/// The fault during training: once the engine reports a training job running with part of its
+/// steps done, kill the engine (SIGKILL) and start it again on the same home. Returns the job and
+/// how far it was; an error when the job ended first, or when `stop` is set before any job ran.
+fn kill_engine_while_training(launch: &Launch, engine_home: &Path, stop: &AtomicBool) -> R<Value> {
+	let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(2))).build().into();
+	let jobs = engine_home.join("jobs");
+	while !stop.load(Ordering::Relaxed) {
+		let ids: Vec<String> =
+			std::fs::read_dir(&jobs).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+		for id in ids {
+			let Ok(mut resp) = agent.get(format!("{}/v1/train/{id}", launch.engine_url)).call() else { continue };
+			let Ok(status) = resp.body_mut().read_to_string().map(|b| serde_json::from_str::<Value>(&b).unwrap_or_default()) else {
+				continue;
+			};
+			let progress = status["progress"].as_f64().unwrap_or(0.0);
+			match status["state"].as_str().unwrap_or("") {
+				"running" if progress > 0.0 => {
+					procs::kill9("mnemo-engine")?;
+					launch.start_engine(launch.flush_secs)?;
+					return Ok(json!({"job": id, "progress_at_kill": progress}));
+				},
+				state @ ("done" | "failed") =>
+					return Err(format!("training job {id} was {state} before the engine could be killed during it")),
+				_ => {},
+			}
+		}
+		std::thread::sleep(Duration::from_millis(20));
+	}
+	Err("the model was evaluated, but no training job was seen running on the engine".into())
+}
+
+/// Near-copies of `text`, as a contributor gaming attribution would make them: changed case and
+/// whitespace, about 5% of the words replaced, and both.
+fn near_copies(text: &str) -> Vec<String> {
+	let edit = |t: &str, offset: usize, word: &str| {
+		t.split_whitespace().enumerate().map(|(i, w)| if i % 20 == offset { word } else { w }).collect::<Vec<_>>().join(" ")
+	};
+	vec![
+		text.lines().map(|l| l.trim().to_uppercase()).collect::<Vec<_>>().join("\n\n"),
+		edit(text, 7, "forsooth"),
+		edit(&text.to_lowercase(), 13, "prithee"),
+	]
+}
+
+/// The contributor who copies itself: Bob's excerpt, three near-copies of it added to the
+/// adapter's data as if curators had approved them, and the same receipt attributed by the
+/// engine with and without them. The copies must score nothing and Bob's share must not move;
+/// the score without them must be the one the chain settled. The control, `control` (new text
+/// from the same play) added instead, shows what a real second contribution would score.
+fn near_copies_gain_nothing(d: &Driver, engine_url: &str, facts: &Value, bob_file: &Path, control: &str) -> R<Value> {
+	d.say.line(format!("{}, a contributor gaming attribution, adds near-copies of its own file: does its share grow?", CONTRIBUTORS[0].0));
+	let agent: ureq::Agent =
+		ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(600))).http_status_as_error(false).build().into();
+	let post = |path: &str, body: Vec<u8>| -> R<Value> {
+		let mut resp = agent.post(format!("{engine_url}{path}")).header("content-type", "application/json").send(&body[..]).map_err(|e| format!("POST {path}: {e}"))?;
+		let text = resp.body_mut().read_to_string().map_err(|e| format!("POST {path}: {e}"))?;
+		if !resp.status().is_success() {
+			return Err(format!("POST {path}: {}: {text}", resp.status()));
+		}
+		serde_json::from_str(&text).map_err(|e| format!("POST {path} answered {text}: {e}"))
+	};
+	let data = &facts["datanet"];
+	let bob = data["approved"][0]["contribution"].as_u64().ok_or("no contribution for Bob")?;
+	// The receipt where Bob's file counts most.
+	let receipts = facts["inference"]["receipts"].as_array().cloned().unwrap_or_default();
+	let share_of = |r: &Value, c: u64| {
+		r["attribution"].as_array().into_iter().flatten().filter(|x| x["contribution"].as_u64() == Some(c)).filter_map(|x| x["share"].as_f64()).fold(0.0, |a, b| a + b)
+	};
+	let receipt =
+		receipts.iter().max_by(|a, b| share_of(a, bob).total_cmp(&share_of(b, bob))).ok_or("no receipt to attribute")?;
+	let mut refs: Vec<Value> =
+		data["approved"].as_array().into_iter().flatten().map(|a| json!({"contribution": a["contribution"], "content_hash": a["hash"]})).collect();
+	let request = |refs: &[Value]| {
+		json!({"receipt": receipt["receipt"], "adapter": facts["model"]["adapter"], "adapter_hash": facts["model"]["artifact"],
+			"datanets": [{"datanet": data["id"], "version": data["version"], "contributions": refs}],
+			"transcript": receipt["transcript"], "top_k": 16})
+	};
+	let score = |a: &Value, ids: &[u64]| {
+		a["contributions"].as_array().into_iter().flatten().filter(|x| x["contribution"].as_u64().is_some_and(|c| ids.contains(&c))).filter_map(|x| x["score"].as_f64()).fold(0.0, |a, b| a + b)
+	};
+	let alone = post("/v1/attribution", serde_json::to_vec(&request(&refs)).map_err(|e| e.to_string())?)?;
+	let text = std::fs::read_to_string(bob_file).map_err(|e| e.to_string())?;
+	let mut copy_ids = Vec::new();
+	for (i, copy) in near_copies(&text).into_iter().enumerate() {
+		let stored = post("/v1/blobs", copy.into_bytes())?;
+		let id = 1_000_000 + i as u64;
+		refs.push(json!({"contribution": id, "content_hash": stored["hash"]}));
+		copy_ids.push(id);
+	}
+	let with = post("/v1/attribution", serde_json::to_vec(&request(&refs)).map_err(|e| e.to_string())?)?;
+	let mut with_control = refs[..refs.len() - copy_ids.len()].to_vec();
+	let control_id = 2_000_000;
+	with_control.push(json!({"contribution": control_id, "content_hash": post("/v1/blobs", control.as_bytes().to_vec())?["hash"]}));
+	let control_share = score(&post("/v1/attribution", serde_json::to_vec(&request(&with_control)).map_err(|e| e.to_string())?)?, &[control_id]);
+	let (bob_alone, bob_with, copies) = (score(&alone, &[bob]), score(&with, &[&[bob][..], &copy_ids].concat()), score(&with, &copy_ids));
+	let settled = share_of(receipt, bob);
+	// The chain holds the share as parts per billion.
+	if (bob_alone - settled).abs() > 2e-9 {
+		return Err(format!("the engine scores Bob {bob_alone} on receipt {} but the chain settled {settled}", receipt["receipt"]));
+	}
+	if copies != 0.0 || (bob_with - bob_alone).abs() > 1e-12 {
+		return Err(format!("near-copies moved Bob's share on receipt {}: {bob_alone} alone, {bob_with} with copies ({copies} to the copies)", receipt["receipt"]));
+	}
+	d.say.ok(format!(
+		"receipt {}: Bob's share is {:.3}% with his file alone and {:.3}% with 3 near-copies added (the copies scored {:.3}%): \
+		 MinHash dedup credits a cluster once, to whoever brought it first",
+		receipt["receipt"], bob_alone * 100.0, bob_with * 100.0, copies * 100.0
+	));
+	d.say.ok(format!("the control: a new passage of the same play, added instead, would score {:.3}% on that receipt", control_share * 100.0));
+	Ok(json!({"receipt": receipt["receipt"], "contribution": bob, "copies": copy_ids, "share_alone": bob_alone, "share_with_copies": bob_with,
+		"copies_share": copies, "settled_share": settled, "control_share": control_share, "method": with["method"]}))
+}
+
+/// How the demo starts its node and engine: once, and again after a fault it injected.
+struct Launch<'a> {
+	node: Box<dyn Fn() -> Command + Send + Sync + 'a>,
+	engine: Box<dyn Fn(u64) -> Command + Send + Sync + 'a>,
+	http: String,
+	engine_url: String,
+	run_dir: PathBuf,
+	/// Seconds between the engine's receipt flushes.
+	flush_secs: u64,
+}
+
+impl Launch<'_> {
+	/// Starts the node (on the same base path every time) and waits for a block.
+	fn start_node(&self) -> R<crate::Client> {
+		procs::spawn("mnemo-node", (self.node)(), &self.run_dir.join("node.log"))?;
+		let start = Instant::now();
+		loop {
+			if let Ok(c) = crate::Client::connect(&self.http) {
+				if c.best_number().unwrap_or(0) > 0 {
+					return Ok(c);
+				}
+			}
+			if let Some(s) = procs::exited("mnemo-node") {
+				return Err(format!("mnemo-node exited ({s}); see {}", self.run_dir.join("node.log").display()));
+			}
+			if start.elapsed() > Duration::from_secs(180) {
+				return Err("the node produced no block within 180 s".into());
+			}
+			std::thread::sleep(Duration::from_millis(300));
+		}
+	}
+
+	/// Starts the engine (on the same home every time) and waits until it answers.
+	fn start_engine(&self, flush_secs: u64) -> R<()> {
+		procs::spawn("mnemo-engine", (self.engine)(flush_secs), &self.run_dir.join("engine.log"))?;
+		wait_http(&format!("{}/health", self.engine_url), Duration::from_secs(300), "mnemo-engine")
+	}
+}
+
 fn run(o: &Opts, t0: Instant) -> R<i32> {
 	let p = paths(o)?;
 	let say = Say { t0 };
@@ -364,45 +529,43 @@ fn run(o: &Opts, t0: Instant) -> R<i32> {
 	let rpc = free_or(9944);
 	let url = format!("ws://127.0.0.1:{rpc}");
 	let http = format!("http://127.0.0.1:{rpc}");
-	let mut node = Command::new(p.bin_dir.join("mnemo-node"));
-	node.args(["--dev", "--base-path"])
-		.arg(run_dir.join("node"))
-		.args(["--rpc-port", &rpc.to_string(), "--port", &crate::dev::free_port().to_string(), "--rpc-cors", "all"])
-		.args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
-		.args(["--dev-block-time", &o.block_time.to_string()]);
-	for k in TRAINERS {
-		node.args(["--dev-key", &format!("trnr={k}")]);
-	}
-	node.args(["--dev-key", &format!("attr={ATTESTOR}"), "--dev-key", &format!("dnet={VALIDATOR}")]);
-	procs::spawn("mnemo-node", node, &run_dir.join("node.log"))?;
+	let p2p = crate::dev::free_port();
 	let ep = free_or(8844);
 	let engine_url = format!("http://127.0.0.1:{ep}");
-	let mut engine = engine_cmd(&engine_home);
-	engine
-		.args(["serve", "--addr", &format!("127.0.0.1:{ep}"), "--bases", base, "--serve", base])
-		.args(["--node", &http, "--flush-secs", "2"])
-		.env("MNEMO_OPERATOR_SURI", OPERATOR);
-	// The node first: the engine reads the chain's genesis from it.
-	let client = {
-		let start = Instant::now();
-		loop {
-			if let Ok(c) = crate::Client::connect(&http) {
-				if c.best_number().unwrap_or(0) > 0 {
-					break c;
-				}
-			}
-			if let Some(s) = procs::exited("mnemo-node") {
-				return Err(format!("mnemo-node exited ({s}); see {}", run_dir.join("node.log").display()));
-			}
-			if start.elapsed() > Duration::from_secs(180) {
-				return Err("the node produced no block within 180 s".into());
-			}
-			std::thread::sleep(Duration::from_millis(300));
+	let node_cmd = || {
+		let mut node = Command::new(p.bin_dir.join("mnemo-node"));
+		node.args(["--dev", "--base-path"])
+			.arg(run_dir.join("node"))
+			.args(["--rpc-port", &rpc.to_string(), "--port", &p2p.to_string(), "--rpc-cors", "all"])
+			.args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
+			.args(["--dev-block-time", &o.block_time.to_string()]);
+		for k in TRAINERS {
+			node.args(["--dev-key", &format!("trnr={k}")]);
 		}
+		node.args(["--dev-key", &format!("attr={ATTESTOR}"), "--dev-key", &format!("dnet={VALIDATOR}")]);
+		node
 	};
+	let engine_serve = |flush_secs: u64| {
+		let mut engine = engine_cmd(&engine_home);
+		engine
+			.args(["serve", "--addr", &format!("127.0.0.1:{ep}"), "--bases", base, "--serve", base])
+			.args(["--node", &http, "--flush-secs", &flush_secs.to_string()])
+			.env("MNEMO_OPERATOR_SURI", OPERATOR);
+		engine
+	};
+	let launch = Launch {
+		node: Box::new(node_cmd),
+		engine: Box::new(engine_serve),
+		http: http.clone(),
+		engine_url: engine_url.clone(),
+		run_dir: run_dir.clone(),
+		// With --faults the engine holds its receipts until it is killed (see `the_loop`).
+		flush_secs: if o.faults { 600 } else { 2 },
+	};
+	// The node first: the engine reads the chain's genesis from it.
+	let client = launch.start_node()?;
 	say.ok(format!("mnemo-node --dev at {url} (a block every {} ms; log {})", o.block_time, run_dir.join("node.log").display()));
-	procs::spawn("mnemo-engine", engine, &run_dir.join("engine.log"))?;
-	wait_http(&format!("{engine_url}/health"), Duration::from_secs(300), "mnemo-engine")?;
+	launch.start_engine(launch.flush_secs)?;
 	say.ok(format!("mnemo-engine serve at {engine_url} (base `{base}`, operator {OPERATOR}; log {})", run_dir.join("engine.log").display()));
 	client.call("mnemo_setEngineUrl", json!([engine_url])).map_err(|e| format!("mnemo_setEngineUrl: {e}"))?;
 	say.ok(format!("the node's offchain workers call the engine at {engine_url} (mnemo_setEngineUrl, node-local storage)"));
@@ -421,7 +584,7 @@ fn run(o: &Opts, t0: Instant) -> R<i32> {
 	])?;
 	d.say.ok("2 trainers, 1 attestor and 1 operator registered");
 
-	let loop_result = the_loop(&d, o, &p, &plays_dir, &engine_home, excerpt_bytes, &mut facts);
+	let loop_result = the_loop(&d, o, &p, &launch, &plays_dir, &engine_home, excerpt_bytes, &mut facts);
 	let elapsed = t0.elapsed().as_secs_f64();
 	facts["wall_seconds"] = json!(elapsed);
 	facts["commands"] = json!(d
@@ -465,7 +628,17 @@ fn run(o: &Opts, t0: Instant) -> R<i32> {
 	Ok(0)
 }
 
-fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Path, excerpt_bytes: usize, facts: &mut Value) -> R<()> {
+#[allow(clippy::too_many_arguments)]
+fn the_loop(
+	d: &Driver,
+	o: &Opts,
+	p: &Paths,
+	launch: &Launch,
+	plays_dir: &Path,
+	engine_home: &Path,
+	excerpt_bytes: usize,
+	facts: &mut Value,
+) -> R<()> {
 	let files = p.dir.join("run").join("files");
 	std::fs::create_dir_all(&files).map_err(|e| e.to_string())?;
 
@@ -565,21 +738,43 @@ fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Pat
 		(OWNER, args(&["gov", "vote", &proposal.to_string(), "aye"])),
 		(VOTER, args(&["gov", "vote", &proposal.to_string(), "aye"])),
 	])?;
-	let evaluated = d.wait("the vote, the training and the evaluation", Duration::from_secs(if o.tiny { 600 } else { 1800 }), || {
-		let m = d.mnemo.run(OWNER, &args(&["model", "show", &model.to_string()])).map_err(|e| err_text(&e))?;
-		let stage = m["stage"].as_str().unwrap_or("").to_string();
-		if matches!(stage.as_str(), "rejected" | "failed" | "withdrawn") {
-			return Err(format!("model {model} ended {stage}: {}", m["history"]));
+	// With --faults, a watcher kills the engine once the training job has made progress.
+	let stop_watch = AtomicBool::new(false);
+	let (evaluated, killed) = std::thread::scope(|s| {
+		let watcher = o.faults.then(|| s.spawn(|| kill_engine_while_training(launch, engine_home, &stop_watch)));
+		let evaluated = d.wait("the vote, the training and the evaluation", Duration::from_secs(if o.tiny { 600 } else { 1800 }), || {
+			let m = d.mnemo.run(OWNER, &args(&["model", "show", &model.to_string()])).map_err(|e| err_text(&e))?;
+			let stage = m["stage"].as_str().unwrap_or("").to_string();
+			if matches!(stage.as_str(), "rejected" | "failed" | "withdrawn") {
+				return Err(format!("model {model} ended {stage}: {}", m["history"]));
+			}
+			let msg = match stage.as_str() {
+				"proposed" => "stakers are voting".to_string(),
+				"approved" => "approved and enacted; a training job is queued for the trainers".to_string(),
+				"training" => "a trainer's worker is training the adapter on the engine".to_string(),
+				"trained" => "the adapter is reported; another trainer re-evaluates it".to_string(),
+				s => format!("model {model} is {s}"),
+			};
+			Ok(((stage == "evaluated").then_some(m), msg))
+		});
+		stop_watch.store(true, Ordering::Relaxed);
+		let killed = watcher.map(|w| w.join().unwrap_or_else(|_| Err("the fault watcher panicked".into())));
+		(evaluated, killed)
+	});
+	let evaluated = evaluated?;
+	if let Some(k) = killed {
+		let k = k?;
+		let adapters = count_entries(&engine_home.join("adapters"), |_| true);
+		if adapters != 1 {
+			return Err(format!("after the engine was killed during training it holds {adapters} adapters, not 1"));
 		}
-		let msg = match stage.as_str() {
-			"proposed" => "stakers are voting".to_string(),
-			"approved" => "approved and enacted; a training job is queued for the trainers".to_string(),
-			"training" => "a trainer's worker is training the adapter on the engine".to_string(),
-			"trained" => "the adapter is reported; another trainer re-evaluates it".to_string(),
-			s => format!("model {model} is {s}"),
-		};
-		Ok(((stage == "evaluated").then_some(m), msg))
-	})?;
+		d.say.ok(format!(
+			"fault: the engine was killed (SIGKILL) with training job {} {:.0}% done, started again on the same home, and resumed it: one adapter, one report",
+			k["job"].as_str().unwrap_or(""),
+			k["progress_at_kill"].as_f64().unwrap_or(0.0) * 100.0
+		));
+		facts["faults"]["engine_killed_while_training"] = json!({"job": k["job"], "progress_at_kill": k["progress_at_kill"], "adapters_after": adapters});
+	}
 	let adapter = evaluated["adapter"].clone();
 	let artifact = adapter["artifact"].as_str().unwrap_or_default().to_string();
 	d.say.line(format!("history: {}", evaluated["history"].as_array().map(|h| h.iter().map(|e| format!("{}@{}", e["stage"].as_str().unwrap_or(""), e["at"])).collect::<Vec<_>>().join(" → ")).unwrap_or_default()));
@@ -624,6 +819,23 @@ fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Pat
 		asked.push(json!({"question": q, "answer": a["text"], "request": a["request"], "usage": a["usage"], "max_cost": a["max_cost"]}));
 	}
 	let want = asked.len();
+	let receipts_dir = engine_home.join("serving").join("receipts");
+	let is_receipt = |n: &str| n.ends_with(".receipt");
+	if o.faults {
+		// The engine flushes every 600 s in this mode: every receipt it acknowledged is still in
+		// its journal, and none on chain.
+		let pending = count_entries(&receipts_dir.join("pending"), is_receipt);
+		let on_chain = d.call(APP, args(&["spend-log"]))?["receipts"].as_array().map_or(0, Vec::len);
+		if pending != want || on_chain != 0 {
+			return Err(format!("before the kill: {pending} receipts pending in the engine, {on_chain} on chain; expected {want} and 0"));
+		}
+		procs::kill9("mnemo-engine")?;
+		launch.start_engine(2)?;
+		d.say.ok(format!(
+			"fault: the engine was killed (SIGKILL) holding {pending} unflushed receipts and started again, flushing every 2 s"
+		));
+		facts["faults"]["engine_killed_with_unflushed_receipts"] = json!({"pending_at_kill": pending, "on_chain_at_kill": on_chain});
+	}
 	let spend = d.wait("receipts recorded on chain, attributed by the attestor and settled", Duration::from_secs(600), || {
 		let s = d.mnemo.run(APP, &args(&["spend-log"])).map_err(|e| err_text(&e))?;
 		let rs = s["receipts"].as_array().cloned().unwrap_or_default();
@@ -634,6 +846,15 @@ fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Pat
 		}
 		Ok(((settled == want).then_some(s), format!("{} of {want} recorded, {settled} settled", rs.len())))
 	})?;
+	if o.faults {
+		let recorded = count_entries(&receipts_dir.join("recorded"), is_receipt);
+		let left: usize = ["pending", "refused", "expired"].iter().map(|d| count_entries(&receipts_dir.join(d), is_receipt)).sum();
+		if recorded != want || left != 0 {
+			return Err(format!("after the restart the engine recorded {recorded} receipts and holds {left} others; expected {want} and 0"));
+		}
+		d.say.ok(format!("each of the {want} receipts was recorded on chain exactly once after the restart"));
+		facts["faults"]["engine_killed_with_unflushed_receipts"]["recorded_after"] = json!(recorded);
+	}
 	let mut receipts = Vec::new();
 	for r in spend["receipts"].as_array().cloned().unwrap_or_default() {
 		let a = d.call(APP, args(&["attribution", &r["receipt"].to_string()]))?;
@@ -645,6 +866,11 @@ fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Pat
 		receipts.push(a);
 	}
 	facts["inference"] = json!({"app": APP, "operator": OPERATOR, "questions": asked, "spend_log": spend, "receipts": receipts});
+	// The control: another passage of the same play, new text rather than a copy.
+	let play = std::fs::read_to_string(plays_dir.join(format!("{}_gut.txt", contribs[0].1))).map_err(|e| e.to_string())?.replace("\r\n", "\n");
+	let control = excerpt(&play[play.find("ACT III").unwrap_or(play.len() / 2)..], excerpt_bytes);
+	let copies = near_copies_gain_nothing(d, &d.mnemo.engine, facts, &contribs[0].2, &control)?;
+	facts["bad_actors"]["near_copies"] = copies;
 
 	// ── Rewards ──
 	d.say.step("5", "Contributors are paid and can see why");
@@ -697,5 +923,59 @@ fn the_loop(d: &Driver, o: &Opts, p: &Paths, plays_dir: &Path, engine_home: &Pat
 	let spend_after = d.call(APP, args(&["spend-log"]))?;
 	d.say.ok(format!("the app's spend log: {} on {} receipts", fmt_mnemo(num(&spend_after["total"])), spend_after["receipts_count"]));
 	facts["rewards"] = json!({"earnings": earnings, "claims": claimed, "spend_log": spend_after});
+	if o.faults {
+		restart_node(d, launch, model, facts)?;
+	}
+	Ok(())
+}
+
+/// The fault at the end: stop the node as Ctrl-C would and start it again on its base path; it
+/// must stop cleanly, keep every block and what the CLI reads, remember the engine's URL, and go
+/// on producing blocks. The `--then` checks run against the restarted node.
+fn restart_node(d: &Driver, launch: &Launch, model: u64, facts: &mut Value) -> R<()> {
+	d.say.step("6", "Fault: the node is stopped and started again on the same base path");
+	let client = crate::Client::connect(&launch.http).map_err(|e| e.to_string())?;
+	let best = client.best_number().map_err(|e| e.to_string())?;
+	let hash_of = |c: &crate::Client, n: u32| c.call("chain_getBlockHash", json!([n])).map_err(|e| format!("chain_getBlockHash: {e}"));
+	let hash = hash_of(&client, best)?;
+	let engine_url = client.call("mnemo_engineUrl", json!([])).map_err(|e| format!("mnemo_engineUrl: {e}"))?;
+	let reads = |suri: &str, a: &[&str]| d.mnemo.run(suri, &args(a)).map_err(|e| err_text(&e));
+	let views = || -> R<Value> {
+		// The spend log's totals, not its rows: finished receipts are pruned from state as blocks pass.
+		let spend = reads(APP, &["spend-log"])?;
+		Ok(json!([
+			reads(OWNER, &["model", "show", &model.to_string()])?,
+			{"total": spend["total"], "receipts": spend["receipts_count"]},
+			reads(CONTRIBUTORS[0].0, &["earnings"])?
+		]))
+	};
+	let before = views()?;
+	drop(client);
+	let status = procs::stop("mnemo-node", Duration::from_secs(60))?;
+	if !status.success() {
+		return Err(format!("mnemo-node did not exit cleanly after SIGINT: {status}"));
+	}
+	d.say.ok(format!("stopped at block #{best} with SIGINT: {status}"));
+	let client = launch.start_node()?;
+	let kept = hash_of(&client, best)?;
+	if kept != hash {
+		return Err(format!("block #{best} was {hash} before the restart and is {kept} after"));
+	}
+	let url_after = client.call("mnemo_engineUrl", json!([])).map_err(|e| format!("mnemo_engineUrl: {e}"))?;
+	if url_after != engine_url {
+		return Err(format!("the engine URL was {engine_url} before the restart and is {url_after} after"));
+	}
+	let after = views()?;
+	if after != before {
+		return Err(format!("the chain reads differently after the restart:\nbefore {before}\nafter {after}"));
+	}
+	let next = d.wait("a new block on the restarted node", Duration::from_secs(60), || {
+		let n = client.best_number().map_err(|e| e.to_string())?;
+		Ok(((n > best).then_some(n), format!("best #{n}")))
+	})?;
+	d.say.ok(format!(
+		"started again: block #{best} is the same block, the model, the spend log, the earnings and the engine URL read the same, and block #{next} is new"
+	));
+	facts["faults"]["node_restarted"] = json!({"best_before": best, "hash": hash, "next": next});
 	Ok(())
 }

@@ -7,7 +7,7 @@ use std::{
 	io::Read,
 	os::unix::process::CommandExt,
 	path::{Path, PathBuf},
-	process::{Child, Command, Stdio},
+	process::{Child, Command, ExitStatus, Stdio},
 	sync::Mutex,
 	time::{Duration, Instant},
 };
@@ -32,9 +32,14 @@ fn write_pidfile(procs: &[Proc]) {
 	}
 }
 
-/// Starts `cmd` with its output appended to `log`, in its own process group.
+/// Starts `cmd` with its output appended to `log` (a restart adds to the same log), in its own
+/// process group.
 pub fn spawn(name: &'static str, mut cmd: Command, log: &Path) -> Result<u32, String> {
-	let out = fs::File::create(log).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+	let out = fs::OpenOptions::new()
+		.create(true)
+		.append(true)
+		.open(log)
+		.map_err(|e| format!("cannot write {}: {e}", log.display()))?;
 	let err = out.try_clone().map_err(|e| e.to_string())?;
 	let child = cmd
 		.stdin(Stdio::null())
@@ -64,20 +69,46 @@ fn signal(pid: u32, sig: &str) {
 	let _ = Command::new("kill").args([sig, &pid.to_string()]).stderr(Stdio::null()).status();
 }
 
-fn stop_child(child: &mut Child, grace: Duration) {
-	if matches!(child.try_wait(), Ok(Some(_))) {
-		return;
+/// SIGINT, then SIGKILL after `grace`; the exit status, or `None` when it had to be killed.
+fn stop_child(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+	if let Ok(Some(status)) = child.try_wait() {
+		return Some(status);
 	}
 	signal(child.id(), "-INT");
 	let start = Instant::now();
 	while start.elapsed() < grace {
-		if matches!(child.try_wait(), Ok(Some(_))) {
-			return;
+		if let Ok(Some(status)) = child.try_wait() {
+			return Some(status);
 		}
 		std::thread::sleep(Duration::from_millis(100));
 	}
 	let _ = child.kill();
 	let _ = child.wait();
+	None
+}
+
+/// Takes `name` out of the list of running processes.
+fn take(name: &str) -> Result<Proc, String> {
+	let mut procs = PROCS.lock().unwrap_or_else(|e| e.into_inner());
+	let i = procs.iter().position(|p| p.name == name).ok_or_else(|| format!("{name} is not running"))?;
+	let p = procs.remove(i);
+	write_pidfile(&procs);
+	Ok(p)
+}
+
+/// Kills `name` without warning (SIGKILL), as a crash or a power cut would.
+pub fn kill9(name: &str) -> Result<(), String> {
+	let mut p = take(name)?;
+	p.child.kill().map_err(|e| format!("cannot kill {name}: {e}"))?;
+	p.child.wait().map_err(|e| format!("{name}: {e}"))?;
+	Ok(())
+}
+
+/// Stops `name` as Ctrl-C would (SIGINT) and returns its exit status; an error when it did not
+/// stop within `grace` and had to be killed.
+pub fn stop(name: &str, grace: Duration) -> Result<ExitStatus, String> {
+	let mut p = take(name)?;
+	stop_child(&mut p.child, grace).ok_or_else(|| format!("{name} did not stop within {grace:?} of SIGINT and was killed"))
 }
 
 /// Stops everything, the most recently started first (the engine before the node it records
