@@ -10,6 +10,7 @@
 pub mod cli;
 #[cfg(feature = "cli")]
 pub mod demo;
+pub mod attest;
 pub mod dev;
 #[cfg(feature = "typed")]
 pub mod typed;
@@ -28,6 +29,8 @@ pub use voucher::{SignedVoucher, VoucherOf};
 
 /// The runtime's pallet index of `pallet_attribution`.
 pub const ATTRIBUTION_PALLET: u8 = 54;
+/// The runtime's pallet index of `pallet_balances`.
+pub const BALANCES_PALLET: u8 = 10;
 /// Largest batch `record_inferences` takes (the runtime's `MaxBatch`).
 pub const MAX_BATCH: usize = 32;
 
@@ -77,6 +80,11 @@ impl Signer {
 
 	pub fn sign(&self, payload: &[u8]) -> MultiSignature {
 		MultiSignature::Sr25519(self.pair.sign(payload))
+	}
+
+	/// The sr25519 key pair (an app key's signature is its bare sr25519 signature).
+	pub fn pair(&self) -> &sr25519::Pair {
+		&self.pair
 	}
 }
 
@@ -253,6 +261,14 @@ impl Client {
 			std::thread::sleep(Duration::from_millis(250));
 		}
 		Ok(())
+	}
+
+	/// `Balances::transfer_keep_alive(dest, amount)`.
+	pub fn transfer_call(dest: &AccountId, amount: Balance) -> Vec<u8> {
+		let mut c = vec![BALANCES_PALLET, 3];
+		MultiAddress::<AccountId, ()>::Id(dest.clone()).encode_to(&mut c);
+		Compact(amount).encode_to(&mut c);
+		c
 	}
 
 	// ---- Mnemo's attribution pallet ----

@@ -189,6 +189,43 @@ test('faults: the engine killed while training and while holding receipts, and t
   assert.ok((await api.rpc.chain.getHeader()).number.toNumber() > n.best_before, 'new blocks after the restart');
 });
 
+test('faults: an attestor that reports wrong scores is struck and unpaid, and every receipt settles on the honest majority', { skip: !summary.faults?.dishonest_attestor && 'the demo ran without --faults' }, async () => {
+  const f = summary.faults.dishonest_attestor;
+  const mallory = addr(f.dishonest);
+  const honest = f.honest.map(addr).sort();
+  assert.equal(f.assigned, 3, 'a panel of three per receipt');
+  for (const { receipt: id } of summary.inference.receipts) {
+    const revealed = of('attribution', 'ReportRevealed').filter((e) => e.data.receipt.toNumber() === id);
+    assert.deepEqual(revealed.map((e) => e.data.attestor.toString()).sort(), [...honest, mallory].sort(), `receipt ${id}: all three committed and revealed`);
+    // It computed what the others did (one digest) and then reported other scores.
+    assert.equal(new Set(revealed.map((e) => e.data.digest.toHex())).size, 1, `receipt ${id}: one digest`);
+    const struck = of('attribution', 'AttestorStruck').filter((e) => e.data.receipt.toNumber() === id);
+    assert.equal(struck.length, 1, `receipt ${id}: one strike`);
+    assert.equal(struck[0].data.attestor.toString(), mallory, `receipt ${id}: the dishonest attestor is struck`);
+    assert.equal(struck[0].data.fault.toString(), 'Deviation', `receipt ${id}: for scores beyond the tolerance`);
+    const settled = of('attribution', 'ReceiptSettled').filter((e) => e.data.receipt.toNumber() === id);
+    assert.equal(settled.length, 1, `receipt ${id} settled`);
+    assert.deepEqual(settled[0].data.panel.map((a) => a.toString()).sort(), honest, `receipt ${id}: paid to the honest pair only`);
+    const favoured = settled[0].data.shares.find((x) => x[0].toNumber() === f.favoured);
+    assert.ok(!favoured || big(favoured[favoured.length - 1]) < 500_000_000n, `receipt ${id}: the 100% it claimed for #${f.favoured} did not carry`);
+  }
+  for (const h of honest) {
+    assert.equal(of('attribution', 'AttestorStruck').filter((e) => e.data.attestor.toString() === h).length, 0, `${h} never struck`);
+  }
+  assert.equal(of('rewards', 'Credited').filter((e) => e.data.who.toString() === mallory).length, 0, 'the dishonest attestor is never credited');
+  const slashes = of('attribution', 'AttestorSlashed').filter((e) => e.data.attestor.toString() === mallory);
+  assert.equal(slashes.length, Math.floor(summary.inference.receipts.length / f.strikes_to_slash), `slashed once per ${f.strikes_to_slash} strikes`);
+  const slashed = slashes.reduce((s, e) => s + big(e.data.amount), 0n);
+  assert.ok(slashes.length === 0 || slashed > 0n, 'a slash takes part of the bond');
+  if (slashes.length > 0) {
+    assert.equal(slashes.at(-1).data.active.toString(), 'false', 'below the attestor bond it takes no more assignments');
+    assert.ok(!(await api.query.attribution.active()).some((a) => a.toString() === mallory), 'not in the active set');
+  }
+  const now = (await api.query.attribution.attestors(mallory)).unwrap();
+  assert.equal(big(now.bond), big(api.consts.attribution.attestorBond) - slashed, 'its bond is short by exactly what was slashed');
+  assert.equal(now.bond.toString(), f.struck.bond_after, 'the CLI reported the same bond');
+});
+
 // Last: it changes chain state (a new payer, a refused receipt) that the tests above do not expect.
 test('an operator that charges a payer beyond its allowance is refused, and the payer pays nothing', async () => {
   const UNIT = 10n ** 12n;

@@ -105,6 +105,18 @@ impl Engine {
 		self.answer(resp)
 	}
 
+	/// `POST /v1/attribution`: the engine's attribution of a receipt's transcript to the
+	/// contributions of the adapter's training data (an `AttributionRequest`).
+	pub fn attribute(&self, request: &Value) -> Result<Value, CliError> {
+		let resp = self
+			.agent
+			.post(format!("{}/v1/attribution", self.url))
+			.header("content-type", "application/json")
+			.send(request.to_string())
+			.map_err(|e| self.unreachable(e))?;
+		self.answer(resp)
+	}
+
 	/// `GET /v1/models`.
 	pub fn models(&self) -> Result<Value, CliError> {
 		let resp = self.agent.get(format!("{}/v1/models", self.url)).call().map_err(|e| self.unreachable(e))?;

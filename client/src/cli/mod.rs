@@ -9,7 +9,7 @@
 mod args;
 mod chain;
 mod datanet;
-mod engine;
+pub mod engine;
 mod error;
 mod gov;
 mod keys;

@@ -270,6 +270,10 @@ async fn receipt_json(chain: &Chain, receipt: u64) -> Result<(Value, String), Cl
 				.collect()
 		})
 		.unwrap_or_default();
+	let panel: Vec<String> = attribution.as_ref().map(|a| a.panel.0.iter().map(|w| w.to_string()).collect()).unwrap_or_default();
+	if !panel.is_empty() {
+		human += &format!("  attested by {}\n", panel.join(", "));
+	}
 	let split = match &funds {
 		Some(runtime_types::pallet_rewards::types::ReceiptFunds::Pending(p)) => {
 			for payee in &p.payees.0 {
@@ -286,7 +290,7 @@ async fn receipt_json(chain: &Chain, receipt: u64) -> Result<(Value, String), Cl
 			"request": hex::encode(r.request), "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "fee": r.fee.to_string(),
 			"transcript": hex::encode(r.transcript.0), "recorded_at": r.recorded_at, "phase": phase(&r.phase),
 			"settled": matches!(r.phase, runtime_types::pallet_attribution::types::Phase::Settled { .. }),
-			"attribution": shares, "reports": reports.len(), "challenged": challenge.is_some(), "funds": split}),
+			"attribution": shares, "panel": panel, "reports": reports.len(), "challenged": challenge.is_some(), "funds": split}),
 		human,
 	))
 }

@@ -4,14 +4,19 @@
 //! it runs and what the chain answered. It writes `summary.json` (the ids and amounts, for tests
 //! that check the chain) and a self-contained `report.html`.
 
+mod attestor;
 mod procs;
 mod report;
 
+use crate::cli::engine::Engine;
 use clap::Parser;
 use serde_json::{json, Value};
 use std::{
 	fmt::Write as _,
-	sync::atomic::{AtomicBool, Ordering},
+	sync::{
+		atomic::{AtomicBool, Ordering},
+		Arc,
+	},
 	path::{Path, PathBuf},
 	process::Command,
 	time::{Duration, Instant},
@@ -367,6 +372,25 @@ fn kill_engine_while_training(launch: &Launch, engine_home: &Path, stop: &Atomic
 	Err("the model was evaluated, but no training job was seen running on the engine".into())
 }
 
+/// The approved contributions of the demo's datanet version, as the engine takes them.
+fn data_refs(facts: &Value) -> Vec<Value> {
+	facts["datanet"]["approved"]
+		.as_array()
+		.into_iter()
+		.flatten()
+		.map(|a| json!({"contribution": a["contribution"], "content_hash": a["hash"]}))
+		.collect()
+}
+
+/// The `AttributionRequest` an attestor's worker sends for `receipt` of the demo's adapter,
+/// with `refs` as the datanet version's contributions.
+fn attribution_request(facts: &Value, receipt: &Value, transcript: &Value, refs: &[Value]) -> Value {
+	let data = &facts["datanet"];
+	json!({"receipt": receipt, "adapter": facts["model"]["adapter"], "adapter_hash": facts["model"]["artifact"],
+		"datanets": [{"datanet": data["id"], "version": data["version"], "contributions": refs}],
+		"transcript": transcript, "top_k": 16})
+}
+
 /// Near-copies of `text`, as a contributor gaming attribution would make them: changed case and
 /// whitespace, about 5% of the words replaced, and both.
 fn near_copies(text: &str) -> Vec<String> {
@@ -385,18 +409,15 @@ fn near_copies(text: &str) -> Vec<String> {
 /// engine with and without them. The copies must score nothing and Bob's share must not move;
 /// the score without them must be the one the chain settled. The control, `control` (new text
 /// from the same play) added instead, shows what a real second contribution would score.
-fn near_copies_gain_nothing(d: &Driver, engine_url: &str, facts: &Value, bob_file: &Path, control: &str) -> R<Value> {
+fn near_copies_gain_nothing(d: &Driver, engine: &Engine, facts: &Value, bob_file: &Path, control: &str) -> R<Value> {
 	d.say.line(format!("{}, a contributor gaming attribution, adds near-copies of its own file: does its share grow?", CONTRIBUTORS[0].0));
-	let agent: ureq::Agent =
-		ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(600))).http_status_as_error(false).build().into();
-	let post = |path: &str, body: Vec<u8>| -> R<Value> {
-		let mut resp = agent.post(format!("{engine_url}{path}")).header("content-type", "application/json").send(&body[..]).map_err(|e| format!("POST {path}: {e}"))?;
-		let text = resp.body_mut().read_to_string().map_err(|e| format!("POST {path}: {e}"))?;
-		if !resp.status().is_success() {
-			return Err(format!("POST {path}: {}: {text}", resp.status()));
-		}
-		serde_json::from_str(&text).map_err(|e| format!("POST {path} answered {text}: {e}"))
+	let ui = crate::cli::Ui { json: true, yes: true, tty: false };
+	let store = |text: String, label: &str| -> R<String> {
+		let hash = mnemo_primitives::ContentHash::of(text.as_bytes());
+		engine.put_blob(text.into_bytes(), hash.0, label, ui).map_err(|e| format!("storing {label}: {}", e.human()))?;
+		Ok(hash.to_hex())
 	};
+	let attribute = |request: &Value| engine.attribute(request).map_err(|e| format!("POST /v1/attribution: {}", e.human()));
 	let data = &facts["datanet"];
 	let bob = data["approved"][0]["contribution"].as_u64().ok_or("no contribution for Bob")?;
 	// The receipt where Bob's file counts most.
@@ -406,30 +427,24 @@ fn near_copies_gain_nothing(d: &Driver, engine_url: &str, facts: &Value, bob_fil
 	};
 	let receipt =
 		receipts.iter().max_by(|a, b| share_of(a, bob).total_cmp(&share_of(b, bob))).ok_or("no receipt to attribute")?;
-	let mut refs: Vec<Value> =
-		data["approved"].as_array().into_iter().flatten().map(|a| json!({"contribution": a["contribution"], "content_hash": a["hash"]})).collect();
-	let request = |refs: &[Value]| {
-		json!({"receipt": receipt["receipt"], "adapter": facts["model"]["adapter"], "adapter_hash": facts["model"]["artifact"],
-			"datanets": [{"datanet": data["id"], "version": data["version"], "contributions": refs}],
-			"transcript": receipt["transcript"], "top_k": 16})
-	};
+	let mut refs = data_refs(facts);
+	let request = |refs: &[Value]| attribution_request(facts, &receipt["receipt"], &receipt["transcript"], refs);
 	let score = |a: &Value, ids: &[u64]| {
 		a["contributions"].as_array().into_iter().flatten().filter(|x| x["contribution"].as_u64().is_some_and(|c| ids.contains(&c))).filter_map(|x| x["score"].as_f64()).fold(0.0, |a, b| a + b)
 	};
-	let alone = post("/v1/attribution", serde_json::to_vec(&request(&refs)).map_err(|e| e.to_string())?)?;
+	let alone = attribute(&request(&refs))?;
 	let text = std::fs::read_to_string(bob_file).map_err(|e| e.to_string())?;
 	let mut copy_ids = Vec::new();
 	for (i, copy) in near_copies(&text).into_iter().enumerate() {
-		let stored = post("/v1/blobs", copy.into_bytes())?;
 		let id = 1_000_000 + i as u64;
-		refs.push(json!({"contribution": id, "content_hash": stored["hash"]}));
+		refs.push(json!({"contribution": id, "content_hash": store(copy, &format!("near-copy {}", i + 1))?}));
 		copy_ids.push(id);
 	}
-	let with = post("/v1/attribution", serde_json::to_vec(&request(&refs)).map_err(|e| e.to_string())?)?;
+	let with = attribute(&request(&refs))?;
 	let mut with_control = refs[..refs.len() - copy_ids.len()].to_vec();
 	let control_id = 2_000_000;
-	with_control.push(json!({"contribution": control_id, "content_hash": post("/v1/blobs", control.as_bytes().to_vec())?["hash"]}));
-	let control_share = score(&post("/v1/attribution", serde_json::to_vec(&request(&with_control)).map_err(|e| e.to_string())?)?, &[control_id]);
+	with_control.push(json!({"contribution": control_id, "content_hash": store(control.to_string(), "the control")?}));
+	let control_share = score(&attribute(&request(&with_control))?, &[control_id]);
 	let (bob_alone, bob_with, copies) = (score(&alone, &[bob]), score(&with, &[&[bob][..], &copy_ids].concat()), score(&with, &copy_ids));
 	let settled = share_of(receipt, bob);
 	// The chain holds the share as parts per billion.
@@ -447,6 +462,56 @@ fn near_copies_gain_nothing(d: &Driver, engine_url: &str, facts: &Value, bob_fil
 	d.say.ok(format!("the control: a new passage of the same play, added instead, would score {:.3}% on that receipt", control_share * 100.0));
 	Ok(json!({"receipt": receipt["receipt"], "contribution": bob, "copies": copy_ids, "share_alone": bob_alone, "share_with_copies": bob_with,
 		"copies_share": copies, "settled_share": settled, "control_share": control_share, "method": with["method"]}))
+}
+
+/// After the receipts settled with Mallory on their panels: it committed and revealed on every
+/// one, each settled on the honest pair (Mallory not on the paid panel), and it was struck.
+fn dishonest_attestor_struck(d: &Driver, receipts: &[Value], reports: &Value) -> R<Value> {
+	let address = |suri: &str| d.mnemo.run(OWNER, &args(&["account", suri])).map(|a| a["account"].clone()).map_err(|e| err_text(&e));
+	let (honest, mallory) = ([address(ATTESTOR)?, address(attestor::HONEST)?], address(attestor::DISHONEST)?);
+	let reports = reports.as_array().cloned().unwrap_or_default();
+	for r in receipts {
+		let id = &r["receipt"];
+		let report = reports.iter().find(|x| x["receipt"] == *id).ok_or(format!("{} never reported on receipt {id}", attestor::DISHONEST))?;
+		if report["revealed"] != true {
+			return Err(format!("{} did not reveal on receipt {id}: {report}", attestor::DISHONEST));
+		}
+		let panel = r["panel"].as_array().cloned().unwrap_or_default();
+		if panel.contains(&mallory) || !honest.iter().all(|h| panel.contains(h)) {
+			return Err(format!("receipt {id} was paid to the panel {panel:?}; expected the two honest attestors and not {}", attestor::DISHONEST));
+		}
+		d.say.ok(format!(
+			"receipt {id}: {} reported {} where the engine says {}; settled on the honest pair, {} left off the paid panel",
+			attestor::DISHONEST, report["reported"].as_str().unwrap_or(""), report["engine"].as_str().unwrap_or(""), attestor::DISHONEST
+		));
+	}
+	let show = d.call(attestor::DISHONEST, args(&["worker", "show"]))?;
+	let bond = num(&show["attestor"]["bond"]);
+	d.say.ok(format!(
+		"{} was struck on each of the {} receipts (Deviation: further than the tolerance from the agreed attribution); its bond is {} now, {} strike(s) in the current window",
+		attestor::DISHONEST, receipts.len(), fmt_mnemo(bond), show["attestor"]["strikes"]
+	));
+	Ok(json!({"receipts": receipts.len(), "bond_after": bond.to_string(), "strikes_in_window": show["attestor"]["strikes"], "address": mallory}))
+}
+
+/// Mallory's slash took its bond below the attestor bond, so it takes no more assignments and a
+/// panel of three cannot be drawn: every new receipt would be refused (`TooFewAttestors`). The
+/// sudo key sets the panel to the two honest attestors left.
+fn two_honest_attestors(d: &Driver, http: &str) -> R<()> {
+	let client = crate::Client::connect(http).map_err(|e| e.to_string())?;
+	let sudo = crate::Signer::from_suri(OWNER).map_err(|e| e.to_string())?;
+	let now = client.attribution_params().map_err(|e| e.to_string())?.ok_or("the chain has no attribution parameters set")?;
+	let params = crate::attest::Params { assigned: 2, quorum: 2, min_reports: 2, ..now };
+	let call = crate::attest::sudo_call(&crate::attest::set_params_call(&params));
+	client.submit_and_wait(&sudo, &call, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+	if client.attribution_params().map_err(|e| e.to_string())? != Some(params) {
+		return Err("the chain did not take the panel of two".into());
+	}
+	d.say.ok(format!(
+		"{} is out of the active set, so {OWNER} (sudo) sets the panel to the two honest attestors left (Attribution.set_params)",
+		attestor::DISHONEST
+	));
+	Ok(())
 }
 
 /// How the demo starts its node and engine: once, and again after a fault it injected.
@@ -486,6 +551,44 @@ impl Launch<'_> {
 		procs::spawn("mnemo-engine", (self.engine)(flush_secs), &self.run_dir.join("engine.log"))?;
 		wait_http(&format!("{}/health", self.engine_url), Duration::from_secs(300), "mnemo-engine")
 	}
+}
+
+/// With `--faults`: a second honest attestor (its key on the node too) and a dishonest one
+/// (outside it), funded by the sudo key, and a panel of all three on every receipt.
+fn three_attestors(d: &Driver, client: &crate::Client) -> R<Value> {
+	const UNIT: u128 = 1_000_000_000_000;
+	let (honest, dishonest) = (attestor::HONEST, attestor::DISHONEST);
+	d.say.line(format!("fault: a panel of three attestors, {ATTESTOR} and {honest} on the node, and {dishonest}, who reports wrong scores"));
+	let sudo = crate::Signer::from_suri(OWNER).map_err(|e| e.to_string())?;
+	for who in [honest, dishonest] {
+		let to = crate::Signer::from_suri(who).map_err(|e| e.to_string())?.account();
+		d.say.line(format!("{OWNER} sends {who} 1000 MNEMO for its bond and fees (Balances.transfer_keep_alive)"));
+		client.submit_and_wait(&sudo, &crate::Client::transfer_call(&to, 1000 * UNIT), Duration::from_secs(60)).map_err(|e| e.to_string())?;
+	}
+	d.all(vec![(honest, args(&["worker", "register-attestor", honest])), (dishonest, args(&["worker", "register-attestor", dishonest]))])?;
+	let before = client.attribution_params().map_err(|e| e.to_string())?.ok_or("the chain has no attribution parameters set")?;
+	let params = crate::attest::Params {
+		assigned: 3,
+		quorum: 3,
+		min_reports: 2,
+		commit_period: before.commit_period.max(10),
+		reveal_period: before.reveal_period.max(10),
+		..before
+	};
+	d.say.line(format!(
+		"{OWNER} (sudo) sets the attribution parameters: 3 attestors per receipt, the reveal opens once all 3 commit, 2 reports settle at a deadline, \
+		 {} blocks to commit and {} to reveal (Sudo.sudo(Attribution.set_params))",
+		params.commit_period, params.reveal_period
+	));
+	let call = crate::attest::sudo_call(&crate::attest::set_params_call(&params));
+	client.submit_and_wait(&sudo, &call, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+	let after = client.attribution_params().map_err(|e| e.to_string())?;
+	if after != Some(params) {
+		return Err(format!("the chain did not take the attribution parameters: it holds {after:?}"));
+	}
+	d.say.ok(format!("3 attestors registered; each receipt goes to all three, tolerance {:?}, {} strikes slash {:?} of a bond", params.tolerance, params.strikes_to_slash, params.strike_slash));
+	Ok(json!({"honest": [ATTESTOR, honest], "dishonest": dishonest, "assigned": params.assigned, "quorum": params.quorum,
+		"min_reports": params.min_reports, "strikes_to_slash": params.strikes_to_slash}))
 }
 
 fn run(o: &Opts, t0: Instant) -> R<i32> {
@@ -543,6 +646,9 @@ fn run(o: &Opts, t0: Instant) -> R<i32> {
 			node.args(["--dev-key", &format!("trnr={k}")]);
 		}
 		node.args(["--dev-key", &format!("attr={ATTESTOR}"), "--dev-key", &format!("dnet={VALIDATOR}")]);
+		if o.faults {
+			node.args(["--dev-key", &format!("attr={}", attestor::HONEST)]);
+		}
 		node
 	};
 	let engine_serve = |flush_secs: u64| {
@@ -583,6 +689,9 @@ fn run(o: &Opts, t0: Instant) -> R<i32> {
 		(OPERATOR, args(&["worker", "register-operator"])),
 	])?;
 	d.say.ok("2 trainers, 1 attestor and 1 operator registered");
+	if o.faults {
+		facts["faults"]["dishonest_attestor"] = three_attestors(&d, &client)?;
+	}
 
 	let loop_result = the_loop(&d, o, &p, &launch, &plays_dir, &engine_home, excerpt_bytes, &mut facts);
 	let elapsed = t0.elapsed().as_secs_f64();
@@ -800,6 +909,13 @@ fn the_loop(
 
 	// ── Inference ──
 	d.say.step("4", "An app pays for inferences; attestors attribute them; fees are split");
+	// With --faults, Mallory attests beside the honest workers, crediting every answer to Eve's file.
+	let mallory_stop = Arc::new(AtomicBool::new(false));
+	let favoured = facts["datanet"]["approved"][3]["contribution"].as_u64().ok_or("no contribution for Eve")?;
+	let mallory = o.faults.then(|| {
+		let (http, engine, f, stop) = (launch.http.clone(), d.mnemo.engine.clone(), facts.clone(), mallory_stop.clone());
+		std::thread::spawn(move || attestor::run(http, engine, f, favoured, stop))
+	});
 	d.call(APP, args(&["credit", "deposit", "20"]))?;
 	d.call(APP, args(&["credit", "approve-operator", OPERATOR, "--allowance", "10"]))?;
 	// The app asks the model to go on from a line of each play in the datanet.
@@ -836,7 +952,7 @@ fn the_loop(
 		));
 		facts["faults"]["engine_killed_with_unflushed_receipts"] = json!({"pending_at_kill": pending, "on_chain_at_kill": on_chain});
 	}
-	let spend = d.wait("receipts recorded on chain, attributed by the attestor and settled", Duration::from_secs(600), || {
+	let spend = d.wait("receipts recorded on chain, attributed by the attestors and settled", Duration::from_secs(600), || {
 		let s = d.mnemo.run(APP, &args(&["spend-log"])).map_err(|e| err_text(&e))?;
 		let rs = s["receipts"].as_array().cloned().unwrap_or_default();
 		let settled = rs.iter().filter(|r| r["phase"].as_str().unwrap_or("").starts_with("settled")).count();
@@ -866,16 +982,28 @@ fn the_loop(
 		receipts.push(a);
 	}
 	facts["inference"] = json!({"app": APP, "operator": OPERATOR, "questions": asked, "spend_log": spend, "receipts": receipts});
+	if let Some(mallory) = mallory {
+		mallory_stop.store(true, Ordering::Relaxed);
+		let reports = mallory.join().unwrap_or_else(|_| Err("the dishonest attestor panicked".into()))?;
+		facts["faults"]["dishonest_attestor"]["favoured"] = json!(favoured);
+		facts["faults"]["dishonest_attestor"]["struck"] = dishonest_attestor_struck(d, &receipts, &reports)?;
+		facts["faults"]["dishonest_attestor"]["reports"] = reports;
+		two_honest_attestors(d, &launch.http)?;
+	}
 	// The control: another passage of the same play, new text rather than a copy.
 	let play = std::fs::read_to_string(plays_dir.join(format!("{}_gut.txt", contribs[0].1))).map_err(|e| e.to_string())?.replace("\r\n", "\n");
 	let control = excerpt(&play[play.find("ACT III").unwrap_or(play.len() / 2)..], excerpt_bytes);
-	let copies = near_copies_gain_nothing(d, &d.mnemo.engine, facts, &contribs[0].2, &control)?;
+	let engine = Engine::new(&d.mnemo.engine, Duration::from_secs(600));
+	let copies = near_copies_gain_nothing(d, &engine, facts, &contribs[0].2, &control)?;
 	facts["bad_actors"]["near_copies"] = copies;
 
 	// ── Rewards ──
 	d.say.step("5", "Contributors are paid and can see why");
 	let mut payees: Vec<&str> = CONTRIBUTORS.iter().map(|(w, _)| *w).collect();
 	payees.extend([OWNER, ATTESTOR, BAD_ACTOR]);
+	if o.faults {
+		payees.extend([attestor::HONEST, attestor::DISHONEST]);
+	}
 	let ledgers = d.wait("the challenge window, then the rewards are claimable", Duration::from_secs(300), || {
 		let mut all = Vec::new();
 		let mut pending = 0u128;
@@ -920,6 +1048,10 @@ fn the_loop(
 	}
 	let nothing = d.refused(BAD_ACTOR, args(&["claim"]), "NothingToClaim")?;
 	d.say.ok(format!("{BAD_ACTOR}, whose contribution was rejected, has nothing to claim ({})", nothing["name"].as_str().unwrap_or("")));
+	if o.faults {
+		let nothing = d.refused(attestor::DISHONEST, args(&["claim"]), "NothingToClaim")?;
+		d.say.ok(format!("{}, struck on every receipt, has nothing to claim ({})", attestor::DISHONEST, nothing["name"].as_str().unwrap_or("")));
+	}
 	let spend_after = d.call(APP, args(&["spend-log"]))?;
 	d.say.ok(format!("the app's spend log: {} on {} receipts", fmt_mnemo(num(&spend_after["total"])), spend_after["receipts_count"]));
 	facts["rewards"] = json!({"earnings": earnings, "claims": claimed, "spend_log": spend_after});
