@@ -7,14 +7,16 @@
 //! `mnemo-demo --faults` runs a dishonest attestor on it; an operator whose attestor node is down
 //! could report with it by hand. The chain checks every report the same way either way.
 
-use crate::{map_key, Client, Error, Result, Signer, ATTRIBUTION_PALLET};
+use crate::{
+	blake2_128_concat, map_key, storage_prefix, twox_64_concat, Client, Error, Result, Signer, ATTRIBUTION_PALLET,
+};
 use codec::{Compact, Decode, Encode};
 use mnemo_primitives::{
 	AccountId, AdapterId, Balance, BlockNumber, ContentHash, ContributionId, ReceiptId, RequestId,
 };
 use polkadot_sdk::{
 	sp_core::{crypto::Pair as _, H256},
-	sp_crypto_hashing::{blake2_128, blake2_256, twox_128, twox_64},
+	sp_crypto_hashing::blake2_256,
 	sp_runtime::{generic::Era, Perbill},
 };
 
@@ -158,19 +160,6 @@ pub fn sudo_call(call: &[u8]) -> Vec<u8> {
 	c
 }
 
-/// Storage prefix of a pallet's item.
-fn prefix(pallet: &str, item: &str) -> Vec<u8> {
-	let mut k = twox_128(pallet.as_bytes()).to_vec();
-	k.extend(twox_128(item.as_bytes()));
-	k
-}
-
-fn twox64_concat(key: &impl Encode, out: &mut Vec<u8>) {
-	let e = key.encode();
-	out.extend(twox_64(&e));
-	out.extend(e);
-}
-
 impl Client {
 	/// An authorized transaction of `call`: a v5 general extrinsic with the runtime's extensions
 	/// (`AuthorizeCall` first, which lets the call's own `authorize` check its signature) and no
@@ -203,23 +192,21 @@ impl Client {
 
 	/// The attribution pallet's parameters (`None`: the pallet's defaults are in force).
 	pub fn attribution_params(&self) -> Result<Option<Params>> {
-		self.storage_value(&prefix("Attribution", "CurrentParams"))
+		self.storage_value(&storage_prefix("Attribution", "CurrentParams"))
 	}
 
 	/// A receipt, while it is in state.
 	pub fn receipt(&self, id: ReceiptId) -> Result<Option<Receipt>> {
-		let mut k = prefix("Attribution", "Receipts");
-		twox64_concat(&id, &mut k);
+		let mut k = storage_prefix("Attribution", "Receipts");
+		twox_64_concat(&id, &mut k);
 		self.storage_value(&k)
 	}
 
 	/// `attestor`'s report on receipt `id`, once committed.
 	pub fn report(&self, id: ReceiptId, attestor: &AccountId) -> Result<Option<Report>> {
-		let mut k = prefix("Attribution", "Reports");
-		twox64_concat(&id, &mut k);
-		let who = attestor.encode();
-		k.extend(blake2_128(&who));
-		k.extend(who);
+		let mut k = storage_prefix("Attribution", "Reports");
+		twox_64_concat(&id, &mut k);
+		blake2_128_concat(attestor, &mut k);
 		self.storage_value(&k)
 	}
 

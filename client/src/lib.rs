@@ -20,7 +20,7 @@ use codec::{Compact, Decode, Encode};
 use mnemo_primitives::{AccountId, Balance, BlockNumber, ContentHash, ReceiptId, RequestId};
 use polkadot_sdk::{
 	sp_core::{crypto::Pair as _, sr25519, H256},
-	sp_crypto_hashing::{blake2_128, blake2_256, twox_128},
+	sp_crypto_hashing::{blake2_128, blake2_256, twox_128, twox_64},
 	sp_runtime::{generic::Era, MultiAddress, MultiSignature},
 };
 use std::time::{Duration, Instant};
@@ -88,13 +88,31 @@ impl Signer {
 	}
 }
 
-/// Storage key of a `Blake2_128Concat` map entry (or the first key of a double map).
-pub fn map_key(pallet: &str, item: &str, key: &impl Encode) -> Vec<u8> {
+/// Storage prefix of a pallet's item: `twox128(pallet) ++ twox128(item)`.
+pub fn storage_prefix(pallet: &str, item: &str) -> Vec<u8> {
 	let mut k = twox_128(pallet.as_bytes()).to_vec();
 	k.extend(twox_128(item.as_bytes()));
+	k
+}
+
+/// Appends a `Blake2_128Concat` map key part: `blake2_128(key) ++ key`.
+pub fn blake2_128_concat(key: &impl Encode, out: &mut Vec<u8>) {
 	let e = key.encode();
-	k.extend(blake2_128(&e));
-	k.extend(e);
+	out.extend(blake2_128(&e));
+	out.extend(e);
+}
+
+/// Appends a `Twox64Concat` map key part: `twox64(key) ++ key`.
+pub fn twox_64_concat(key: &impl Encode, out: &mut Vec<u8>) {
+	let e = key.encode();
+	out.extend(twox_64(&e));
+	out.extend(e);
+}
+
+/// Storage key of a `Blake2_128Concat` map entry (or the first key of a double map).
+pub fn map_key(pallet: &str, item: &str, key: &impl Encode) -> Vec<u8> {
+	let mut k = storage_prefix(pallet, item);
+	blake2_128_concat(key, &mut k);
 	k
 }
 

@@ -55,6 +55,12 @@ impl Engine {
 		serde_json::from_str(&body).map_err(|e| CliError::new("Decode", format!("the engine's answer is not JSON: {e}")))
 	}
 
+	/// Sends `body` as JSON with `req` and reads the engine's JSON answer.
+	fn send_json(&self, req: ureq::RequestBuilder<ureq::typestate::WithBody>, body: &Value) -> Result<Value, CliError> {
+		let resp = req.header("content-type", "application/json").send(body.to_string()).map_err(|e| self.unreachable(e))?;
+		self.answer(resp)
+	}
+
 	/// Uploads `bytes` under `hash` (`PUT /v1/blobs/{hash}`, the engine refuses a body whose
 	/// blake2-256 differs) and checks the hash it echoes. A progress bar for large files.
 	pub fn put_blob(&self, bytes: Vec<u8>, hash: [u8; 32], label: &str, ui: Ui) -> Result<(), CliError> {
@@ -96,25 +102,13 @@ impl Engine {
 
 	/// `PUT /v1/deployments/{name}`: serve an adapter from the engine's store under `name`.
 	pub fn deploy(&self, name: &str, body: Value) -> Result<Value, CliError> {
-		let resp = self
-			.agent
-			.put(format!("{}/v1/deployments/{name}", self.url))
-			.header("content-type", "application/json")
-			.send(body.to_string())
-			.map_err(|e| self.unreachable(e))?;
-		self.answer(resp)
+		self.send_json(self.agent.put(format!("{}/v1/deployments/{name}", self.url)), &body)
 	}
 
 	/// `POST /v1/attribution`: the engine's attribution of a receipt's transcript to the
 	/// contributions of the adapter's training data (an `AttributionRequest`).
 	pub fn attribute(&self, request: &Value) -> Result<Value, CliError> {
-		let resp = self
-			.agent
-			.post(format!("{}/v1/attribution", self.url))
-			.header("content-type", "application/json")
-			.send(request.to_string())
-			.map_err(|e| self.unreachable(e))?;
-		self.answer(resp)
+		self.send_json(self.agent.post(format!("{}/v1/attribution", self.url)), request)
 	}
 
 	/// `GET /v1/models`.

