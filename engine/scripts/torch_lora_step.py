@@ -4,7 +4,7 @@ Same shapes as `mnemo-engine bench`: rank-8 q/v LoRA, batch 8 x 64 tokens, AdamW
 step then N timed steps, on the CPU with as many threads as the engine uses. Weights are random
 (speed does not depend on their values). Prints one JSON line per model.
 """
-import json, sys, time
+import json, os, sys, time
 
 import torch
 from peft import LoraConfig, get_peft_model
@@ -18,6 +18,9 @@ SHAPES = {
 }
 
 def main():
+    # As many threads as the engine (scripts/bench-engine passes its count), else torch's default.
+    if os.environ.get("MNEMO_THREADS"):
+        torch.set_num_threads(int(os.environ["MNEMO_THREADS"]))
     models = sys.argv[1].split(",") if len(sys.argv) > 1 else list(SHAPES)
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     torch.manual_seed(0)

@@ -7,10 +7,9 @@ use crate::{
 	generate::{generate_ids, Sampling},
 	home::Base,
 	lora::{Lora, LoraConfig, Target},
-	model::ToHost,
-	train::token_nll,
+	train::batch_gradients,
 };
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use std::time::Instant;
 
 /// One measured figure.
@@ -23,6 +22,8 @@ pub struct Row {
 	pub tokens: u64,
 	pub seconds: f64,
 	pub tokens_per_second: f64,
+	/// Compute threads it ran on.
+	pub threads: usize,
 }
 
 fn prompt(base: &Base, len: usize, row: usize) -> Vec<u32> {
@@ -51,6 +52,7 @@ pub fn generation(base: &Base, batch: usize, prompt_len: usize, new_tokens: usiz
 		tokens,
 		seconds,
 		tokens_per_second: tokens as f64 / seconds,
+		threads: crate::threads::current(),
 	})
 }
 
@@ -61,18 +63,17 @@ pub fn lora_steps(base: &Base, batch: usize, seq: usize, steps: usize) -> Result
 	let cfg = LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], &base.id)?;
 	let mut lora = Lora::init(cfg, &m.config, 0, &ad);
 	let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-	let rows: Vec<Vec<u32>> = (0..batch).map(|r| prompt(base, seq + 1, r)).collect();
-	let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
-	let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
+	let data: Vec<Vec<u32>> = (0..batch).map(|r| prompt(base, seq + 1, r)).collect();
+	let inputs: Vec<Vec<u32>> = data.iter().map(|r| r[..seq].to_vec()).collect();
+	let targets: Vec<Vec<u32>> = data.iter().map(|r| r[1..].to_vec()).collect();
+	// The mean over every predicted token, as the PyTorch step's loss.
+	let weights = vec![1.0 / (batch * seq) as f32; batch * seq];
 	let mut t = Instant::now();
 	for i in 0..=steps {
 		if i == 1 {
 			t = Instant::now(); // step 0 warms up
 		}
-		let logits = m.forward(&inputs, Some(&lora), None);
-		let loss = token_nll(logits, &targets).mean();
-		let _ = loss.clone().to_host();
-		let grads = GradientsParams::from_grads(loss.backward(), &lora.weights);
+		let (_, grads) = batch_gradients(m, &lora, &inputs, &targets, &weights)?;
 		lora.weights = optim.step(1e-4, lora.weights, grads);
 	}
 	let seconds = t.elapsed().as_secs_f64();
@@ -85,19 +86,20 @@ pub fn lora_steps(base: &Base, batch: usize, seq: usize, steps: usize) -> Result
 		tokens,
 		seconds,
 		tokens_per_second: tokens as f64 / seconds,
+		threads: crate::threads::current(),
 	})
 }
 
 /// The table `mnemo-engine bench` prints.
 pub fn table(rows: &[Row]) -> String {
 	let mut out = format!(
-		"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9} {:>10}\n",
-		"model", "task", "batch", "seq", "tokens", "seconds", "tokens/s"
+		"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9} {:>10} {:>7}\n",
+		"model", "task", "batch", "seq", "tokens", "seconds", "tokens/s", "threads"
 	);
 	for r in rows {
 		out.push_str(&format!(
-			"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9.3} {:>10.1}\n",
-			r.model, r.task, r.batch, r.seq, r.tokens, r.seconds, r.tokens_per_second
+			"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9.3} {:>10.1} {:>7}\n",
+			r.model, r.task, r.batch, r.seq, r.tokens, r.seconds, r.tokens_per_second, r.threads
 		));
 	}
 	out

@@ -8,6 +8,10 @@
 //! adapter's cost), drawn per request uniformly or Zipf-skewed (s = 1). Adapters are loaded
 //! before the clock starts; the cold-load time is measured on its own.
 //!
+//! The largest Zipf load also runs a second time with a LoRA training loop (the engine's own
+//! step, batch 8) on the same model in a thread beside the server, to show what a training job
+//! costs the requests that share its cores.
+//!
 //! Reported per configuration: output tokens per second over the whole load, and the time per
 //! output token (TPOT, vLLM's definition: `(done − first token) / (tokens − 1)` per request),
 //! p50 and p99 over requests.
@@ -292,6 +296,41 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 				let (tk, s, t) = run_load(&server, &prompts, &ads, o.max_tokens)?;
 				measured.push((label, n, tk, s, t));
 			}
+		}
+		// (c) The largest Zipf load again, with the engine's LoRA training step (batch 8) looping
+		// on the same model beside the server: what a training job costs the requests it shares
+		// the cores with.
+		{
+			let which = assignment(o.requests, most, true, 7);
+			let ads: Vec<Option<ContentHash>> = which.iter().map(|&i| Some(hashes[i])).collect();
+			let seq = 64.min(max_seq - 1).min(all.len() - 1);
+			let rows: Vec<Vec<u32>> = (0..8).map(|r| all[r % 7..r % 7 + seq + 1].to_vec()).collect();
+			let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+			let trainer = {
+				let (model, stop) = (model.clone(), stop.clone());
+				std::thread::spawn(move || -> Result<usize> {
+					let ad = model.device().clone().autodiff();
+					let mut lora = Lora::init(LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], "bench")?, &model.config, 0, &ad);
+					let mut optim = burn::optim::AdamWConfig::new().with_weight_decay(0.0).init();
+					let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
+					let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
+					let weights = vec![1.0 / (8 * seq) as f32; 8 * seq];
+					let mut steps = 0;
+					while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+						let (_, grads) = crate::train::batch_gradients(&model, &lora, &inputs, &targets, &weights)?;
+						lora.weights = optim.step(1e-4, lora.weights, grads);
+						steps += 1;
+					}
+					Ok(steps)
+				})
+			};
+			let label = format!("{most} adapters, Zipf, training beside");
+			log(&format!("{id}: {label}"));
+			let measured_load = run_load(&server, &prompts, &ads, o.max_tokens);
+			stop.store(true, std::sync::atomic::Ordering::Relaxed);
+			let steps = trainer.join().map_err(|_| Error::Internal("the training thread panicked".into()))??;
+			let (tk, s, t) = measured_load?;
+			measured.push((format!("{label} ({steps} steps of 8 × {seq})"), most, tk, s, t));
 		}
 		if !o.no_swap {
 			let which = assignment(o.requests, most, false, 7);

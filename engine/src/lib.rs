@@ -21,6 +21,7 @@ pub mod serve;
 pub mod service;
 pub mod serving;
 pub mod store;
+pub mod threads;
 pub mod tokenizer;
 pub mod train;
 pub mod validate;

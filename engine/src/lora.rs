@@ -274,6 +274,20 @@ impl Lora {
 		canonical_header(raw)
 	}
 
+	/// A copy with the same values and fresh parameter ids: its own autodiff leaves, so that
+	/// copies on several threads each record and differentiate a graph of their own.
+	pub fn fork(&self) -> Lora {
+		let leaf = |p: &Param<Tensor<2>>| Param::from_tensor(p.val().detach());
+		let pairs = self.weights.pairs.iter().map(|p| LoraPair { a: leaf(&p.a), b: leaf(&p.b) }).collect();
+		Lora { config: self.config.clone(), weights: LoraWeights { pairs }, layers: self.layers }
+	}
+
+	/// The gradient of every weight (`a`, `b` of each pair, in pair order) in `grads`.
+	pub fn gradients(&self, grads: &burn::tensor::Gradients) -> Result<Vec<Tensor<2>>> {
+		let get = |p: &Param<Tensor<2>>| p.val().grad(grads).ok_or_else(|| Error::Internal("a LoRA weight got no gradient".into()));
+		self.weights.pairs.iter().flat_map(|p| [get(&p.a), get(&p.b)]).collect()
+	}
+
 	/// Reads an adapter from `adapter_model.safetensors` bytes written by [`Self::to_safetensors`]
 	/// (or by PEFT, given its `adapter_config.json`), checking every tensor against `model`.
 	pub fn from_safetensors(bytes: &[u8], config_json: Option<&serde_json::Value>, model: &Config, device: &Device) -> Result<Self> {

@@ -23,6 +23,10 @@ struct Cli {
 	/// Device: `cpu` (burn flex) or `cuda` (with the cuda feature).
 	#[arg(long, global = true, default_value = "cpu")]
 	device: String,
+	/// Compute threads for every kernel: training, evaluation, attribution and serving
+	/// [default: every core].
+	#[arg(long, global = true, env = "MNEMO_THREADS")]
+	threads: Option<usize>,
 	#[command(subcommand)]
 	command: Command,
 }
@@ -482,6 +486,8 @@ fn run() -> anyhow::Result<()> {
 		.with_writer(std::io::stderr)
 		.init();
 	let cli = Cli::parse();
+	let threads = mnemo_engine::threads::init(cli.threads)?;
+	tracing::debug!(threads, "compute pool");
 	let home = cli.home.clone().unwrap_or_else(home::home);
 	let dev = device(&cli.device)?;
 	match cli.command {

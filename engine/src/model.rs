@@ -163,6 +163,22 @@ impl KvCache {
 	}
 }
 
+/// Logits the LM head computes at a time in [`Llama::head_loss`] (16 MiB of f32): rows enough
+/// to keep the matrix products efficient, few enough that a training batch's logits are never
+/// materialised whole (512 rows × 49,152 words would be 100 MB, and autodiff kept several).
+pub const HEAD_CHUNK_ELEMENTS: usize = 1 << 22;
+
+/// What [`Llama::head_loss`] computes.
+pub struct HeadLoss {
+	/// Each row's negative log-likelihood of its target (nats).
+	pub nll: Vec<f32>,
+	/// `Σ weights · nll`, summed in f64 in row order.
+	pub value: f64,
+	/// A scalar whose gradient with respect to the hidden states is the loss's (its value is
+	/// not the loss).
+	pub backward: Tensor<1>,
+}
+
 /// Weights in Hugging Face's orientation (`[out, in]` matrices) by HF-style name, row-major.
 pub trait WeightSource {
 	fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
@@ -244,6 +260,71 @@ impl Llama {
 		let h = self.hidden(tokens, lora, cache);
 		let [b, t, d] = h.dims();
 		h.reshape([b * t, d]).matmul(self.embed.clone().transpose()).reshape([b, t, self.config.vocab])
+	}
+
+	/// The negative log-likelihood of each `targets[r]` under the LM head at the hidden state
+	/// `hidden[r]` (`[n, hidden]`: [`Self::hidden`] reshaped to rows), computed
+	/// [`HEAD_CHUNK_ELEMENTS`] logits at a time, so the `[n, vocabulary]` logits and their
+	/// log-softmax are never held whole.
+	pub fn head_nll(&self, hidden: Tensor<2>, targets: &[u32]) -> Vec<f32> {
+		self.head(hidden.inner(), targets, None).0
+	}
+
+	/// The loss `Σ_r weights[r] · nll[r]` of [`Self::head_nll`], and a scalar to call
+	/// `backward()` on whose gradient with respect to `hidden` is the loss's:
+	/// `(softmax(z_r) − onehot(y_r)) · E · weights[r]` per row, from the same chunks of logits.
+	/// No autodiff graph is recorded over the logits (the head is frozen), which saves the
+	/// memory and the passes of differentiating the log-softmax op by op.
+	pub fn head_loss(&self, hidden: Tensor<2>, targets: &[u32], weights: &[f32]) -> HeadLoss {
+		let (nll, grad) = self.head(hidden.clone().inner(), targets, Some(weights));
+		let value = nll.iter().zip(weights).map(|(l, w)| f64::from(*l) * f64::from(*w)).sum();
+		HeadLoss { nll, value, backward: (hidden * grad.expect("weights were given")).sum() }
+	}
+
+	/// Per-row NLL and, with `weights`, the weighted gradient with respect to the rows `h`.
+	/// The log-softmax runs on the host, rows spread over the compute threads: each row is
+	/// summed by one thread in index order, so the answer does not depend on the thread count.
+	fn head(&self, h: Tensor<2>, targets: &[u32], weights: Option<&[f32]>) -> (Vec<f32>, Option<Tensor<2>>) {
+		use rayon::prelude::*;
+		let [n, _] = h.dims();
+		let vocab = self.config.vocab;
+		assert_eq!(n, targets.len(), "one target per row");
+		assert!(weights.is_none_or(|w| w.len() == n), "one weight per row");
+		assert!(targets.iter().all(|&t| (t as usize) < vocab), "targets are token ids of the vocabulary");
+		let rows = (HEAD_CHUNK_ELEMENTS / vocab).clamp(1, n.max(1));
+		let head = self.embed.clone().transpose();
+		let mut nll = vec![0f32; n];
+		let mut grads = Vec::with_capacity(n.div_ceil(rows));
+		for start in (0..n).step_by(rows) {
+			let len = rows.min(n - start);
+			let z = h.clone().narrow(0, start, len).matmul(head.clone());
+			let mut z = z.into_data().try_into_vec::<f32>().expect("f32 logits");
+			let out = &mut nll[start..start + len];
+			z.par_chunks_mut(vocab).zip(out.par_iter_mut()).enumerate().for_each(|(r, (row, nll))| {
+				let target = targets[start + r] as usize;
+				let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+				let picked = row[target];
+				let mut sum = 0f64;
+				for x in row.iter_mut() {
+					*x = (*x - max).exp();
+					sum += f64::from(*x);
+				}
+				*nll = (f64::from(max - picked) + sum.ln()) as f32;
+				// (softmax − onehot) · weight: the loss's gradient with respect to the logits.
+				if let Some(w) = weights {
+					let w = w[start + r];
+					let scale = (f64::from(w) / sum) as f32;
+					row.iter_mut().for_each(|x| *x *= scale);
+					row[target] -= w;
+				}
+			});
+			if weights.is_some() {
+				let dz = Tensor::<2>::from_data(TensorData::new(z, [len, vocab]), &self.device);
+				grads.push(dz.matmul(self.embed.clone()));
+			}
+		}
+		let grad = weights.map(|_| if grads.len() == 1 { grads.pop().expect("one chunk") } else { Tensor::cat(grads, 0) });
+		(nll, grad)
 	}
 
 	/// The final hidden states `[batch, len, hidden]` (after the last norm).
@@ -487,7 +568,7 @@ pub fn normal(rng: &mut impl Rng) -> f32 {
 }
 
 fn rms_norm<const D: usize>(x: Tensor<D>, weight: &Tensor<1>, eps: f64) -> Tensor<D> {
-	let rms = x.clone().powf_scalar(2.0).mean_dim(D - 1).add_scalar(eps).sqrt();
+	let rms = (x.clone() * x.clone()).mean_dim(D - 1).add_scalar(eps).sqrt();
 	(x / rms) * weight.clone().unsqueeze::<D>()
 }
 
@@ -529,7 +610,7 @@ fn rope3(x: Tensor<3>, cos: &Tensor<3>, sin: &Tensor<3>) -> Tensor<3> {
 }
 
 /// Additive mask `[1, 1, len, past + len]`: 0 where query `i` may see key `j` (`j <= past + i`),
-/// a large negative number elsewhere.
+/// a large negative number elsewhere (finite: burn-flex's fused softmax turns −∞ into NaN).
 fn causal_mask(len: usize, past: usize, device: &Device) -> Tensor<4> {
 	let s = past + len;
 	let data: Vec<f32> =

@@ -121,7 +121,7 @@ fn engine_bin(args: &[&str], threads: &str) -> std::process::Output {
 	std::process::Command::new(env!("CARGO_BIN_EXE_mnemo-engine"))
 		.args(args)
 		.env("MNEMO_HOME", test_home())
-		.env("RAYON_NUM_THREADS", threads)
+		.env("MNEMO_THREADS", threads)
 		.env("RUST_LOG", "warn")
 		.output()
 		.unwrap()

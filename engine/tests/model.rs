@@ -174,3 +174,68 @@ fn rope_row_permutation_round_trips() {
 	// Head 0, HF rows 0..4 are (x0, x1 | y0, y1); llama.cpp interleaves them as x0, y0, x1, y1.
 	assert_eq!(&p[3..6], &w[6..9], "GGUF row 1 is HF row 2");
 }
+
+/// Catches a chunked LM head that drifts from the plain one: wrong rows in a chunk, a weight or
+/// a max-shift lost, the one-hot term on the wrong rows. `head_loss` (chunks of logits, the
+/// gradient formed on the host side of autodiff) against autodiff through the whole
+/// `[batch, len, vocabulary]` log-softmax, with a vocabulary wide enough for several chunks.
+#[test]
+fn the_chunked_head_gives_the_loss_and_gradients_of_the_full_log_softmax() {
+	use mnemo_engine::model::{Config, HEAD_CHUNK_ELEMENTS};
+	let config = Config { vocab: 65_536, max_seq: 128, ..small_config() };
+	let per_chunk = HEAD_CHUNK_ELEMENTS / config.vocab;
+	let m = Llama::random(config.clone(), 7, &device()).unwrap();
+	let (b, t) = (2, 100);
+	assert!(b * t > 2 * per_chunk, "{} rows in chunks of {per_chunk}", b * t);
+	let seq: Vec<Vec<u32>> = (0..b).map(|r| (0..=t).map(|j| ((r * 7919 + j * 104_729) % config.vocab) as u32).collect()).collect();
+	let inputs: Vec<Vec<u32>> = seq.iter().map(|s| s[..t].to_vec()).collect();
+	let targets: Vec<Vec<u32>> = seq.iter().map(|s| s[1..].to_vec()).collect();
+	// Some rows masked out, the rest weighted to a mean.
+	let mask: Vec<f32> = (0..b * t).map(|i| if i % 5 == 3 { 0.0 } else { 1.0 }).collect();
+	let count: f32 = mask.iter().sum();
+	let weights: Vec<f32> = mask.iter().map(|m| m / count).collect();
+
+	let ad = device().autodiff();
+	let cfg = LoraConfig::new(2, 4.0, vec![Target::Q, Target::V], "test").unwrap();
+	let peft = {
+		let mut l = Lora::init(cfg, &m.config, 5, &device());
+		for p in l.weights.pairs.iter_mut() {
+			let [r, o] = p.b.val().dims();
+			let vals: Vec<f32> = (0..r * o).map(|i| ((i * 37 % 17) as f32 - 8.0) / 40.0).collect();
+			p.b = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vals, [r, o]), &device()));
+		}
+		l.to_safetensors().unwrap()
+	};
+	let grads_of = |backward: Tensor<1>, lora: &Lora| -> Vec<f32> {
+		let g = backward.backward();
+		lora.weights.pairs.iter().flat_map(|p| [p.a.val().grad(&g).unwrap().to_host(), p.b.val().grad(&g).unwrap().to_host()]).flatten().collect()
+	};
+
+	let plain = Lora::from_safetensors(&peft, None, &m.config, &ad).unwrap();
+	let logits = m.forward(&inputs, Some(&plain), None);
+	let ids: Vec<i64> = targets.iter().flatten().map(|&x| x as i64).collect();
+	let ids = Tensor::<3, burn::tensor::Int>::from_data(TensorData::new(ids, [b, t, 1]), m.device());
+	let nll = burn::tensor::activation::log_softmax(logits, 2).gather(2, ids).neg().reshape([b * t]);
+	let w = Tensor::<1>::from_data(TensorData::new(weights.clone(), [b * t]), m.device());
+	let reference = (nll.clone() * w).sum();
+	let reference_value = reference.clone().to_host()[0] as f64;
+	let reference_nll = nll.inner().to_host();
+	let reference_grads = grads_of(reference, &plain);
+
+	let chunked = Lora::from_safetensors(&peft, None, &m.config, &ad).unwrap();
+	let h = m.hidden(&inputs, Some(&chunked), None).reshape([b * t, config.hidden]);
+	let head = m.head_loss(h, &targets.concat(), &weights);
+	assert!(max_abs_diff(&head.nll, &reference_nll) < 1e-4, "per-row NLL: {}", max_abs_diff(&head.nll, &reference_nll));
+	assert!((head.value - reference_value).abs() < 1e-5 * reference_value.abs(), "loss {} vs {reference_value}", head.value);
+	let grads = grads_of(head.backward, &chunked);
+	let scale = reference_grads.iter().fold(0f32, |a, g| a.max(g.abs()));
+	assert!(scale > 0.0, "the reference has gradients to compare");
+	let diff = max_abs_diff(&grads, &reference_grads);
+	assert!(diff < 1e-4 * scale, "gradients differ by {diff} (largest {scale})");
+	// Without an adapter and without weights (evaluation's path): the base model's NLL.
+	let ids: Vec<i64> = targets.iter().flatten().map(|&x| x as i64).collect();
+	let ids = Tensor::<3, burn::tensor::Int>::from_data(TensorData::new(ids, [b, t, 1]), m.device());
+	let base_nll = burn::tensor::activation::log_softmax(m.forward(&inputs, None, None), 2).gather(2, ids).neg().to_host();
+	let head_nll = m.head_nll(m.hidden(&inputs, None, None).reshape([b * t, config.hidden]), &targets.concat());
+	assert!(max_abs_diff(&head_nll, &base_nll) < 1e-4, "base NLL: {}", max_abs_diff(&head_nll, &base_nll));
+}

@@ -21,11 +21,7 @@ use crate::{
 	error::{Error, Result},
 	lora::Lora,
 	model::{Llama, ToHost},
-	train::token_nll,
-};
-use burn::{
-	optim::GradientsParams,
-	tensor::{Tensor, TensorData},
+	train::rows,
 };
 use mnemo_primitives::ContentHash;
 use rand::{Rng, SeedableRng};
@@ -104,21 +100,18 @@ pub fn gradient(model: &Llama, lora: &Lora, proj: &Projection, unit: &Unit) -> R
 	}
 	let inputs = vec![unit.tokens[..n - 1].to_vec()];
 	let targets = vec![unit.tokens[1..].to_vec()];
-	let mask: Vec<f32> = unit.mask.iter().map(|m| f32::from(u8::from(*m))).collect();
-	let mask = Tensor::<2>::from_data(TensorData::new(mask, [1, n - 1]), model.device());
-	let logits = model.forward(&inputs, Some(lora), None);
-	let loss = (token_nll(logits, &targets) * mask).sum().div_scalar(count as f64);
-	let grads = GradientsParams::from_grads(loss.backward(), &lora.weights);
-	let mut out = Vec::with_capacity(proj.0.len());
-	for (pair, p) in lora.weights.pairs.iter().zip(&proj.0) {
-		let get = |id| -> Result<Vec<f32>> {
-			grads.get::<2>(id).map(|g| g.to_host()).ok_or_else(|| Error::Internal("a LoRA parameter got no gradient".into()))
-		};
-		let mut flat = get(pair.a.id)?;
-		flat.extend(get(pair.b.id)?);
-		out.push(p.apply(&flat));
-	}
-	Ok(out)
+	let weights: Vec<f32> = unit.mask.iter().map(|m| f32::from(u8::from(*m)) / count as f32).collect();
+	let loss = model.head_loss(rows(model.hidden(&inputs, Some(lora), None)), &targets.concat(), &weights);
+	let grads = lora.gradients(&loss.backward.backward())?;
+	Ok(grads
+		.chunks_exact(2)
+		.zip(&proj.0)
+		.map(|(ab, p)| {
+			let mut flat = ab[0].clone().to_host();
+			flat.extend(ab[1].clone().to_host());
+			p.apply(&flat)
+		})
+		.collect())
 }
 
 /// `g` scaled to unit L2 norm over all modules (left as it is when it is zero).
@@ -135,16 +128,33 @@ pub fn compute(
 	lora: &Lora,
 	proj: &Projection,
 	units: &[Unit],
-	mut progress: impl FnMut(usize, usize),
+	mut progress: impl FnMut(usize, usize) + Send,
 ) -> Result<Vec<ModuleGrads>> {
+	use rayon::prelude::*;
 	let mut out: Vec<ModuleGrads> = proj.0.iter().map(|p| ModuleGrads { dim: p.dim(), rows: Vec::new() }).collect();
-	for (i, u) in units.iter().enumerate() {
-		let mut g = gradient(model, lora, proj, u)?;
-		unit_norm(&mut g);
-		for (m, row) in out.iter_mut().zip(g) {
+	// Units in parallel, one task each on a fork of the adapter (its own autodiff leaves); each
+	// unit's gradient is computed on one thread, and they are gathered in unit order.
+	let done = std::sync::atomic::AtomicUsize::new(0);
+	let progress = std::sync::Mutex::new(&mut progress);
+	let grads: Vec<Result<Vec<Vec<f64>>>> = crate::threads::run(|| {
+		units
+			.par_iter()
+			.with_max_len(1)
+			.map(|u| {
+				let mut g = gradient(model, &lora.fork(), proj, u)?;
+				unit_norm(&mut g);
+				let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+				if let Ok(mut p) = progress.lock() {
+					(*p)(n, units.len());
+				}
+				Ok(g)
+			})
+			.collect()
+	});
+	for g in grads {
+		for (m, row) in out.iter_mut().zip(g?) {
 			m.rows.extend(row.into_iter().map(|x| x as f32));
 		}
-		progress(i + 1, units.len());
 	}
 	Ok(out)
 }

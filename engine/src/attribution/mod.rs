@@ -41,7 +41,7 @@ use crate::{
 	data::{Contribution, Row},
 	error::{Error, Result},
 	lora::Lora,
-	model::{Llama, ToHost},
+	model::Llama,
 	tokenizer::Tokenizer,
 	train::token_nll,
 };
@@ -51,7 +51,9 @@ use serde::Serialize;
 use std::path::Path;
 
 /// The version of the method: attestors on different versions report different digests.
-pub const METHOD_VERSION: u32 = 1;
+/// 2: gradients from the chunked LM-head loss and burn-flex's SIMD kernels, whose last bits
+/// differ from version 1's.
+pub const METHOD_VERSION: u32 = 2;
 /// Longest example, in characters, before a paragraph is cut at line ends.
 pub const MAX_EXAMPLE_CHARS: usize = 2048;
 /// Largest `top_k` accepted.
@@ -368,7 +370,7 @@ pub fn eval_query(model: &Llama, tok: &Tokenizer, lora: &Lora, q: &Query) -> Res
 	let inputs = vec![tokens[..tokens.len() - 1].to_vec()];
 	let targets = vec![tokens[1..].to_vec()];
 	let logp = |lora: Option<&Lora>| -> Vec<f64> {
-		let nll = token_nll(model.forward(&inputs, lora, None), &targets).to_host();
+		let nll = token_nll(model, &inputs, &targets, lora);
 		nll[output_start - 1..].iter().map(|x| -f64::from(*x)).collect()
 	};
 	let base_logp = logp(None);

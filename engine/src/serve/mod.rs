@@ -408,8 +408,12 @@ impl Scheduler {
 				.map(|(r, f)| SeqStep { tokens: f, cache: &mut r.cache })
 				.collect();
 			let batch = self.bank.batch(&rows);
-			let low_rank: Option<&dyn LowRank> = rows.iter().any(|&s| s != 0).then_some(&batch as &dyn LowRank);
-			self.model.logits_ragged(&mut seqs, low_rank, true).to_host()
+			let adapted = rows.iter().any(|&s| s != 0);
+			let model = &self.model;
+			crate::threads::serve(|| {
+				let low_rank: Option<&dyn LowRank> = adapted.then_some(&batch as &dyn LowRank);
+				model.logits_ragged(&mut seqs, low_rank, true).to_host()
+			})
 		};
 		let vocab = self.model.config.vocab;
 		let max_seq = self.model.config.max_seq;
@@ -447,13 +451,18 @@ impl Scheduler {
 				}
 			}
 		}
+		let mut finished = Vec::new();
 		let mut i = 0;
 		while i < self.running.len() {
 			if self.running[i].finish.is_none() {
 				i += 1;
 				continue;
 			}
-			let mut r = self.running.swap_remove(i);
+			finished.push(self.running.swap_remove(i));
+		}
+		// The counts first: a client told `Done` sees its request no longer running.
+		self.stats.running.store(self.running.len(), Ordering::Relaxed);
+		for mut r in finished {
 			if let Some(h) = r.job.adapter {
 				self.bank.release(&h);
 			}
@@ -482,7 +491,6 @@ impl Scheduler {
 				},
 			}
 		}
-		self.stats.running.store(self.running.len(), Ordering::Relaxed);
 	}
 }
 
