@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use mnemo_engine::{
-	generate::Sampling,
+	model::generate::Sampling,
 	home::Base,
-	lora::{Lora, Target},
+	model::lora::{Lora, Target},
 	model::{KvCache, LowRank, SeqStep, ToHost},
 	serve::{
 		bank::{HostAdapter, LoraBank},
@@ -23,7 +23,7 @@ use std::{
 /// An adapter on `base` with random, non-zero A and B.
 fn random_adapter(base: &Base, rank: usize, targets: &[Target], seed: u64) -> Lora {
 	// B's scale: enough that every adapter moves the tiny base's logits by well over 1e-2.
-	mnemo_engine::bench_serve::random_adapter(base, rank, targets, seed, 0.2).unwrap()
+	mnemo_engine::bench::serve::random_adapter(base, rank, targets, seed, 0.2).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -171,7 +171,7 @@ fn a_request_admitted_mid_decode_finishes_before_earlier_ones() {
 	assert_eq!(s.stats.running.load(Ordering::Relaxed), 0);
 
 	// Batched greedy decoding gives each request the text it gets alone.
-	let alone = mnemo_engine::generate::generate_ids(
+	let alone = mnemo_engine::model::generate::generate_ids(
 		&base.model,
 		&base.tokenizer,
 		&[prompt.clone()],

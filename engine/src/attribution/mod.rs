@@ -38,11 +38,11 @@ pub mod influence;
 pub mod spans;
 
 use crate::{
-	data::{Contribution, Row},
+	train::data::{Contribution, Row},
 	error::{Error, Result},
-	lora::Lora,
+	model::lora::Lora,
 	model::Llama,
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 	train::token_nll,
 };
 use influence::{Estimator, ModuleGrads};

@@ -13,12 +13,14 @@
 //! request is cancelled, its cache and its adapter pin released.
 
 pub mod bank;
+pub mod deploy;
+pub mod meter;
 
 use crate::{
 	error::{Error, Result},
-	generate::{pick, Sampling},
+	model::generate::{pick, Sampling},
 	model::{KvCache, Llama, LowRank, SeqStep, ToHost},
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 };
 use bank::{HostAdapter, LoraBank};
 use mnemo_primitives::ContentHash;

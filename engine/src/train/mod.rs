@@ -10,12 +10,16 @@
 //! Evaluation sums each chunk's token losses on the host in f64, in a fixed order, so the same
 //! inputs give bit-identical metrics on the same backend.
 
+pub mod data;
+pub mod plot;
+pub mod validate;
+
 use crate::{
-	data::{split, Chunk, Contribution, DataSettings, Split},
+	train::data::{split, Chunk, Contribution, DataSettings, Split},
 	error::{Error, Result},
-	lora::{Lora, LoraConfig},
+	model::lora::{Lora, LoraConfig},
 	model::Llama,
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 };
 use mnemo_primitives::engine::{DatanetEval, LossPpl};
 use burn::{
@@ -71,7 +75,7 @@ impl TrainSettings {
 		if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0) {
 			return Err(Error::bad(format!("learning rate {} must be in (0, 1)", self.learning_rate)));
 		}
-		LoraConfig::new(self.rank, self.alpha, crate::lora::Target::parse_list(&self.targets)?, base)
+		LoraConfig::new(self.rank, self.alpha, crate::model::lora::Target::parse_list(&self.targets)?, base)
 	}
 }
 

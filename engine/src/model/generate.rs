@@ -5,9 +5,9 @@
 use crate::{
 	model::ToHost,
 	error::{Error, Result},
-	lora::Lora,
+	model::lora::Lora,
 	model::{KvCache, Llama},
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 };
 use rand::{Rng, SeedableRng};
 
