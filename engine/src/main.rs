@@ -218,16 +218,16 @@ struct ServingArgs {
 	#[arg(long)]
 	deploy: Vec<String>,
 	/// Most requests decoding together.
-	#[arg(long, default_value_t = 32)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().max_batch)]
 	max_batch: usize,
 	/// Most requests waiting; more are answered 429.
-	#[arg(long, default_value_t = 256)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().max_queue)]
 	max_queue: usize,
 	/// Highest adapter rank served.
-	#[arg(long, default_value_t = 16)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().rank)]
 	max_rank: usize,
 	/// Memory for resident adapters, in MiB.
-	#[arg(long, default_value_t = 256)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().adapter_budget >> 20)]
 	adapter_budget_mib: u64,
 	/// The serving operator's secret URI: turns metering on (vouchers, receipts).
 	#[arg(long, env = "MNEMO_OPERATOR_SURI", hide_env_values = true)]
