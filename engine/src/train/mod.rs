@@ -233,22 +233,25 @@ pub fn batch_gradients(model: &Llama, lora: &Lora, inputs: &[Vec<u32>], targets:
 
 /// Summed loss and target count of each chunk, base (no adapter) or with `lora`.
 pub fn chunk_losses(model: &Llama, lora: Option<&Lora>, chunks: &[&Chunk], batch: usize, pad: u32) -> Vec<(f64, u64)> {
-	let mut out = Vec::with_capacity(chunks.len());
-	for group in chunks.chunks(batch.max(1)) {
-		let (inputs, targets, mask) = batch_rows(group, pad);
-		let len = inputs[0].len();
-		let nll = token_nll(model, &inputs, &targets, lora);
-		for (r, c) in group.iter().enumerate() {
-			let mut sum = 0f64;
-			for j in 0..len {
-				if mask[r * len + j] > 0.0 {
-					sum += nll[r * len + j] as f64;
+	// On the compute pool: the threaded products and everything between them run on its threads.
+	crate::threads::run(|| {
+		let mut out = Vec::with_capacity(chunks.len());
+		for group in chunks.chunks(batch.max(1)) {
+			let (inputs, targets, mask) = batch_rows(group, pad);
+			let len = inputs[0].len();
+			let nll = token_nll(model, &inputs, &targets, lora);
+			for (r, c) in group.iter().enumerate() {
+				let mut sum = 0f64;
+				for j in 0..len {
+					if mask[r * len + j] > 0.0 {
+						sum += nll[r * len + j] as f64;
+					}
 				}
+				out.push((sum, c.targets() as u64));
 			}
-			out.push((sum, c.targets() as u64));
 		}
-	}
-	out
+		out
+	})
 }
 
 /// The held-out chunks evaluated: all of them, or per datanet the first (in split-key order)
