@@ -9,9 +9,9 @@
 
 use crate::{
 	error::{Error, Result},
-	gguf::{Gguf, Value, Writer},
+	model::gguf::{Gguf, Value, Writer},
 	model::{gguf_name, permute_rope_rows, Config, Llama},
-	tokenizer::{byte_vocabulary, Tokenizer},
+	model::tokenizer::{byte_vocabulary, Tokenizer},
 };
 use burn::tensor::Device;
 use sha2::Digest;
@@ -280,7 +280,7 @@ const PRETRAIN_ROUNDS: u64 = 8;
 /// done as ReLoRA does: rounds of training a rank-32 LoRA on every projection and merging it
 /// into the weights; embeddings and norms stay at their random initialisation) and returns its GGUF bytes.
 pub fn pretrain_tiny(device: &Device) -> Result<Vec<u8>> {
-	use crate::{data::Contribution, train::TrainSettings};
+	use crate::{train::data::Contribution, train::TrainSettings};
 	let (tokens, merges, types) = byte_vocabulary();
 	let tok = Tokenizer::build(&tokens, &merges, &types, true, 0).map_err(Error::Internal)?;
 	let mut model = Llama::random(Config::tiny(tokens.len()), 7, device)?;
@@ -294,7 +294,7 @@ pub fn pretrain_tiny(device: &Device) -> Result<Vec<u8>> {
 		learning_rate: 2e-2,
 		seed: 3,
 		batch: 16,
-		data: crate::data::DataSettings { chunk_len: 64, holdout: 0.05, max_eval_tokens: 0 },
+		data: crate::train::data::DataSettings { chunk_len: 64, holdout: 0.05, max_eval_tokens: 0 },
 	};
 	for round in 0..PRETRAIN_ROUNDS {
 		let s = TrainSettings { seed: settings.seed + round, ..settings.clone() };

@@ -5,11 +5,11 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mnemo_engine::{
 	attribution,
-	data::{Contribution, DataSettings},
-	generate::{self, Sampling},
+	train::data::{Contribution, DataSettings},
+	model::generate::{self, Sampling},
 	home::{self, Base},
-	lora::Lora,
-	service::{Engine, EngineConfig},
+	model::lora::Lora,
+	api::service::{Engine, EngineConfig},
 	train::{self, TrainSettings},
 };
 use std::path::{Path, PathBuf};
@@ -218,16 +218,16 @@ struct ServingArgs {
 	#[arg(long)]
 	deploy: Vec<String>,
 	/// Most requests decoding together.
-	#[arg(long, default_value_t = 32)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().max_batch)]
 	max_batch: usize,
 	/// Most requests waiting; more are answered 429.
-	#[arg(long, default_value_t = 256)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().max_queue)]
 	max_queue: usize,
 	/// Highest adapter rank served.
-	#[arg(long, default_value_t = 16)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().rank)]
 	max_rank: usize,
 	/// Memory for resident adapters, in MiB.
-	#[arg(long, default_value_t = 256)]
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().adapter_budget >> 20)]
 	adapter_budget_mib: u64,
 	/// The serving operator's secret URI: turns metering on (vouchers, receipts).
 	#[arg(long, env = "MNEMO_OPERATOR_SURI", hide_env_values = true)]
@@ -264,7 +264,7 @@ fn parse_hash(s: &str) -> anyhow::Result<mnemo_primitives::Hash> {
 
 /// Starts serving `base` and deploys what --deploy names.
 fn start_serving(engine: &std::sync::Arc<Engine>, base: &str, a: &ServingArgs) -> anyhow::Result<()> {
-	use mnemo_engine::{serve::ServeConfig, serving::{Metering, Serving, ServingConfig}};
+	use mnemo_engine::{serve::ServeConfig, serve::deploy::{Metering, Serving, ServingConfig}};
 	let metering = match &a.operator_suri {
 		None => None,
 		Some(suri) => Some(Metering {
@@ -357,10 +357,10 @@ impl SplitArgs {
 enum BenchCommand {
 	/// Attribution quality on Shakespeare's works (one contribution each): linear datamodeling
 	/// score, bad-contributor detection AUC and query latency, printed as tables.
-	Attribution(mnemo_engine::bench_attribution::Options),
+	Attribution(mnemo_engine::bench::attribution::Options),
 	/// Serving throughput with 1, 8 and 64 adapters (uniform and Zipf) against one merged
 	/// adapter and naive swapping; adapter cold-load time and bank memory per adapter.
-	Serve(mnemo_engine::bench_serve::Options),
+	Serve(mnemo_engine::bench::serve::Options),
 }
 
 #[derive(Subcommand)]
@@ -543,7 +543,7 @@ fn run() -> anyhow::Result<()> {
 			bar.finish();
 			let bytes = trained.lora.save_peft(&out)?;
 			std::fs::write(out.join("metrics.json"), serde_json::to_vec_pretty(&trained.metrics)?)?;
-			mnemo_engine::plot::loss_curve(&trained.metrics.train.losses, &out.join("loss.png"))?;
+			mnemo_engine::train::plot::loss_curve(&trained.metrics.train.losses, &out.join("loss.png"))?;
 			print_eval(&trained.metrics.eval);
 			println!(
 				"adapter {} ({} bytes, blake2-256 {}) in {:.1}s",
@@ -557,12 +557,12 @@ fn run() -> anyhow::Result<()> {
 			let (b, adapter) = model.load(&home, split.chunk_len + 1, &dev)?;
 			let cs = contributions(&home, &data)?;
 			let s = split.data();
-			let chunks = mnemo_engine::data::split(&cs, &b.tokenizer, &s)?;
+			let chunks = mnemo_engine::train::data::split(&cs, &b.tokenizer, &s)?;
 			let lora = match adapter {
 				Some(a) => a,
 				None => {
 					// No adapter: an untrained one (B = 0) is the base model exactly.
-					let cfg = mnemo_engine::lora::LoraConfig::new(1, 1.0, vec![mnemo_engine::lora::Target::Q], &b.id)?;
+					let cfg = mnemo_engine::model::lora::LoraConfig::new(1, 1.0, vec![mnemo_engine::model::lora::Target::Q], &b.id)?;
 					Lora::init(cfg, &b.model.config, 0, &dev)
 				},
 			};
@@ -586,7 +586,7 @@ fn run() -> anyhow::Result<()> {
 			println!("{}", serde_json::json!({"ids": ids, "logits": last}));
 		},
 		Command::Bench { what: Some(BenchCommand::Serve(opts)), .. } => {
-			let report = mnemo_engine::bench_serve::run(&home, &dev, &opts, |m| eprintln!("{m}"))?;
+			let report = mnemo_engine::bench::serve::run(&home, &dev, &opts, |m| eprintln!("{m}"))?;
 			if opts.json {
 				println!("{}", serde_json::to_string_pretty(&report)?);
 			} else {
@@ -594,7 +594,7 @@ fn run() -> anyhow::Result<()> {
 			}
 		},
 		Command::Bench { what: Some(BenchCommand::Attribution(opts)), .. } => {
-			let report = mnemo_engine::bench_attribution::run(&home, &dev, &opts, |m| eprintln!("{m}"))?;
+			let report = mnemo_engine::bench::attribution::run(&home, &dev, &opts, |m| eprintln!("{m}"))?;
 			if opts.json {
 				println!("{}", serde_json::to_string_pretty(&report)?);
 			} else {

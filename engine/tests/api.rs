@@ -80,7 +80,7 @@ async fn recipe_blobs(app: &Router) -> Vec<ContentHash> {
 	let mut out = Vec::new();
 	for c in recipes(2) {
 		let text = c.rows.iter().map(|r| match r {
-			mnemo_engine::data::Row::Text(t) => t.clone(),
+			mnemo_engine::train::data::Row::Text(t) => t.clone(),
 			_ => unreachable!(),
 		});
 		out.push(put(app, text.collect::<String>().as_bytes()).await);

@@ -9,9 +9,9 @@ use common::{http::*, *};
 use mnemo_engine::{
 	api::router,
 	attribution::{self, Attribution, Inputs, Query, Settings},
-	data::{Contribution, DataSettings},
+	train::data::{Contribution, DataSettings},
 	home::Base,
-	lora::Lora,
+	model::lora::Lora,
 	train::{self, TrainSettings},
 };
 use mnemo_primitives::{

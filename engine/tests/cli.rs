@@ -17,7 +17,7 @@ fn train_writes_an_adapter_that_eval_reports_identically() {
 	let mut files = Vec::new();
 	for c in common::recipes(2) {
 		let p = dir.path().join(&c.label);
-		let mnemo_engine::data::Row::Text(t) = &c.rows[0] else { unreachable!() };
+		let mnemo_engine::train::data::Row::Text(t) = &c.rows[0] else { unreachable!() };
 		std::fs::write(&p, t).unwrap();
 		files.push(p.display().to_string());
 	}

@@ -6,9 +6,9 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use mnemo_engine::{
-	gguf::{quantize_q4_1, Gguf, GgmlType, Writer},
+	model::gguf::{quantize_q4_1, Gguf, GgmlType, Writer},
 	home,
-	lora::{Lora, LoraConfig, Target},
+	model::lora::{Lora, LoraConfig, Target},
 	model::{permute_rope_rows, KvCache, Llama, ToHost},
 };
 use std::path::Path;

@@ -13,9 +13,9 @@ use http_body_util::BodyExt;
 use mnemo_client::{SignedVoucher, Signer};
 use mnemo_engine::{
 	api::router,
-	lora::{LoraConfig, Target},
+	model::lora::{LoraConfig, Target},
 	serve::ServeConfig,
-	serving::{Metering, Serving, ServingConfig},
+	serve::deploy::{Metering, Serving, ServingConfig},
 };
 use mnemo_primitives::{engine::Transcript, ContentHash, Voucher};
 use serde_json::{json, Value};
@@ -37,7 +37,7 @@ async fn serving(home: &std::path::Path) -> (Router, Arc<Serving>) {
 	let app = router(e);
 	let base = tiny_base();
 	for (name, seed, chain) in [("free", 1, None), ("paid", 2, Some(7u32))] {
-		let mut l = mnemo_engine::lora::Lora::init(
+		let mut l = mnemo_engine::model::lora::Lora::init(
 			LoraConfig::new(4, 8.0, vec![Target::Q, Target::V], "tiny").unwrap(),
 			&base.model.config,
 			seed,

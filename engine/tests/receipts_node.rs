@@ -19,10 +19,10 @@ use mnemo_client::{
 	SignedVoucher, Signer,
 };
 use mnemo_engine::{
-	lora::{Lora, LoraConfig, Target},
-	meter::MAX_ATTEMPTS,
+	model::lora::{Lora, LoraConfig, Target},
+	serve::meter::MAX_ATTEMPTS,
 	serve::ServeConfig,
-	serving::{Metering, Serving, ServingConfig},
+	serve::deploy::{Metering, Serving, ServingConfig},
 };
 use mnemo_primitives::Voucher;
 use serde_json::json;

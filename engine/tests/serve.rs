@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use mnemo_engine::{
-	generate::Sampling,
+	model::generate::Sampling,
 	home::Base,
-	lora::{Lora, Target},
+	model::lora::{Lora, Target},
 	model::{KvCache, LowRank, SeqStep, ToHost},
 	serve::{
 		bank::{HostAdapter, LoraBank},
@@ -23,7 +23,7 @@ use std::{
 /// An adapter on `base` with random, non-zero A and B.
 fn random_adapter(base: &Base, rank: usize, targets: &[Target], seed: u64) -> Lora {
 	// B's scale: enough that every adapter moves the tiny base's logits by well over 1e-2.
-	mnemo_engine::bench_serve::random_adapter(base, rank, targets, seed, 0.2).unwrap()
+	mnemo_engine::bench::serve::random_adapter(base, rank, targets, seed, 0.2).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -171,7 +171,7 @@ fn a_request_admitted_mid_decode_finishes_before_earlier_ones() {
 	assert_eq!(s.stats.running.load(Ordering::Relaxed), 0);
 
 	// Batched greedy decoding gives each request the text it gets alone.
-	let alone = mnemo_engine::generate::generate_ids(
+	let alone = mnemo_engine::model::generate::generate_ids(
 		&base.model,
 		&base.tokenizer,
 		&[prompt.clone()],
@@ -273,4 +273,48 @@ fn a_full_queue_refuses_and_a_gone_client_is_cancelled() {
 	assert_eq!(s.submit(j).unwrap_err().status(), 400);
 	let (j, _rx) = job(p.clone(), None, 10_000);
 	assert!(s.submit(j).unwrap_err().to_string().contains("exceed the model's context"));
+}
+
+/// Catches head-of-line blocking: with the bank's one slot pinned by a long request, a request
+/// for another adapter must wait, but one behind it that needs no adapter must not wait behind
+/// it. The waiting one still runs, first, once the slot is released.
+#[test]
+fn a_request_waiting_for_a_slot_does_not_hold_up_those_behind_it() {
+	let base = tiny_base();
+	let a = random_adapter(&base, 4, &[Target::Q, Target::V], 7);
+	let b = random_adapter(&base, 4, &[Target::Q, Target::V], 8);
+	let one_slot = ServeConfig { rank: 4, adapter_budget: LoraBank::slot_bytes(&base.model.config, 4), ..ServeConfig::default() };
+	let (s, h) = server(&base, &[&a, &b], one_slot);
+	let prompt = base.tokenizer.encode("Once more unto the breach").unwrap();
+	let (long, mut long_rx) = job(prompt.clone(), Some(h[0]), 150);
+	s.submit(long).unwrap();
+	match long_rx.blocking_recv().unwrap() {
+		Event::Delta(_) => {},
+		other => panic!("expected a token, got {other:?}"),
+	}
+	let (blocked, mut blocked_rx) = job(prompt.clone(), Some(h[1]), 4);
+	s.submit(blocked).unwrap();
+	let (plain, mut plain_rx) = job(prompt.clone(), None, 4);
+	s.submit(plain).unwrap();
+	let (o, _) = finish(&mut plain_rx);
+	assert_eq!((o.output_tokens, o.finish), (4, Finish::Length));
+	// The base-model request finished while the long one still holds the only slot, and the
+	// one needing another adapter is still waiting for it.
+	assert_eq!(s.stats.running.load(Ordering::Relaxed), 1, "only the long request runs");
+	assert!(blocked_rx.is_empty(), "the request for the second adapter has not started: the slot is pinned");
+	let (o, _) = finish(&mut long_rx);
+	assert_eq!(o.output_tokens, 150);
+	let (o, _) = finish(&mut blocked_rx);
+	assert_eq!((o.output_tokens, o.finish), (4, Finish::Length));
+}
+
+/// The README's figures for the default bank: `serve`'s flags default to `ServeConfig::default()`,
+/// whose budget holds 13 SmolLM2 adapters at the default highest rank (16), 27 at rank 8.
+#[test]
+fn the_default_bank_holds_what_the_readme_says() {
+	let c = ServeConfig::default();
+	let smollm2 = mnemo_engine::model::Config::smollm2_135m();
+	assert_eq!((c.rank, c.adapter_budget), (16, 256 << 20));
+	assert_eq!(LoraBank::new(&smollm2, c.rank, c.adapter_budget, &device()).unwrap().capacity(), 13);
+	assert_eq!(LoraBank::new(&smollm2, 8, c.adapter_budget, &device()).unwrap().capacity(), 27);
 }

@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use mnemo_engine::{
-	generate::{generate, Sampling},
+	model::generate::{generate, Sampling},
 	home,
 };
 

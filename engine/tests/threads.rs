@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use mnemo_engine::{
 	attribution::{self, Inputs, Query, Settings},
-	data::{Contribution, DataSettings},
-	lora::Lora,
+	train::data::{Contribution, DataSettings},
+	model::lora::Lora,
 	model::{Config, Llama},
 	train::{self, TrainSettings},
 };

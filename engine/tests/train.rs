@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use mnemo_engine::{
-	data::{split, Contribution, DataSettings},
+	train::data::{split, Contribution, DataSettings},
 	home,
-	lora::Lora,
+	model::lora::Lora,
 	model::{Config, Llama},
 	train::{self, chunk_losses, TrainSettings},
 };

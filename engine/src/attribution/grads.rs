@@ -19,7 +19,7 @@
 use super::influence::ModuleGrads;
 use crate::{
 	error::{Error, Result},
-	lora::Lora,
+	model::lora::Lora,
 	model::{Llama, ToHost},
 	train::rows,
 };

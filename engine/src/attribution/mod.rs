@@ -38,11 +38,11 @@ pub mod influence;
 pub mod spans;
 
 use crate::{
-	data::{Contribution, Row},
+	train::data::{Contribution, Row},
 	error::{Error, Result},
-	lora::Lora,
+	model::lora::Lora,
 	model::Llama,
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 	train::token_nll,
 };
 use influence::{Estimator, ModuleGrads};
@@ -552,53 +552,56 @@ pub fn per_contribution(prep: &Prepared, n: usize, unit_scores: &[f64]) -> Vec<f
 /// Attributes `inputs.query` to `inputs.contributions`. `lora_ad` is the adapter on an autodiff
 /// device (for gradients), `lora` the same on the model's device.
 pub fn attribute(model: &Llama, tok: &Tokenizer, base_id: &str, lora: &Lora, lora_ad: &Lora, inputs: &Inputs, s: &Settings) -> Result<Attribution> {
-	s.check()?;
-	let n = inputs.contributions.len();
-	if n == 0 {
-		return Err(Error::bad("no contributions to attribute to"));
-	}
-	if inputs.ids.len() != n {
-		return Err(Error::Internal("one id per contribution".into()));
-	}
-	if s.chunk_len + 1 > model.config.max_seq {
-		return Err(Error::bad(format!("chunk length {} exceeds the model's context", s.chunk_len)));
-	}
-	let q = eval_query(model, tok, lora, inputs.query)?;
-	let prep = prepare(inputs.contributions, tok, s)?;
-	let mut evidence = Evidence { influence: vec![0.0; n], spans: vec![0.0; n], ..Default::default() };
-	let mut cached = false;
-	if s.method != Method::Spans && !prep.units.is_empty() {
-		let (train, hit) = train_gradients(model, lora_ad, &prep, &inputs.adapter_hash, s, inputs.cache)?;
-		cached = hit;
-		let v = query_gradient(model, lora_ad, &q, &inputs.adapter_hash, s)?;
-		let est = if s.method == Method::TracIn { Estimator::TracIn } else { Estimator::DataInf };
-		let unit_scores = influence::scores(&train, &v, est, s.lambda_factor);
-		evidence.influence = per_contribution(&prep, n, &unit_scores);
-	}
-	if matches!(s.method, Method::Spans | Method::Combined) {
-		let (credit, coverage, counted) = span_evidence(&prep, n, &q, tok, s.min_span);
-		evidence.spans = credit;
-		evidence.coverage = coverage;
-		evidence.counted_spans = counted;
-	}
-	let w = weights(s.method, &evidence);
-	let a = attributable(q.base_loss, q.adapter_loss);
-	let hashes: Vec<ContentHash> = inputs.contributions.iter().map(|c| c.hash).collect();
-	let (parts, residual) = quantise(a, &w, &hashes, s.top_k as usize);
-	let ids: Vec<(String, ContentHash)> = inputs.ids.iter().cloned().zip(hashes).collect();
-	Ok(Attribution {
-		scores: parts.into_iter().map(|(i, p)| (i, f64::from(p) / 1e9)).collect(),
-		residual: f64::from(residual) / 1e9,
-		method: s.method.name(),
-		method_version: METHOD_VERSION,
-		digest: s.digest(base_id, &inputs.adapter_hash, &inputs.query_hash, &ids),
-		base_loss: q.base_loss,
-		adapter_loss: q.adapter_loss,
-		attributable: a,
-		evidence,
-		copies_dropped: prep.examples.iter().filter(|e| e.copy_of.is_some()).count(),
-		units: prep.units.len(),
-		cached,
+	// On the compute pool: the threaded products and everything between them run on its threads.
+	crate::threads::run(|| {
+		s.check()?;
+		let n = inputs.contributions.len();
+		if n == 0 {
+			return Err(Error::bad("no contributions to attribute to"));
+		}
+		if inputs.ids.len() != n {
+			return Err(Error::Internal("one id per contribution".into()));
+		}
+		if s.chunk_len + 1 > model.config.max_seq {
+			return Err(Error::bad(format!("chunk length {} exceeds the model's context", s.chunk_len)));
+		}
+		let q = eval_query(model, tok, lora, inputs.query)?;
+		let prep = prepare(inputs.contributions, tok, s)?;
+		let mut evidence = Evidence { influence: vec![0.0; n], spans: vec![0.0; n], ..Default::default() };
+		let mut cached = false;
+		if s.method != Method::Spans && !prep.units.is_empty() {
+			let (train, hit) = train_gradients(model, lora_ad, &prep, &inputs.adapter_hash, s, inputs.cache)?;
+			cached = hit;
+			let v = query_gradient(model, lora_ad, &q, &inputs.adapter_hash, s)?;
+			let est = if s.method == Method::TracIn { Estimator::TracIn } else { Estimator::DataInf };
+			let unit_scores = influence::scores(&train, &v, est, s.lambda_factor);
+			evidence.influence = per_contribution(&prep, n, &unit_scores);
+		}
+		if matches!(s.method, Method::Spans | Method::Combined) {
+			let (credit, coverage, counted) = span_evidence(&prep, n, &q, tok, s.min_span);
+			evidence.spans = credit;
+			evidence.coverage = coverage;
+			evidence.counted_spans = counted;
+		}
+		let w = weights(s.method, &evidence);
+		let a = attributable(q.base_loss, q.adapter_loss);
+		let hashes: Vec<ContentHash> = inputs.contributions.iter().map(|c| c.hash).collect();
+		let (parts, residual) = quantise(a, &w, &hashes, s.top_k as usize);
+		let ids: Vec<(String, ContentHash)> = inputs.ids.iter().cloned().zip(hashes).collect();
+		Ok(Attribution {
+			scores: parts.into_iter().map(|(i, p)| (i, f64::from(p) / 1e9)).collect(),
+			residual: f64::from(residual) / 1e9,
+			method: s.method.name(),
+			method_version: METHOD_VERSION,
+			digest: s.digest(base_id, &inputs.adapter_hash, &inputs.query_hash, &ids),
+			base_loss: q.base_loss,
+			adapter_loss: q.adapter_loss,
+			attributable: a,
+			evidence,
+			copies_dropped: prep.examples.iter().filter(|e| e.copy_of.is_some()).count(),
+			units: prep.units.len(),
+			cached,
+		})
 	})
 }
 

@@ -11,7 +11,7 @@
 
 use crate::{
 	error::{Error, Result},
-	lora::{Lora, Target},
+	model::lora::{Lora, Target},
 	model::{Config, LowRank, ToHost},
 };
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -104,8 +104,8 @@ impl LoraBank {
 
 	/// A bank of as many slots as `budget` bytes hold at `rank` (at least one).
 	pub fn new(config: &Config, rank: usize, budget: u64, device: &Device) -> Result<Self> {
-		if rank == 0 || rank > crate::lora::MAX_RANK {
-			return Err(Error::bad(format!("serving rank {rank} is out of range 1..={}", crate::lora::MAX_RANK)));
+		if rank == 0 || rank > crate::model::lora::MAX_RANK {
+			return Err(Error::bad(format!("serving rank {rank} is out of range 1..={}", crate::model::lora::MAX_RANK)));
 		}
 		let slots = (budget / Self::slot_bytes(config, rank)).max(1) as usize;
 		Ok(LoraBank {

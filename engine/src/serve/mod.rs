@@ -13,12 +13,14 @@
 //! request is cancelled, its cache and its adapter pin released.
 
 pub mod bank;
+pub mod deploy;
+pub mod meter;
 
 use crate::{
 	error::{Error, Result},
-	generate::{pick, Sampling},
+	model::generate::{pick, Sampling},
 	model::{KvCache, Llama, LowRank, SeqStep, ToHost},
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 };
 use bank::{HostAdapter, LoraBank};
 use mnemo_primitives::ContentHash;
@@ -369,9 +371,12 @@ impl Scheduler {
 				},
 			};
 			let Some(slot) = slot else {
-				// Every slot is pinned by a running request: wait for one to finish.
+				// Every slot is pinned by a running request: this one waits for a release (it
+				// keeps its place, first in line for it); those behind it whose adapter is
+				// resident, or who need none, go ahead instead of waiting behind it.
 				self.waiting.insert(i, job);
-				break;
+				i += 1;
+				continue;
 			};
 			self.queued.fetch_sub(1, Ordering::SeqCst);
 			if !self.running.is_empty() {

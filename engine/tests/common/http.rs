@@ -7,7 +7,7 @@ use axum::{
 	Router,
 };
 use http_body_util::BodyExt;
-use mnemo_engine::service::{Engine, EngineConfig};
+use mnemo_engine::api::service::{Engine, EngineConfig};
 use mnemo_primitives::ContentHash;
 use std::{path::Path, sync::Arc};
 use tower::ServiceExt;

@@ -7,10 +7,10 @@ pub mod http;
 
 use burn::tensor::Device;
 use mnemo_engine::{
-	data::Contribution,
+	train::data::Contribution,
 	home::{self, Base},
 	model::{Config, Llama},
-	tokenizer::{byte_vocabulary, Tokenizer},
+	model::tokenizer::{byte_vocabulary, Tokenizer},
 };
 use std::path::PathBuf;
 

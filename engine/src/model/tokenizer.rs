@@ -8,7 +8,7 @@
 
 use crate::{
 	error::{Error, Result},
-	gguf::{Gguf, Value},
+	model::gguf::{Gguf, Value},
 };
 use serde_json::json;
 

@@ -10,12 +10,16 @@
 //! Evaluation sums each chunk's token losses on the host in f64, in a fixed order, so the same
 //! inputs give bit-identical metrics on the same backend.
 
+pub mod data;
+pub mod plot;
+pub mod validate;
+
 use crate::{
-	data::{split, Chunk, Contribution, DataSettings, Split},
+	train::data::{split, Chunk, Contribution, DataSettings, Split},
 	error::{Error, Result},
-	lora::{Lora, LoraConfig},
+	model::lora::{Lora, LoraConfig},
 	model::Llama,
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 };
 use mnemo_primitives::engine::{DatanetEval, LossPpl};
 use burn::{
@@ -71,7 +75,7 @@ impl TrainSettings {
 		if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0) {
 			return Err(Error::bad(format!("learning rate {} must be in (0, 1)", self.learning_rate)));
 		}
-		LoraConfig::new(self.rank, self.alpha, crate::lora::Target::parse_list(&self.targets)?, base)
+		LoraConfig::new(self.rank, self.alpha, crate::model::lora::Target::parse_list(&self.targets)?, base)
 	}
 }
 
@@ -229,22 +233,25 @@ pub fn batch_gradients(model: &Llama, lora: &Lora, inputs: &[Vec<u32>], targets:
 
 /// Summed loss and target count of each chunk, base (no adapter) or with `lora`.
 pub fn chunk_losses(model: &Llama, lora: Option<&Lora>, chunks: &[&Chunk], batch: usize, pad: u32) -> Vec<(f64, u64)> {
-	let mut out = Vec::with_capacity(chunks.len());
-	for group in chunks.chunks(batch.max(1)) {
-		let (inputs, targets, mask) = batch_rows(group, pad);
-		let len = inputs[0].len();
-		let nll = token_nll(model, &inputs, &targets, lora);
-		for (r, c) in group.iter().enumerate() {
-			let mut sum = 0f64;
-			for j in 0..len {
-				if mask[r * len + j] > 0.0 {
-					sum += nll[r * len + j] as f64;
+	// On the compute pool: the threaded products and everything between them run on its threads.
+	crate::threads::run(|| {
+		let mut out = Vec::with_capacity(chunks.len());
+		for group in chunks.chunks(batch.max(1)) {
+			let (inputs, targets, mask) = batch_rows(group, pad);
+			let len = inputs[0].len();
+			let nll = token_nll(model, &inputs, &targets, lora);
+			for (r, c) in group.iter().enumerate() {
+				let mut sum = 0f64;
+				for j in 0..len {
+					if mask[r * len + j] > 0.0 {
+						sum += nll[r * len + j] as f64;
+					}
 				}
+				out.push((sum, c.targets() as u64));
 			}
-			out.push((sum, c.targets() as u64));
 		}
-	}
-	out
+		out
+	})
 }
 
 /// The held-out chunks evaluated: all of them, or per datanet the first (in split-key order)

@@ -2,11 +2,14 @@
 //! (greedy, KV cache, tokens generated per second over all rows) and LoRA training steps
 //! (forward, backward and AdamW on rank-8 q/v adapters; predicted tokens per second).
 
+pub mod attribution;
+pub mod serve;
+
 use crate::{
 	error::Result,
-	generate::{generate_ids, Sampling},
+	model::generate::{generate_ids, Sampling},
 	home::Base,
-	lora::{Lora, LoraConfig, Target},
+	model::lora::{Lora, LoraConfig, Target},
 	train::batch_gradients,
 };
 use burn::optim::AdamWConfig;

@@ -8,11 +8,11 @@
 
 use crate::{
 	attribution,
-	data::{Contribution, DataSettings},
+	train::data::{Contribution, DataSettings},
 	error::{Error, Result},
 	home::{self, Base},
-	lora::{Lora, LoraConfig},
-	plot,
+	model::lora::{Lora, LoraConfig},
+	train::plot,
 	store::BlobStore,
 	train::{self, Metrics, TrainSettings},
 };
@@ -87,8 +87,8 @@ pub struct Engine {
 	/// One attribution at a time: they are CPU-bound, and two for the same adapter would
 	/// compute its gradient cache twice.
 	attributing: Mutex<()>,
-	/// The serving side, when this engine serves models ([`crate::serving::Serving::start`]).
-	pub serving: std::sync::OnceLock<Arc<crate::serving::Serving>>,
+	/// The serving side, when this engine serves models ([`crate::serve::deploy::Serving::start`]).
+	pub serving: std::sync::OnceLock<Arc<crate::serve::deploy::Serving>>,
 }
 
 /// The job id of a (job, attempt) pair.
@@ -376,7 +376,7 @@ impl Engine {
 			)));
 		}
 		let contributions = self.contributions(&req.datanets)?;
-		let data = crate::data::split(&contributions, &base.tokenizer, &settings.data)?;
+		let data = crate::train::data::split(&contributions, &base.tokenizer, &settings.data)?;
 		let eval = train::evaluate(&base.model, &lora, &contributions, &data, &settings.data, settings.batch, base.tokenizer.eos);
 		self.counters.evaluations.fetch_add(1, Ordering::Relaxed);
 		Ok(EvalMetrics { per_datanet: eval.per_datanet })

@@ -3,14 +3,19 @@
 //! the embedding. It runs on whichever burn device it was loaded on (`flex` CPU by default,
 //! `cuda` with the feature); nothing in it names a backend.
 //!
-//! Weights are frozen constants. Trainable low-rank adapters ([`crate::lora::Lora`]) are passed
+//! Weights are frozen constants. Trainable low-rank adapters ([`crate::model::lora::Lora`]) are passed
 //! to [`Llama::forward`] and added to the projections they target, so one base model in memory
 //! serves the base and any number of adapters.
 
+pub mod generate;
+pub mod gguf;
+pub mod lora;
+pub mod tokenizer;
+
 use crate::{
 	error::{Error, Result},
-	gguf::Gguf,
-	lora::{Lora, Target},
+	model::gguf::Gguf,
+	model::lora::{Lora, Target},
 };
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};

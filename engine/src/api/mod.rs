@@ -14,10 +14,13 @@
 //! | `GET /health` | → `{"status": "ok", ...}` |
 //! | `GET /metrics` | → Prometheus text |
 
+pub mod openai;
+pub mod service;
+
 use crate::{
 	error::Error,
-	service::Engine,
-	validate,
+	api::service::Engine,
+	train::validate,
 };
 use axum::{
 	body::Bytes,
@@ -304,7 +307,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
 		.route("/v1/blobs", post(post_blob))
 		.layer(blob_limit);
 	let serving = match engine.serving.get() {
-		Some(s) => crate::openai::routes(s.clone()),
+		Some(s) => crate::api::openai::routes(s.clone()),
 		None => Router::new(),
 	};
 	Router::new()

@@ -5,9 +5,9 @@
 use crate::{
 	model::ToHost,
 	error::{Error, Result},
-	lora::Lora,
+	model::lora::Lora,
 	model::{KvCache, Llama},
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 };
 use rand::{Rng, SeedableRng};
 
@@ -82,41 +82,44 @@ fn last_logits(model: &Llama, tokens: &[Vec<u32>], lora: Option<&Lora>, cache: &
 /// Continues each prompt (all of the same token length) by up to `max_tokens` tokens; a row
 /// stops at `<|endoftext|>` or `<|im_end|>`. Returns the generated ids per row.
 pub fn generate_ids(model: &Llama, tok: &Tokenizer, prompts: &[Vec<u32>], lora: Option<&Lora>, s: &Sampling) -> Result<Vec<Vec<u32>>> {
-	s.check()?;
-	let len = prompts.first().map_or(0, Vec::len);
-	if len == 0 || prompts.iter().any(|p| p.len() != len) {
-		return Err(Error::bad("prompts must be non-empty and of equal token length"));
-	}
-	if len + s.max_tokens > model.config.max_seq {
-		return Err(Error::bad(format!(
-			"{len} prompt tokens + {} new tokens exceed the context of {}",
-			s.max_tokens, model.config.max_seq
-		)));
-	}
-	let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
-	let mut cache = KvCache::new(model.config.layers);
-	let mut out = vec![Vec::new(); prompts.len()];
-	let mut done = vec![false; prompts.len()];
-	let stop = |t: u32| t == tok.eos || Some(t) == tok.im_end;
-	let mut rows = last_logits(model, prompts, lora, &mut cache);
-	for _ in 0..s.max_tokens {
-		let next: Vec<u32> = rows.iter().map(|r| pick(r, s, &mut rng)).collect();
-		for (i, &t) in next.iter().enumerate() {
-			if !done[i] {
-				if stop(t) {
-					done[i] = true;
-				} else {
-					out[i].push(t);
+	// On the compute pool: the threaded products and everything between them run on its threads.
+	crate::threads::run(|| {
+		s.check()?;
+		let len = prompts.first().map_or(0, Vec::len);
+		if len == 0 || prompts.iter().any(|p| p.len() != len) {
+			return Err(Error::bad("prompts must be non-empty and of equal token length"));
+		}
+		if len + s.max_tokens > model.config.max_seq {
+			return Err(Error::bad(format!(
+				"{len} prompt tokens + {} new tokens exceed the context of {}",
+				s.max_tokens, model.config.max_seq
+			)));
+		}
+		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
+		let mut cache = KvCache::new(model.config.layers);
+		let mut out = vec![Vec::new(); prompts.len()];
+		let mut done = vec![false; prompts.len()];
+		let stop = |t: u32| t == tok.eos || Some(t) == tok.im_end;
+		let mut rows = last_logits(model, prompts, lora, &mut cache);
+		for _ in 0..s.max_tokens {
+			let next: Vec<u32> = rows.iter().map(|r| pick(r, s, &mut rng)).collect();
+			for (i, &t) in next.iter().enumerate() {
+				if !done[i] {
+					if stop(t) {
+						done[i] = true;
+					} else {
+						out[i].push(t);
+					}
 				}
 			}
+			if done.iter().all(|d| *d) {
+				break;
+			}
+			let step: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
+			rows = last_logits(model, &step, lora, &mut cache);
 		}
-		if done.iter().all(|d| *d) {
-			break;
-		}
-		let step: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
-		rows = last_logits(model, &step, lora, &mut cache);
-	}
-	Ok(out)
+		Ok(out)
+	})
 }
 
 /// Continues `prompt` (raw text; use [`Tokenizer::chat_prompt`] for chat) and returns the text.

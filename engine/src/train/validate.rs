@@ -2,7 +2,7 @@
 //! duplicates of the datanet's approved contributions, and a quality score.
 //!
 //! - **Schema.** The blob exists, has the declared size, parses as text or JSONL rows
-//!   ([`crate::data::parse_rows`]) and has the declared row count (JSONL: one row per non-empty
+//!   ([`crate::train::data::parse_rows`]) and has the declared row count (JSONL: one row per non-empty
 //!   line; plain text: one row per non-empty line). Only `text` datanets are checked by content.
 //! - **Duplicates.** Text is normalised (lower case, runs of whitespace to one space). Exact:
 //!   equal normalised text. Near: the Jaccard similarity of word 5-gram shingle sets, estimated
@@ -11,7 +11,7 @@
 //!   share of distinct shingles (1 for text that never repeats itself), and a penalty for
 //!   implausible mean word lengths (below 2 or above 12 letters).
 
-use crate::data::parse_rows;
+use crate::train::data::parse_rows;
 
 /// Number of MinHash functions.
 pub const MINHASH_FUNCTIONS: usize = 128;

@@ -1,6 +1,6 @@
 //! The engine's serving side: one base model, the adapters deployed on it, the scheduler
-//! ([`crate::serve`]) and metering ([`crate::meter`]). The OpenAI-compatible HTTP layer is
-//! [`crate::openai`].
+//! ([`crate::serve`]) and metering ([`crate::serve::meter`]). The OpenAI-compatible HTTP layer is
+//! [`crate::api::openai`].
 //!
 //! A deployment names an adapter in the blob store: `name → (adapter hash, on-chain adapter id,
 //! price per 1,000 tokens)`. Deployments persist in `serving/deployments.json`. A deployment
@@ -10,11 +10,11 @@
 use crate::{
 	error::{Error, Result},
 	home::Base,
-	lora::Lora,
-	meter::{Meter, NodeChain, Price, ReceiptChain},
+	model::lora::Lora,
+	serve::meter::{Meter, NodeChain, Price, ReceiptChain},
 	model::Config,
 	serve::{bank::HostAdapter, AdapterSource, ServeConfig, Server},
-	service::Engine,
+	api::service::Engine,
 	store::BlobStore,
 };
 use burn::tensor::Device;
@@ -178,7 +178,7 @@ impl Serving {
 	}
 
 	fn persist(&self, all: &BTreeMap<String, Deployment>) -> Result<()> {
-		crate::service::write_json(&self.path, &all.values().collect::<Vec<_>>())
+		crate::api::service::write_json(&self.path, &all.values().collect::<Vec<_>>())
 	}
 
 	pub fn deployments(&self) -> Vec<Deployment> {

@@ -23,10 +23,10 @@
 
 use crate::{
 	attribution::{self, grads, influence, influence::Estimator, Prepared, Query},
-	data::{self, Contribution, DataSettings},
+	train::data::{self, Contribution, DataSettings},
 	error::{Error, Result},
 	home,
-	lora::Lora,
+	model::lora::Lora,
 	train::{self, TrainSettings},
 };
 use burn::tensor::Device;

@@ -1,4 +1,4 @@
-//! The OpenAI-compatible API over [`crate::serving`].
+//! The OpenAI-compatible API over [`crate::serve::deploy`].
 //!
 //! | Method and path | |
 //! |---|---|
@@ -15,9 +15,9 @@
 
 use crate::{
 	api::ApiError,
-	generate::Sampling,
+	model::generate::Sampling,
 	serve::{Event, Finish, Job, Outcome},
-	serving::{now, Serving},
+	serve::deploy::{now, Serving},
 };
 use axum::{
 	extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},

@@ -14,7 +14,7 @@
 
 use crate::{
 	error::{Error, Result},
-	tokenizer::Tokenizer,
+	model::tokenizer::Tokenizer,
 };
 use mnemo_primitives::{ContentHash, DatanetId, DatanetVersion};
 
@@ -209,7 +209,7 @@ pub fn split(contributions: &[Contribution], tok: &Tokenizer, s: &DataSettings) 
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use crate::tokenizer::byte_vocabulary;
+	use crate::model::tokenizer::byte_vocabulary;
 
 	fn tok() -> Tokenizer {
 		let (t, m, ty) = byte_vocabulary();

@@ -19,7 +19,7 @@
 use crate::{
 	error::{Error, Result},
 	home::{self, Base},
-	lora::{Lora, LoraConfig, Target},
+	model::lora::{Lora, LoraConfig, Target},
 	model::{KvCache, Llama, SeqStep, ToHost},
 	serve::{
 		bank::LoraBank,
@@ -155,7 +155,7 @@ fn run_load(server: &Server, prompts: &[Vec<u32>], adapters: &[Option<ContentHas
 		server.submit(Job {
 			prompt: p.clone(),
 			adapter: *a,
-			sampling: crate::generate::Sampling { max_tokens, ..Default::default() },
+			sampling: crate::model::generate::Sampling { max_tokens, ..Default::default() },
 			stop: vec![],
 			ignore_eos: true,
 			events: tx,
@@ -210,7 +210,7 @@ fn run_swap(base: &Llama, prompts: &[Vec<u32>], loras: &[&Lora], max_tokens: usi
 		let mut first = None;
 		for _ in 0..max_tokens {
 			let logits = model.logits_ragged(&mut [SeqStep { tokens: &feed, cache: &mut cache }], None, true).to_host();
-			let t = crate::generate::pick(&logits, &Default::default(), &mut rand::rng());
+			let t = crate::model::generate::pick(&logits, &Default::default(), &mut rand::rng());
 			first.get_or_insert_with(Instant::now);
 			feed = vec![t];
 		}
