@@ -286,7 +286,7 @@ fn a_request_waiting_for_a_slot_does_not_hold_up_those_behind_it() {
 	let one_slot = ServeConfig { rank: 4, adapter_budget: LoraBank::slot_bytes(&base.model.config, 4), ..ServeConfig::default() };
 	let (s, h) = server(&base, &[&a, &b], one_slot);
 	let prompt = base.tokenizer.encode("Once more unto the breach").unwrap();
-	let (long, mut long_rx) = job(prompt.clone(), Some(h[0]), 150);
+	let (long, mut long_rx) = job(prompt.clone(), Some(h[0]), 220);
 	s.submit(long).unwrap();
 	match long_rx.blocking_recv().unwrap() {
 		Event::Delta(_) => {},
@@ -294,6 +294,10 @@ fn a_request_waiting_for_a_slot_does_not_hold_up_those_behind_it() {
 	}
 	let (blocked, mut blocked_rx) = job(prompt.clone(), Some(h[1]), 4);
 	s.submit(blocked).unwrap();
+	// Let the loader read the second adapter: only then is that request ready and asks the bank
+	// for a slot (before, it is passed over anyway, and the test would prove nothing).
+	std::thread::sleep(Duration::from_millis(50));
+	assert!(long_rx.len() < 150, "the long request is still decoding ({} tokens out)", long_rx.len());
 	let (plain, mut plain_rx) = job(prompt.clone(), None, 4);
 	s.submit(plain).unwrap();
 	let (o, _) = finish(&mut plain_rx);
@@ -303,7 +307,7 @@ fn a_request_waiting_for_a_slot_does_not_hold_up_those_behind_it() {
 	assert_eq!(s.stats.running.load(Ordering::Relaxed), 1, "only the long request runs");
 	assert!(blocked_rx.is_empty(), "the request for the second adapter has not started: the slot is pinned");
 	let (o, _) = finish(&mut long_rx);
-	assert_eq!(o.output_tokens, 150);
+	assert_eq!(o.output_tokens, 220);
 	let (o, _) = finish(&mut blocked_rx);
 	assert_eq!((o.output_tokens, o.finish), (4, Finish::Length));
 }
