@@ -75,4 +75,27 @@ impl Error {
 	}
 }
 
+/// The same error again (one failure told to several requests); an I/O error keeps its kind
+/// and message.
+impl Clone for Error {
+	fn clone(&self) -> Self {
+		match self {
+			Error::BadInput(m) => Error::BadInput(m.clone()),
+			Error::NotFound(m) => Error::NotFound(m.clone()),
+			Error::TooLarge { what, size, limit } => Error::TooLarge { what, size: *size, limit: *limit },
+			Error::HashMismatch { expected, actual } => Error::HashMismatch { expected: expected.clone(), actual: actual.clone() },
+			Error::Busy(m) => Error::Busy(m.clone()),
+			Error::TooManyRequests(m) => Error::TooManyRequests(m.clone()),
+			Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
+			Error::Forbidden(m) => Error::Forbidden(m.clone()),
+			Error::Conflict(m) => Error::Conflict(m.clone()),
+			Error::Format { path, msg } => Error::Format { path: path.clone(), msg: msg.clone() },
+			Error::Io { path, source } => {
+				Error::Io { path: path.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
+			},
+			Error::Internal(m) => Error::Internal(m.clone()),
+		}
+	}
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

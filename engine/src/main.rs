@@ -229,6 +229,12 @@ struct ServingArgs {
 	/// Memory for resident adapters, in MiB.
 	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().adapter_budget >> 20)]
 	adapter_budget_mib: u64,
+	/// Memory for the KV cache, in MiB (a request waits until its prompt and max_tokens fit).
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().kv_budget >> 20)]
+	kv_budget_mib: u64,
+	/// Most tokens one batch step runs; longer prompts are fed in chunks.
+	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().step_tokens)]
+	step_tokens: usize,
 	/// The serving operator's secret URI: turns metering on (vouchers, receipts).
 	#[arg(long, env = "MNEMO_OPERATOR_SURI", hide_env_values = true)]
 	operator_suri: Option<String>,
@@ -279,6 +285,8 @@ fn start_serving(engine: &std::sync::Arc<Engine>, base: &str, a: &ServingArgs) -
 		max_queue: a.max_queue,
 		rank: a.max_rank,
 		adapter_budget: a.adapter_budget_mib << 20,
+		kv_budget: a.kv_budget_mib << 20,
+		step_tokens: a.step_tokens,
 	};
 	let s = Serving::start(engine.clone(), ServingConfig { base: base.to_string(), serve, metering })?;
 	for d in &a.deploy {

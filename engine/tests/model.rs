@@ -26,7 +26,7 @@ fn logits_have_the_right_shape_and_the_kv_cache_matches_a_full_pass() {
 	assert_eq!(full.dims(), [2, 6, 259]);
 	let full = full.to_host();
 
-	let mut cache = KvCache::new(m.config.layers);
+	let mut cache = KvCache::new(&m.config, 2, 6, &device());
 	let head: Vec<Vec<u32>> = tokens.iter().map(|r| r[..4].to_vec()).collect();
 	let mut inc = m.forward(&head, None, Some(&mut cache)).to_host();
 	for j in 4..6 {

@@ -8,7 +8,7 @@ use mnemo_engine::{
 	model::generate::Sampling,
 	home::Base,
 	model::lora::{Lora, Target},
-	model::{KvCache, LowRank, SeqStep, ToHost},
+	model::{KvArena, KvCache, LowRank, SeqStep, ToHost},
 	serve::{
 		bank::{HostAdapter, LoraBank},
 		Event, Finish, Job, MemorySource, ServeConfig, Server,
@@ -60,12 +60,14 @@ fn a_mixed_batch_gives_each_request_the_logits_it_gets_alone() {
 	let slot_of = |w: Option<usize>| w.map_or(0, |i| slots[i]);
 
 	// Prefill: all rows' logits, teacher-forced.
-	let mut caches: Vec<KvCache> = (0..4).map(|_| KvCache::new(layers)).collect();
+	let mut arena = KvArena::new(&m.config, KvCache::bytes_per_position(&m.config) * 200, 200, &device()).unwrap();
+	let mut spans: Vec<_> = prompts.iter().map(|p| arena.reserve(p.len() + 1).unwrap()).collect();
 	let rows: Vec<usize> = prompts.iter().zip(which).flat_map(|(p, w)| std::iter::repeat_n(slot_of(w), p.len())).collect();
 	let batched = {
-		let mut seqs: Vec<SeqStep> = prompts.iter().zip(caches.iter_mut()).map(|(p, c)| SeqStep { tokens: p, cache: c }).collect();
+		let mut seqs: Vec<SeqStep> = prompts.iter().zip(spans.iter_mut()).map(|(p, c)| SeqStep { tokens: p, span: c }).collect();
 		let lr = bank.batch(&rows);
-		m.logits_ragged(&mut seqs, Some(&lr as &dyn LowRank), false).to_host()
+		assert_eq!(lr.shape(), (4, 0), "each prompt is a segment multiplied by its own slot's matrices");
+		m.logits_ragged(&mut arena.cache, &mut seqs, Some(&lr as &dyn LowRank), false).to_host()
 	};
 	let v = m.config.vocab;
 	let mut off = 0;
@@ -86,9 +88,10 @@ fn a_mixed_batch_gives_each_request_the_logits_it_gets_alone() {
 	m.base_matmuls.store(0, Ordering::Relaxed);
 	let gathered_before = bank.stats.gathered_matmuls.load(Ordering::Relaxed);
 	let step = {
-		let mut seqs: Vec<SeqStep> = next.iter().zip(caches.iter_mut()).map(|(p, c)| SeqStep { tokens: p, cache: c }).collect();
+		let mut seqs: Vec<SeqStep> = next.iter().zip(spans.iter_mut()).map(|(p, c)| SeqStep { tokens: p, span: c }).collect();
 		let lr = bank.batch(&rows);
-		m.logits_ragged(&mut seqs, Some(&lr as &dyn LowRank), true).to_host()
+		assert_eq!(lr.shape(), (0, 1), "single decoding rows are gathered per row, in one block");
+		m.logits_ragged(&mut arena.cache, &mut seqs, Some(&lr as &dyn LowRank), true).to_host()
 	};
 	assert_eq!(
 		m.base_matmuls.load(Ordering::Relaxed),
@@ -217,10 +220,14 @@ fn the_bank_evicts_the_least_recently_used_adapter_and_never_a_pinned_one() {
 	assert_eq!(bank.stats.evictions.load(Ordering::Relaxed), 1);
 	// A reused slot holds the new adapter exactly: its rows equal the adapter alone.
 	let p = base.tokenizer.encode("My kingdom for a horse").unwrap();
-	let mut cache = KvCache::new(layers);
+	let mut arena = KvArena::new(&base.model.config, KvCache::bytes_per_position(&base.model.config) * 64, 64, &device()).unwrap();
+	let mut span = arena.reserve(p.len()).unwrap();
 	let slot2 = bank.acquire(hs[2], load(2)).unwrap().unwrap();
 	let lr = bank.batch(&vec![slot2; p.len()]);
-	let got = base.model.logits_ragged(&mut [SeqStep { tokens: &p, cache: &mut cache }], Some(&lr as &dyn LowRank), false).to_host();
+	let got = base
+		.model
+		.logits_ragged(&mut arena.cache, &mut [SeqStep { tokens: &p, span: &mut span }], Some(&lr as &dyn LowRank), false)
+		.to_host();
 	let want = base.model.forward(&[p.clone()], Some(&ads[2]), None).to_host();
 	assert!(max_abs_diff(&got, &want) <= TOL);
 	// An adapter wider than the bank is refused with a clear message.
@@ -312,6 +319,136 @@ fn a_request_waiting_for_a_slot_does_not_hold_up_those_behind_it() {
 	assert_eq!((o.output_tokens, o.finish), (4, Finish::Length));
 }
 
+/// Chunked prefill: with a step budget of 8 tokens, a 100-token prompt goes in over a dozen
+/// steps, and the request decoding beside it gets a token at every one of them instead of
+/// waiting for the whole prompt; the chunked request's text is the text it gets alone.
+#[test]
+fn a_long_prompt_is_fed_in_chunks_while_others_keep_decoding() {
+	let base = tiny_base();
+	let a = random_adapter(&base, 4, &[Target::Q, Target::V], 21);
+	let config = ServeConfig { step_tokens: 8, ..ServeConfig::default() };
+	let (s, h) = server(&base, &[&a], config);
+	let short = base.tokenizer.encode("Now is the winter").unwrap();
+	let (d, mut d_rx) = job(short, None, 120);
+	s.submit(d).unwrap();
+	match d_rx.blocking_recv().unwrap() {
+		Event::Delta(_) => {},
+		other => panic!("expected a token, got {other:?}"),
+	}
+	let long: Vec<u32> = base.tokenizer.encode(&"Friends, Romans, countrymen, lend me your ears; ".repeat(3)).unwrap()[..100].to_vec();
+	let before = d_rx.len();
+	let chunks_before = s.stats.prefill_chunks.load(Ordering::Relaxed);
+	let (l, mut l_rx) = job(long.clone(), Some(h[0]), 4);
+	s.submit(l).unwrap();
+	match l_rx.blocking_recv().unwrap() {
+		Event::Delta(_) => {},
+		other => panic!("expected a token, got {other:?}"),
+	}
+	let decoded_meanwhile = d_rx.len() - before;
+	let chunks = s.stats.prefill_chunks.load(Ordering::Relaxed) - chunks_before;
+	// Beside one decoding request, each step has 7 tokens for the prompt: 100 / 7 → 15 chunks.
+	assert_eq!(chunks, 15, "the prompt went in 7 tokens at a time");
+	assert!(decoded_meanwhile >= 14, "the decoding request got {decoded_meanwhile} tokens during the prompt's 15 steps");
+	let (o, _) = finish(&mut l_rx);
+	let alone = mnemo_engine::model::generate::generate_ids(
+		&base.model,
+		&base.tokenizer,
+		&[long],
+		Some(&a),
+		&Sampling { max_tokens: 4, ..Default::default() },
+	)
+	.unwrap();
+	assert_eq!(o.text, base.tokenizer.decode(&alone[0]).unwrap(), "chunked prefill gives the text of one pass");
+	finish(&mut d_rx);
+}
+
+/// The KV budget: a request larger than the whole arena is refused when submitted; one that does
+/// not fit beside a running request waits for its span instead of growing memory (it is not
+/// admitted into the running batch), then runs. With room for both, the same second request
+/// joins the running batch (so the check can fail).
+#[test]
+fn requests_wait_for_kv_memory_and_one_that_never_fits_is_refused() {
+	let base = tiny_base();
+	let per = KvCache::bytes_per_position(&base.model.config);
+	let p = base.tokenizer.encode("Is this a dagger which I see").unwrap();
+	let (first, second) = (p.len() + 150, p.len() + 40);
+	for (positions, fits) in [(first + second, true), (first + second - 1, false)] {
+		let (s, _) = server(&base, &[], ServeConfig { kv_budget: per * positions as u64, ..ServeConfig::default() });
+		assert_eq!(s.stats.kv_positions.load(Ordering::Relaxed), positions);
+		let (j, _rx) = job(p.clone(), None, positions + 1 - p.len());
+		let err = s.submit(j).unwrap_err();
+		assert_eq!(err.status(), 400);
+		assert!(err.to_string().contains(&format!("KV budget holds {positions}")), "{err}");
+		let (a, mut a_rx) = job(p.clone(), None, 150);
+		s.submit(a).unwrap();
+		match a_rx.blocking_recv().unwrap() {
+			Event::Delta(_) => {},
+			other => panic!("expected a token, got {other:?}"),
+		}
+		let (b, mut b_rx) = job(p.clone(), None, 40);
+		s.submit(b).unwrap();
+		let (o, _) = finish(&mut a_rx);
+		assert_eq!(o.output_tokens, 150);
+		let (o, _) = finish(&mut b_rx);
+		assert_eq!(o.output_tokens, 40);
+		let joined = s.stats.admitted_mid_batch.load(Ordering::Relaxed);
+		if fits {
+			assert_eq!(joined, 1, "with room for both, the second joins the running batch");
+		} else {
+			assert_eq!(joined, 0, "the second request waited for the first one's KV span");
+		}
+		assert_eq!(s.stats.kv_used.load(Ordering::Relaxed), 0, "every span is back");
+	}
+}
+
+/// Counts reads, so a test can tell when an adapter is read and parsed.
+struct Counting(MemorySource, std::sync::atomic::AtomicUsize);
+
+impl mnemo_engine::serve::AdapterSource for Counting {
+	fn load(&self, hash: &ContentHash) -> mnemo_engine::Result<HostAdapter> {
+		self.1.fetch_add(1, Ordering::SeqCst);
+		self.0.load(hash)
+	}
+}
+
+/// Adapters are read only into slots reserved for them: while the bank's one slot is pinned,
+/// requests for five other adapters read none (before, each was parsed into memory outside the
+/// budget, and stayed there when its client left). Requests whose clients left are cancelled
+/// without anything read for them.
+#[test]
+fn adapters_are_read_only_into_reserved_slots() {
+	let base = tiny_base();
+	let ads: Vec<Lora> = (0..6).map(|i| random_adapter(&base, 4, &[Target::Q], 30 + i)).collect();
+	let mut mem = MemorySource::new(&base.model.config, &device());
+	let h: Vec<ContentHash> = ads.iter().map(|a| mem.insert(a.to_safetensors().unwrap())).collect();
+	let source = Arc::new(Counting(mem, Default::default()));
+	let one_slot = ServeConfig { rank: 4, adapter_budget: LoraBank::slot_bytes(&base.model.config, 4), ..ServeConfig::default() };
+	let s = Server::start(Arc::new(base.model.clone_shared()), Arc::new(base.tokenizer.clone()), source.clone(), one_slot).unwrap();
+	let p = base.tokenizer.encode("Out, damned spot").unwrap();
+	let (long, mut long_rx) = job(p.clone(), Some(h[0]), 150);
+	s.submit(long).unwrap();
+	match long_rx.blocking_recv().unwrap() {
+		Event::Delta(_) => {},
+		other => panic!("expected a token, got {other:?}"),
+	}
+	for &a in &h[1..] {
+		let (j, rx) = job(p.clone(), Some(a), 4);
+		s.submit(j).unwrap();
+		drop(rx);
+	}
+	std::thread::sleep(Duration::from_millis(100));
+	assert_eq!(source.1.load(Ordering::SeqCst), 1, "nothing is read while no slot can take it");
+	let (o, _) = finish(&mut long_rx);
+	assert_eq!(o.output_tokens, 150);
+	let start = Instant::now();
+	while s.stats.cancelled.load(Ordering::Relaxed) < 5 {
+		assert!(start.elapsed() < Duration::from_secs(20), "requests of gone clients were not cancelled");
+		std::thread::sleep(Duration::from_millis(10));
+	}
+	assert_eq!(source.1.load(Ordering::SeqCst), 1, "nothing was read for requests whose clients had left");
+	assert_eq!(s.stats.resident_adapters.load(Ordering::Relaxed), 1);
+}
+
 /// The README's figures for the default bank: `serve`'s flags default to `ServeConfig::default()`,
 /// whose budget holds 13 SmolLM2 adapters at the default highest rank (16), 27 at rank 8.
 #[test]
@@ -321,4 +458,8 @@ fn the_default_bank_holds_what_the_readme_says() {
 	assert_eq!((c.rank, c.adapter_budget), (16, 256 << 20));
 	assert_eq!(LoraBank::new(&smollm2, c.rank, c.adapter_budget, &device()).unwrap().capacity(), 13);
 	assert_eq!(LoraBank::new(&smollm2, 8, c.adapter_budget, &device()).unwrap().capacity(), 27);
+	// The default KV budget (1 GiB): 23,301 SmolLM2 positions, 20 requests of 1,024 + 128.
+	assert_eq!(c.kv_budget, 1 << 30);
+	let kv = KvArena::positions(&smollm2, c.kv_budget, c.max_batch * smollm2.max_seq);
+	assert_eq!((kv, kv / 1152), (23_301, 20));
 }

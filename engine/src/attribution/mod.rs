@@ -52,8 +52,10 @@ use std::path::Path;
 
 /// The version of the method: attestors on different versions report different digests.
 /// 2: gradients from the chunked LM-head loss and burn-flex's SIMD kernels, whose last bits
-/// differ from version 1's.
-pub const METHOD_VERSION: u32 = 2;
+/// differ from version 1's. 3: attention multiplies the query heads that share a key head as
+/// one product against it (grouped-query attention without repeating the keys), whose last
+/// bits differ from version 2's.
+pub const METHOD_VERSION: u32 = 3;
 /// Longest example, in characters, before a paragraph is cut at line ends.
 pub const MAX_EXAMPLE_CHARS: usize = 2048;
 /// Largest `top_k` accepted.

@@ -2,25 +2,28 @@
 //! same load on one adapter merged into the weights and against naive swapping (merge, run
 //! alone, unmerge, per request). Figures are printed side by side in one run, never asserted.
 //!
-//! The load is closed: every request is submitted at once to the scheduler (the library, not
-//! HTTP), each with a prompt of `prompt_len` tokens and exactly `max_tokens` output tokens
-//! (`ignore_eos`). Adapters are random rank-`rank` LoRAs on `targets` with non-zero B (a trained
-//! adapter's cost), drawn per request uniformly or Zipf-skewed (s = 1). Adapters are loaded
-//! before the clock starts; the cold-load time is measured on its own.
+//! The server runs at the engine's shipped defaults ([`ServeConfig::default`]: slot rank, bank
+//! and KV budgets, step token budget); only `max_batch` and the queue length are set. The load
+//! is closed: every request is submitted at once to the scheduler (the library, not HTTP), each
+//! with a prompt of `prompt_len` tokens and exactly `max_tokens` output tokens (`ignore_eos`).
+//! Adapters are random rank-`rank` LoRAs on `targets` with non-zero B (a trained adapter's
+//! cost), drawn per request uniformly or Zipf-skewed (s = 1); when the load names more adapters
+//! than the default bank holds, reading them into slots is part of the measured time.
 //!
-//! The largest Zipf load also runs a second time with a LoRA training loop (the engine's own
-//! step, batch 8) on the same model in a thread beside the server, to show what a training job
-//! costs the requests that share its cores.
+//! The largest Zipf load at the first prompt length also runs with a LoRA training loop (the
+//! engine's own step, batch 8) on the same model in a thread beside the server, to show what a
+//! training job costs the requests that share its cores.
 //!
-//! Reported per configuration: output tokens per second over the whole load, and the time per
-//! output token (TPOT, vLLM's definition: `(done − first token) / (tokens − 1)` per request),
-//! p50 and p99 over requests.
+//! Reported per configuration, over `runs` runs: output tokens per second over the whole load
+//! (median and range), time to first token (TTFT, from submission) and time per output token
+//! (TPOT, vLLM's definition: `(done − first token) / (tokens − 1)` per request), p50 and p99
+//! over every request of every run.
 
 use crate::{
 	error::{Error, Result},
 	home::{self, Base},
 	model::lora::{Lora, LoraConfig, Target},
-	model::{KvCache, Llama, SeqStep, ToHost},
+	model::{KvCache, Llama, ToHost},
 	serve::{
 		bank::LoraBank,
 		AdapterSource, Event, Job, MemorySource, ServeConfig, Server,
@@ -47,9 +50,12 @@ pub struct Options {
 	/// Requests in the load.
 	#[arg(long, default_value_t = 128)]
 	pub requests: usize,
-	/// Prompt tokens per request.
-	#[arg(long, default_value_t = 16)]
-	pub prompt_len: usize,
+	/// Prompt tokens per request (comma-separated lengths, each its own load).
+	#[arg(long, default_value = "16")]
+	pub prompt_lens: String,
+	/// Runs of every configuration (the table gives the median and the range).
+	#[arg(long, default_value_t = 1)]
+	pub runs: usize,
 	/// Output tokens per request.
 	#[arg(long, default_value_t = 32)]
 	pub max_tokens: usize,
@@ -75,11 +81,18 @@ pub struct Options {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
 	pub base: String,
+	pub prompt_len: usize,
 	pub load: String,
 	pub adapters: usize,
+	pub runs: usize,
+	/// Output tokens of one run.
 	pub tokens: u64,
-	pub seconds: f64,
+	/// Median over the runs, and the slowest and fastest run.
 	pub tokens_per_second: f64,
+	pub tokens_per_second_min: f64,
+	pub tokens_per_second_max: f64,
+	pub ttft_p50_ms: f64,
+	pub ttft_p99_ms: f64,
 	pub tpot_p50_ms: f64,
 	pub tpot_p99_ms: f64,
 	/// Throughput over the merged single-adapter throughput of the same base.
@@ -94,6 +107,9 @@ pub struct Facts {
 	pub bytes_per_adapter: u64,
 	pub bytes_per_adapter_all_targets: u64,
 	pub base_parameters: usize,
+	/// Slots the default bank has, and positions the default KV budget holds.
+	pub bank_slots: usize,
+	pub kv_positions: usize,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -146,8 +162,16 @@ fn assignment(n_requests: usize, n_adapters: usize, zipf: bool, seed: u64) -> Ve
 		.collect()
 }
 
-/// Runs the load through a scheduler; returns (tokens, seconds, TPOTs in ms).
-fn run_load(server: &Server, prompts: &[Vec<u32>], adapters: &[Option<ContentHash>], max_tokens: usize) -> Result<(u64, f64, Vec<f64>)> {
+/// One run of a load: output tokens, seconds, and per request its TTFT and TPOT in ms.
+struct Run {
+	tokens: u64,
+	seconds: f64,
+	ttft: Vec<f64>,
+	tpot: Vec<f64>,
+}
+
+/// Runs the load through a scheduler.
+fn run_load(server: &Server, prompts: &[Vec<u32>], adapters: &[Option<ContentHash>], max_tokens: usize) -> Result<Run> {
 	let start = Instant::now();
 	let mut rxs = Vec::new();
 	for (p, a) in prompts.iter().zip(adapters) {
@@ -185,67 +209,106 @@ fn run_load(server: &Server, prompts: &[Vec<u32>], adapters: &[Option<ContentHas
 			})
 		})
 		.collect();
-	let mut tokens = 0u64;
-	let mut tpot = Vec::new();
+	let mut run = Run { tokens: 0, seconds: 0.0, ttft: Vec::new(), tpot: Vec::new() };
 	for h in handles {
 		let (first, done, n) = h.join().map_err(|_| Error::Internal("bench thread".into()))??;
-		tokens += n as u64;
+		run.tokens += n as u64;
+		run.ttft.push((first - start).as_secs_f64() * 1e3);
 		if n > 1 {
-			tpot.push((done - first).as_secs_f64() * 1e3 / (n - 1) as f64);
+			run.tpot.push((done - first).as_secs_f64() * 1e3 / (n - 1) as f64);
 		}
 	}
-	Ok((tokens, start.elapsed().as_secs_f64(), tpot))
+	run.seconds = start.elapsed().as_secs_f64();
+	Ok(run)
 }
 
 /// Naive swapping: per request, merge its adapter into the weights, run it alone, unmerge.
-fn run_swap(base: &Llama, prompts: &[Vec<u32>], loras: &[&Lora], max_tokens: usize) -> (u64, f64, Vec<f64>) {
+fn run_swap(base: &Llama, prompts: &[Vec<u32>], loras: &[&Lora], max_tokens: usize) -> Run {
 	let mut model = base.clone_shared();
 	let start = Instant::now();
-	let mut tokens = 0;
-	let mut tpot = Vec::new();
+	let mut run = Run { tokens: 0, seconds: 0.0, ttft: Vec::new(), tpot: Vec::new() };
 	for (p, l) in prompts.iter().zip(loras) {
+		let began = Instant::now();
 		model.merge(l);
-		let mut cache = KvCache::new(model.config.layers);
+		let mut cache = KvCache::new(&model.config, 1, p.len() + max_tokens, model.device());
 		let mut feed = p.clone();
 		let mut first = None;
 		for _ in 0..max_tokens {
-			let logits = model.logits_ragged(&mut [SeqStep { tokens: &feed, cache: &mut cache }], None, true).to_host();
-			let t = crate::model::generate::pick(&logits, &Default::default(), &mut rand::rng());
+			let logits = model.forward(&[feed.clone()], None, Some(&mut cache));
+			let [_, t, v] = logits.dims();
+			let last = logits.narrow(1, t - 1, 1).reshape([v]).to_host();
+			let t = crate::model::generate::pick(&last, &Default::default(), &mut rand::rng());
 			first.get_or_insert_with(Instant::now);
 			feed = vec![t];
 		}
 		let done = Instant::now();
 		model.unmerge(l);
-		tokens += max_tokens as u64;
-		tpot.push((done - first.unwrap_or(done)).as_secs_f64() * 1e3 / (max_tokens - 1).max(1) as f64);
+		run.tokens += max_tokens as u64;
+		let first = first.unwrap_or(done);
+		run.ttft.push((first - began).as_secs_f64() * 1e3);
+		run.tpot.push((done - first).as_secs_f64() * 1e3 / (max_tokens - 1).max(1) as f64);
 	}
-	(tokens, start.elapsed().as_secs_f64(), tpot)
+	run.seconds = start.elapsed().as_secs_f64();
+	run
+}
+
+/// Comma-separated counts, each at least 1.
+fn counts(flag: &str, s: &str) -> Result<Vec<usize>> {
+	s.split(',')
+		.map(|v| match v.trim().parse::<usize>() {
+			Ok(n) if n > 0 => Ok(n),
+			_ => Err(Error::bad(format!("--{flag}: `{v}` is not a count of at least 1"))),
+		})
+		.collect()
+}
+
+/// A configuration's runs, labelled.
+struct Measured {
+	prompt_len: usize,
+	load: String,
+	adapters: usize,
+	runs: Vec<Run>,
+}
+
+impl Measured {
+	fn tps(&self) -> Vec<f64> {
+		let mut v: Vec<f64> = self.runs.iter().map(|r| r.tokens as f64 / r.seconds).collect();
+		v.sort_by(f64::total_cmp);
+		v
+	}
+
+	fn median_tps(&self) -> f64 {
+		let v = self.tps();
+		percentile(&mut v.clone(), 0.5)
+	}
 }
 
 /// Runs the benchmark.
 pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Result<Report> {
-	if o.requests == 0 || o.max_tokens < 2 || o.prompt_len == 0 {
-		return Err(Error::bad("--requests ≥ 1, --max-tokens ≥ 2 and --prompt-len ≥ 1"));
+	if o.requests == 0 || o.max_tokens < 2 || o.runs == 0 {
+		return Err(Error::bad("--requests ≥ 1, --max-tokens ≥ 2 and --runs ≥ 1"));
 	}
 	let targets = Target::parse_list(&o.targets.split(',').collect::<Vec<_>>())?;
-	let counts: Vec<usize> =
-		o.adapters.split(',').map(|s| s.trim().parse::<usize>().map_err(|_| Error::bad(format!("--adapters: `{s}`")))).collect::<Result<_>>()?;
-	if counts.contains(&0) {
-		return Err(Error::bad("--adapters counts must be at least 1"));
-	}
-	let most = counts.iter().copied().max().unwrap_or(1);
+	let adapter_counts = counts("adapters", &o.adapters)?;
+	let prompt_lens = counts("prompt-lens", &o.prompt_lens)?;
+	let most = adapter_counts.iter().copied().max().unwrap_or(1);
+	let longest = prompt_lens.iter().copied().max().unwrap_or(1);
 	let mut rows = Vec::new();
 	let mut facts = Vec::new();
 	for id in o.bases.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-		let max_seq = o.prompt_len + o.max_tokens + 8;
+		let max_seq = longest + o.max_tokens + 8;
 		let base = home::load(home, id, max_seq, device)?;
+		let config = ServeConfig { max_batch: o.max_batch, max_queue: o.requests.max(most) + 1, ..ServeConfig::default() };
+		if o.rank > config.rank {
+			return Err(Error::bad(format!("--rank {} is above the serving rank {} the engine ships with", o.rank, config.rank)));
+		}
 		log(&format!("{id}: {most} random rank-{} adapters on {}", o.rank, o.targets));
 		let loras: Vec<Lora> = (0..most).map(|i| random_adapter(&base, o.rank, &targets, i as u64 + 1, 0.02)).collect::<Result<_>>()?;
 		let mut mem = MemorySource::new(&base.model.config, device);
 		let hashes: Vec<ContentHash> = loras.iter().map(|l| Ok(mem.insert(l.to_safetensors()?))).collect::<Result<_>>()?;
 		let source = Arc::new(mem);
 		// Cold load: read and parse the safetensors, then write the bank slot.
-		let mut bank = LoraBank::new(&base.model.config, o.rank, LoraBank::slot_bytes(&base.model.config, o.rank) * 2, device)?;
+		let mut bank = LoraBank::new(&base.model.config, config.rank, LoraBank::slot_bytes(&base.model.config, config.rank) * 2, device)?;
 		let mut cold = Vec::new();
 		for h in hashes.iter().take(8) {
 			let t = Instant::now();
@@ -254,104 +317,87 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 			cold.push(t.elapsed().as_secs_f64() * 1e3);
 		}
 		let text = "Once upon a time, in a quiet village by the sea, there lived an old fisherman who ".repeat(8);
-		let all = base.tokenizer.encode(&text)?;
-		let prompts: Vec<Vec<u32>> = (0..o.requests)
-			.map(|r| {
-				let mut p = all.clone();
-				p.rotate_left(r % 13);
-				p.truncate(o.prompt_len);
-				p
-			})
-			.collect();
-		let budget = LoraBank::slot_bytes(&base.model.config, o.rank) * (most as u64 + 1);
-		let config = ServeConfig { max_batch: o.max_batch, max_queue: o.requests + 1, rank: o.rank, adapter_budget: budget };
+		let piece = base.tokenizer.encode(&text)?;
+		let all: Vec<u32> = piece.iter().copied().cycle().take(longest + 13).collect();
 		let model = Arc::new(base.model.clone_shared());
 		let tok = Arc::new(base.tokenizer.clone());
-		let mut measured = Vec::new();
-
-		// (a) One adapter merged into the weights: the same scheduler, no low-rank path.
-		{
-			let merged = Arc::new(base.model.merged(&loras[0]));
-			let server = Server::start(merged, tok.clone(), source.clone(), config.clone())?;
-			run_load(&server, &prompts[..o.max_batch.min(o.requests)], &vec![None; o.requests], 2)?;
-			log(&format!("{id}: merged single adapter"));
-			let (n, s, t) = run_load(&server, &prompts, &vec![None; o.requests], o.max_tokens)?;
-			measured.push(("merged, 1 adapter".to_string(), 1, n, s, t));
-		}
+		let merged = Server::start(Arc::new(base.model.merged(&loras[0])), tok.clone(), source.clone(), config.clone())?;
 		let server = Server::start(model.clone(), tok.clone(), source.clone(), config.clone())?;
-		// Warm: every adapter resident before the clock starts.
-		let warm: Vec<Option<ContentHash>> = hashes.iter().map(|h| Some(*h)).collect();
-		let warm_prompts: Vec<Vec<u32>> = (0..most).map(|i| prompts[i % prompts.len()].clone()).collect();
-		run_load(&server, &warm_prompts, &warm, 2)?;
-		let bytes_per_adapter = server.stats.bytes_per_adapter.load(std::sync::atomic::Ordering::Relaxed);
-		for &n in &counts {
-			for zipf in [false, true] {
-				if n == 1 && zipf {
-					continue;
+		let mut measured: Vec<Measured> = Vec::new();
+		for (n_len, &prompt_len) in prompt_lens.iter().enumerate() {
+			let prompts: Vec<Vec<u32>> = (0..o.requests).map(|r| all[r % 13..r % 13 + prompt_len].to_vec()).collect();
+			let repeat = |label: String, adapters: usize, f: &mut dyn FnMut() -> Result<Run>| -> Result<Measured> {
+				log(&format!("{id}: {prompt_len}-token prompts, {label}"));
+				let runs = (0..o.runs).map(|_| f()).collect::<Result<_>>()?;
+				Ok(Measured { prompt_len, load: label, adapters, runs })
+			};
+			// (a) One adapter merged into the weights: the same scheduler, no low-rank path.
+			run_load(&merged, &prompts[..o.max_batch.min(o.requests)], &vec![None; o.requests], 2)?;
+			measured.push(repeat("merged, 1 adapter".into(), 1, &mut || run_load(&merged, &prompts, &vec![None; o.requests], o.max_tokens))?);
+			// (b) Many adapters on the base, from the bank, each load started with the bank as
+			// the last one left it.
+			for &n in &adapter_counts {
+				for zipf in [false, true] {
+					if n == 1 && zipf {
+						continue;
+					}
+					let which = assignment(o.requests, n, zipf, 7);
+					let ads: Vec<Option<ContentHash>> = which.iter().map(|&i| Some(hashes[i])).collect();
+					let label = format!("{n} adapter{}, {}", if n == 1 { "" } else { "s" }, if zipf { "Zipf" } else { "uniform" });
+					measured.push(repeat(label, n, &mut || run_load(&server, &prompts, &ads, o.max_tokens))?);
 				}
-				let which = assignment(o.requests, n, zipf, 7);
+			}
+			// (c) The largest Zipf load again, with the engine's LoRA training step (batch 8)
+			// looping on the same model beside the server.
+			if n_len == 0 {
+				let which = assignment(o.requests, most, true, 7);
 				let ads: Vec<Option<ContentHash>> = which.iter().map(|&i| Some(hashes[i])).collect();
-				let label = format!("{n} adapter{}, {}", if n == 1 { "" } else { "s" }, if zipf { "Zipf" } else { "uniform" });
-				log(&format!("{id}: {label}"));
-				let (tk, s, t) = run_load(&server, &prompts, &ads, o.max_tokens)?;
-				measured.push((label, n, tk, s, t));
+				let seq = 64.min(max_seq - 1).min(all.len() - 8);
+				let rows: Vec<Vec<u32>> = (0..8).map(|r| all[r % 7..r % 7 + seq + 1].to_vec()).collect();
+				let mut steps_total = 0;
+				let label = format!("{most} adapters, Zipf, training beside");
+				let mut m = repeat(label, most, &mut || {
+					let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+					let trainer = {
+						let (model, stop, rows) = (model.clone(), stop.clone(), rows.clone());
+						std::thread::spawn(move || training_loop(&model, &rows, seq, &stop))
+					};
+					let run = run_load(&server, &prompts, &ads, o.max_tokens);
+					stop.store(true, std::sync::atomic::Ordering::Relaxed);
+					steps_total += trainer.join().map_err(|_| Error::Internal("the training thread panicked".into()))??;
+					run
+				})?;
+				m.load = format!("{} ({steps_total} steps of 8 × {seq} in all runs)", m.load);
+				measured.push(m);
+			}
+			if !o.no_swap {
+				let which = assignment(o.requests, most, false, 7);
+				let ls: Vec<&Lora> = which.iter().map(|&i| &loras[i]).collect();
+				measured.push(repeat(format!("naive swap, {most} adapters, uniform"), most, &mut || {
+					Ok(run_swap(&base.model, &prompts, &ls, o.max_tokens))
+				})?);
 			}
 		}
-		// (c) The largest Zipf load again, with the engine's LoRA training step (batch 8) looping
-		// on the same model beside the server: what a training job costs the requests it shares
-		// the cores with.
-		{
-			let which = assignment(o.requests, most, true, 7);
-			let ads: Vec<Option<ContentHash>> = which.iter().map(|&i| Some(hashes[i])).collect();
-			let seq = 64.min(max_seq - 1).min(all.len() - 1);
-			let rows: Vec<Vec<u32>> = (0..8).map(|r| all[r % 7..r % 7 + seq + 1].to_vec()).collect();
-			let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-			let trainer = {
-				let (model, stop) = (model.clone(), stop.clone());
-				std::thread::spawn(move || -> Result<usize> {
-					let ad = model.device().clone().autodiff();
-					let mut lora = Lora::init(LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], "bench")?, &model.config, 0, &ad);
-					let mut optim = burn::optim::AdamWConfig::new().with_weight_decay(0.0).init();
-					let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
-					let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
-					let weights = vec![1.0 / (8 * seq) as f32; 8 * seq];
-					let mut steps = 0;
-					while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-						let (_, grads) = crate::train::batch_gradients(&model, &lora, &inputs, &targets, &weights)?;
-						lora.weights = optim.step(1e-4, lora.weights, grads);
-						steps += 1;
-					}
-					Ok(steps)
-				})
-			};
-			let label = format!("{most} adapters, Zipf, training beside");
-			log(&format!("{id}: {label}"));
-			let measured_load = run_load(&server, &prompts, &ads, o.max_tokens);
-			stop.store(true, std::sync::atomic::Ordering::Relaxed);
-			let steps = trainer.join().map_err(|_| Error::Internal("the training thread panicked".into()))??;
-			let (tk, s, t) = measured_load?;
-			measured.push((format!("{label} ({steps} steps of 8 × {seq})"), most, tk, s, t));
-		}
-		if !o.no_swap {
-			let which = assignment(o.requests, most, false, 7);
-			let ls: Vec<&Lora> = which.iter().map(|&i| &loras[i]).collect();
-			log(&format!("{id}: naive swapping, {most} adapters"));
-			let (tk, s, t) = run_swap(&base.model, &prompts, &ls, o.max_tokens);
-			measured.push((format!("naive swap, {most} adapters, uniform"), most, tk, s, t));
-		}
-		let merged_tps = measured[0].2 as f64 / measured[0].3;
-		for (load, n, tokens, seconds, mut tpot) in measured {
-			let tps = tokens as f64 / seconds;
+		for m in &measured {
+			let merged_tps = measured.iter().find(|x| x.prompt_len == m.prompt_len).map_or(f64::NAN, Measured::median_tps);
+			let tps = m.tps();
+			let mut ttft: Vec<f64> = m.runs.iter().flat_map(|r| r.ttft.iter().copied()).collect();
+			let mut tpot: Vec<f64> = m.runs.iter().flat_map(|r| r.tpot.iter().copied()).collect();
 			rows.push(Row {
 				base: id.to_string(),
-				load,
-				adapters: n,
-				tokens,
-				seconds,
-				tokens_per_second: tps,
+				prompt_len: m.prompt_len,
+				load: m.load.clone(),
+				adapters: m.adapters,
+				runs: m.runs.len(),
+				tokens: m.runs[0].tokens,
+				tokens_per_second: m.median_tps(),
+				tokens_per_second_min: tps[0],
+				tokens_per_second_max: tps[tps.len() - 1],
+				ttft_p50_ms: percentile(&mut ttft, 0.5),
+				ttft_p99_ms: percentile(&mut ttft, 0.99),
 				tpot_p50_ms: percentile(&mut tpot, 0.5),
 				tpot_p99_ms: percentile(&mut tpot, 0.99),
-				vs_merged: tps / merged_tps,
+				vs_merged: m.median_tps() / merged_tps,
 			});
 		}
 		facts.push(Facts {
@@ -359,36 +405,67 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 			cold_load_ms: cold.iter().sum::<f64>() / cold.len().max(1) as f64,
 			// The cold-load bank holds adapters of the benchmark's targets.
 			bytes_per_adapter: bank.bytes_per_slot(),
-			bytes_per_adapter_all_targets: bytes_per_adapter,
+			bytes_per_adapter_all_targets: server.stats.bytes_per_adapter.load(std::sync::atomic::Ordering::Relaxed),
 			base_parameters: base.model.config.parameters(),
+			bank_slots: LoraBank::new(&base.model.config, config.rank, config.adapter_budget, device)?.capacity(),
+			kv_positions: server.stats.kv_positions.load(std::sync::atomic::Ordering::Relaxed),
 		});
 	}
+	let d = ServeConfig::default();
 	Ok(Report {
 		options: format!(
-			"{} requests × {} prompt + {} output tokens, rank {} on {}, batch ≤ {}",
-			o.requests, o.prompt_len, o.max_tokens, o.rank, o.targets, o.max_batch
+			"{} requests × {} prompt + {} output tokens, adapters of rank {} on {}, batch ≤ {}, {} run(s); defaults: slot rank {}, bank {} MiB, KV {} MiB, {} tokens per step",
+			o.requests, o.prompt_lens, o.max_tokens, o.rank, o.targets, o.max_batch, o.runs, d.rank, d.adapter_budget >> 20, d.kv_budget >> 20, d.step_tokens
 		),
 		rows,
 		facts,
 	})
 }
 
+/// The engine's LoRA training step (batch 8 × `seq`) looped on `model` until `stop`; the steps
+/// run.
+fn training_loop(model: &Llama, rows: &[Vec<u32>], seq: usize, stop: &std::sync::atomic::AtomicBool) -> Result<usize> {
+	let ad = model.device().clone().autodiff();
+	let mut lora = Lora::init(LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], "bench")?, &model.config, 0, &ad);
+	let mut optim = burn::optim::AdamWConfig::new().with_weight_decay(0.0).init();
+	let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
+	let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
+	let weights = vec![1.0 / (rows.len() * seq) as f32; rows.len() * seq];
+	let mut steps = 0;
+	while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+		let (_, grads) = crate::train::batch_gradients(model, &lora, &inputs, &targets, &weights)?;
+		lora.weights = optim.step(1e-4, lora.weights, grads);
+		steps += 1;
+	}
+	Ok(steps)
+}
+
 impl Report {
 	/// The tables as Markdown.
 	pub fn table(&self) -> String {
 		let mut s = format!("Serving ({})\n\n", self.options);
-		s.push_str("| base | load | output tok/s | TPOT p50 ms | TPOT p99 ms | vs merged |\n|---|---|---|---|---|---|\n");
+		s.push_str("| base | prompt | load | output tok/s (median) | range | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | vs merged |\n|---|---|---|---|---|---|---|---|---|---|\n");
 		for r in &self.rows {
 			s.push_str(&format!(
-				"| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
-				r.base, r.load, r.tokens_per_second, r.tpot_p50_ms, r.tpot_p99_ms, r.vs_merged
+				"| {} | {} | {} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} |\n",
+				r.base,
+				r.prompt_len,
+				r.load,
+				r.tokens_per_second,
+				r.tokens_per_second_min,
+				r.tokens_per_second_max,
+				r.ttft_p50_ms,
+				r.ttft_p99_ms,
+				r.tpot_p50_ms,
+				r.tpot_p99_ms,
+				r.vs_merged
 			));
 		}
-		s.push_str("\n| base | parameters | adapter cold load ms | bank bytes per adapter (its targets) | bank bytes per slot (all 7 targets) |\n|---|---|---|---|---|\n");
+		s.push_str("\n| base | parameters | adapter cold load ms | bank bytes per adapter (its targets) | bank bytes per slot (all 7 targets) | default bank slots | default KV positions |\n|---|---|---|---|---|---|---|\n");
 		for f in &self.facts {
 			s.push_str(&format!(
-				"| {} | {} | {:.1} | {} | {} |\n",
-				f.base, f.base_parameters, f.cold_load_ms, f.bytes_per_adapter, f.bytes_per_adapter_all_targets
+				"| {} | {} | {:.1} | {} | {} | {} | {} |\n",
+				f.base, f.base_parameters, f.cold_load_ms, f.bytes_per_adapter, f.bytes_per_adapter_all_targets, f.bank_slots, f.kv_positions
 			));
 		}
 		s

@@ -96,7 +96,7 @@ pub fn generate_ids(model: &Llama, tok: &Tokenizer, prompts: &[Vec<u32>], lora: 
 			)));
 		}
 		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
-		let mut cache = KvCache::new(model.config.layers);
+		let mut cache = KvCache::new(&model.config, prompts.len(), len + s.max_tokens, model.device());
 		let mut out = vec![Vec::new(); prompts.len()];
 		let mut done = vec![false; prompts.len()];
 		let stop = |t: u32| t == tok.eos || Some(t) == tok.im_end;

@@ -7,6 +7,7 @@
 //! to [`Llama::forward`] and added to the projections they target, so one base model in memory
 //! serves the base and any number of adapters.
 
+pub mod cache;
 pub mod generate;
 pub mod gguf;
 pub mod lora;
@@ -18,6 +19,7 @@ use crate::{
 	model::lora::{Lora, Target},
 };
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+pub use cache::{KvArena, KvCache, KvSpan};
 use rand::{Rng, SeedableRng};
 
 /// Shape of a Llama model.
@@ -138,34 +140,11 @@ impl LowRank for Lora {
 	}
 }
 
-/// One sequence of a ragged batch: the tokens it adds this step and its own KV cache.
+/// One sequence of a ragged batch: the tokens it adds this step and its span of the arena's
+/// KV cache.
 pub struct SeqStep<'a> {
 	pub tokens: &'a [u32],
-	pub cache: &'a mut KvCache,
-}
-
-/// Keys and values of past positions, per layer, for incremental decoding.
-pub struct KvCache {
-	layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
-	/// Positions already in the cache.
-	pub len: usize,
-}
-
-impl KvCache {
-	pub fn new(layers: usize) -> Self {
-		KvCache { layers: vec![None; layers], len: 0 }
-	}
-
-	/// Appends this step's keys and values to layer `l` (along the positions); returns all of
-	/// them. `len` moves on only when the whole pass is done.
-	fn append(&mut self, l: usize, mut k: Tensor<4>, mut v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-		if let Some((pk, pv)) = self.layers[l].take() {
-			k = Tensor::cat(vec![pk, k], 2);
-			v = Tensor::cat(vec![pv, v], 2);
-		}
-		self.layers[l] = Some((k.clone(), v.clone()));
-		(k, v)
-	}
+	pub span: &'a mut KvSpan,
 }
 
 /// Logits the LM head computes at a time in [`Llama::head_loss`] (16 MiB of f32): rows enough
@@ -340,13 +319,13 @@ impl Llama {
 		assert!(b > 0 && t > 0 && tokens.iter().all(|r| r.len() == t), "rows of equal, non-zero length");
 		let past = cache.as_ref().map_or(0, |c| c.len);
 		assert!(past + t <= c.max_seq, "sequence longer than max_seq; callers check this");
+		assert!(cache.as_ref().is_none_or(|k| k.rows() == b && past + t <= k.positions()), "callers size the cache");
 		let low_rank = lora.map(|l| l as &dyn LowRank);
 		let ids: Vec<i64> = tokens.iter().flatten().map(|&i| i as i64).collect();
 		let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
 		let mut x = self.embed.clone().select(0, ids).reshape([b, t, c.hidden]);
 		let cos = self.cos.clone().narrow(0, past, t);
 		let sin = self.sin.clone().narrow(0, past, t);
-		let mask = causal_mask(t, past, &self.device);
 		for (l, block) in self.blocks.iter().enumerate() {
 			let proj = |i: usize, x: Tensor<2>| self.project(l, block, i, low_rank, x);
 			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps).reshape([b * t, c.hidden]);
@@ -356,10 +335,10 @@ impl Llama {
 			let q = rope(q, &cos, &sin);
 			let k = rope(k, &cos, &sin);
 			let (k, v) = match cache.as_deref_mut() {
-				Some(cache) => cache.append(l, k, v),
+				Some(cache) => cache.write(l, past, 0, k, v),
 				None => (k, v),
 			};
-			let attn = self.attend(q, k, v, Some(mask.clone())).swap_dims(1, 2).reshape([b * t, c.heads * c.head_dim]);
+			let attn = self.attend(q, k, v).swap_dims(1, 2).reshape([b * t, c.heads * c.head_dim]);
 			x = x + proj(3, attn).reshape([b, t, c.hidden]);
 			let xn = rms_norm(x.clone(), &block.ffn_norm, c.rms_eps).reshape([b * t, c.hidden]);
 			let update = self.mlp(l, block, low_rank, xn);
@@ -382,23 +361,20 @@ impl Llama {
 		}
 	}
 
-	/// Softmax attention of `q: [b, heads, t, d]` over `k`, `v: [b, kv_heads, s, d]` (each key
-	/// head shared by `heads / kv_heads` query heads), plus `mask` when given.
-	fn attend(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Option<Tensor<4>>) -> Tensor<4> {
-		let c = &self.config;
-		let [b, _, s, _] = k.dims();
-		let rep = c.heads / c.kv_heads;
-		let expand = |x: Tensor<4>| -> Tensor<4> {
-			if rep == 1 {
-				return x;
-			}
-			x.unsqueeze_dim::<5>(2).expand([b, c.kv_heads, rep, s, c.head_dim]).reshape([b, c.heads, s, c.head_dim])
-		};
-		let mut scores = q.matmul(expand(k).swap_dims(2, 3)).div_scalar((c.head_dim as f64).sqrt());
-		if let Some(m) = mask {
-			scores = scores + m;
+	/// Causal softmax attention of `q: [b, heads, t, d]` (the last `t` positions) over `k`,
+	/// `v: [b, kv_heads, s, d]` (all `s` positions). The `heads / kv_heads` query heads that
+	/// share a key head are stacked into one product against it, so the keys and values are
+	/// read where they lie (a cache view) and never repeated per query head.
+	fn attend(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+		let [b, heads, t, d] = q.dims();
+		let [_, kv_heads, s, _] = k.dims();
+		let rep = heads / kv_heads;
+		let q = q.reshape([b, kv_heads, rep * t, d]);
+		let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt());
+		if t > 1 {
+			scores = scores + causal_mask(t, s - t, rep, &self.device);
 		}
-		activation::softmax(scores, 3).matmul(expand(v))
+		activation::softmax(scores, 3).matmul(v).reshape([b, heads, t, d])
 	}
 
 	/// The SwiGLU MLP of `block` on the normalised rows `xn`: its residual update.
@@ -450,19 +426,24 @@ impl Llama {
 
 	/// One forward pass over a ragged batch, as continuous batching runs it: every sequence
 	/// brings its own new tokens (a whole prompt when it is admitted, one token per decode step
-	/// after) and its own KV cache. The rows of all sequences go through each base projection
-	/// together, one matmul per projection per layer, with `low_rank` adding each row's own
-	/// adapter update; attention runs per sequence over its own cache. Returns the final hidden
+	/// after, or a prompt in chunks) and its own span of the arena `cache`. The rows of all
+	/// sequences go through each base projection together, one matmul per projection per layer,
+	/// with `low_rank` adding each row's own adapter update; attention runs per sequence over its
+	/// own span, written in place. Returns the final hidden
 	/// states of every row (`[Σ tokens, hidden]`, sequences in order) when `last_only` is false,
 	/// else of each sequence's last row (`[sequences, hidden]`).
-	pub fn hidden_ragged(&self, seqs: &mut [SeqStep<'_>], low_rank: Option<&dyn LowRank>, last_only: bool) -> Tensor<2> {
+	pub fn hidden_ragged(&self, cache: &mut KvCache, seqs: &mut [SeqStep<'_>], low_rank: Option<&dyn LowRank>, last_only: bool) -> Tensor<2> {
 		let c = &self.config;
 		assert!(!seqs.is_empty() && seqs.iter().all(|s| !s.tokens.is_empty()), "non-empty sequences");
-		assert!(seqs.iter().all(|s| s.cache.len + s.tokens.len() <= c.max_seq), "callers check the context");
+		assert!(
+			seqs.iter().all(|s| s.span.len + s.tokens.len() <= c.max_seq.min(s.span.cap())),
+			"callers check the context and the span"
+		);
+		assert!(cache.rows() == 1 && seqs.iter().all(|s| s.span.start() + s.span.cap() <= cache.positions()), "spans of this arena");
 		let n: usize = seqs.iter().map(|s| s.tokens.len()).sum();
 		let ids: Vec<i64> = seqs.iter().flat_map(|s| s.tokens.iter().map(|&t| t as i64)).collect();
 		let positions: Vec<i64> =
-			seqs.iter().flat_map(|s| (s.cache.len..s.cache.len + s.tokens.len()).map(|p| p as i64)).collect();
+			seqs.iter().flat_map(|s| (s.span.len..s.span.len + s.tokens.len()).map(|p| p as i64)).collect();
 		let int = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), &self.device);
 		let mut x = self.embed.clone().select(0, int(ids));
 		let positions = int(positions);
@@ -479,9 +460,9 @@ impl Llama {
 			for s in seqs.iter_mut() {
 				let t = s.tokens.len();
 				let heads = |x: Tensor<3>| x.narrow(0, off, t).swap_dims(0, 1).unsqueeze_dim::<4>(0);
-				let mask = (t > 1).then(|| causal_mask(t, s.cache.len, &self.device));
-				let (k, v) = s.cache.append(l, heads(k.clone()), heads(v.clone()));
-				let attn = self.attend(heads(q.clone()), k, v, mask);
+				let (start, past) = (s.span.start(), s.span.len);
+				let (k, v) = cache.write(l, start + past, start, heads(k.clone()), heads(v.clone()));
+				let attn = self.attend(heads(q.clone()), k, v);
 				outs.push(attn.swap_dims(1, 2).reshape([t, c.heads * c.head_dim]));
 				off += t;
 			}
@@ -491,7 +472,7 @@ impl Llama {
 			x = x + update;
 		}
 		for s in seqs.iter_mut() {
-			s.cache.len += s.tokens.len();
+			s.span.len += s.tokens.len();
 		}
 		if last_only {
 			let mut last = Vec::with_capacity(seqs.len());
@@ -506,8 +487,8 @@ impl Llama {
 	}
 
 	/// Logits for the rows [`Self::hidden_ragged`] returns.
-	pub fn logits_ragged(&self, seqs: &mut [SeqStep<'_>], low_rank: Option<&dyn LowRank>, last_only: bool) -> Tensor<2> {
-		self.hidden_ragged(seqs, low_rank, last_only).matmul(self.embed.clone().transpose())
+	pub fn logits_ragged(&self, cache: &mut KvCache, seqs: &mut [SeqStep<'_>], low_rank: Option<&dyn LowRank>, last_only: bool) -> Tensor<2> {
+		self.hidden_ragged(cache, seqs, low_rank, last_only).matmul(self.embed.clone().transpose())
 	}
 
 	/// A copy of this model sharing its tensors, with `lora` merged into the copy's weights
@@ -614,13 +595,15 @@ fn rope3(x: Tensor<3>, cos: &Tensor<3>, sin: &Tensor<3>) -> Tensor<3> {
 	x * cos.clone() + rotated * sin.clone()
 }
 
-/// Additive mask `[1, 1, len, past + len]`: 0 where query `i` may see key `j` (`j <= past + i`),
-/// a large negative number elsewhere (finite: burn-flex's fused softmax turns −∞ into NaN).
-fn causal_mask(len: usize, past: usize, device: &Device) -> Tensor<4> {
+/// Additive mask `[1, 1, rep · len, past + len]` for `rep` query heads stacked per key head:
+/// row `r · len + i` is query `i`, which may see key `j` when `j <= past + i` (0) and not
+/// otherwise (a large negative number, finite: burn-flex's fused softmax turns −∞ into NaN).
+fn causal_mask(len: usize, past: usize, rep: usize, device: &Device) -> Tensor<4> {
 	let s = past + len;
-	let data: Vec<f32> =
-		(0..len).flat_map(|i| (0..s).map(move |j| if j <= past + i { 0.0 } else { -1e9 })).collect();
-	Tensor::<4>::from_data(TensorData::new(data, [1, 1, len, s]), device)
+	let data: Vec<f32> = (0..rep * len)
+		.flat_map(|row| (0..s).map(move |j| if j <= past + row % len { 0.0 } else { -1e9 }))
+		.collect();
+	Tensor::<4>::from_data(TensorData::new(data, [1, 1, rep * len, s]), device)
 }
 
 /// GGUF tensors under llama.cpp's names, served under Hugging Face's.

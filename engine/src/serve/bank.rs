@@ -1,13 +1,17 @@
 //! The adapter bank: every resident adapter's low-rank weights in one stacked tensor per
 //! projection, `A: [slots + 1, in, R]` and `B: [slots + 1, R, out]` (the scale folded into B,
 //! ranks below `R` zero-padded, slot 0 all zeros for rows on the base model), as S-LoRA's
-//! unified pool keeps them. A batch's low-rank update is then one gather of each row's slot and
-//! one batched matmul pair per projection, whatever mix of adapters the batch holds (Punica's
-//! BGMV), never a loop over requests and never a merge into the base weights.
+//! unified pool keeps them. A batch's low-rank update is one pass per projection whatever mix of
+//! adapters the batch holds, never a loop over requests and never a merge into the base
+//! weights: a run of rows on one adapter (a prompt, or a chunk of one) is multiplied by its
+//! slot's matrices where they lie (SGMV's segments), and the scattered rows of decoding requests
+//! gather their slot per row into one batched matmul pair (BGMV).
 //!
-//! Slots are an LRU cache under a memory budget: an adapter is written into a free slot on first
-//! use and stays until a newer one needs the slot; a slot in use by a running request is never
-//! taken.
+//! Slots are an LRU cache under a memory budget. A slot is reserved before an adapter is read
+//! ([`LoraBank::reserve`]), so an adapter being read or parsed is already counted in the budget,
+//! and is filled when it has been ([`LoraBank::fill`]); an adapter whose request went away stays
+//! resident, unpinned, until a newer one needs its slot. A slot pinned by a running request, or
+//! reserved for a read in flight, is never taken.
 
 use crate::{
 	error::{Error, Result},
@@ -66,6 +70,8 @@ struct Entry {
 	last_used: u64,
 	/// Running requests using the slot.
 	pins: usize,
+	/// Written (false while its adapter is being read into the reserved slot).
+	ready: bool,
 }
 
 /// Counters of the bank, for `/metrics` and the benchmark.
@@ -137,8 +143,14 @@ impl LoraBank {
 		v.into_iter().map(|(_, h)| h).collect()
 	}
 
+	/// Whether `hash` is resident and written (a request naming it can be pinned).
 	pub fn contains(&self, hash: &ContentHash) -> bool {
-		self.entries.contains_key(hash)
+		self.entries.get(hash).is_some_and(|e| e.ready)
+	}
+
+	/// Whether a slot is reserved for `hash` while it is read.
+	pub fn reserved(&self, hash: &ContentHash) -> bool {
+		self.entries.get(hash).is_some_and(|e| !e.ready)
 	}
 
 	/// Bytes the allocated stacks take per slot.
@@ -150,47 +162,87 @@ impl LoraBank {
 			.sum()
 	}
 
-	/// The slot of `hash`, pinned for one running request: a hit, or the adapter `load` gives
-	/// written into a free or least recently used unpinned slot. `Ok(None)` when every slot is
-	/// pinned (the request waits for one to be released).
-	pub fn acquire(&mut self, hash: ContentHash, load: impl FnOnce() -> Result<HostAdapter>) -> Result<Option<usize>> {
-		self.clock += 1;
-		if let Some(e) = self.entries.get_mut(&hash) {
-			e.pins += 1;
-			e.last_used = self.clock;
-			self.stats.hits.fetch_add(1, Ordering::Relaxed);
-			return Ok(Some(e.slot));
+	/// Reserves a slot for `hash` before its adapter is read: a free one, or the least recently
+	/// used resident that is neither pinned, nor reserved, nor in `keep` (adapters that requests
+	/// earlier in the queue wait for). `false` when `hash` already has a slot or none can be
+	/// taken.
+	pub fn reserve(&mut self, hash: ContentHash, keep: &std::collections::BTreeSet<ContentHash>) -> bool {
+		if self.entries.contains_key(&hash) {
+			return false;
 		}
 		let slot = match self.free.pop() {
 			Some(s) => s,
 			None => {
-				let Some(victim) =
-					self.entries.iter().filter(|(_, e)| e.pins == 0).min_by_key(|(_, e)| e.last_used).map(|(h, _)| *h)
+				let Some(victim) = self
+					.entries
+					.iter()
+					.filter(|(h, e)| e.pins == 0 && e.ready && !keep.contains(h))
+					.min_by_key(|(_, e)| e.last_used)
+					.map(|(h, _)| *h)
 				else {
-					return Ok(None);
+					return false;
 				};
 				let e = self.entries.remove(&victim).expect("present");
 				self.stats.evictions.fetch_add(1, Ordering::Relaxed);
 				e.slot
 			},
 		};
-		let adapter = match load() {
-			Ok(a) => a,
-			Err(e) => {
-				self.free.push(slot);
-				return Err(e);
-			},
-		};
-		if let Err(e) = self.write(slot, &adapter) {
-			self.free.push(slot);
-			return Err(e);
-		}
-		self.stats.loads.fetch_add(1, Ordering::Relaxed);
-		self.entries.insert(hash, Entry { slot, last_used: self.clock, pins: 1 });
-		Ok(Some(slot))
+		self.clock += 1;
+		self.entries.insert(hash, Entry { slot, last_used: self.clock, pins: 0, ready: false });
+		true
 	}
 
-	/// Releases one pin of `hash` taken by [`Self::acquire`].
+	/// Writes the adapter read for the slot [`Self::reserve`] gave `hash`; on an error (the read
+	/// failed, or the adapter does not fit this bank) the slot is freed and the error returned.
+	pub fn fill(&mut self, hash: ContentHash, adapter: Result<HostAdapter>) -> Result<()> {
+		let Some(slot) = self.entries.get(&hash).filter(|e| !e.ready).map(|e| e.slot) else {
+			return Err(Error::Internal(format!("no slot is reserved for adapter {}", hash.to_hex())));
+		};
+		match adapter.and_then(|a| self.write(slot, &a)) {
+			Ok(()) => {
+				self.stats.loads.fetch_add(1, Ordering::Relaxed);
+				self.entries.get_mut(&hash).expect("reserved").ready = true;
+				Ok(())
+			},
+			Err(e) => {
+				self.entries.remove(&hash);
+				self.free.push(slot);
+				Err(e)
+			},
+		}
+	}
+
+	/// Pins the resident `hash` for one running request; its slot, or `None` when it is not
+	/// resident.
+	pub fn pin(&mut self, hash: &ContentHash) -> Option<usize> {
+		let slot = self.take_pin(hash)?;
+		self.stats.hits.fetch_add(1, Ordering::Relaxed);
+		Some(slot)
+	}
+
+	fn take_pin(&mut self, hash: &ContentHash) -> Option<usize> {
+		self.clock += 1;
+		let e = self.entries.get_mut(hash).filter(|e| e.ready)?;
+		e.pins += 1;
+		e.last_used = self.clock;
+		Some(e.slot)
+	}
+
+	/// [`Self::pin`], reading the adapter with `load` into a reserved slot first when it is not
+	/// resident (the scheduler does the read on a loader thread in between). `Ok(None)` when
+	/// every slot is pinned.
+	pub fn acquire(&mut self, hash: ContentHash, load: impl FnOnce() -> Result<HostAdapter>) -> Result<Option<usize>> {
+		if self.contains(&hash) {
+			return Ok(self.pin(&hash));
+		}
+		if !self.reserve(hash, &Default::default()) {
+			return Ok(None);
+		}
+		self.fill(hash, load())?;
+		Ok(self.take_pin(&hash))
+	}
+
+	/// Releases one pin of `hash` taken by [`Self::pin`].
 	pub fn release(&mut self, hash: &ContentHash) {
 		if let Some(e) = self.entries.get_mut(hash) {
 			e.pins = e.pins.saturating_sub(1);
@@ -251,32 +303,68 @@ impl LoraBank {
 
 	/// The low-rank update of a batch whose row `i` uses slot `rows[i]` (0: the base model).
 	pub fn batch(&self, rows: &[usize]) -> BankBatch<'_> {
-		let ids: Vec<i64> = rows.iter().map(|&s| s as i64).collect();
 		let mut any = [false; 7];
 		for &s in rows {
 			for (a, t) in any.iter_mut().zip(self.slot_targets[s]) {
 				*a |= t;
 			}
 		}
-		let first = rows.first().copied().unwrap_or(0);
-		let single = rows.iter().all(|&s| s == first).then_some(first);
-		BankBatch {
-			bank: self,
-			ids: Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &self.device),
-			any,
-			single,
+		// Runs of one slot long enough to multiply on their own are segments; the rows between
+		// them are gathered per row, block by block.
+		let mut parts = Vec::new();
+		let mut pending: Option<usize> = None;
+		let mut start = 0;
+		while start < rows.len() {
+			let slot = rows[start];
+			let len = rows[start..].iter().take_while(|&&s| s == slot).count();
+			if len >= SEGMENT_ROWS || len == rows.len() {
+				if let Some(from) = pending.take() {
+					parts.push(self.gather(from, &rows[from..start]));
+				}
+				parts.push(Part::Segment { start, len, slot });
+			} else {
+				pending.get_or_insert(start);
+			}
+			start += len;
 		}
+		if let Some(from) = pending {
+			parts.push(self.gather(from, &rows[from..]));
+		}
+		BankBatch { bank: self, any, parts }
 	}
+
+	fn gather(&self, start: usize, rows: &[usize]) -> Part {
+		let ids: Vec<i64> = rows.iter().map(|&s| s as i64).collect();
+		Part::Gathered { start, len: rows.len(), ids: Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &self.device) }
+	}
+}
+
+/// Rows of one adapter at least this many multiply by its slot's matrices directly; shorter
+/// runs (decoding requests, one row each) are gathered per row.
+pub const SEGMENT_ROWS: usize = 8;
+
+/// A stretch of a batch's rows, in row order.
+enum Part {
+	/// `len` rows from `start` on `slot`.
+	Segment { start: usize, len: usize, slot: usize },
+	/// `len` rows from `start`, row `i` on slot `ids[i]`.
+	Gathered { start: usize, len: usize, ids: Tensor<1, Int> },
 }
 
 /// One forward pass's view of the bank.
 pub struct BankBatch<'a> {
 	bank: &'a LoraBank,
-	ids: Tensor<1, Int>,
 	/// Targets some row's adapter adapts.
 	any: [bool; 7],
-	/// The slot when every row uses the same one.
-	single: Option<usize>,
+	parts: Vec<Part>,
+}
+
+impl BankBatch<'_> {
+	/// Segments multiplied on their own and blocks gathered per row.
+	pub fn shape(&self) -> (usize, usize) {
+		let segments = self.parts.iter().filter(|p| matches!(p, Part::Segment { .. })).count();
+		(segments, self.parts.len() - segments)
+	}
 }
 
 impl LowRank for BankBatch<'_> {
@@ -286,16 +374,27 @@ impl LowRank for BankBatch<'_> {
 		}
 		let (a, b) = self.bank.modules[module_index(layer, target)].as_ref()?;
 		self.bank.stats.gathered_matmuls.fetch_add(1, Ordering::Relaxed);
-		let [n, i] = x.dims();
+		let [_, i] = x.dims();
 		let (r, o) = (self.bank.rank, b.dims()[2]);
-		if let Some(slot) = self.single {
-			// Every row on one adapter: its slot's plain matrices, no gather needed.
-			let a = a.clone().narrow(0, slot, 1).reshape([i, r]);
-			let b = b.clone().narrow(0, slot, 1).reshape([r, o]);
-			return Some(x.matmul(a).matmul(b));
-		}
-		let ga = a.clone().select(0, self.ids.clone());
-		let gb = b.clone().select(0, self.ids.clone());
-		Some(x.reshape([n, 1, i]).matmul(ga).matmul(gb).reshape([n, o]))
+		let device = &self.bank.device;
+		let mut out: Vec<Tensor<2>> = self
+			.parts
+			.iter()
+			.map(|part| match part {
+				Part::Segment { len, slot: 0, .. } => Tensor::zeros([*len, o], device),
+				Part::Segment { start, len, slot } => {
+					// The slot's own matrices, read in place.
+					let a = a.clone().narrow(0, *slot, 1).reshape([i, r]);
+					let b = b.clone().narrow(0, *slot, 1).reshape([r, o]);
+					x.clone().narrow(0, *start, *len).matmul(a).matmul(b)
+				},
+				Part::Gathered { start, len, ids } => {
+					let ga = a.clone().select(0, ids.clone());
+					let gb = b.clone().select(0, ids.clone());
+					x.clone().narrow(0, *start, *len).reshape([*len, 1, i]).matmul(ga).matmul(gb).reshape([*len, o])
+				},
+			})
+			.collect();
+		Some(if out.len() == 1 { out.pop().expect("one part") } else { Tensor::cat(out, 0) })
 	}
 }

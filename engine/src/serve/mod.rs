@@ -1,16 +1,23 @@
 //! Serving many adapters on one base model: a continuous-batching scheduler on its own thread.
 //!
-//! Requests wait in a bounded queue (the API answers 429 when it is full). Between decode steps
-//! the scheduler admits waiting requests into the running batch (up to `max_batch`) and drops
-//! finished or cancelled ones; a newly admitted request's whole prompt goes through the same
-//! forward pass as the running requests' next tokens, so it produces tokens while earlier ones
-//! are still decoding. Every request keeps its own KV cache, freed when it leaves the batch.
-//! Each row's adapter update comes from the [`bank::LoraBank`] in one gathered batched matmul
-//! per projection. Adapters named by waiting requests are read and parsed on a loader thread
-//! before their request is admitted, so a cold adapter does not stall the running batch.
+//! Requests wait in a bounded queue (the API answers 429 when it is full). Between steps the
+//! scheduler admits waiting requests into the running batch (up to `max_batch`) and drops
+//! finished or cancelled ones. Each step is one forward pass under a token budget
+//! (`step_tokens`): every decoding request's next token first, then prompts in chunks with the
+//! rest of the budget (chunked prefill), so a long prompt is spread over several steps instead
+//! of stalling every decoding request behind it, and a newly admitted request produces tokens
+//! while earlier ones are still decoding.
+//!
+//! KV memory is one arena allocated at start under a byte budget (`kv_budget`); a request is
+//! admitted only when a span for its prompt and its `max_tokens` is free, so the batch never
+//! grows past the memory it was given. A request that could never fit is refused when it is
+//! submitted; one that does not fit now waits. Each row's adapter update comes from the
+//! [`bank::LoraBank`]. Adapters named by waiting requests are read and parsed on loader threads
+//! into slots reserved for them, in queue order, so a cold adapter does not stall the running
+//! batch, and a request whose adapter has no slot yet is passed over, not waited behind.
 //!
 //! A client that goes away (its event receiver dropped) is noticed at the next token: its
-//! request is cancelled, its cache and its adapter pin released.
+//! request is cancelled, its KV span and its adapter pin released.
 
 pub mod bank;
 pub mod deploy;
@@ -19,7 +26,7 @@ pub mod meter;
 use crate::{
 	error::{Error, Result},
 	model::generate::{pick, Sampling},
-	model::{KvCache, Llama, LowRank, SeqStep, ToHost},
+	model::{KvArena, KvSpan, Llama, LowRank, SeqStep, ToHost},
 	model::tokenizer::Tokenizer,
 };
 use bank::{HostAdapter, LoraBank};
@@ -45,11 +52,15 @@ pub struct ServeConfig {
 	pub rank: usize,
 	/// Memory for resident adapters, in bytes.
 	pub adapter_budget: u64,
+	/// Memory for the KV cache, in bytes (never more than `max_batch` full contexts is taken).
+	pub kv_budget: u64,
+	/// Most tokens one step runs: decoding requests' tokens, then prompt chunks up to it.
+	pub step_tokens: usize,
 }
 
 impl Default for ServeConfig {
 	fn default() -> Self {
-		ServeConfig { max_batch: 32, max_queue: 256, rank: 16, adapter_budget: 256 << 20 }
+		ServeConfig { max_batch: 32, max_queue: 256, rank: 16, adapter_budget: 256 << 20, kv_budget: 1 << 30, step_tokens: 256 }
 	}
 }
 
@@ -163,6 +174,11 @@ pub struct ServeStats {
 	pub running: AtomicUsize,
 	pub resident_adapters: AtomicUsize,
 	pub bytes_per_adapter: AtomicU64,
+	/// KV positions the arena has and those lent to running requests.
+	pub kv_positions: AtomicUsize,
+	pub kv_used: AtomicUsize,
+	/// Prompt chunks run (a prompt longer than a step's budget takes several).
+	pub prefill_chunks: AtomicU64,
 }
 
 /// The handle the API holds.
@@ -172,17 +188,21 @@ pub struct Server {
 	tx: Mutex<mpsc::Sender<Job>>,
 	queued: Arc<AtomicUsize>,
 	max_seq: usize,
+	kv_positions: usize,
 }
 
 impl Server {
 	/// Starts the scheduler thread for `model` (shared, never copied).
 	pub fn start(model: Arc<Llama>, tok: Arc<Tokenizer>, source: Arc<dyn AdapterSource>, config: ServeConfig) -> Result<Self> {
-		if config.max_batch == 0 || config.max_queue == 0 {
-			return Err(Error::bad("max_batch and max_queue must be at least 1"));
+		if config.max_batch == 0 || config.max_queue == 0 || config.step_tokens == 0 {
+			return Err(Error::bad("max_batch, max_queue and step_tokens must be at least 1"));
 		}
 		let bank = LoraBank::new(&model.config, config.rank, config.adapter_budget, model.device())?;
+		let kv = KvArena::new(&model.config, config.kv_budget, config.max_batch * model.config.max_seq, model.device())?;
+		let kv_positions = kv.capacity();
 		let stats = Arc::new(ServeStats { bank: bank.stats.clone(), ..Default::default() });
 		stats.bytes_per_adapter.store(LoraBank::slot_bytes(&model.config, config.rank), Ordering::Relaxed);
+		stats.kv_positions.store(kv_positions, Ordering::Relaxed);
 		let (tx, rx) = mpsc::channel();
 		let queued = Arc::new(AtomicUsize::new(0));
 		let max_seq = model.config.max_seq;
@@ -202,14 +222,13 @@ impl Server {
 			tok,
 			source,
 			bank,
+			kv,
 			config: config.clone(),
 			stats: stats.clone(),
 			queued: queued.clone(),
 			rx,
 			waiting: VecDeque::new(),
 			running: Vec::new(),
-			loading: BTreeSet::new(),
-			loaded: BTreeMap::new(),
 			load_tx,
 			load_rx,
 			finisher,
@@ -218,7 +237,7 @@ impl Server {
 			.name("mnemo-serve".into())
 			.spawn(move || s.run())
 			.map_err(|e| Error::Internal(format!("cannot start the serving thread: {e}")))?;
-		Ok(Server { config, stats, tx: Mutex::new(tx), queued, max_seq })
+		Ok(Server { config, stats, tx: Mutex::new(tx), queued, max_seq, kv_positions })
 	}
 
 	/// The context length requests must fit in.
@@ -240,6 +259,15 @@ impl Server {
 			)));
 		}
 		job.sampling.check()?;
+		let need = job.prompt.len() + job.sampling.max_tokens;
+		if need > self.kv_positions {
+			return Err(Error::bad(format!(
+				"{} prompt tokens + max_tokens {} need {need} positions of KV cache; this server's KV budget holds {}",
+				job.prompt.len(),
+				job.sampling.max_tokens,
+				self.kv_positions
+			)));
+		}
 		let before = self.queued.fetch_add(1, Ordering::SeqCst);
 		if before >= self.config.max_queue {
 			self.queued.fetch_sub(1, Ordering::SeqCst);
@@ -255,9 +283,11 @@ struct Running {
 	job: Job,
 	slot: usize,
 	rng: rand_chacha::ChaCha8Rng,
-	cache: KvCache,
-	/// Tokens to feed at the next step: the prompt once, then the last sampled token.
-	feed: Vec<u32>,
+	span: KvSpan,
+	/// Prompt tokens in the cache so far.
+	prefilled: usize,
+	/// The last sampled token, fed at the next step.
+	next: Option<u32>,
 	out: Vec<u32>,
 	/// Bytes of the decoded text already sent.
 	sent: usize,
@@ -265,21 +295,28 @@ struct Running {
 	finish: Option<Finish>,
 }
 
+impl Running {
+	fn decoding(&self) -> bool {
+		self.prefilled == self.job.prompt.len()
+	}
+}
+
+type Loaded = (ContentHash, Result<HostAdapter>, u64);
+
 struct Scheduler {
 	model: Arc<Llama>,
 	tok: Arc<Tokenizer>,
 	source: Arc<dyn AdapterSource>,
 	bank: LoraBank,
+	kv: KvArena,
 	config: ServeConfig,
 	stats: Arc<ServeStats>,
 	queued: Arc<AtomicUsize>,
 	rx: mpsc::Receiver<Job>,
 	waiting: VecDeque<Job>,
 	running: Vec<Running>,
-	loading: BTreeSet<ContentHash>,
-	loaded: BTreeMap<ContentHash, (Result<HostAdapter>, u64)>,
-	load_tx: mpsc::Sender<(ContentHash, Result<HostAdapter>, u64)>,
-	load_rx: mpsc::Receiver<(ContentHash, Result<HostAdapter>, u64)>,
+	load_tx: mpsc::Sender<Loaded>,
+	load_rx: mpsc::Receiver<Loaded>,
 	finisher: mpsc::Sender<(OnFinish, Outcome, tokio::sync::mpsc::UnboundedSender<Event>)>,
 }
 
@@ -299,9 +336,8 @@ impl Scheduler {
 			self.admit();
 			if self.running.is_empty() {
 				// Everything waiting waits for an adapter being read: wait for the loader.
-				if let Ok((h, r, ms)) = self.load_rx.recv_timeout(std::time::Duration::from_millis(50)) {
-					self.loading.remove(&h);
-					self.loaded.insert(h, (r, ms));
+				if let Ok(loaded) = self.load_rx.recv_timeout(std::time::Duration::from_millis(50)) {
+					self.loaded(loaded);
 				}
 				continue;
 			}
@@ -309,18 +345,49 @@ impl Scheduler {
 		}
 	}
 
-	/// Starts reading the adapters waiting requests name that are neither resident nor read.
-	fn prefetch(&mut self) {
-		while let Ok((h, r, ms)) = self.load_rx.try_recv() {
-			self.loading.remove(&h);
-			self.loaded.insert(h, (r, ms));
+	/// Writes an adapter a loader read into its reserved slot; when it cannot be used, every
+	/// waiting request that names it fails with the reason.
+	fn loaded(&mut self, (h, r, ms): Loaded) {
+		self.stats.adapter_load_ms.fetch_add(ms, Ordering::Relaxed);
+		if let Err(e) = self.bank.fill(h, r) {
+			let (failed, kept): (VecDeque<Job>, VecDeque<Job>) =
+				std::mem::take(&mut self.waiting).into_iter().partition(|j| j.adapter == Some(h));
+			self.waiting = kept;
+			for job in failed {
+				self.queued.fetch_sub(1, Ordering::SeqCst);
+				abandon(job, Some(e.clone()));
+			}
 		}
+	}
+
+	/// Starts reading the adapters waiting requests name that have no slot, in queue order,
+	/// each into a slot reserved for it; stops at the first that cannot get one (every other
+	/// slot is pinned, being read, or holds an adapter a request ahead of it waits for).
+	fn prefetch(&mut self) {
+		while let Ok(loaded) = self.load_rx.try_recv() {
+			self.loaded(loaded);
+		}
+		// Requests whose clients left while they waited are dropped before anything is read
+		// for them.
+		let (gone, waiting): (VecDeque<Job>, VecDeque<Job>) =
+			std::mem::take(&mut self.waiting).into_iter().partition(|j| j.events.is_closed());
+		self.waiting = waiting;
+		for job in gone {
+			self.queued.fetch_sub(1, Ordering::SeqCst);
+			self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+			abandon(job, None);
+		}
+		let mut keep = BTreeSet::new();
 		let wanted: Vec<ContentHash> = self.waiting.iter().filter_map(|j| j.adapter).collect();
 		for h in wanted {
-			if self.bank.contains(&h) || self.loading.contains(&h) || self.loaded.contains_key(&h) {
+			if self.bank.contains(&h) || self.bank.reserved(&h) {
+				keep.insert(h);
 				continue;
 			}
-			self.loading.insert(h);
+			if !self.bank.reserve(h, &keep) {
+				break;
+			}
+			keep.insert(h);
 			let (source, tx) = (self.source.clone(), self.load_tx.clone());
 			std::thread::spawn(move || {
 				let t = Instant::now();
@@ -330,66 +397,37 @@ impl Scheduler {
 		}
 	}
 
-	/// Moves ready waiting requests into the batch.
+	/// Moves waiting requests whose adapter is resident and whose KV span is free into the
+	/// batch; those that must wait keep their place, and those behind them go ahead.
 	fn admit(&mut self) {
 		let mut i = 0;
 		while i < self.waiting.len() && self.running.len() < self.config.max_batch {
-			let ready = match &self.waiting[i].adapter {
-				None => true,
-				Some(h) => self.bank.contains(h) || self.loaded.contains_key(h),
-			};
-			if !ready {
+			if self.waiting[i].adapter.is_some_and(|h| !self.bank.contains(&h)) {
 				i += 1;
 				continue;
 			}
+			let need = self.waiting[i].prompt.len() + self.waiting[i].sampling.max_tokens;
+			let Some(span) = self.kv.reserve(need) else {
+				i += 1;
+				continue;
+			};
 			let job = self.waiting.remove(i).expect("index checked");
-			if job.events.is_closed() {
-				// Its client left while it waited.
-				self.queued.fetch_sub(1, Ordering::SeqCst);
-				self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-				abandon(job, None);
-				continue;
-			}
-			let slot = match job.adapter {
-				None => Some(0),
-				Some(h) => {
-					let loaded = &mut self.loaded;
-					let stats = &self.stats;
-					let r = self.bank.acquire(h, || {
-						let (r, ms) = loaded.remove(&h).expect("ready means read");
-						stats.adapter_load_ms.fetch_add(ms, Ordering::Relaxed);
-						r
-					});
-					match r {
-						Ok(s) => s,
-						Err(e) => {
-							self.queued.fetch_sub(1, Ordering::SeqCst);
-							abandon(job, Some(e));
-							continue;
-						},
-					}
-				},
-			};
-			let Some(slot) = slot else {
-				// Every slot is pinned by a running request: this one waits for a release (it
-				// keeps its place, first in line for it); those behind it whose adapter is
-				// resident, or who need none, go ahead instead of waiting behind it.
-				self.waiting.insert(i, job);
-				i += 1;
-				continue;
+			let slot = match &job.adapter {
+				None => 0,
+				Some(h) => self.bank.pin(h).expect("resident, checked above"),
 			};
 			self.queued.fetch_sub(1, Ordering::SeqCst);
 			if !self.running.is_empty() {
 				self.stats.admitted_mid_batch.fetch_add(1, Ordering::Relaxed);
 			}
 			let rng = rand_chacha::ChaCha8Rng::seed_from_u64(job.sampling.seed);
-			let feed = job.prompt.clone();
 			self.running.push(Running {
 				job,
 				slot,
 				rng,
-				cache: KvCache::new(self.model.config.layers),
-				feed,
+				span,
+				prefilled: 0,
+				next: None,
 				out: Vec::new(),
 				sent: 0,
 				text: String::new(),
@@ -398,62 +436,103 @@ impl Scheduler {
 		}
 		self.stats.resident_adapters.store(self.bank.resident().len(), Ordering::Relaxed);
 		self.stats.running.store(self.running.len(), Ordering::Relaxed);
+		self.stats.kv_used.store(self.kv.capacity() - self.kv.free_positions(), Ordering::Relaxed);
 	}
 
-	/// One forward pass over the whole batch and one token for every request in it.
+	/// What each running request feeds this step: every decoding request its last token, then
+	/// prompts in admission order, chunked to what is left of the step's token budget (at least
+	/// a quarter of it, so prompts progress while a full batch decodes).
+	fn plan(&self) -> Vec<(usize, Vec<u32>)> {
+		let mut plan: Vec<(usize, Vec<u32>)> = Vec::new();
+		for (i, r) in self.running.iter().enumerate() {
+			if let (true, Some(t)) = (r.decoding(), r.next) {
+				plan.push((i, vec![t]));
+			}
+		}
+		let mut budget = self.config.step_tokens.saturating_sub(plan.len()).max(self.config.step_tokens.div_ceil(4));
+		for (i, r) in self.running.iter().enumerate() {
+			if budget == 0 {
+				break;
+			}
+			if !r.decoding() {
+				let n = (r.job.prompt.len() - r.prefilled).min(budget);
+				plan.push((i, r.job.prompt[r.prefilled..r.prefilled + n].to_vec()));
+				budget -= n;
+			}
+		}
+		plan
+	}
+
+	/// One forward pass under the token budget, and one token for every request that has its
+	/// whole prompt in the cache.
 	fn step(&mut self) {
 		self.stats.steps.fetch_add(1, Ordering::Relaxed);
-		let rows: Vec<usize> = self.running.iter().flat_map(|r| std::iter::repeat_n(r.slot, r.feed.len())).collect();
-		let feeds: Vec<Vec<u32>> = self.running.iter_mut().map(|r| std::mem::take(&mut r.feed)).collect();
+		let plan = self.plan();
+		let rows: Vec<usize> = plan.iter().flat_map(|(i, f)| std::iter::repeat_n(self.running[*i].slot, f.len())).collect();
 		let logits = {
-			let mut seqs: Vec<SeqStep<'_>> = self
-				.running
-				.iter_mut()
-				.zip(&feeds)
-				.map(|(r, f)| SeqStep { tokens: f, cache: &mut r.cache })
+			let mut spans: Vec<Option<&mut KvSpan>> = self.running.iter_mut().map(|r| Some(&mut r.span)).collect();
+			let mut seqs: Vec<SeqStep<'_>> = plan
+				.iter()
+				.map(|(i, f)| SeqStep { tokens: f, span: spans[*i].take().expect("each request once per step") })
 				.collect();
 			let batch = self.bank.batch(&rows);
 			let adapted = rows.iter().any(|&s| s != 0);
-			let model = &self.model;
+			let (model, cache) = (&self.model, &mut self.kv.cache);
 			crate::threads::serve(|| {
 				let low_rank: Option<&dyn LowRank> = adapted.then_some(&batch as &dyn LowRank);
-				model.logits_ragged(&mut seqs, low_rank, true).to_host()
+				model.logits_ragged(cache, &mut seqs, low_rank, true).to_host()
 			})
 		};
 		let vocab = self.model.config.vocab;
 		let max_seq = self.model.config.max_seq;
-		for (i, r) in self.running.iter_mut().enumerate() {
-			let row = &logits[i * vocab..(i + 1) * vocab];
-			let t = pick(row, &r.job.sampling, &mut r.rng);
+		for (row, (i, fed)) in plan.iter().enumerate() {
+			let r = &mut self.running[*i];
+			if !r.decoding() {
+				r.prefilled += fed.len();
+				self.stats.prefill_chunks.fetch_add(1, Ordering::Relaxed);
+				if !r.decoding() {
+					// More of its prompt to come: no token yet.
+					continue;
+				}
+			}
+			let logits = &logits[row * vocab..(row + 1) * vocab];
+			let t = pick(logits, &r.job.sampling, &mut r.rng);
+			r.next = None;
 			if !r.job.ignore_eos && (t == self.tok.eos || Some(t) == self.tok.im_end) {
 				r.finish = Some(Finish::Stop);
-			} else {
-				r.out.push(t);
-				self.stats.output_tokens.fetch_add(1, Ordering::Relaxed);
-				let text = self.tok.decode(&r.out).unwrap_or_default();
-				let (cut, stopped) = stop_at(&text, &r.job.stop);
-				r.text = text[..cut].to_string();
-				if stopped {
-					r.finish = Some(Finish::Stop);
-				} else if r.out.len() >= r.job.sampling.max_tokens || r.cache.len + 1 > max_seq {
-					r.finish = Some(Finish::Length);
-				}
-				// Send what is certain: not a half-decoded character, not what may start a
-				// stop string.
-				let hold = if r.finish.is_some() { 0 } else { holdback(&r.text, &r.job.stop) };
-				let upto = floor_char(&r.text, r.text.len().saturating_sub(hold));
-				if upto > r.sent {
-					let delta = r.text[r.sent..upto].to_string();
-					if r.job.events.send(Event::Delta(delta)).is_err() {
-						r.finish = Some(Finish::Cancelled);
-					}
-					r.sent = upto;
-				} else if r.job.events.is_closed() {
+				continue;
+			}
+			r.out.push(t);
+			self.stats.output_tokens.fetch_add(1, Ordering::Relaxed);
+			let text = self.tok.decode(&r.out).unwrap_or_default();
+			let (cut, stopped) = stop_at(&text, &r.job.stop);
+			r.text = text[..cut].to_string();
+			if stopped {
+				r.finish = Some(Finish::Stop);
+			} else if r.out.len() >= r.job.sampling.max_tokens || r.span.len + 1 > max_seq {
+				r.finish = Some(Finish::Length);
+			}
+			// Send what is certain: not a half-decoded character, not what may start a stop
+			// string.
+			let hold = if r.finish.is_some() { 0 } else { holdback(&r.text, &r.job.stop) };
+			let upto = floor_char(&r.text, r.text.len().saturating_sub(hold));
+			if upto > r.sent {
+				let delta = r.text[r.sent..upto].to_string();
+				if r.job.events.send(Event::Delta(delta)).is_err() {
 					r.finish = Some(Finish::Cancelled);
 				}
-				if r.finish.is_none() {
-					r.feed = vec![t];
-				}
+				r.sent = upto;
+			} else if r.job.events.is_closed() {
+				r.finish = Some(Finish::Cancelled);
+			}
+			if r.finish.is_none() {
+				r.next = Some(t);
+			}
+		}
+		// A request still prefilling notices a gone client too.
+		for r in self.running.iter_mut().filter(|r| r.finish.is_none() && !r.decoding()) {
+			if r.job.events.is_closed() {
+				r.finish = Some(Finish::Cancelled);
 			}
 		}
 		let mut finished = Vec::new();
@@ -463,36 +542,39 @@ impl Scheduler {
 				i += 1;
 				continue;
 			}
-			finished.push(self.running.swap_remove(i));
+			finished.push(self.running.remove(i));
 		}
-		// The counts first: a client told `Done` sees its request no longer running.
+		// Memory and counts first: a client told `Done` sees its request no longer running and
+		// its KV span free.
+		let finished: Vec<(Job, Finish, String, usize)> = finished
+			.into_iter()
+			.map(|r| {
+				if let Some(h) = r.job.adapter {
+					self.bank.release(&h);
+				}
+				self.kv.release(r.span);
+				(r.job, r.finish.expect("checked"), r.text, r.out.len())
+			})
+			.collect();
 		self.stats.running.store(self.running.len(), Ordering::Relaxed);
-		for mut r in finished {
-			if let Some(h) = r.job.adapter {
-				self.bank.release(&h);
-			}
-			let finish = r.finish.expect("checked");
+		self.stats.kv_used.store(self.kv.capacity() - self.kv.free_positions(), Ordering::Relaxed);
+		for (mut job, finish, text, out) in finished {
 			if finish == Finish::Cancelled {
 				self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
 			}
-			let outcome = Outcome {
-				text: r.text.clone(),
-				input_tokens: r.job.prompt.len() as u32,
-				output_tokens: r.out.len() as u32,
-				finish,
-			};
+			let outcome = Outcome { text, input_tokens: job.prompt.len() as u32, output_tokens: out as u32, finish };
 			self.stats.input_tokens.fetch_add(outcome.input_tokens as u64, Ordering::Relaxed);
-			match r.job.on_finish.take() {
+			match job.on_finish.take() {
 				// Metering writes and fsyncs on the finisher thread, so the batch does not wait
 				// for the disk; the client's `Done` still comes only after the receipt is durable.
 				Some(f) => {
-					let job = (f, outcome, r.job.events.clone());
-					if let Err(mpsc::SendError((f, outcome, events))) = self.finisher.send(job) {
+					let sent = (f, outcome, job.events.clone());
+					if let Err(mpsc::SendError((f, outcome, events))) = self.finisher.send(sent) {
 						finish_one(f, outcome, &events);
 					}
 				},
 				None => {
-					let _ = r.job.events.send(Event::Done(outcome));
+					let _ = job.events.send(Event::Done(outcome));
 				},
 			}
 		}
