@@ -20,7 +20,8 @@ struct Cli {
 	/// The engine's home (models, blobs, jobs, adapters).
 	#[arg(long, global = true, env = "MNEMO_HOME")]
 	home: Option<PathBuf>,
-	/// Device: `cpu` (burn flex) or `cuda` (with the cuda feature).
+	/// Device: `cpu` (burn flex), `cuda` (with the cuda feature) or `tch` (libtorch on the CPU,
+	/// with the tch feature).
 	#[arg(long, global = true, default_value = "cpu")]
 	device: String,
 	/// Compute threads for every kernel: training, evaluation, attribution and serving
@@ -235,6 +236,10 @@ struct ServingArgs {
 	/// Most tokens one batch step runs; longer prompts are fed in chunks.
 	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().step_tokens)]
 	step_tokens: usize,
+	/// How the served copy of the base holds its weights: f32 as loaded, or q8 (Q8_0 blocks,
+	/// dequantised inside the product: faster decoding, logits within a tested bound).
+	#[arg(long, value_enum, default_value = "f32")]
+	serve_weights: mnemo_engine::serve::WeightFormat,
 	/// The serving operator's secret URI: turns metering on (vouchers, receipts).
 	#[arg(long, env = "MNEMO_OPERATOR_SURI", hide_env_values = true)]
 	operator_suri: Option<String>,
@@ -287,6 +292,7 @@ fn start_serving(engine: &std::sync::Arc<Engine>, base: &str, a: &ServingArgs) -
 		adapter_budget: a.adapter_budget_mib << 20,
 		kv_budget: a.kv_budget_mib << 20,
 		step_tokens: a.step_tokens,
+		weights: a.serve_weights,
 	};
 	let s = Serving::start(engine.clone(), ServingConfig { base: base.to_string(), serve, metering })?;
 	for d in &a.deploy {
@@ -391,7 +397,15 @@ fn device(name: &str) -> anyhow::Result<burn::tensor::Device> {
 		"cpu" | "flex" => Ok(burn::tensor::Device::flex()),
 		#[cfg(feature = "cuda")]
 		"cuda" => Ok(burn::tensor::Device::cuda(0usize)),
-		other => bail!("unknown device `{other}` (cpu{})", if cfg!(feature = "cuda") { ", cuda" } else { "; build with --features cuda for cuda" }),
+		#[cfg(feature = "tch")]
+		"tch" => Ok(burn::tensor::Device::libtorch()),
+		other => {
+			let built: Vec<&str> = [("cpu", true), ("cuda", cfg!(feature = "cuda")), ("tch", cfg!(feature = "tch"))]
+				.into_iter()
+				.filter_map(|(d, on)| on.then_some(d))
+				.collect();
+			bail!("unknown device `{other}`: this build has {} (cuda and tch are the features of the same names)", built.join(", "))
+		},
 	}
 }
 
@@ -656,8 +670,13 @@ fn run() -> anyhow::Result<()> {
 			for id in bases.split(',').map(str::trim).filter(|s| !s.is_empty()) {
 				let b = load_base(&home, id, 512, &dev)?;
 				eprintln!("measuring {id} on {}", cli.device);
-				for batch in [1, 8] {
-					rows.push(mnemo_engine::bench::generation(&b, batch, 16, new_tokens)?);
+				let bandwidth = mnemo_engine::bench::memory_bandwidth();
+				eprintln!("memory read bandwidth: {:.1} GB/s", bandwidth / 1e9);
+				let q8 = mnemo_engine::home::Base { id: b.id.clone(), model: b.model.quantized()?, tokenizer: b.tokenizer.clone() };
+				for (weights, base) in [("f32", &b), ("q8", &q8)] {
+					for batch in [1, 8] {
+						rows.push(mnemo_engine::bench::generation(base, weights, bandwidth, batch, 16, new_tokens)?);
+					}
 				}
 				rows.push(mnemo_engine::bench::lora_steps(&b, 8, 64, steps)?);
 			}

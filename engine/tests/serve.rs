@@ -401,6 +401,49 @@ fn requests_wait_for_kv_memory_and_one_that_never_fits_is_refused() {
 	}
 }
 
+/// A request that needs most of the KV arena is not starved by a stream of short ones that
+/// always fit beside each other: after being passed over a few times it holds the door, the
+/// short ones in flight finish, and it runs. (Without that rule it runs only when the three
+/// short ones in flight happen to end at the same step: checked, it then waited for 18.)
+#[test]
+fn a_long_request_is_not_starved_by_short_ones() {
+	let base = tiny_base();
+	let per = KvCache::bytes_per_position(&base.model.config);
+	let p = base.tokenizer.encode("Is this a dagger which I see").unwrap();
+	let lengths = [20, 27, 33];
+	let short_need = p.len() + 33;
+	let positions = 3 * short_need;
+	// The long one fits only when no short one runs.
+	let long_tokens = positions - short_need + 1 - p.len();
+	let (s, _) = server(&base, &[], ServeConfig { kv_budget: per * positions as u64, ..ServeConfig::default() });
+	// Three short requests always in flight: whenever one ends, another of its length comes.
+	let mut flight = std::collections::VecDeque::new();
+	for n in lengths {
+		let (j, rx) = job(p.clone(), None, n);
+		s.submit(j).unwrap();
+		flight.push_back((n, rx));
+	}
+	let (long, mut long_rx) = job(p.clone(), None, long_tokens);
+	s.submit(long).unwrap();
+	let mut replaced = 0;
+	let mut started = false;
+	while !started && replaced < 100 {
+		let (n, mut rx) = flight.pop_front().unwrap();
+		finish(&mut rx);
+		started = !long_rx.is_empty();
+		let (j, rx) = job(p.clone(), None, n);
+		s.submit(j).unwrap();
+		flight.push_back((n, rx));
+		replaced += 1;
+	}
+	println!("the long request started after {replaced} short ones ended");
+	assert!(started && replaced <= 12, "the long request waited while {replaced} short ones ended");
+	assert_eq!(finish(&mut long_rx).0.output_tokens as usize, long_tokens);
+	for (_, mut rx) in flight {
+		finish(&mut rx);
+	}
+}
+
 /// Counts reads, so a test can tell when an adapter is read and parsed.
 struct Counting(MemorySource, std::sync::atomic::AtomicUsize);
 

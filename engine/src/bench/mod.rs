@@ -27,6 +27,10 @@ pub struct Row {
 	pub tokens_per_second: f64,
 	/// Compute threads it ran on.
 	pub threads: usize,
+	/// Generation: the weights' format, and the tokens per second a step (batch rows at once)
+	/// could reach if reading the weights at the measured memory bandwidth were all it did.
+	pub weights: String,
+	pub bound_tokens_per_second: Option<f64>,
 }
 
 fn prompt(base: &Base, len: usize, row: usize) -> Vec<u32> {
@@ -37,8 +41,25 @@ fn prompt(base: &Base, len: usize, row: usize) -> Vec<u32> {
 	ids
 }
 
-/// Generation throughput: `batch` rows of a `prompt_len`-token prompt, `new_tokens` each.
-pub fn generation(base: &Base, batch: usize, prompt_len: usize, new_tokens: usize) -> Result<Row> {
+/// Bytes per second this machine reads from memory: the best of three parallel sums over 512 MiB
+/// (far beyond the caches), on the compute pool.
+pub fn memory_bandwidth() -> f64 {
+	use rayon::prelude::*;
+	let buf = vec![1u64; 64 << 20];
+	let mut best = 0f64;
+	for _ in 0..3 {
+		let t = Instant::now();
+		let sum: u64 = crate::threads::run(|| buf.par_chunks(1 << 16).map(|c| c.iter().fold(0u64, |a, &x| a.wrapping_add(x))).sum());
+		let secs = t.elapsed().as_secs_f64();
+		std::hint::black_box(sum);
+		best = best.max((buf.len() * 8) as f64 / secs);
+	}
+	best
+}
+
+/// Generation throughput: `batch` rows of a `prompt_len`-token prompt, `new_tokens` each, on
+/// weights in the format `weights` names; `bandwidth` (bytes/s) gives the bound.
+pub fn generation(base: &Base, weights: &str, bandwidth: f64, batch: usize, prompt_len: usize, new_tokens: usize) -> Result<Row> {
 	let prompts: Vec<Vec<u32>> = (0..batch).map(|r| prompt(base, prompt_len, r)).collect();
 	// Rows may stop early at end of text: only tokens actually generated are counted.
 	let s = Sampling { max_tokens: new_tokens, ..Default::default() };
@@ -56,6 +77,8 @@ pub fn generation(base: &Base, batch: usize, prompt_len: usize, new_tokens: usiz
 		seconds,
 		tokens_per_second: tokens as f64 / seconds,
 		threads: crate::threads::current(),
+		weights: weights.into(),
+		bound_tokens_per_second: Some(bandwidth / base.model.decode_bytes() as f64 * batch as f64),
 	})
 }
 
@@ -90,19 +113,25 @@ pub fn lora_steps(base: &Base, batch: usize, seq: usize, steps: usize) -> Result
 		seconds,
 		tokens_per_second: tokens as f64 / seconds,
 		threads: crate::threads::current(),
+		weights: "f32".into(),
+		bound_tokens_per_second: None,
 	})
 }
 
 /// The table `mnemo-engine bench` prints.
 pub fn table(rows: &[Row]) -> String {
 	let mut out = format!(
-		"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9} {:>10} {:>7}\n",
-		"model", "task", "batch", "seq", "tokens", "seconds", "tokens/s", "threads"
+		"{:<14} {:<11} {:>7} {:>5} {:>5} {:>8} {:>9} {:>10} {:>7} {:>9} {:>8}\n",
+		"model", "task", "weights", "batch", "seq", "tokens", "seconds", "tokens/s", "threads", "bound/s", "of bound"
 	);
 	for r in rows {
+		let (bound, of) = match r.bound_tokens_per_second {
+			Some(b) => (format!("{b:.1}"), format!("{:.2}", r.tokens_per_second / b)),
+			None => ("-".into(), "-".into()),
+		};
 		out.push_str(&format!(
-			"{:<14} {:<11} {:>5} {:>5} {:>8} {:>9.3} {:>10.1} {:>7}\n",
-			r.model, r.task, r.batch, r.seq, r.tokens, r.seconds, r.tokens_per_second, r.threads
+			"{:<14} {:<11} {:>7} {:>5} {:>5} {:>8} {:>9.3} {:>10.1} {:>7} {:>9} {:>8}\n",
+			r.model, r.task, r.weights, r.batch, r.seq, r.tokens, r.seconds, r.tokens_per_second, r.threads, bound, of
 		));
 	}
 	out

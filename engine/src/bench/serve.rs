@@ -279,7 +279,12 @@ impl Measured {
 
 	fn median_tps(&self) -> f64 {
 		let v = self.tps();
-		percentile(&mut v.clone(), 0.5)
+		let n = v.len();
+		if n % 2 == 1 {
+			v[n / 2]
+		} else {
+			(v[n / 2 - 1] + v[n / 2]) / 2.0
+		}
 	}
 }
 
