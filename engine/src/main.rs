@@ -397,7 +397,10 @@ fn device(name: &str) -> anyhow::Result<burn::tensor::Device> {
 		"cpu" | "flex" => Ok(burn::tensor::Device::flex()),
 		#[cfg(feature = "cuda")]
 		"cuda" => Ok(burn::tensor::Device::cuda(0usize)),
+		// burn 0.22 marks its tch backend deprecated (CubeCL's backends replace it); the design
+		// lists it, and scripts/engine-tch checks it against flex while it lasts.
 		#[cfg(feature = "tch")]
+		#[allow(deprecated)]
 		"tch" => Ok(burn::tensor::Device::libtorch()),
 		other => {
 			let built: Vec<&str> = [("cpu", true), ("cuda", cfg!(feature = "cuda")), ("tch", cfg!(feature = "tch"))]

@@ -23,6 +23,7 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn tch_gives_flex_logits_and_lora_gradients() {
 	let base = tiny_base();
+	#[allow(deprecated)]
 	let tch = Device::libtorch();
 	// The same weights on libtorch: written out by the flex model, read back on tch.
 	let weights = base.model.weights();
@@ -49,11 +50,11 @@ fn tch_gives_flex_logits_and_lora_gradients() {
 		let weights = vec![1.0 / (p.len() - 1) as f32; p.len() - 1];
 		let (loss, grads) = mnemo_engine::train::batch_gradients(m, &lora, &inputs, &targets, &weights).unwrap();
 		let mut optim = burn::optim::AdamWConfig::new().with_weight_decay(0.0).init();
-		lora.weights = burn::optim::Optimizer::step(&mut optim, 1e-2, lora.weights, grads);
+		lora.weights = optim.step(1e-2, lora.weights, grads);
 		let after: Vec<f32> = lora.weights.pairs.iter().flat_map(|p| [p.a.val().inner().to_host(), p.b.val().inner().to_host()]).flatten().collect();
 		(loss, after)
 	};
-	let (la, wa) = step(&base.model, &Device::default());
+	let (la, wa) = step(&base.model, base.model.device());
 	let (lb, wb) = step(&on_tch, &tch);
 	let d = max_abs_diff(&wa, &wb);
 	println!("flex vs tch: loss {la:.6} vs {lb:.6}; adapter after one step max |diff| {d:.2e}");
