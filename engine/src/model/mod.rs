@@ -21,7 +21,7 @@ use crate::{
 };
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 pub use cache::{KvArena, KvCache, KvSpan};
-use quant::Q8Matrix;
+use quant::QMatrix;
 use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 
@@ -115,12 +115,12 @@ pub struct Block {
 	proj: [Weight; 7],
 }
 
-/// A projection's weights: f32 stored `[in, out]` so `x · W` is a plain matmul, or Q8_0 blocks
-/// (`[out, in]`) multiplied by [`Q8Matrix::matmul`] (a serving model, [`Llama::quantized`]).
+/// A projection's weights: f32 stored `[in, out]` so `x · W` is a plain matmul, or quantised
+/// blocks (`[out, in]`) multiplied by [`QMatrix::matmul`] (a serving model, [`Llama::quantized`]).
 #[derive(Clone)]
 enum Weight {
 	F32(Tensor<2>),
-	Q8(Arc<Q8Matrix>),
+	Quant(Arc<QMatrix>),
 }
 
 impl Weight {
@@ -128,14 +128,14 @@ impl Weight {
 	fn f32(&self, device: &Device) -> Tensor<2> {
 		match self {
 			Weight::F32(w) => w.clone(),
-			Weight::Q8(q) => Tensor::<2>::from_data(TensorData::new(q.dequantize(), [q.out, q.inp]), device).transpose(),
+			Weight::Quant(q) => Tensor::<2>::from_data(TensorData::new(q.dequantize(), [q.out, q.inp]), device).transpose(),
 		}
 	}
 
 	/// `x · W` for the rows `x`: the quantised product for a few rows, the f32 one otherwise.
 	fn apply(&self, x: Tensor<2>, device: &Device) -> Tensor<2> {
 		match self {
-			Weight::Q8(q) if x.dims()[0] <= quant::DIRECT_ROWS => {
+			Weight::Quant(q) if x.dims()[0] <= quant::DIRECT_ROWS => {
 				let rows = x.dims()[0];
 				let y = q.matmul(&x.to_host(), rows);
 				Tensor::<2>::from_data(TensorData::new(y, [rows, q.out]), device)
@@ -156,7 +156,7 @@ pub struct Llama {
 	sin: Tensor<2>,
 	/// The LM head (the embedding) in Q8_0, for the last rows of decode steps (a quantised
 	/// model).
-	head_q8: Option<Arc<Q8Matrix>>,
+	head_q8: Option<Arc<QMatrix>>,
 	/// Base projection matmuls run so far (each of q, k, v, o, gate, up, down in each layer
 	/// counts one per forward pass, whatever the batch): what the serving tests count.
 	pub base_matmuls: std::sync::atomic::AtomicU64,
@@ -570,21 +570,22 @@ impl Llama {
 		}
 	}
 
-	/// A copy for serving with every projection and the LM head held as Q8_0 blocks (the
-	/// embedding lookup and the norms stay f32): decode steps read ~1.1 bytes per weight instead
-	/// of 4. Prompts and training dequantise per product. Errors when a projection's input
-	/// width is not a whole number of 32-weight blocks.
-	pub fn quantized(&self) -> Result<Llama> {
+	/// A copy for serving with every projection held in `format`'s blocks and the LM head in
+	/// Q8_0 (the embedding lookup and the norms stay f32): decode steps read ~1.1 (Q8_0) or
+	/// ~0.75 (Q4_1) bytes per weight instead of 4. Q4_1 gives back a Q4_1 file's own values;
+	/// Q8_0 of them adds its own rounding. Prompts and training dequantise per product. Errors
+	/// when a projection's input width is not a whole number of 32-weight blocks.
+	pub fn quantized(&self, format: quant::Format) -> Result<Llama> {
 		let mut m = self.clone_shared();
 		for block in m.blocks.iter_mut() {
 			for w in block.proj.iter_mut() {
 				let t = w.f32(&self.device).transpose();
 				let [out, inp] = t.dims();
-				*w = Weight::Q8(Arc::new(Q8Matrix::quantize(&t.to_host(), out, inp)?));
+				*w = Weight::Quant(Arc::new(QMatrix::quantize(&t.to_host(), out, inp, format)?));
 			}
 		}
 		let [vocab, hidden] = self.embed.dims();
-		m.head_q8 = Some(Arc::new(Q8Matrix::quantize(&self.embed.clone().to_host(), vocab, hidden)?));
+		m.head_q8 = Some(Arc::new(QMatrix::quantize(&self.embed.clone().to_host(), vocab, hidden, quant::Format::Q8_0)?));
 		Ok(m)
 	}
 
@@ -597,7 +598,7 @@ impl Llama {
 			.flat_map(|b| b.proj.iter())
 			.map(|w| match w {
 				Weight::F32(t) => (t.dims()[0] * t.dims()[1] * 4) as u64,
-				Weight::Q8(q) => q.bytes(),
+				Weight::Quant(q) => q.bytes(),
 			})
 			.sum();
 		let head = self.head_q8.as_ref().map_or((self.config.vocab * self.config.hidden * 4) as u64, |q| q.bytes());

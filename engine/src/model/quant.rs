@@ -1,13 +1,16 @@
-//! Weights kept as Q8_0 in memory and dequantised inside the product.
+//! Weights kept quantised in memory and dequantised inside the product.
 //!
 //! Decoding one token reads every weight once, so at batch 1 its speed is the memory bandwidth
-//! over the bytes of the weights: SmolLM2 in f32 is ~540 MB a token, in Q8_0 (llama.cpp's block
-//! format: 32 weights as signed bytes and one scale) ~150 MB. [`Q8Matrix`] holds a projection
-//! that way, rows of the output each a run of blocks along the input, and [`Q8Matrix::matmul`]
-//! multiplies a few rows of activations by it, converting each block's bytes to f32 in registers
-//! (AVX2 and FMA when the CPU has them, picked at run time; plain Rust otherwise), each weight
-//! read once for all rows. Larger row counts (prompts, training) dequantise the matrix and use
-//! the f32 product instead, where arithmetic, not memory, is the limit.
+//! over the bytes of the weights: SmolLM2 in f32 is ~540 MB a token. [`QMatrix`] holds a
+//! projection in llama.cpp's block formats instead — Q8_0 (32 weights as signed bytes and one
+//! scale: ~150 MB a token) or Q4_1 (32 weights as 4-bit levels, a scale and an offset: ~100 MB),
+//! the format SmolLM2's GGUF file ships its matrices in, so holding them as Q4_1 gives back the
+//! file's own values. Rows of the output are each a run of blocks along the input, and
+//! [`QMatrix::matmul`] multiplies a few rows of activations by it, converting each block to f32
+//! in registers (AVX2 and FMA when the CPU has them, picked at run time; plain Rust otherwise),
+//! each weight read once per [`KERNEL_ROWS`] rows. Larger row counts (prompts, training)
+//! dequantise the matrix and use the f32 product instead, where arithmetic, not memory, is the
+//! limit.
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -19,72 +22,134 @@ pub const BLOCK: usize = 32;
 pub const KERNEL_ROWS: usize = 8;
 
 /// Most activation rows the quantised product takes (a decoding batch); more (a prompt) go
-/// through the f32 product, where arithmetic, not memory, is the limit.
+/// through the f32 product.
 pub const DIRECT_ROWS: usize = 64;
 
-/// An `[out, in]` matrix (Hugging Face's orientation: `y = x · Wᵀ`) in Q8_0 blocks along `in`.
-pub struct Q8Matrix {
-	pub out: usize,
-	pub inp: usize,
-	/// One per block, `out · in / 32`, row-major.
-	scales: Vec<f32>,
-	quants: Vec<i8>,
+/// A block format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+	/// `w = d · q`, `q` a signed byte, `d = max|w| / 127`.
+	Q8_0,
+	/// `w = d · q + m`, `q` in 0..=15, `d = (max − min) / 15`, `m = min`.
+	Q4_1,
 }
 
-impl Q8Matrix {
-	/// Quantises `w` (`[out, in]`, row-major) as ggml's Q8_0 does: per block `d = max|w| / 127`,
-	/// `q = round(w / d)`. `in` must be a whole number of blocks.
-	pub fn quantize(w: &[f32], out: usize, inp: usize) -> Result<Self> {
+impl Format {
+	/// Bytes of quants per block.
+	fn quant_bytes(self) -> usize {
+		match self {
+			Format::Q8_0 => BLOCK,
+			Format::Q4_1 => BLOCK / 2,
+		}
+	}
+}
+
+/// An `[out, in]` matrix (Hugging Face's orientation: `y = x · Wᵀ`) in blocks along `in`.
+pub struct QMatrix {
+	pub out: usize,
+	pub inp: usize,
+	pub format: Format,
+	/// One scale per block (`out · in / 32`, row-major), and one offset for Q4_1.
+	scales: Vec<f32>,
+	mins: Vec<f32>,
+	/// Q8_0: one signed byte per weight. Q4_1: 16 bytes per block, byte `j` holding weight `j`
+	/// in its low nibble and weight `j + 16` in its high one (ggml's order).
+	quants: Vec<u8>,
+}
+
+impl QMatrix {
+	/// Quantises `w` (`[out, in]`, row-major) as ggml's reference quantisers do. `in` must be a
+	/// whole number of blocks.
+	pub fn quantize(w: &[f32], out: usize, inp: usize, format: Format) -> Result<Self> {
 		if inp % BLOCK != 0 || w.len() != out * inp {
-			return Err(Error::bad(format!("a [{out}, {inp}] matrix cannot be held in Q8_0 blocks of {BLOCK} along its {inp} inputs")));
+			return Err(Error::bad(format!("a [{out}, {inp}] matrix cannot be held in blocks of {BLOCK} along its {inp} inputs")));
 		}
 		let blocks = w.len() / BLOCK;
+		let qb = format.quant_bytes();
 		let mut scales = vec![0f32; blocks];
-		let mut quants = vec![0i8; w.len()];
-		scales.par_iter_mut().zip(quants.par_chunks_mut(BLOCK)).zip(w.par_chunks(BLOCK)).for_each(|((d, q), w)| {
-			let amax = w.iter().fold(0f32, |a, x| a.max(x.abs()));
-			*d = amax / 127.0;
-			let id = if *d != 0.0 { 1.0 / *d } else { 0.0 };
-			q.iter_mut().zip(w).for_each(|(q, x)| *q = (x * id).round() as i8);
-		});
-		Ok(Q8Matrix { out, inp, scales, quants })
+		let mut mins = vec![0f32; if format == Format::Q4_1 { blocks } else { 0 }];
+		let mut quants = vec![0u8; blocks * qb];
+		match format {
+			Format::Q8_0 => {
+				scales.par_iter_mut().zip(quants.par_chunks_mut(qb)).zip(w.par_chunks(BLOCK)).for_each(|((d, q), w)| {
+					let amax = w.iter().fold(0f32, |a, x| a.max(x.abs()));
+					*d = amax / 127.0;
+					let id = if *d != 0.0 { 1.0 / *d } else { 0.0 };
+					q.iter_mut().zip(w).for_each(|(q, x)| *q = (x * id).round() as i8 as u8);
+				});
+			},
+			Format::Q4_1 => {
+				let blocks = scales.par_iter_mut().zip(mins.par_iter_mut()).zip(quants.par_chunks_mut(qb));
+				blocks.zip(w.par_chunks(BLOCK)).for_each(|(((d, m), q), w)| {
+					let min = w.iter().copied().fold(f32::INFINITY, f32::min);
+					let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+					*d = (max - min) / 15.0;
+					*m = min;
+					let id = if *d != 0.0 { 1.0 / *d } else { 0.0 };
+					let level = |x: f32| ((x - min) * id + 0.5).clamp(0.0, 15.0) as u8;
+					for j in 0..BLOCK / 2 {
+						q[j] = level(w[j]) | (level(w[j + BLOCK / 2]) << 4);
+					}
+				});
+			},
+		}
+		Ok(QMatrix { out, inp, format, scales, mins, quants })
 	}
 
-	/// Bytes read per product: the quants and the scales.
+	/// Bytes read per product: the quants, the scales and the offsets.
 	pub fn bytes(&self) -> u64 {
-		(self.quants.len() + 4 * self.scales.len()) as u64
+		(self.quants.len() + 4 * (self.scales.len() + self.mins.len())) as u64
 	}
 
 	/// The `[out, in]` values the blocks stand for.
 	pub fn dequantize(&self) -> Vec<f32> {
-		let mut w = vec![0f32; self.quants.len()];
-		w.par_chunks_mut(BLOCK).zip(self.quants.par_chunks(BLOCK)).zip(&self.scales).for_each(|((w, q), d)| {
-			w.iter_mut().zip(q).for_each(|(w, q)| *w = *d * f32::from(*q));
+		let mut w = vec![0f32; self.out * self.inp];
+		let qb = self.format.quant_bytes();
+		w.par_chunks_mut(BLOCK).zip(self.quants.par_chunks(qb)).enumerate().for_each(|(b, (w, q))| {
+			let d = self.scales[b];
+			match self.format {
+				Format::Q8_0 => w.iter_mut().zip(q).for_each(|(w, q)| *w = d * f32::from(*q as i8)),
+				Format::Q4_1 => {
+					let m = self.mins[b];
+					for j in 0..BLOCK / 2 {
+						w[j] = d * f32::from(q[j] & 0x0F) + m;
+						w[j + BLOCK / 2] = d * f32::from(q[j] >> 4) + m;
+					}
+				},
+			}
 		});
 		w
 	}
 
-	/// `x · Wᵀ` for `rows` rows of `x` (`[rows, in]`): `[rows, out]`, the weights read once per
-	/// [`KERNEL_ROWS`] rows. Outputs are split between the threads of the current pool in fixed
-	/// runs; each output is summed block by block in one order, so the result does not depend
-	/// on the thread count.
+	/// `x · Wᵀ` for `rows` rows of `x` (`[rows, in]`): `[rows, out]`. Outputs are split between
+	/// the threads of the current pool in fixed runs; each output is summed block by block in
+	/// one order, so the result does not depend on the thread count.
 	pub fn matmul(&self, x: &[f32], rows: usize) -> Vec<f32> {
 		assert!(x.len() == rows * self.inp, "rows of `in` values");
 		const RUN: usize = 64;
 		let nb = self.inp / BLOCK;
-		let kernel = kernel();
+		let qb = self.format.quant_bytes();
+		let kernel = kernel(self.format);
 		let mut y = vec![0f32; rows * self.out];
 		for first in (0..rows).step_by(KERNEL_ROWS) {
 			let n = KERNEL_ROWS.min(rows - first);
 			let x = &x[first * self.inp..(first + n) * self.inp];
+			// Q4_1's offsets multiply each block's sum of inputs: once per row and block.
+			let xsum: Vec<f32> = match self.format {
+				Format::Q8_0 => Vec::new(),
+				Format::Q4_1 => x.chunks(BLOCK).map(|b| b.iter().sum()).collect(),
+			};
 			// Column-major while computing ([out, n]), so each task writes one stretch.
 			let mut t = vec![0f32; self.out * n];
 			t.par_chunks_mut(RUN * n).enumerate().for_each(|(c, chunk)| {
 				for (k, y) in chunk.chunks_mut(n).enumerate() {
 					let o = c * RUN + k;
-					let q = &self.quants[o * self.inp..(o + 1) * self.inp];
-					let s = &self.scales[o * nb..(o + 1) * nb];
-					kernel(q, s, x, self.inp, y);
+					let row = Row {
+						q: &self.quants[o * nb * qb..(o + 1) * nb * qb],
+						d: &self.scales[o * nb..(o + 1) * nb],
+						m: if self.mins.is_empty() { &[] } else { &self.mins[o * nb..(o + 1) * nb] },
+					};
+					kernel(&row, x, &xsum, self.inp, y);
 				}
 			});
 			for o in 0..self.out {
@@ -97,75 +162,151 @@ impl Q8Matrix {
 	}
 }
 
-/// One output of every row: `y[r] = Σ_b s[b] · Σ_i q[32b + i] · x[r][32b + i]`.
-type Kernel = fn(&[i8], &[f32], &[f32], usize, &mut [f32]);
-
-fn kernel() -> Kernel {
-	#[cfg(target_arch = "x86_64")]
-	if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-		return |q, s, x, inp, y| {
-			// SAFETY: the CPU has AVX2 and FMA (checked above); every load is in bounds (q and
-			// each row of x hold `inp` values, a whole number of 8-wide loads).
-			unsafe { avx2::dot(q, s, x, inp, y) }
-		};
-	}
-	portable
+/// One output's blocks.
+struct Row<'a> {
+	q: &'a [u8],
+	d: &'a [f32],
+	m: &'a [f32],
 }
 
-/// The same sums in plain Rust, eight lanes per block as the AVX2 kernel keeps them.
-fn portable(q: &[i8], s: &[f32], x: &[f32], inp: usize, y: &mut [f32]) {
+/// One output of every row of `x`: `y[r] = Σ_b d[b] · Σ_i q_bi · x[r][32b + i]` (+ `m[b] ·
+/// Σ_i x[r][32b + i]` for Q4_1, from `xsum`).
+type Kernel = fn(&Row<'_>, &[f32], &[f32], usize, &mut [f32]);
+
+fn kernel(format: Format) -> Kernel {
+	#[cfg(target_arch = "x86_64")]
+	if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+		return match format {
+			// SAFETY: the CPU has AVX2 and FMA (checked above); the kernels check their slices'
+			// lengths before any load.
+			Format::Q8_0 => |w, x, _, inp, y| unsafe { avx2::q8_0(w, x, inp, y) },
+			Format::Q4_1 => |w, x, xsum, inp, y| unsafe { avx2::q4_1(w, x, xsum, inp, y) },
+		};
+	}
+	match format {
+		Format::Q8_0 => portable_q8_0,
+		Format::Q4_1 => portable_q4_1,
+	}
+}
+
+/// The weight `i` (0..32) of a block's quants.
+fn level(format: Format, q: &[u8], i: usize) -> f32 {
+	match format {
+		Format::Q8_0 => f32::from(q[i] as i8),
+		Format::Q4_1 if i < BLOCK / 2 => f32::from(q[i] & 0x0F),
+		Format::Q4_1 => f32::from(q[i - BLOCK / 2] >> 4),
+	}
+}
+
+/// The same sums in plain Rust, eight lanes per block as the AVX2 kernels keep them.
+fn portable(format: Format, w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+	let qb = format.quant_bytes();
+	let nb = inp / BLOCK;
 	for (r, y) in y.iter_mut().enumerate() {
-		let x = &x[r * inp..(r + 1) * inp];
+		let xr = &x[r * inp..(r + 1) * inp];
 		let mut acc = [0f32; 8];
-		for (b, d) in s.iter().enumerate() {
+		let mut offset = 0f32;
+		for (b, d) in w.d.iter().enumerate() {
+			let q = &w.q[b * qb..(b + 1) * qb];
 			let mut lanes = [0f32; 8];
 			for k in 0..BLOCK / 8 {
 				for (l, lane) in lanes.iter_mut().enumerate() {
-					let i = b * BLOCK + k * 8 + l;
-					*lane = f32::from(q[i]).mul_add(x[i], *lane);
+					let i = k * 8 + l;
+					*lane = level(format, q, i).mul_add(xr[b * BLOCK + i], *lane);
 				}
 			}
 			for (a, l) in acc.iter_mut().zip(lanes) {
 				*a = d.mul_add(l, *a);
 			}
+			if format == Format::Q4_1 {
+				offset = w.m[b].mul_add(xsum[r * nb + b], offset);
+			}
 		}
-		*y = acc.iter().sum();
+		*y = acc.iter().sum::<f32>() + offset;
 	}
+}
+
+fn portable_q8_0(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+	portable(Format::Q8_0, w, x, xsum, inp, y)
+}
+
+fn portable_q4_1(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+	portable(Format::Q4_1, w, x, xsum, inp, y)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-	use super::BLOCK;
+	use super::{Row, BLOCK, KERNEL_ROWS};
 	use std::arch::x86_64::*;
 
+	/// Multiplies the block's four vectors of f32 weights by each row's inputs into `acc`.
 	#[target_feature(enable = "avx2,fma")]
-	pub unsafe fn dot(q: &[i8], s: &[f32], x: &[f32], inp: usize, y: &mut [f32]) {
-		let rows = y.len();
-		assert!(q.len() == s.len() * BLOCK && y.len() <= super::KERNEL_ROWS && x.len() >= y.len() * inp && q.len() == inp);
-		let mut acc = [_mm256_setzero_ps(); super::KERNEL_ROWS];
-		for (b, d) in s.iter().enumerate() {
-			let base = b * BLOCK;
-			let d = _mm256_set1_ps(*d);
-			// The block's 32 weights as four vectors of f32, converted once for every row.
-			let qp = q.as_ptr().add(base);
-			let w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(qp as *const __m128i)));
-			let w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(qp.add(8) as *const __m128i)));
-			let w2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(qp.add(16) as *const __m128i)));
-			let w3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(qp.add(24) as *const __m128i)));
-			for (r, a) in acc.iter_mut().enumerate().take(rows) {
-				let xp = x.as_ptr().add(r * inp + base);
-				let mut lanes = _mm256_mul_ps(w0, _mm256_loadu_ps(xp));
-				lanes = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xp.add(8)), lanes);
-				lanes = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xp.add(16)), lanes);
-				lanes = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xp.add(24)), lanes);
-				*a = _mm256_fmadd_ps(d, lanes, *a);
-			}
+	unsafe fn block(w: [__m256; 4], d: f32, x: &[f32], inp: usize, base: usize, acc: &mut [__m256; KERNEL_ROWS], rows: usize) {
+		let d = _mm256_set1_ps(d);
+		for (r, a) in acc.iter_mut().enumerate().take(rows) {
+			let xp = x.as_ptr().add(r * inp + base);
+			let mut lanes = _mm256_mul_ps(w[0], _mm256_loadu_ps(xp));
+			lanes = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp.add(8)), lanes);
+			lanes = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xp.add(16)), lanes);
+			lanes = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xp.add(24)), lanes);
+			*a = _mm256_fmadd_ps(d, lanes, *a);
 		}
+	}
+
+	/// Eight signed bytes at `p` as f32.
+	#[target_feature(enable = "avx2,fma")]
+	unsafe fn signed8(p: *const u8) -> __m256 {
+		_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)))
+	}
+
+	/// The low eight bytes of `v` as unsigned f32.
+	#[target_feature(enable = "avx2,fma")]
+	unsafe fn unsigned8(v: __m128i) -> __m256 {
+		_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))
+	}
+
+	#[target_feature(enable = "avx2,fma")]
+	unsafe fn finish(acc: &[__m256; KERNEL_ROWS], offset: &[f32; KERNEL_ROWS], y: &mut [f32]) {
 		for (r, y) in y.iter_mut().enumerate() {
 			let mut lanes = [0f32; 8];
 			_mm256_storeu_ps(lanes.as_mut_ptr(), acc[r]);
-			*y = lanes.iter().sum();
+			*y = lanes.iter().sum::<f32>() + offset[r];
 		}
+	}
+
+	#[target_feature(enable = "avx2,fma")]
+	pub unsafe fn q8_0(w: &Row<'_>, x: &[f32], inp: usize, y: &mut [f32]) {
+		let rows = y.len();
+		assert!(w.q.len() == inp && w.d.len() * BLOCK == inp && rows <= KERNEL_ROWS && x.len() >= rows * inp);
+		let mut acc = [_mm256_setzero_ps(); KERNEL_ROWS];
+		for (b, d) in w.d.iter().enumerate() {
+			let qp = w.q.as_ptr().add(b * BLOCK);
+			let v = [signed8(qp), signed8(qp.add(8)), signed8(qp.add(16)), signed8(qp.add(24))];
+			block(v, *d, x, inp, b * BLOCK, &mut acc, rows);
+		}
+		finish(&acc, &[0f32; KERNEL_ROWS], y);
+	}
+
+	#[target_feature(enable = "avx2,fma")]
+	pub unsafe fn q4_1(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+		let rows = y.len();
+		let nb = inp / BLOCK;
+		assert!(w.q.len() * 2 == inp && w.d.len() == nb && w.m.len() == nb && rows <= KERNEL_ROWS && x.len() >= rows * inp);
+		assert!(xsum.len() >= rows * nb);
+		let mut acc = [_mm256_setzero_ps(); KERNEL_ROWS];
+		let mut offset = [0f32; KERNEL_ROWS];
+		let low = _mm_set1_epi8(0x0F);
+		for b in 0..nb {
+			let bytes = _mm_loadu_si128(w.q.as_ptr().add(b * BLOCK / 2) as *const __m128i);
+			let lo = _mm_and_si128(bytes, low);
+			let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
+			let v = [unsigned8(lo), unsigned8(_mm_srli_si128(lo, 8)), unsigned8(hi), unsigned8(_mm_srli_si128(hi, 8))];
+			block(v, w.d[b], x, inp, b * BLOCK, &mut acc, rows);
+			for (r, o) in offset.iter_mut().enumerate().take(rows) {
+				*o = w.m[b].mul_add(xsum[r * nb + b], *o);
+			}
+		}
+		finish(&acc, &offset, y);
 	}
 }
 
@@ -178,40 +319,52 @@ mod tests {
 	}
 
 	#[test]
-	fn the_product_is_the_dequantised_matrix_product_and_the_kernels_agree() {
+	fn products_are_the_dequantised_matrix_products_and_the_kernels_agree() {
 		let (out, inp) = (70, 96);
 		let w = values(out * inp, 1);
-		let m = Q8Matrix::quantize(&w, out, inp).unwrap();
-		let dq = m.dequantize();
-		// Q8_0 keeps every weight within half a step of its block's scale.
-		for (b, block) in w.chunks(BLOCK).enumerate() {
-			for (i, v) in block.iter().enumerate() {
-				assert!((v - dq[b * BLOCK + i]).abs() <= m.scales[b] / 2.0 + 1e-7);
-			}
-		}
-		for rows in [1, 3, KERNEL_ROWS, 19] {
-			let x = values(rows * inp, 7 + rows as u32);
-			let y = m.matmul(&x, rows);
-			for r in 0..rows {
-				for o in 0..out {
-					let want: f64 = (0..inp).map(|i| f64::from(x[r * inp + i]) * f64::from(dq[o * inp + i])).sum();
-					assert!((f64::from(y[r * out + o]) - want).abs() < 1e-4, "row {r} output {o}");
+		for format in [Format::Q8_0, Format::Q4_1] {
+			let m = QMatrix::quantize(&w, out, inp, format).unwrap();
+			let dq = m.dequantize();
+			// Every weight within half a step of its block's scale.
+			for (b, block) in w.chunks(BLOCK).enumerate() {
+				for (i, v) in block.iter().enumerate() {
+					assert!((v - dq[b * BLOCK + i]).abs() <= m.scales[b] / 2.0 + 1e-6, "{format:?}");
 				}
 			}
-			// The portable kernel gives the same sums as the one picked for this CPU.
+			// Quantising the dequantised values again gives them back (the file's own blocks).
+			let again = QMatrix::quantize(&dq, out, inp, format).unwrap().dequantize();
+			assert!(dq.iter().zip(&again).all(|(a, b)| (a - b).abs() <= 1e-6), "{format:?} round trip");
 			let nb = inp / BLOCK;
-			for first in (0..rows).step_by(KERNEL_ROWS) {
-				let n = KERNEL_ROWS.min(rows - first);
-				let mut p = vec![0f32; n];
-				for o in 0..out {
+			let qb = format.quant_bytes();
+			for rows in [1, 3, KERNEL_ROWS, 19] {
+				let x = values(rows * inp, 7 + rows as u32);
+				let y = m.matmul(&x, rows);
+				for r in 0..rows {
+					for o in 0..out {
+						let want: f64 = (0..inp).map(|i| f64::from(x[r * inp + i]) * f64::from(dq[o * inp + i])).sum();
+						assert!((f64::from(y[r * out + o]) - want).abs() < 1e-4, "{format:?} row {r} output {o}");
+					}
+				}
+				// The portable kernel gives the sums of the one picked for this CPU.
+				for first in (0..rows).step_by(KERNEL_ROWS) {
+					let n = KERNEL_ROWS.min(rows - first);
 					let xs = &x[first * inp..(first + n) * inp];
-					portable(&m.quants[o * inp..(o + 1) * inp], &m.scales[o * nb..(o + 1) * nb], xs, inp, &mut p);
-					for r in 0..n {
-						assert!((p[r] - y[(first + r) * out + o]).abs() < 1e-5);
+					let xsum: Vec<f32> = xs.chunks(BLOCK).map(|b| b.iter().sum()).collect();
+					let mut p = vec![0f32; n];
+					for o in 0..out {
+						let row = Row {
+							q: &m.quants[o * nb * qb..(o + 1) * nb * qb],
+							d: &m.scales[o * nb..(o + 1) * nb],
+							m: if m.mins.is_empty() { &[] } else { &m.mins[o * nb..(o + 1) * nb] },
+						};
+						portable(format, &row, xs, &xsum, inp, &mut p);
+						for r in 0..n {
+							assert!((p[r] - y[(first + r) * out + o]).abs() < 1e-5, "{format:?}");
+						}
 					}
 				}
 			}
 		}
-		assert!(Q8Matrix::quantize(&w[..70 * 48], 70, 48).is_err(), "48 inputs are not whole blocks");
+		assert!(QMatrix::quantize(&w[..70 * 48], 70, 48, Format::Q8_0).is_err(), "48 inputs are not whole blocks");
 	}
 }
