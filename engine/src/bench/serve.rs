@@ -427,19 +427,13 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 	})
 }
 
-/// The engine's LoRA training step (batch 8 × `seq`) looped on `model` until `stop`; the steps
-/// run.
+/// The benchmarks' LoRA training step ([`super::LoraStep`], batch 8 × `seq`) looped on `model`
+/// until `stop`; the steps run.
 fn training_loop(model: &Llama, rows: &[Vec<u32>], seq: usize, stop: &std::sync::atomic::AtomicBool) -> Result<usize> {
-	let ad = model.device().clone().autodiff();
-	let mut lora = Lora::init(LoraConfig::new(8, 16.0, vec![Target::Q, Target::V], "bench")?, &model.config, 0, &ad);
-	let mut optim = burn::optim::AdamWConfig::new().with_weight_decay(0.0).init();
-	let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
-	let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
-	let weights = vec![1.0 / (rows.len() * seq) as f32; rows.len() * seq];
+	let mut step = super::LoraStep::new(model, "bench", rows, seq)?;
 	let mut steps = 0;
 	while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-		let (_, grads) = crate::train::batch_gradients(model, &lora, &inputs, &targets, &weights)?;
-		lora.weights = optim.step(1e-4, lora.weights, grads);
+		step = step.step(model)?;
 		steps += 1;
 	}
 	Ok(steps)

@@ -134,15 +134,21 @@ impl Weight {
 
 	/// `x · W` for the rows `x`: the quantised product for a few rows, the f32 one otherwise.
 	fn apply(&self, x: Tensor<2>, device: &Device) -> Tensor<2> {
-		match self {
-			Weight::Quant(q) if x.dims()[0] <= quant::DIRECT_ROWS => {
-				let rows = x.dims()[0];
-				let y = q.matmul(&x.to_host(), rows);
-				Tensor::<2>::from_data(TensorData::new(y, [rows, q.out]), device)
-			},
-			w => x.matmul(w.f32(device)),
+		if let Weight::Quant(q) = self {
+			if let Some(y) = quantised_product(q, &x, device) {
+				return y;
+			}
 		}
+		x.matmul(self.f32(device))
 	}
+}
+
+/// `x · Wᵀ` by [`QMatrix::matmul`] when `x` has few enough rows for it ([`quant::DIRECT_ROWS`]);
+/// `None` otherwise (the caller uses the f32 product).
+fn quantised_product(q: &QMatrix, x: &Tensor<2>, device: &Device) -> Option<Tensor<2>> {
+	let rows = x.dims()[0];
+	(rows <= quant::DIRECT_ROWS)
+		.then(|| Tensor::<2>::from_data(TensorData::new(q.matmul(&x.clone().to_host(), rows), [rows, q.out]), device))
 }
 
 /// A loaded model.
@@ -285,12 +291,9 @@ impl Llama {
 	/// Logits `[n, vocab]` of the final hidden states `[n, hidden]`: the Q8_0 head for a few
 	/// rows of a quantised model, the f32 embedding otherwise.
 	fn lm_head(&self, h: Tensor<2>) -> Tensor<2> {
-		match &self.head_q8 {
-			Some(q) if h.dims()[0] <= quant::DIRECT_ROWS => {
-				let rows = h.dims()[0];
-				Tensor::<2>::from_data(TensorData::new(q.matmul(&h.to_host(), rows), [rows, q.out]), &self.device)
-			},
-			_ => h.matmul(self.embed.clone().transpose()),
+		match self.head_q8.as_ref().and_then(|q| quantised_product(q, &h, &self.device)) {
+			Some(logits) => logits,
+			None => h.matmul(self.embed.clone().transpose()),
 		}
 	}
 
