@@ -1,4 +1,4 @@
-//! Payer vouchers (ISSUE-NOTES §6): a payer signs one per inference, the serving operator checks
+//! Payer vouchers: a payer signs one per inference, the serving operator checks
 //! it before answering and records it with the receipt, and the chain checks it again.
 //!
 //! Over HTTP a voucher travels in one header, `X-Mnemo-Voucher`, holding the hex of the SCALE
