@@ -35,23 +35,27 @@ async fn serving(home: &std::path::Path) -> (Router, Arc<Serving>) {
 	let config = ServingConfig { base: "tiny".into(), serve: ServeConfig::default(), metering: Some(metering) };
 	let s = Serving::start(e.clone(), config).unwrap();
 	let app = router(e);
-	let base = tiny_base();
 	for (name, seed, chain) in [("free", 1, None), ("paid", 2, Some(7u32))] {
-		let mut l = mnemo_engine::model::lora::Lora::init(
-			LoraConfig::new(4, 8.0, vec![Target::Q, Target::V], "tiny").unwrap(),
-			&base.model.config,
-			seed,
-			&device(),
-		);
-		for p in l.weights.pairs.iter_mut() {
-			p.b = burn::module::Param::from_tensor(p.b.val().ones_like().mul_scalar(0.01));
-		}
-		let h = put(&app, &l.to_safetensors().unwrap()).await;
+		let h = put(&app, &adapter(4, vec![Target::Q, Target::V], seed)).await;
 		let body = json!({"adapter": h.to_hex(), "chain_adapter": chain, "price_per_1k": "10"});
 		let (st, b) = call(&app, Method::PUT, &format!("/v1/deployments/{name}"), body.to_string()).await;
 		assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
 	}
 	(app, s)
+}
+
+/// A trained-shaped adapter of the tiny base (B nonzero), as safetensors.
+fn adapter(rank: usize, targets: Vec<Target>, seed: u64) -> Vec<u8> {
+	let mut l = mnemo_engine::model::lora::Lora::init(
+		LoraConfig::new(rank, 8.0, targets, "tiny").unwrap(),
+		&tiny_base().model.config,
+		seed,
+		&device(),
+	);
+	for p in l.weights.pairs.iter_mut() {
+		p.b = burn::module::Param::from_tensor(p.b.val().ones_like().mul_scalar(0.01));
+	}
+	l.to_safetensors().unwrap()
 }
 
 async fn post(app: &Router, uri: &str, body: Value, headers: &[(&str, String)]) -> (StatusCode, Vec<u8>, Option<String>) {
@@ -241,6 +245,17 @@ async fn bad_requests_get_a_clear_openai_error() {
 	] {
 		let (st, b) = call(&app, Method::PUT, &format!("/v1/deployments/{}", name.replace(' ', "%20")), body.to_string()).await;
 		assert_eq!(st, status, "{name} {body}: {}", String::from_utf8_lossy(&b));
+	}
+	// Adapters the bank cannot hold: wider than the serving rank, or of a projection not served.
+	for (rank, targets, says) in [
+		(17, vec![Target::Q], "above this server's serving rank 16 (--max-rank)"),
+		(4, vec![Target::Q, Target::Gate], "adapts gate_proj, which this server does not serve (--serve-targets q,v)"),
+	] {
+		let h = put(&app, &adapter(rank, targets, 3)).await;
+		let body = json!({"adapter": h.to_hex()});
+		let (st, b) = call(&app, Method::PUT, "/v1/deployments/unservable", body.to_string()).await;
+		assert_eq!(st, StatusCode::BAD_REQUEST);
+		assert!(String::from_utf8_lossy(&b).contains(says), "{}", String::from_utf8_lossy(&b));
 	}
 	let (st, _) = call(&app, Method::DELETE, "/v1/deployments/nope", "").await;
 	assert_eq!(st, StatusCode::NOT_FOUND);

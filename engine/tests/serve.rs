@@ -45,7 +45,7 @@ fn a_mixed_batch_gives_each_request_the_logits_it_gets_alone() {
 		random_adapter(&base, 4, &[Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down], 2),
 		random_adapter(&base, 2, &[Target::Down], 3),
 	];
-	let mut bank = LoraBank::new(&m.config, 8, LoraBank::slot_bytes(&m.config, 8) * 4, &device()).unwrap();
+	let mut bank = LoraBank::new(&m.config, 8, &Target::ALL, LoraBank::slot_bytes(&m.config, 8, &Target::ALL) * 4, &device()).unwrap();
 	let mut slots = Vec::new();
 	for (i, a) in adapters.iter().enumerate() {
 		let h = ContentHash::of(&[i as u8]);
@@ -205,8 +205,9 @@ fn the_bank_evicts_the_least_recently_used_adapter_and_never_a_pinned_one() {
 	let layers = base.model.config.layers;
 	let ads: Vec<Lora> = (0..3).map(|i| random_adapter(&base, 4, &[Target::Q, Target::V], 10 + i)).collect();
 	let hs: Vec<ContentHash> = (0..3u8).map(|i| ContentHash::of(&[i])).collect();
-	let slot = LoraBank::slot_bytes(&base.model.config, 4);
-	let mut bank = LoraBank::new(&base.model.config, 4, slot * 2, &device()).unwrap();
+	let qv = [Target::Q, Target::V];
+	let slot = LoraBank::slot_bytes(&base.model.config, 4, &qv);
+	let mut bank = LoraBank::new(&base.model.config, 4, &qv, slot * 2, &device()).unwrap();
 	assert_eq!(bank.capacity(), 2);
 	let load = |i: usize| {
 		let (h, a) = (hs[i], &ads[i]);
@@ -240,6 +241,11 @@ fn the_bank_evicts_the_least_recently_used_adapter_and_never_a_pinned_one() {
 	bank.release(&hs[2]);
 	let err = bank.acquire(ContentHash::of(b"wide"), || Ok(HostAdapter::from_lora(ContentHash::of(b"wide"), &wide, layers))).unwrap_err();
 	assert!(err.to_string().contains("above this server's serving rank"), "{err}");
+	// So is one of a projection the bank does not serve, and its slot is freed.
+	let mlp = random_adapter(&base, 4, &[Target::Q, Target::Up], 98);
+	let err = bank.acquire(ContentHash::of(b"mlp"), || Ok(HostAdapter::from_lora(ContentHash::of(b"mlp"), &mlp, layers))).unwrap_err();
+	assert!(err.to_string().contains("adapts up_proj, which this server does not serve (it serves q_proj, v_proj)"), "{err}");
+	assert!(!bank.reserved(&ContentHash::of(b"mlp")) && !bank.contains(&ContentHash::of(b"mlp")));
 
 	// Through the scheduler: a budget of one slot, three adapters in turn.
 	let config = ServeConfig { adapter_budget: slot, rank: 4, ..Default::default() };
@@ -295,7 +301,7 @@ fn a_request_waiting_for_a_slot_does_not_hold_up_those_behind_it() {
 	let base = tiny_base();
 	let a = random_adapter(&base, 4, &[Target::Q, Target::V], 7);
 	let b = random_adapter(&base, 4, &[Target::Q, Target::V], 8);
-	let one_slot = ServeConfig { rank: 4, adapter_budget: LoraBank::slot_bytes(&base.model.config, 4), ..ServeConfig::default() };
+	let one_slot = ServeConfig { rank: 4, adapter_budget: LoraBank::slot_bytes(&base.model.config, 4, &[Target::Q, Target::V]), ..ServeConfig::default() };
 	let (s, h) = server(&base, &[&a, &b], one_slot);
 	let prompt = base.tokenizer.encode("Once more unto the breach").unwrap();
 	let (long, mut long_rx) = job(prompt.clone(), Some(h[0]), 220);
@@ -458,7 +464,7 @@ fn adapters_are_read_only_into_reserved_slots() {
 	let mut mem = MemorySource::new(&base.model.config, &device());
 	let h: Vec<ContentHash> = ads.iter().map(|a| mem.insert(a.to_safetensors().unwrap())).collect();
 	let source = Arc::new(Counting(mem, Default::default()));
-	let one_slot = ServeConfig { rank: 4, adapter_budget: LoraBank::slot_bytes(&base.model.config, 4), ..ServeConfig::default() };
+	let one_slot = ServeConfig { rank: 4, adapter_budget: LoraBank::slot_bytes(&base.model.config, 4, &[Target::Q, Target::V]), ..ServeConfig::default() };
 	let s = Server::start(Arc::new(base.model.clone_shared()), Arc::new(base.tokenizer.clone()), source.clone(), one_slot).unwrap();
 	let p = base.tokenizer.encode("Out, damned spot").unwrap();
 	let (long, mut long_rx) = job(p.clone(), Some(h[0]), 150);
@@ -483,14 +489,17 @@ fn adapters_are_read_only_into_reserved_slots() {
 }
 
 /// The README's figures for the default bank: `serve`'s flags default to `ServeConfig::default()`,
-/// whose budget holds 13 SmolLM2 adapters at the default highest rank (16), 27 at rank 8.
+/// whose budget holds 72 SmolLM2 adapters of q and v at the default highest rank (16), 145 at
+/// rank 8, and 13 at rank 16 if all seven projections are served.
 #[test]
 fn the_default_bank_holds_what_the_readme_says() {
 	let c = ServeConfig::default();
 	let smollm2 = mnemo_engine::model::Config::smollm2_135m();
-	assert_eq!((c.rank, c.adapter_budget), (16, 256 << 20));
-	assert_eq!(LoraBank::new(&smollm2, c.rank, c.adapter_budget, &device()).unwrap().capacity(), 13);
-	assert_eq!(LoraBank::new(&smollm2, 8, c.adapter_budget, &device()).unwrap().capacity(), 27);
+	assert_eq!((c.rank, c.adapter_budget, &c.targets[..]), (16, 256 << 20, &[Target::Q, Target::V][..]));
+	let slots = |rank, targets: &[Target]| LoraBank::new(&smollm2, rank, targets, c.adapter_budget, &device()).unwrap().capacity();
+	assert_eq!(slots(c.rank, &c.targets), 72);
+	assert_eq!(slots(8, &c.targets), 145);
+	assert_eq!(slots(c.rank, &Target::ALL), 13);
 	// The default KV budget (1 GiB): 23,301 SmolLM2 positions, 20 requests of 1,024 + 128.
 	assert_eq!(c.kv_budget, 1 << 30);
 	let kv = KvArena::positions(&smollm2, c.kv_budget, c.max_batch * smollm2.max_seq);

@@ -265,6 +265,7 @@ async fn metrics(State(e): State<Arc<Engine>>) -> Response {
 		metric("mnemo_engine_adapter_loads_total", "counter", "Adapters written into the bank.", one(n(&st.bank.loads)));
 		metric("mnemo_engine_adapter_evictions_total", "counter", "Adapters evicted from the bank.", one(n(&st.bank.evictions)));
 		metric("mnemo_engine_adapters_resident", "gauge", "Adapters in the bank.", one(st.resident_adapters.load(Ordering::Relaxed) as u64));
+		metric("mnemo_engine_adapter_slots", "gauge", "Adapters the bank holds at once.", one(st.bank_slots.load(Ordering::Relaxed) as u64));
 		if let Some(m) = &s.meter {
 			metric(
 				"mnemo_engine_receipts",

@@ -104,10 +104,11 @@ pub struct Row {
 pub struct Facts {
 	pub base: String,
 	pub cold_load_ms: f64,
-	pub bytes_per_adapter: u64,
-	pub bytes_per_adapter_all_targets: u64,
+	/// Bank bytes per slot at the serving rank for the benchmark's targets.
+	pub bytes_per_slot: u64,
 	pub base_parameters: usize,
-	/// Slots the default bank has, and positions the default KV budget holds.
+	/// Slots the default budget holds for the benchmark's targets, and positions the default KV
+	/// budget holds.
 	pub bank_slots: usize,
 	pub kv_positions: usize,
 }
@@ -303,7 +304,12 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 	for id in o.bases.split(',').map(str::trim).filter(|s| !s.is_empty()) {
 		let max_seq = longest + o.max_tokens + 8;
 		let base = home::load(home, id, max_seq, device)?;
-		let config = ServeConfig { max_batch: o.max_batch, max_queue: o.requests.max(most) + 1, ..ServeConfig::default() };
+		let config = ServeConfig {
+			max_batch: o.max_batch,
+			max_queue: o.requests.max(most) + 1,
+			targets: targets.clone(),
+			..ServeConfig::default()
+		};
 		if o.rank > config.rank {
 			return Err(Error::bad(format!("--rank {} is above the serving rank {} the engine ships with", o.rank, config.rank)));
 		}
@@ -313,7 +319,8 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 		let hashes: Vec<ContentHash> = loras.iter().map(|l| Ok(mem.insert(l.to_safetensors()?))).collect::<Result<_>>()?;
 		let source = Arc::new(mem);
 		// Cold load: read and parse the safetensors, then write the bank slot.
-		let mut bank = LoraBank::new(&base.model.config, config.rank, LoraBank::slot_bytes(&base.model.config, config.rank) * 2, device)?;
+		let slot = LoraBank::slot_bytes(&base.model.config, config.rank, &targets);
+		let mut bank = LoraBank::new(&base.model.config, config.rank, &targets, slot * 2, device)?;
 		let mut cold = Vec::new();
 		for h in hashes.iter().take(8) {
 			let t = Instant::now();
@@ -408,11 +415,9 @@ pub fn run(home: &Path, device: &Device, o: &Options, log: impl Fn(&str)) -> Res
 		facts.push(Facts {
 			base: id.to_string(),
 			cold_load_ms: cold.iter().sum::<f64>() / cold.len().max(1) as f64,
-			// The cold-load bank holds adapters of the benchmark's targets.
-			bytes_per_adapter: bank.bytes_per_slot(),
-			bytes_per_adapter_all_targets: server.stats.bytes_per_adapter.load(std::sync::atomic::Ordering::Relaxed),
+			bytes_per_slot: bank.bytes_per_slot(),
 			base_parameters: base.model.config.parameters(),
-			bank_slots: LoraBank::new(&base.model.config, config.rank, config.adapter_budget, device)?.capacity(),
+			bank_slots: server.stats.bank_slots.load(std::sync::atomic::Ordering::Relaxed),
 			kv_positions: server.stats.kv_positions.load(std::sync::atomic::Ordering::Relaxed),
 		});
 	}
@@ -460,11 +465,11 @@ impl Report {
 				r.vs_merged
 			));
 		}
-		s.push_str("\n| base | parameters | adapter cold load ms | bank bytes per adapter (its targets) | bank bytes per slot (all 7 targets) | default bank slots | default KV positions |\n|---|---|---|---|---|---|---|\n");
+		s.push_str("\n| base | parameters | adapter cold load ms | bank bytes per slot | default bank slots | default KV positions |\n|---|---|---|---|---|---|\n");
 		for f in &self.facts {
 			s.push_str(&format!(
-				"| {} | {} | {:.1} | {} | {} | {} | {} |\n",
-				f.base, f.base_parameters, f.cold_load_ms, f.bytes_per_adapter, f.bytes_per_adapter_all_targets, f.bank_slots, f.kv_positions
+				"| {} | {} | {:.1} | {} | {} | {} |\n",
+				f.base, f.base_parameters, f.cold_load_ms, f.bytes_per_slot, f.bank_slots, f.kv_positions
 			));
 		}
 		s

@@ -219,6 +219,10 @@ pub(crate) struct ServingArgs {
 	/// Highest adapter rank served.
 	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().rank)]
 	pub(crate) max_rank: usize,
+	/// Projections adapters may adapt, comma-separated (q, k, v, o, gate, up, down): the bank's
+	/// slots hold these, so fewer of them fit more adapters in the budget.
+	#[arg(long, default_value = "q,v")]
+	pub(crate) serve_targets: String,
 	/// Memory for resident adapters, in MiB.
 	#[arg(long, default_value_t = mnemo_engine::serve::ServeConfig::default().adapter_budget >> 20)]
 	pub(crate) adapter_budget_mib: u64,

@@ -41,6 +41,7 @@ pub(crate) fn start_serving(engine: &std::sync::Arc<Engine>, base: &str, a: &Ser
 		max_batch: a.max_batch,
 		max_queue: a.max_queue,
 		rank: a.max_rank,
+		targets: mnemo_engine::model::lora::Target::parse_list(&a.serve_targets.split(',').collect::<Vec<_>>())?,
 		adapter_budget: a.adapter_budget_mib << 20,
 		kv_budget: a.kv_budget_mib << 20,
 		step_tokens: a.step_tokens,

@@ -87,6 +87,8 @@ pub struct BankStats {
 pub struct LoraBank {
 	config: Config,
 	rank: usize,
+	/// The projections this bank adapts; an adapter of any other is refused.
+	targets: [bool; 7],
 	slots: usize,
 	device: Device,
 	/// Per (layer, target): the stacked `A` and `B`, allocated when the first adapter that
@@ -102,21 +104,30 @@ pub struct LoraBank {
 }
 
 impl LoraBank {
-	/// Bytes one slot takes when every projection of `config` is adapted at `rank`.
-	pub fn slot_bytes(config: &Config, rank: usize) -> u64 {
-		let per_layer: usize = Target::ALL.iter().map(|t| config.dims(*t)).map(|(i, o)| (i + o) * rank).sum();
+	/// Bytes one slot takes when `targets` of `config` are adapted at `rank`.
+	pub fn slot_bytes(config: &Config, rank: usize, targets: &[Target]) -> u64 {
+		let per_layer: usize = targets.iter().map(|t| config.dims(*t)).map(|(i, o)| (i + o) * rank).sum();
 		(per_layer * config.layers * 4) as u64
 	}
 
-	/// A bank of as many slots as `budget` bytes hold at `rank` (at least one).
-	pub fn new(config: &Config, rank: usize, budget: u64, device: &Device) -> Result<Self> {
+	/// A bank for adapters of `targets` up to `rank`, of as many slots as `budget` bytes hold (at
+	/// least one).
+	pub fn new(config: &Config, rank: usize, targets: &[Target], budget: u64, device: &Device) -> Result<Self> {
 		if rank == 0 || rank > crate::model::lora::MAX_RANK {
 			return Err(Error::bad(format!("serving rank {rank} is out of range 1..={}", crate::model::lora::MAX_RANK)));
 		}
-		let slots = (budget / Self::slot_bytes(config, rank)).max(1) as usize;
+		if targets.is_empty() {
+			return Err(Error::bad("the bank serves no projection: name at least one target"));
+		}
+		let slots = (budget / Self::slot_bytes(config, rank, targets)).max(1) as usize;
+		let mut served = [false; 7];
+		for t in targets {
+			served[t.index()] = true;
+		}
 		Ok(LoraBank {
 			config: config.clone(),
 			rank,
+			targets: served,
 			slots,
 			device: device.clone(),
 			modules: vec![None; config.layers * Target::ALL.len()],
@@ -134,6 +145,11 @@ impl LoraBank {
 
 	pub fn rank(&self) -> usize {
 		self.rank
+	}
+
+	/// The served projections, as PEFT names them (`q_proj, v_proj`).
+	fn served_list(&self) -> String {
+		Target::ALL.iter().filter(|t| self.targets[t.index()]).map(|t| t.peft()).collect::<Vec<_>>().join(", ")
 	}
 
 	/// Resident adapters, least recently used first.
@@ -260,6 +276,12 @@ impl LoraBank {
 		let mut targets = [false; 7];
 		for t in &a.targets {
 			targets[t.index()] = true;
+		}
+		if let Some(t) = a.targets.iter().find(|t| !self.targets[t.index()]) {
+			return Err(Error::bad(format!(
+				"adapter {} adapts {}, which this server does not serve (it serves {})",
+				a.hash.to_hex(), t.peft(), self.served_list()
+			)));
 		}
 		let mut data: HashMap<usize, (&[f32], &[f32])> = HashMap::new();
 		for (layer, t, av, bv) in &a.modules {

@@ -137,8 +137,8 @@ impl Serving {
 		Ok(s)
 	}
 
-	/// Deploys (or redeploys) `name`: the adapter must be in the store, on this base, and no
-	/// wider than the serving rank.
+	/// Deploys (or redeploys) `name`: the adapter must be in the store, on this base, no wider
+	/// than the serving rank, and adapt only the served projections.
 	pub fn deploy(&self, name: &str, adapter: ContentHash, chain_adapter: Option<u32>, price_per_1k: Balance) -> Result<Deployment> {
 		let ok_name = !name.is_empty() &&
 			name.len() <= 64 &&
@@ -159,6 +159,15 @@ impl Serving {
 			return Err(Error::bad(format!(
 				"adapter rank {} is above this server's serving rank {} (--max-rank)",
 				lora.config.rank, self.server.config.rank
+			)));
+		}
+		let served = &self.server.config.targets;
+		if let Some(t) = lora.config.targets.iter().find(|t| !served.contains(t)) {
+			return Err(Error::bad(format!(
+				"adapter {} adapts {}, which this server does not serve (--serve-targets {})",
+				adapter.to_hex(),
+				t.peft(),
+				served.iter().map(|t| t.peft().trim_end_matches("_proj")).collect::<Vec<_>>().join(",")
 			)));
 		}
 		if chain_adapter.is_some() && self.meter.is_none() {

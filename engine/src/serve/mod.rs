@@ -25,6 +25,7 @@ pub mod meter;
 
 use crate::{
 	error::{Error, Result},
+	model::lora::Target,
 	model::generate::{pick, Sampling},
 	model::{KvArena, KvSpan, Llama, LowRank, SeqStep, ToHost},
 	model::tokenizer::Tokenizer,
@@ -50,6 +51,9 @@ pub struct ServeConfig {
 	pub max_queue: usize,
 	/// Highest adapter rank served (bank slots are this wide).
 	pub rank: usize,
+	/// The projections adapters may adapt (bank slots hold these and no others, so serving fewer
+	/// holds more adapters in the same budget).
+	pub targets: Vec<Target>,
 	/// Memory for resident adapters, in bytes.
 	pub adapter_budget: u64,
 	/// Memory for the KV cache, in bytes (never more than `max_batch` full contexts is taken).
@@ -66,6 +70,7 @@ impl Default for ServeConfig {
 			max_batch: 32,
 			max_queue: 256,
 			rank: 16,
+			targets: vec![Target::Q, Target::V],
 			adapter_budget: 256 << 20,
 			kv_budget: 1 << 30,
 			step_tokens: 256,
@@ -208,7 +213,8 @@ pub struct ServeStats {
 	pub adapter_load_ms: AtomicU64,
 	pub running: AtomicUsize,
 	pub resident_adapters: AtomicUsize,
-	pub bytes_per_adapter: AtomicU64,
+	/// Slots the bank has (adapters resident at once).
+	pub bank_slots: AtomicUsize,
 	/// KV positions the arena has and those lent to running requests.
 	pub kv_positions: AtomicUsize,
 	pub kv_used: AtomicUsize,
@@ -236,11 +242,11 @@ impl Server {
 			None => model,
 			Some(format) => Arc::new(model.quantized(format)?),
 		};
-		let bank = LoraBank::new(&model.config, config.rank, config.adapter_budget, model.device())?;
+		let bank = LoraBank::new(&model.config, config.rank, &config.targets, config.adapter_budget, model.device())?;
 		let kv = KvArena::new(&model.config, config.kv_budget, config.max_batch * model.config.max_seq, model.device())?;
 		let kv_positions = kv.capacity();
 		let stats = Arc::new(ServeStats { bank: bank.stats.clone(), ..Default::default() });
-		stats.bytes_per_adapter.store(LoraBank::slot_bytes(&model.config, config.rank), Ordering::Relaxed);
+		stats.bank_slots.store(bank.capacity(), Ordering::Relaxed);
 		stats.kv_positions.store(kv_positions, Ordering::Relaxed);
 		let (tx, rx) = mpsc::channel();
 		let queued = Arc::new(AtomicUsize::new(0));
