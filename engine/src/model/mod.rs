@@ -581,14 +581,18 @@ impl Llama {
 	pub fn quantized(&self, format: quant::Format) -> Result<Llama> {
 		let mut m = self.clone_shared();
 		for block in m.blocks.iter_mut() {
-			for w in block.proj.iter_mut() {
+			for (i, w) in block.proj.iter_mut().enumerate() {
 				let t = w.f32(&self.device).transpose();
 				let [out, inp] = t.dims();
-				*w = Weight::Quant(Arc::new(QMatrix::quantize(&t.to_host(), out, inp, format)?));
+				let q = QMatrix::quantize(&t.to_host(), out, inp, format)?;
+				// The attention's q, k and v keep f32 activations: rounding their inputs as well
+				// moved SmolLM2's logits past the stated bound (see `tests/smollm2.rs`).
+				let attention_input = matches!(Target::ALL[i], Target::Q | Target::K | Target::V);
+				*w = Weight::Quant(Arc::new(if attention_input { q.with_f32_inputs() } else { q }));
 			}
 		}
 		let [vocab, hidden] = self.embed.dims();
-		m.head_q8 = Some(Arc::new(QMatrix::quantize(&self.embed.clone().to_host(), vocab, hidden, quant::Format::Q8_0)?));
+		m.head_q8 = Some(Arc::new(QMatrix::quantize(&self.embed.clone().to_host(), vocab, hidden, quant::Format::Q8_0)?.with_f32_inputs()));
 		Ok(m)
 	}
 
