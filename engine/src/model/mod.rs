@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod generate;
 pub mod gguf;
+mod host;
 pub mod lora;
 pub mod quant;
 pub mod tokenizer;
@@ -163,6 +164,9 @@ pub struct Llama {
 	/// The LM head (the embedding) in Q8_0, for the last rows of decode steps (a quantised
 	/// model).
 	head_q8: Option<Arc<QMatrix>>,
+	/// Host copies of the norms and rotary tables for small forward passes of a quantised model
+	/// ([`host`]).
+	host: Option<Arc<host::HostTables>>,
 	/// Base projection matmuls run so far (each of q, k, v, o, gate, up, down in each layer
 	/// counts one per forward pass, whatever the batch): what the serving tests count.
 	pub base_matmuls: std::sync::atomic::AtomicU64,
@@ -248,7 +252,7 @@ impl Llama {
 		}
 		let norm = vec("model.norm.weight", h)?;
 		let (cos, sin) = rope_tables(&config, device);
-		Ok(Llama { config, device: device.clone(), embed, blocks, norm, cos, sin, head_q8: None, base_matmuls: Default::default() })
+		Ok(Llama { config, device: device.clone(), embed, blocks, norm, cos, sin, head_q8: None, host: None, base_matmuls: Default::default() })
 	}
 
 	/// Loads a llama.cpp GGUF file: shape from `llama.*`, weights dequantised to f32 and the
@@ -378,6 +382,25 @@ impl Llama {
 		let cos = self.cos.clone().narrow(0, past, t);
 		let sin = self.sin.clone().narrow(0, past, t);
 		let mask = (t > 1).then(|| causal_mask(t, past, c.heads / c.kv_heads, &self.device));
+		if let Some(path) = self.host_path(b * t) {
+			let positions: Vec<usize> = (0..b).flat_map(|_| past..past + t).collect();
+			let h = {
+				let mut attention = |l: usize, q: Vec<f32>, k: Vec<f32>, v: Vec<f32>| {
+					let heads = |d: Vec<f32>, h: usize| Tensor::<4>::from_data(TensorData::new(d, [b, t, h, c.head_dim]), &self.device).swap_dims(1, 2);
+					let (q, k, v) = (heads(q, c.heads), heads(k, c.kv_heads), heads(v, c.kv_heads));
+					let (k, v) = match cache.as_deref_mut() {
+						Some(cache) => cache.write(l, past, 0, k, v),
+						None => (k, v),
+					};
+					self.attend(q, k, v, mask.as_ref()).swap_dims(1, 2).reshape([b * t, c.heads * c.head_dim]).to_host()
+				};
+				self.host_layers(path, x.reshape([b * t, c.hidden]).to_host(), &positions, low_rank, &mut attention)
+			};
+			if let Some(cache) = cache {
+				cache.len += t;
+			}
+			return Tensor::<3>::from_data(TensorData::new(h, [b, t, c.hidden]), &self.device);
+		}
 		for (l, block) in self.blocks.iter().enumerate() {
 			let proj = |i: usize, x: Tensor<2>| self.project(l, block, i, low_rank, x);
 			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps).reshape([b * t, c.hidden]);
@@ -507,24 +530,39 @@ impl Llama {
 			.iter()
 			.map(|s| (s.tokens.len() > 1).then(|| causal_mask(s.tokens.len(), s.span.len, c.heads / c.kv_heads, &self.device)))
 			.collect();
+		let mut last = Vec::with_capacity(seqs.len());
+		let mut end = 0;
+		for s in seqs.iter() {
+			end += s.tokens.len();
+			last.push(end - 1);
+		}
+		if let Some(path) = self.host_path(n) {
+			let positions: Vec<usize> = seqs.iter().flat_map(|s| s.span.len..s.span.len + s.tokens.len()).collect();
+			let h = {
+				let mut attention = |l: usize, q: Vec<f32>, k: Vec<f32>, v: Vec<f32>| {
+					let rows = |d: Vec<f32>, h: usize| Tensor::<3>::from_data(TensorData::new(d, [n, h, c.head_dim]), &self.device);
+					let (q, k, v) = (rows(q, c.heads), rows(k, c.kv_heads), rows(v, c.kv_heads));
+					self.attend_spans(cache, seqs, &masks, l, q, k, v).to_host()
+				};
+				self.host_layers(path, x.to_host(), &positions, low_rank, &mut attention)
+			};
+			for s in seqs.iter_mut() {
+				s.span.len += s.tokens.len();
+			}
+			let w = c.hidden;
+			let (h, rows) = match last_only {
+				true => (last.iter().flat_map(|&r| h[r * w..(r + 1) * w].iter().copied()).collect(), last.len()),
+				false => (h, n),
+			};
+			return Tensor::<2>::from_data(TensorData::new(h, [rows, w]), &self.device);
+		}
 		for (l, block) in self.blocks.iter().enumerate() {
 			let proj = |i: usize, x: Tensor<2>| self.project(l, block, i, low_rank, x);
 			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps);
 			let q = rope3(proj(0, xn.clone()).reshape([n, c.heads, c.head_dim]), &cos, &sin);
 			let k = rope3(proj(1, xn.clone()).reshape([n, c.kv_heads, c.head_dim]), &cos, &sin);
 			let v = proj(2, xn).reshape([n, c.kv_heads, c.head_dim]);
-			let mut outs = Vec::with_capacity(seqs.len());
-			let mut off = 0;
-			for (s, mask) in seqs.iter_mut().zip(&masks) {
-				let t = s.tokens.len();
-				let heads = |x: Tensor<3>| x.narrow(0, off, t).swap_dims(0, 1).unsqueeze_dim::<4>(0);
-				let (start, past) = (s.span.start(), s.span.len);
-				let (k, v) = cache.write(l, start + past, start, heads(k.clone()), heads(v.clone()));
-				let attn = self.attend(heads(q.clone()), k, v, mask.as_ref());
-				outs.push(attn.swap_dims(1, 2).reshape([t, c.heads * c.head_dim]));
-				off += t;
-			}
-			let attn = if outs.len() == 1 { outs.pop().expect("one") } else { Tensor::cat(outs, 0) };
+			let attn = self.attend_spans(cache, seqs, &masks, l, q, k, v);
 			x = x + proj(3, attn);
 			let update = self.mlp(l, block, low_rank, rms_norm(x.clone(), &block.ffn_norm, c.rms_eps));
 			x = x + update;
@@ -533,15 +571,29 @@ impl Llama {
 			s.span.len += s.tokens.len();
 		}
 		if last_only {
-			let mut last = Vec::with_capacity(seqs.len());
-			let mut end = 0;
-			for s in seqs.iter() {
-				end += s.tokens.len();
-				last.push(end as i64 - 1);
-			}
-			x = x.select(0, int(last));
+			x = x.select(0, int(last.iter().map(|&r| r as i64).collect()));
 		}
 		rms_norm(x, &self.norm, c.rms_eps)
+	}
+
+	/// Layer `l`'s attention for a ragged batch's rows `q: [n, heads, d]`, `k`, `v: [n, kv_heads,
+	/// d]`: each sequence's keys and values written into its span, its queries attended over
+	/// the span; `[n, heads · d]`, sequences in order.
+	#[allow(clippy::too_many_arguments)]
+	fn attend_spans(&self, cache: &mut KvCache, seqs: &[SeqStep<'_>], masks: &[Option<Tensor<4>>], l: usize, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>) -> Tensor<2> {
+		let c = &self.config;
+		let mut outs = Vec::with_capacity(seqs.len());
+		let mut off = 0;
+		for (s, mask) in seqs.iter().zip(masks) {
+			let t = s.tokens.len();
+			let heads = |x: Tensor<3>| x.narrow(0, off, t).swap_dims(0, 1).unsqueeze_dim::<4>(0);
+			let (start, past) = (s.span.start(), s.span.len);
+			let (k, v) = cache.write(l, start + past, start, heads(k.clone()), heads(v.clone()));
+			let attn = self.attend(heads(q.clone()), k, v, mask.as_ref());
+			outs.push(attn.swap_dims(1, 2).reshape([t, c.heads * c.head_dim]));
+			off += t;
+		}
+		if outs.len() == 1 { outs.pop().expect("one") } else { Tensor::cat(outs, 0) }
 	}
 
 	/// Logits for the rows [`Self::hidden_ragged`] returns.
@@ -569,6 +621,7 @@ impl Llama {
 			cos: self.cos.clone(),
 			sin: self.sin.clone(),
 			head_q8: self.head_q8.clone(),
+			host: self.host.clone(),
 			base_matmuls: Default::default(),
 		}
 	}
@@ -581,18 +634,21 @@ impl Llama {
 	pub fn quantized(&self, format: quant::Format) -> Result<Llama> {
 		let mut m = self.clone_shared();
 		for block in m.blocks.iter_mut() {
-			for (i, w) in block.proj.iter_mut().enumerate() {
+			for w in block.proj.iter_mut() {
 				let t = w.f32(&self.device).transpose();
 				let [out, inp] = t.dims();
-				let q = QMatrix::quantize(&t.to_host(), out, inp, format)?;
-				// The attention's q, k and v keep f32 activations: rounding their inputs as well
-				// moved SmolLM2's logits past the stated bound (see `tests/smollm2.rs`).
-				let attention_input = matches!(Target::ALL[i], Target::Q | Target::K | Target::V);
-				*w = Weight::Quant(Arc::new(if attention_input { q.with_f32_inputs() } else { q }));
+				*w = Weight::Quant(Arc::new(QMatrix::quantize(&t.to_host(), out, inp, format)?));
 			}
 		}
 		let [vocab, hidden] = self.embed.dims();
-		m.head_q8 = Some(Arc::new(QMatrix::quantize(&self.embed.clone().to_host(), vocab, hidden, quant::Format::Q8_0)?.with_f32_inputs()));
+		m.head_q8 = Some(Arc::new(QMatrix::quantize(&self.embed.clone().to_host(), vocab, hidden, quant::Format::Q8_0)?));
+		let host1 = |t: &Tensor<1>| t.clone().to_host();
+		m.host = Some(Arc::new(host::HostTables {
+			norms: self.blocks.iter().map(|b| (host1(&b.attn_norm), host1(&b.ffn_norm))).collect(),
+			final_norm: host1(&self.norm),
+			cos: self.cos.clone().to_host(),
+			sin: self.sin.clone().to_host(),
+		}));
 		Ok(m)
 	}
 
