@@ -315,3 +315,46 @@ fn q4_1_weights_give_back_a_q4_1_files_values() {
 	assert!(file_model.decode_bytes() as f64 / q4.decode_bytes() as f64 > 3.0);
 	assert!(q8.decode_bytes() > q4.decode_bytes());
 }
+
+/// A quantised model's small passes run on the host (`model/host.rs`), larger ones as tensors;
+/// with Q4_1 weights that are the file's own, both must give the f32 model's hidden states to
+/// float rounding: decode steps through a cache, a ragged serving step (a prompt chunk beside
+/// decoding rows, each on its own span), with a LoRA adapter's update and without.
+#[test]
+fn a_quantised_models_host_passes_compute_what_the_tensor_path_does() {
+	use mnemo_engine::model::{KvArena, LowRank, SeqStep};
+	let base = tiny_base();
+	let (_, f32m) = q4_1_file(&base.model);
+	let q4 = f32m.quantized(Format::Q4_1).unwrap();
+	let lora = mnemo_engine::bench::serve::random_adapter(&base, 4, &Target::ALL, 3, 0.2).unwrap();
+	let p = base.tokenizer.encode("Now is the winter of our discontent").unwrap();
+	for adapter in [None, Some(&lora)] {
+		let mut worst = 0f32;
+		let (mut cw, mut cq) = (KvCache::new(&f32m.config, 1, p.len() + 3, &device()), KvCache::new(&q4.config, 1, p.len() + 3, &device()));
+		for rows in [p.clone(), vec![17], vec![101], vec![42]] {
+			let a = f32m.hidden(&[rows.clone()], adapter, Some(&mut cw)).to_host();
+			let b = q4.hidden(&[rows], adapter, Some(&mut cq)).to_host();
+			worst = worst.max(max_abs_diff(&a, &b));
+		}
+		// Serving's ragged step: two sequences decode one token each beside a 5-token chunk.
+		let ragged = |m: &Llama| {
+			let mut arena = KvArena::new(&m.config, KvCache::bytes_per_position(&m.config) * 64, 64, &device()).unwrap();
+			let mut spans: Vec<_> = (0..3).map(|_| arena.reserve(20).unwrap()).collect();
+			let low_rank = adapter.map(|l| l as &dyn LowRank);
+			let firsts = [&p[..4], &p[..6], &p[..1]];
+			let mut seqs: Vec<SeqStep> = firsts.iter().zip(spans.iter_mut()).map(|(t, span)| SeqStep { tokens: t, span }).collect();
+			m.hidden_ragged(&mut arena.cache, &mut seqs, low_rank, false);
+			let next: [&[u32]; 3] = [&[9], &[77], &p[1..6]];
+			let mut seqs: Vec<SeqStep> = next.iter().zip(spans.iter_mut()).map(|(t, span)| SeqStep { tokens: t, span }).collect();
+			m.hidden_ragged(&mut arena.cache, &mut seqs, low_rank, false).to_host()
+		};
+		worst = worst.max(max_abs_diff(&ragged(&f32m), &ragged(&q4)));
+		println!("host path vs f32 (adapter: {}): {worst:.2e}", adapter.is_some());
+		assert!(worst <= 1e-4, "{worst}");
+	}
+	// The check can tell: Q8_0 of the same values rounds again.
+	let q8 = f32m.quantized(Format::Q8_0).unwrap();
+	let mut cache = KvCache::new(&q8.config, 1, p.len(), &device());
+	let d = max_abs_diff(&f32m.hidden(&[p.clone()], None, None).to_host(), &q8.hidden(&[p.clone()], None, Some(&mut cache)).to_host());
+	assert!(d > 1e-3, "{d}");
+}
