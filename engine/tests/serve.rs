@@ -505,3 +505,31 @@ fn the_default_bank_holds_what_the_readme_says() {
 	let kv = KvArena::positions(&smollm2, c.kv_budget, c.max_batch * smollm2.max_seq);
 	assert_eq!((kv, kv / 1152), (23_301, 20));
 }
+
+/// Decoding rows on one adapter run side by side in a step, so a run of `SEGMENT_ROWS` or more
+/// multiplies by its slot's matrices where they lie: sixteen requests submitted alternating
+/// between two adapters gather rows only in the few steps before all of them decode (in
+/// submission order each of the 40 decode steps would gather all 16 rows).
+#[test]
+fn decoding_rows_on_one_adapter_are_multiplied_together() {
+	let base = tiny_base();
+	let a = random_adapter(&base, 4, &[Target::Q, Target::V], 41);
+	let b = random_adapter(&base, 4, &[Target::Q, Target::V], 42);
+	let (s, h) = server(&base, &[&a, &b], ServeConfig::default());
+	let prompt = base.tokenizer.encode("Once more unto the breach, dear friends").unwrap();
+	let rxs: Vec<_> = (0..16)
+		.map(|i| {
+			let (j, rx) = job(prompt.clone(), Some(h[i % 2]), 40);
+			s.submit(j).unwrap();
+			rx
+		})
+		.collect();
+	for mut rx in rxs {
+		assert_eq!(finish(&mut rx).0.output_tokens, 40);
+	}
+	let steps = s.stats.steps.load(Ordering::Relaxed);
+	let gathered = s.stats.bank.gathered_rows.load(Ordering::Relaxed);
+	println!("{steps} steps, {gathered} rows gathered of {} decoded", 16 * 40);
+	assert!(steps >= 40);
+	assert!(gathered <= 5 * 16, "{gathered} rows gathered in {steps} steps");
+}

@@ -80,8 +80,11 @@ pub struct BankStats {
 	pub loads: AtomicU64,
 	pub hits: AtomicU64,
 	pub evictions: AtomicU64,
-	/// Gathered low-rank matmul pairs run (one per adapted projection per forward pass).
+	/// Low-rank updates run (one per adapted projection per forward pass).
 	pub gathered_matmuls: AtomicU64,
+	/// Rows of batches whose adapter matrices were gathered per row (the rest were multiplied
+	/// by their slot's matrices in place, as segments).
+	pub gathered_rows: AtomicU64,
 }
 
 pub struct LoraBank {
@@ -356,6 +359,7 @@ impl LoraBank {
 	}
 
 	fn gather(&self, start: usize, rows: &[usize]) -> Part {
+		self.stats.gathered_rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
 		let ids: Vec<i64> = rows.iter().map(|&s| s as i64).collect();
 		Part::Gathered { start, len: rows.len(), ids: Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &self.device) }
 	}

@@ -509,9 +509,11 @@ impl Scheduler {
 		self.stats.kv_used.store(self.kv.capacity() - self.kv.free_positions(), Ordering::Relaxed);
 	}
 
-	/// What each running request feeds this step: every decoding request its last token, then
-	/// prompts in admission order, chunked to what is left of the step's token budget (at least
-	/// a quarter of it, so prompts progress while a full batch decodes).
+	/// What each running request feeds this step: every decoding request its last token, those
+	/// on one adapter side by side (so a run of [`bank::SEGMENT_ROWS`] or more multiplies by its
+	/// slot's matrices where they lie instead of gathering them per row), then prompts in
+	/// admission order, chunked to what is left of the step's token budget (at least a quarter
+	/// of it, so prompts progress while a full batch decodes).
 	fn plan(&self) -> Vec<(usize, Vec<u32>)> {
 		let mut plan: Vec<(usize, Vec<u32>)> = Vec::new();
 		for (i, r) in self.running.iter().enumerate() {
@@ -519,6 +521,7 @@ impl Scheduler {
 				plan.push((i, vec![t]));
 			}
 		}
+		plan.sort_by_key(|(i, _)| self.running[*i].slot);
 		let mut budget = self.config.step_tokens.saturating_sub(plan.len()).max(self.config.step_tokens.div_ceil(4));
 		for (i, r) in self.running.iter().enumerate() {
 			if budget == 0 {
