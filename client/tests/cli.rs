@@ -243,7 +243,10 @@ async fn the_cli_drives_a_datanet_from_creation_to_a_published_version() {
 	assert_eq!((code, v["error"]["name"].as_str()), (2, Some("BadArguments")), "a usage error exits 2: {v}");
 	m.fails(&["--suri", "//Alice", "--yes", "datanet", "review", &ids[0].to_string(), "reject"], "BadInput");
 	let (code, v) = m.run_with({
-		let mut cmd = m.cmd(&["--key-file", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/alice-polkadotjs.json"), "claim"]);
+		// Found at run time: a test binary built in another checkout of the same target
+		// directory keeps that checkout's compile-time path.
+		let key = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("tests/fixtures/alice-polkadotjs.json");
+		let mut cmd = m.cmd(&["--key-file", key.to_str().expect("a UTF-8 path"), "claim"]);
 		cmd.env("MNEMO_KEY_PASSWORD", "not the password");
 		cmd
 	});
