@@ -533,3 +533,38 @@ fn decoding_rows_on_one_adapter_are_multiplied_together() {
 	assert!(steps >= 40);
 	assert!(gathered <= 5 * 16, "{gathered} rows gathered in {steps} steps");
 }
+
+/// Gathered rows multiply only as many of their slots' columns as the highest rank among their
+/// adapters (the columns past an adapter's rank are zeros): adapters of rank 2 and 4 in a bank of
+/// rank 8 give each row the logits it gets alone.
+#[test]
+fn gathered_rows_of_lower_rank_adapters_give_their_own_logits() {
+	let base = tiny_base();
+	let m = &base.model;
+	let qv = [Target::Q, Target::V];
+	let ads = [random_adapter(&base, 2, &qv, 51), random_adapter(&base, 4, &qv, 52)];
+	let mut bank = LoraBank::new(&m.config, 8, &qv, LoraBank::slot_bytes(&m.config, 8, &qv) * 2, &device()).unwrap();
+	let slots: Vec<usize> = ads
+		.iter()
+		.enumerate()
+		.map(|(i, a)| {
+			let h = ContentHash::of(&[60 + i as u8]);
+			bank.acquire(h, || Ok(HostAdapter::from_lora(h, a, m.config.layers))).unwrap().unwrap()
+		})
+		.collect();
+	let which = [0usize, 1, 0];
+	let tokens: Vec<Vec<u32>> = [17u32, 101, 42].iter().map(|&t| vec![t]).collect();
+	let mut arena = KvArena::new(&m.config, KvCache::bytes_per_position(&m.config) * 8, 8, &device()).unwrap();
+	let mut spans: Vec<_> = (0..3).map(|_| arena.reserve(2).unwrap()).collect();
+	let rows: Vec<usize> = which.iter().map(|&w| slots[w]).collect();
+	let lr = bank.batch(&rows);
+	assert_eq!(lr.shape(), (0, 1), "three single rows, gathered");
+	let mut seqs: Vec<SeqStep> = tokens.iter().zip(spans.iter_mut()).map(|(t, span)| SeqStep { tokens: t, span }).collect();
+	let got = m.logits_ragged(&mut arena.cache, &mut seqs, Some(&lr as &dyn LowRank), false).to_host();
+	let v = m.config.vocab;
+	for (r, (t, &w)) in tokens.iter().zip(&which).enumerate() {
+		let alone = m.forward(&[t.clone()], Some(&ads[w]), None).to_host();
+		assert!(max_abs_diff(&got[r * v..(r + 1) * v], &alone) <= TOL, "row {r}");
+		assert!(max_abs_diff(&alone, &m.forward(&[t.clone()], None, None).to_host()) > 1e-3, "the adapter changes row {r}");
+	}
+}

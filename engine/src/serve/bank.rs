@@ -99,6 +99,8 @@ pub struct LoraBank {
 	modules: Vec<Option<(Tensor<3>, Tensor<3>)>>,
 	/// Which targets the adapter in each slot adapts (slot 0: none).
 	slot_targets: Vec<[bool; 7]>,
+	/// The rank of the adapter in each slot (slot 0: 0); columns past it are zeros.
+	slot_ranks: Vec<usize>,
 	entries: BTreeMap<ContentHash, Entry>,
 	free: Vec<usize>,
 	clock: u64,
@@ -135,6 +137,7 @@ impl LoraBank {
 			device: device.clone(),
 			modules: vec![None; config.layers * Target::ALL.len()],
 			slot_targets: vec![[false; 7]; slots + 1],
+			slot_ranks: vec![0; slots + 1],
 			entries: BTreeMap::new(),
 			free: (1..=slots).rev().collect(),
 			clock: 0,
@@ -323,6 +326,7 @@ impl LoraBank {
 			}
 		}
 		self.slot_targets[slot] = targets;
+		self.slot_ranks[slot] = r;
 		Ok(())
 	}
 
@@ -346,7 +350,7 @@ impl LoraBank {
 				if let Some(from) = pending.take() {
 					parts.push(self.gather(from, &rows[from..start]));
 				}
-				parts.push(Part::Segment { start, len, slot });
+				parts.push(Part::Segment { start, len, slot, rank: self.slot_ranks[slot] });
 			} else {
 				pending.get_or_insert(start);
 			}
@@ -361,7 +365,9 @@ impl LoraBank {
 	fn gather(&self, start: usize, rows: &[usize]) -> Part {
 		self.stats.gathered_rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
 		let ids: Vec<i64> = rows.iter().map(|&s| s as i64).collect();
-		Part::Gathered { start, len: rows.len(), ids: Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &self.device) }
+		let rank = rows.iter().map(|&s| self.slot_ranks[s]).max().unwrap_or(0);
+		let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &self.device);
+		Part::Gathered { start, len: rows.len(), ids, rank }
 	}
 }
 
@@ -371,10 +377,11 @@ pub const SEGMENT_ROWS: usize = 8;
 
 /// A stretch of a batch's rows, in row order.
 enum Part {
-	/// `len` rows from `start` on `slot`.
-	Segment { start: usize, len: usize, slot: usize },
-	/// `len` rows from `start`, row `i` on slot `ids[i]`.
-	Gathered { start: usize, len: usize, ids: Tensor<1, Int> },
+	/// `len` rows from `start` on `slot`, whose adapter has rank `rank`.
+	Segment { start: usize, len: usize, slot: usize, rank: usize },
+	/// `len` rows from `start`, row `i` on slot `ids[i]`; `rank` the highest of their adapters'
+	/// ranks (only that many of the slots' columns are gathered: the rest are zeros).
+	Gathered { start: usize, len: usize, ids: Tensor<1, Int>, rank: usize },
 }
 
 /// One forward pass's view of the bank.
@@ -407,16 +414,16 @@ impl LowRank for BankBatch<'_> {
 			.parts
 			.iter()
 			.map(|part| match part {
-				Part::Segment { len, slot: 0, .. } => Tensor::zeros([*len, o], device),
-				Part::Segment { start, len, slot } => {
-					// The slot's own matrices, read in place.
-					let a = a.clone().narrow(0, *slot, 1).reshape([i, r]);
-					let b = b.clone().narrow(0, *slot, 1).reshape([r, o]);
+				Part::Segment { len, slot: 0, .. } | Part::Gathered { len, rank: 0, .. } => Tensor::zeros([*len, o], device),
+				Part::Segment { start, len, slot, rank } => {
+					// The slot's own matrices, read in place, to its adapter's rank.
+					let a = a.clone().narrow(0, *slot, 1).reshape([i, r]).narrow(1, 0, *rank);
+					let b = b.clone().narrow(0, *slot, 1).reshape([r, o]).narrow(0, 0, *rank);
 					x.clone().narrow(0, *start, *len).matmul(a).matmul(b)
 				},
-				Part::Gathered { start, len, ids } => {
-					let ga = a.clone().select(0, ids.clone());
-					let gb = b.clone().select(0, ids.clone());
+				Part::Gathered { start, len, ids, rank } => {
+					let ga = a.clone().narrow(2, 0, *rank).select(0, ids.clone());
+					let gb = b.clone().narrow(1, 0, *rank).select(0, ids.clone());
 					x.clone().narrow(0, *start, *len).reshape([*len, 1, i]).matmul(ga).matmul(gb).reshape([*len, o])
 				},
 			})
