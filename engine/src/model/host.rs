@@ -62,34 +62,33 @@ impl Llama {
 		let n = positions.len();
 		assert_eq!(x.len(), n * c.hidden, "rows of the model's width");
 		for (l, ms) in layers.iter().enumerate() {
-			let project = |i: usize, x: &[f32]| self.host_project(l, ms[i], i, low_rank, x, n);
+			// Projections `which` of the rows `x`: the quantised products, plus the low-rank
+			// updates of `x` (handed over as one tensor for all of them).
+			let project = |which: &[usize], x: &[f32]| -> Vec<Vec<f32>> {
+				let rows = low_rank.map(|_| Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, x.len() / n]), &self.device));
+				which.iter().map(|&i| self.host_project(l, ms[i], i, low_rank.zip(rows.as_ref()), x, n)).collect()
+			};
 			let xn = rms_norm(&x, &tables.norms[l].0, c.rms_eps as f32);
-			let mut q = project(0, &xn);
-			let mut k = project(1, &xn);
-			let v = project(2, &xn);
+			let [mut q, mut k, v]: [Vec<f32>; 3] = project(&[0, 1, 2], &xn).try_into().expect("three projections");
 			rope(&mut q, c.heads, c.head_dim, positions, tables);
 			rope(&mut k, c.kv_heads, c.head_dim, positions, tables);
 			let attn = attention(l, q, k, v);
-			add(&mut x, &project(3, &attn));
+			add(&mut x, &project(&[3], &attn)[0]);
 			let xn = rms_norm(&x, &tables.norms[l].1, c.rms_eps as f32);
-			let gate = project(4, &xn);
-			let up = project(5, &xn);
+			let [gate, up]: [Vec<f32>; 2] = project(&[4, 5], &xn).try_into().expect("two projections");
 			let h: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
-			add(&mut x, &project(6, &h));
+			add(&mut x, &project(&[6], &h)[0]);
 		}
 		rms_norm(&x, &tables.final_norm, c.rms_eps as f32)
 	}
 
-	/// Projection `i` of layer `l` for `n` host rows: the quantised product plus the low-rank
-	/// update, if any.
-	fn host_project(&self, l: usize, m: &QMatrix, i: usize, low_rank: Option<&dyn LowRank>, x: &[f32], n: usize) -> Vec<f32> {
+	/// Projection `i` of layer `l` for `n` host rows `x`: the quantised product plus the
+	/// low-rank update of `x` (the same rows as a tensor), if any.
+	fn host_project(&self, l: usize, m: &QMatrix, i: usize, low_rank: Option<(&dyn LowRank, &Tensor<2>)>, x: &[f32], n: usize) -> Vec<f32> {
 		self.base_matmuls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 		let mut y = m.matmul(x, n);
-		if let Some(lr) = low_rank {
-			let rows = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, m.inp]), &self.device);
-			if let Some(d) = lr.delta(l, Target::ALL[i], rows) {
-				add(&mut y, &super::ToHost::to_host(d));
-			}
+		if let Some(d) = low_rank.and_then(|(lr, rows)| lr.delta(l, Target::ALL[i], rows.clone())) {
+			add(&mut y, &super::ToHost::to_host(d));
 		}
 		y
 	}

@@ -379,8 +379,6 @@ impl Llama {
 		let ids: Vec<i64> = tokens.iter().flatten().map(|&i| i as i64).collect();
 		let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
 		let mut x = self.embed.clone().select(0, ids).reshape([b, t, c.hidden]);
-		let cos = self.cos.clone().narrow(0, past, t);
-		let sin = self.sin.clone().narrow(0, past, t);
 		let mask = (t > 1).then(|| causal_mask(t, past, c.heads / c.kv_heads, &self.device));
 		if let Some(path) = self.host_path(b * t) {
 			let positions: Vec<usize> = (0..b).flat_map(|_| past..past + t).collect();
@@ -401,6 +399,8 @@ impl Llama {
 			}
 			return Tensor::<3>::from_data(TensorData::new(h, [b, t, c.hidden]), &self.device);
 		}
+		let cos = self.cos.clone().narrow(0, past, t);
+		let sin = self.sin.clone().narrow(0, past, t);
 		for (l, block) in self.blocks.iter().enumerate() {
 			let proj = |i: usize, x: Tensor<2>| self.project(l, block, i, low_rank, x);
 			let xn = rms_norm(x.clone(), &block.attn_norm, c.rms_eps).reshape([b * t, c.hidden]);
