@@ -14,7 +14,7 @@ use frame_support::{
 	BoundedVec,
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use mnemo_primitives::ContentHash;
+use mnemo_primitives::{ContentHash, ContributionId, DatanetId, DatanetVersion};
 use polkadot_sdk::{
 	frame_benchmarking,
 	sp_application_crypto::RuntimeAppPublic,
@@ -146,6 +146,25 @@ fn approved_contribution<T: Config>() -> (T::AccountId, T::AccountId, u64) {
 	let c = contribute_one::<T>(&who, d, 0);
 	approve::<T>(c, 1);
 	(owner, who, c)
+}
+
+/// For other pallets' benchmarks (a runtime's benchmark helpers): a new datanet whose version 1
+/// holds `n` approved contributions, each by its own contributor. Returns the datanet, the
+/// version and the contributions in id order. Moves the block number on by `n`.
+pub fn published_version<T: Config>(n: u32) -> (DatanetId, DatanetVersion, Vec<ContributionId>) {
+	let d = NextDatanetId::<T>::get();
+	let owner = funded::<T>("owner", d);
+	let d = create::<T>(&owner, rules::<T>(1, 1, vec![]));
+	let mut contributions = Vec::with_capacity(n as usize);
+	for i in 0..n {
+		let who = funded::<T>("contributor", d.saturating_mul(1_000).saturating_add(i));
+		let c = contribute_one::<T>(&who, d, d.saturating_mul(1_000).saturating_add(i));
+		approve::<T>(c, 1);
+		contributions.push(c);
+	}
+	Pallet::<T>::do_publish_version(owner, d).expect("published");
+	let v = Registry::<T>::get(d).map(|r| r.latest_version).expect("the datanet exists");
+	(d, v, contributions)
 }
 
 #[benchmarks(where <T as frame_system::Config>::RuntimeCall: From<Call<T>>)]

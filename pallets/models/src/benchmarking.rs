@@ -13,7 +13,7 @@ use frame_support::{
 	BoundedVec,
 };
 use frame_system::RawOrigin;
-use mnemo_primitives::{ContentHash, ModelId};
+use mnemo_primitives::{AdapterId, ContentHash, ModelId};
 use polkadot_sdk::{
 	frame_benchmarking,
 	sp_application_crypto::RuntimeAppPublic,
@@ -143,6 +143,16 @@ fn evaluated<T: Config>() -> (T::AccountId, ModelId) {
 	let (id, keys) = reported::<T>(1);
 	Pallet::<T>::do_attest(attestation_of(id, &keys[0], 250)).unwrap();
 	(ModelRecords::<T>::get(id).unwrap().owner, id)
+}
+
+/// For other pallets' benchmarks (a runtime's benchmark helpers): a deployed adapter of the
+/// largest spec, trained on the datanet versions the runtime's `BenchmarkHelper` publishes,
+/// priced at `price_per_1k`. Returns the adapter and its owner.
+pub fn deployed_adapter<T: Config>(price_per_1k: BalanceOf<T>) -> (AdapterId, T::AccountId) {
+	let (owner, id) = evaluated::<T>();
+	Pallet::<T>::do_deploy(owner.clone(), id, price_per_1k).expect("deployed");
+	let adapter = ModelRecords::<T>::get(id).and_then(|m| m.adapter).expect("an evaluated model has an adapter");
+	(adapter, owner)
 }
 
 fn signed<P: Encode, K: RuntimeAppPublic>(key: &K, payload: &P) -> K::Signature {

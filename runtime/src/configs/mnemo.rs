@@ -197,41 +197,69 @@ impl pallet_attribution::Config for Runtime {
 	type BenchmarkHelper = AttributionBenchmarkHelper;
 }
 
-/// The attribution benchmarks run against the pallet's mock (`cargo test -p pallet-attribution
-/// --features runtime-benchmarks`). Running them against this runtime needs a deployed adapter
-/// with approved contributions written into the models and datanets pallets, which this helper
-/// does not do yet, so `pallet_attribution` is not in `define_benchmarks!`: asking it for an
-/// adapter names none that is deployed and every record is refused.
+/// Sets up the attribution benchmarks in this runtime with the real pallets: a deployed adapter
+/// trained on published datanet versions (through the models and datanets pallets' own setup),
+/// and payers whose sr25519 keys the benchmark's keystore holds, with credit and an allowance.
 #[cfg(feature = "runtime-benchmarks")]
 pub struct AttributionBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
+const PAYER_KEYS: sp_core::crypto::KeyTypeId = sp_core::crypto::KeyTypeId(*b"payr");
+#[cfg(feature = "runtime-benchmarks")]
 impl pallet_attribution::BenchmarkHelper<AccountId, crate::Signature> for AttributionBenchmarkHelper {
 	fn deployed_adapter(_k: u32) -> (u32, alloc::vec::Vec<u64>) {
-		(u32::MAX, alloc::vec::Vec::new())
+		// Every published version holds `VERSION_CONTRIBUTIONS` contributions, so the largest
+		// model spec covers the attribution pallet's `MaxContributions`; one adapter serves all.
+		let adapter = match pallet_models::Deployed::<Runtime>::iter_keys().next() {
+			Some(a) => a,
+			None => pallet_models::benchmarking::deployed_adapter::<Runtime>(UNIT).0,
+		};
+		use mnemo_primitives::ModelsInspect as _;
+		let contributions = Models::training_datanets(adapter)
+			.into_iter()
+			.flat_map(|(d, v)| Datanets::version_contributions(d, v))
+			.map(|(c, _)| c)
+			.collect();
+		(adapter, contributions)
 	}
-	fn payer(i: u32, _operator: &AccountId) -> AccountId {
-		frame_benchmarking::account("payer", i, 0)
+	fn payer(i: u32, operator: &AccountId) -> AccountId {
+		use frame_support::traits::fungible::Mutate;
+		let seed = alloc::format!("//mnemo-bench-payer-{i}");
+		let key = sp_io::crypto::sr25519_generate(PAYER_KEYS, Some(seed.into_bytes()));
+		let payer = AccountId::from(key);
+		let plenty: Balance = 1 << 100;
+		let _ = Balances::set_balance(&payer, plenty);
+		let far = frame_system::Pallet::<Runtime>::block_number().saturating_add(1_000_000);
+		// The same payer may come back (several receipts each): its credit and allowance are
+		// only set up once.
+		if pallet_rewards::Allowances::<Runtime>::get(&payer, operator).is_none() {
+			let origin = || RuntimeOrigin::signed(payer.clone());
+			let _ = Rewards::deposit_credit(origin(), plenty / 2);
+			let _ = Rewards::approve_operator(origin(), operator.clone(), plenty / 4, far);
+		}
+		payer
 	}
-	fn sign(_payer: &AccountId, _payload: &[u8]) -> crate::Signature {
-		sp_runtime::MultiSignature::Sr25519(sp_core::sr25519::Signature::from_raw([0; 64]))
+	fn sign(payer: &AccountId, payload: &[u8]) -> crate::Signature {
+		let public = sp_core::sr25519::Public::from_raw(*payer.as_ref());
+		let signature = sp_io::crypto::sr25519_sign(PAYER_KEYS, &public, payload)
+			.unwrap_or_else(|| sp_core::sr25519::Signature::from_raw([0; 64]));
+		sp_runtime::MultiSignature::Sr25519(signature)
 	}
 }
 
-/// Publishes datanet versions for the models benchmarks by writing the version record.
+/// Contributions in each datanet version the models benchmarks publish: with `MaxDatanets` (8)
+/// versions, a model covers the attribution pallet's `MaxContributions` (16).
+#[cfg(feature = "runtime-benchmarks")]
+const VERSION_CONTRIBUTIONS: u32 = 2;
+
+/// Publishes a real datanet version (created, contributed, approved and published through the
+/// datanets pallet) for each datanet the models benchmarks train on.
 #[cfg(feature = "runtime-benchmarks")]
 pub struct ModelsBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_models::BenchmarkHelper for ModelsBenchmarkHelper {
-	fn published_version(i: u32) -> (u32, u32) {
-		let info = pallet_datanets::VersionInfo {
-			count: 1,
-			total_bytes: 1,
-			total_rows: 1,
-			root: Default::default(),
-			published_at: 0,
-		};
-		pallet_datanets::Versions::<Runtime>::insert(i, 1, info);
-		(i, 1)
+	fn published_version(_i: u32) -> (u32, u32) {
+		let (d, v, _) = pallet_datanets::benchmarking::published_version::<Runtime>(VERSION_CONTRIBUTIONS);
+		(d, v)
 	}
 }
 
