@@ -40,6 +40,20 @@ pub enum Subcommand {
 
 	/// Export the genesis wasm of the parachain (for registering it on a relay chain).
 	ExportGenesisWasm(cumulus_client_cli::ExportGenesisWasmCommand),
+
+	/// Measure the runtime's calls: `benchmark pallet --runtime <wasm built with the
+	/// runtime-benchmarks feature> --pallet <name> --extrinsic '*'` (what `scripts/bench-weights`
+	/// runs to write each pallet's `weights.rs`).
+	#[command(subcommand)]
+	Benchmark(BenchmarkCmd),
+}
+
+/// Benchmarks the node can run.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchmarkCmd {
+	/// Run a pallet's benchmarks against a runtime blob and write its weights (substrate's
+	/// `frame-benchmarking-cli`, the same command `frame-omni-bencher v1 benchmark pallet` runs).
+	Pallet(Box<frame_benchmarking_cli::PalletCmd>),
 }
 
 /// A key to put into the node's keystore at start-up: `TYPE=SURI`, e.g. `mnem=//Alice`.

@@ -2,7 +2,7 @@
 
 use crate::{
 	chain_spec,
-	cli::{Cli, RelayChainCli, Subcommand},
+	cli::{BenchmarkCmd, Cli, RelayChainCli, Subcommand},
 	service,
 };
 use std::time::Duration;
@@ -292,6 +292,16 @@ pub fn run() -> Result<()> {
 				let spec = cli.load_spec(&cmd.shared_params.chain.clone().unwrap_or_default())?;
 				cmd.run(&*spec)
 			})
+		}
+		Some(Subcommand::Benchmark(BenchmarkCmd::Pallet(cmd))) => {
+			// The runtime blob and its genesis preset come from the command line (`--runtime`,
+			// `--genesis-builder-preset`), not from a chain spec. No runner is built, so the
+			// logger is set up here: failures are reported through it (`RUST_LOG` filters it).
+			sc_cli::LoggerBuilder::new("").init()?;
+			cmd.run_with_spec::<
+				sp_runtime::traits::HashingFor<mnemo_primitives::OpaqueBlock>,
+				cumulus_client_service::ParachainHostFunctions,
+			>(None)
 		}
 		None => {
 			let runner = cli.create_runner(&cli.run.normalize())?;

@@ -4,9 +4,8 @@
 //!
 //! NOT YET GENERATED: the numbers below are estimates, not measurements. The database reads and
 //! writes are counted from the code of each call's worst case; the compute time is a rounded-up
-//! guess. They are to be replaced, unedited, by the benchmark CLI's output
-//! (`frame-omni-bencher v1 benchmark pallet --runtime <mnemo_runtime.wasm built with
-//! runtime-benchmarks> --pallet pallet_datanets --extrinsic '*'`).
+//! guess. They are to be replaced by `scripts/bench-weights`,
+//! which runs the benchmarks with a release `mnemo-node` (see `pallets/README.md`).
 
 #![allow(unused_parens)]
 #![allow(unused_imports)]
