@@ -157,8 +157,10 @@ pub fn published_version<T: Config>(n: u32) -> (DatanetId, DatanetVersion, Vec<C
 	let d = create::<T>(&owner, rules::<T>(1, 1, vec![]));
 	let mut contributions = Vec::with_capacity(n as usize);
 	for i in 0..n {
-		let who = funded::<T>("contributor", d.saturating_mul(1_000).saturating_add(i));
-		let c = contribute_one::<T>(&who, d, d.saturating_mul(1_000).saturating_add(i));
+		// Distinct across datanets: the contributor's index and the content's seed.
+		let unique = d.saturating_mul(1_000).saturating_add(i);
+		let who = funded::<T>("contributor", unique);
+		let c = contribute_one::<T>(&who, d, unique);
 		approve::<T>(c, 1);
 		contributions.push(c);
 	}

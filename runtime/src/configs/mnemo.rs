@@ -207,8 +207,8 @@ const PAYER_KEYS: sp_core::crypto::KeyTypeId = sp_core::crypto::KeyTypeId(*b"pay
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_attribution::BenchmarkHelper<AccountId, crate::Signature> for AttributionBenchmarkHelper {
 	fn deployed_adapter(_k: u32) -> (u32, alloc::vec::Vec<u64>) {
-		// Every published version holds `VERSION_CONTRIBUTIONS` contributions, so the largest
-		// model spec covers the attribution pallet's `MaxContributions`; one adapter serves all.
+		// Every published version holds `version_contributions()`, so the largest model spec
+		// covers the attribution pallet's `MaxContributions`; one adapter serves all.
 		let adapter = match pallet_models::Deployed::<Runtime>::iter_keys().next() {
 			Some(a) => a,
 			None => pallet_models::benchmarking::deployed_adapter::<Runtime>(UNIT).0,
@@ -233,23 +233,28 @@ impl pallet_attribution::BenchmarkHelper<AccountId, crate::Signature> for Attrib
 		// only set up once.
 		if pallet_rewards::Allowances::<Runtime>::get(&payer, operator).is_none() {
 			let origin = || RuntimeOrigin::signed(payer.clone());
-			let _ = Rewards::deposit_credit(origin(), plenty / 2);
-			let _ = Rewards::approve_operator(origin(), operator.clone(), plenty / 4, far);
+			Rewards::deposit_credit(origin(), plenty / 2).expect("the payer's credit");
+			Rewards::approve_operator(origin(), operator.clone(), plenty / 4, far).expect("the payer's allowance");
 		}
 		payer
 	}
 	fn sign(payer: &AccountId, payload: &[u8]) -> crate::Signature {
 		let public = sp_core::sr25519::Public::from_raw(*payer.as_ref());
 		let signature = sp_io::crypto::sr25519_sign(PAYER_KEYS, &public, payload)
-			.unwrap_or_else(|| sp_core::sr25519::Signature::from_raw([0; 64]));
+			.expect("the payer's key was generated in the benchmark keystore");
 		sp_runtime::MultiSignature::Sr25519(signature)
 	}
 }
 
-/// Contributions in each datanet version the models benchmarks publish: with `MaxDatanets` (8)
-/// versions, a model covers the attribution pallet's `MaxContributions` (16).
+/// Contributions in each datanet version the models benchmarks publish: enough that a model of
+/// `MaxDatanets` versions covers the attribution pallet's `MaxContributions`.
 #[cfg(feature = "runtime-benchmarks")]
-const VERSION_CONTRIBUTIONS: u32 = 2;
+fn version_contributions() -> u32 {
+	use frame_support::traits::Get;
+	let wanted: u32 = <Runtime as pallet_attribution::Config>::MaxContributions::get();
+	let datanets: u32 = <Runtime as pallet_models::Config>::MaxDatanets::get();
+	wanted.div_ceil(datanets.max(1))
+}
 
 /// Publishes a real datanet version (created, contributed, approved and published through the
 /// datanets pallet) for each datanet the models benchmarks train on.
@@ -258,7 +263,7 @@ pub struct ModelsBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_models::BenchmarkHelper for ModelsBenchmarkHelper {
 	fn published_version(_i: u32) -> (u32, u32) {
-		let (d, v, _) = pallet_datanets::benchmarking::published_version::<Runtime>(VERSION_CONTRIBUTIONS);
+		let (d, v, _) = pallet_datanets::benchmarking::published_version::<Runtime>(version_contributions());
 		(d, v)
 	}
 }
