@@ -7,14 +7,14 @@ use mnemo_primitives::{AdapterId, Balance, ContributionId, ContributionShare, Re
 use polkadot_sdk::{
 	frame_support::{pallet_prelude::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
 	frame_system::pallet_prelude::BlockNumberFor,
-	sp_runtime::Perbill,
+	sp_runtime::{helpers_128bit::multiply_by_rational_with_rounding, Perbill, Rounding},
 };
 use scale_info::TypeInfo;
 
 pub(crate) type AccountIdOf<T> = <T as polkadot_sdk::frame_system::Config>::AccountId;
 
 /// Where the residual goes: the part of the score-weighted pools (contributors' and datanet
-/// owners') that attribution did not assign to any contribution.
+/// owners') that the [`PoolRule`] does not give to any contribution.
 #[derive(
 	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
 	serde::Serialize, serde::Deserialize,
@@ -26,23 +26,44 @@ pub enum ResidualTo {
 	Treasury,
 }
 
+/// How the two score-weighted parts (contributors' and datanet owners') are shared among the
+/// contributions a receipt's attribution credits.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+	serde::Serialize, serde::Deserialize,
+)]
+pub enum PoolRule {
+	/// Each part is shared among the attributed contributions in proportion to their scores
+	/// (a score over the sum of that receipt's scores), so the whole part goes to the data the
+	/// attribution found; it goes to `residual_to` only when the attribution credits no
+	/// contribution at all. The scores decide who gets what, not how much of the part the data
+	/// gets.
+	Relative,
+	/// Each contribution receives its score times the part; the rest (100% minus the scores'
+	/// sum: what the data did not explain) goes to `residual_to`.
+	Absolute,
+}
+
 /// How a settled fee is shared. The five parts sum to exactly 100%.
 #[derive(
 	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
 	serde::Serialize, serde::Deserialize,
 )]
 pub struct FeeSplit {
-	/// Shared by the attributed contributors, by score.
+	/// Shared by the attributed contributors, by score (see `pool`).
 	pub contributors: Perbill,
 	/// To the adapter's owner.
 	pub adapter_owner: Perbill,
-	/// Shared by the owners of the attributed contributions' datanets, by the same scores.
+	/// Shared by the owners of the attributed contributions' datanets, by the same scores
+	/// (see `pool`).
 	pub datanet_owners: Perbill,
 	/// Shared equally by the attestors whose reports made the quorum.
 	pub attestors: Perbill,
 	/// To the treasury (which also receives all rounding dust).
 	pub treasury: Perbill,
-	/// Where the unassigned residual of the score-weighted parts goes.
+	/// How the score-weighted parts are shared among the attributed contributions.
+	pub pool: PoolRule,
+	/// Where what `pool` leaves of the score-weighted parts goes.
 	pub residual_to: ResidualTo,
 }
 
@@ -58,7 +79,8 @@ impl FeeSplit {
 
 impl Default for FeeSplit {
 	/// Contributors 50%, adapter owner 20%, datanet owners 10%, attestors 10%, treasury 10%;
-	/// the residual to the adapter owner.
+	/// the score-weighted parts shared by relative score; the residual (a receipt the
+	/// attribution credits to no contribution) to the adapter owner.
 	fn default() -> Self {
 		FeeSplit {
 			contributors: Perbill::from_percent(50),
@@ -66,6 +88,7 @@ impl Default for FeeSplit {
 			datanet_owners: Perbill::from_percent(10),
 			attestors: Perbill::from_percent(10),
 			treasury: Perbill::from_percent(10),
+			pool: PoolRule::Relative,
 			residual_to: ResidualTo::AdapterOwner,
 		}
 	}
@@ -207,12 +230,14 @@ impl<A: Clone + Eq> Split<A> {
 
 /// Split `fee` by `split`.
 ///
-/// Each part is `part × fee`, rounded down. The contributors' part is shared by score and the
-/// datanet owners' part by the same scores (each contribution's share credited to its datanet's
-/// owner); the attestors' part equally. What the scores leave unassigned (100% minus their sum)
-/// of the two score-weighted parts is the residual and goes where `split.residual_to` says.
-/// Everything left by rounding goes to the treasury, so the credits sum to `fee` exactly.
-/// Zero credits are left out.
+/// Each part is `part × fee`, rounded down. The contributors' part is shared among the
+/// contributions by score and the datanet owners' part by the same scores (each contribution's
+/// share credited to its datanet's owner), as `split.pool` says: in proportion to the scores
+/// (`Relative`: the whole part to the data the attribution found) or each score times the part
+/// (`Absolute`). What the rule leaves of the two score-weighted parts (`Relative`: all of them
+/// when no contribution is scored; `Absolute`: 100% minus the scores' sum) is the residual and
+/// goes where `split.residual_to` says. The attestors' part is shared equally. Everything left by
+/// rounding goes to the treasury, so the credits sum to `fee` exactly. Zero credits are left out.
 pub fn split_fee<A: Clone + Eq>(
 	fee: Balance,
 	split: &FeeSplit,
@@ -236,24 +261,44 @@ pub fn split_fee<A: Clone + Eq>(
 			return Err(SplitError::DuplicateAttestor);
 		}
 	}
-	let residual = Perbill::from_parts((whole - scored) as u32);
 	let pool_c = split.contributors.mul_floor(fee);
 	let pool_a = split.adapter_owner.mul_floor(fee);
 	let pool_d = split.datanet_owners.mul_floor(fee);
 	let pool_t = split.attestors.mul_floor(fee);
+	// One contribution's part of a score-weighted pool, rounded down: never above the pool.
+	let part_of = |share: Perbill, pool: Balance| -> Balance {
+		match split.pool {
+			PoolRule::Absolute => share.mul_floor(pool),
+			PoolRule::Relative => multiply_by_rational_with_rounding(
+				pool,
+				u128::from(share.deconstruct()),
+				u128::from(scored),
+				Rounding::Down,
+			)
+			.unwrap_or(0),
+		}
+	};
 
 	let mut out = Split { payees: Vec::new(), contributions: Vec::new() };
 	let pay = |out: &mut Split<A>, who: &A, role: Role, amount: Balance| out.credit(who, role, amount);
 	for c in contributions {
-		let to_contributor = c.share.mul_floor(pool_c);
+		let to_contributor = part_of(c.share, pool_c);
+		let to_owner = part_of(c.share, pool_d);
 		pay(&mut out, &c.contributor, Role::Contributor, to_contributor);
-		pay(&mut out, &c.datanet_owner, Role::DatanetOwner, c.share.mul_floor(pool_d));
+		pay(&mut out, &c.datanet_owner, Role::DatanetOwner, to_owner);
 		if to_contributor > 0 {
 			out.contributions.push((c.contribution, to_contributor));
 		}
 	}
+	let unassigned = match split.pool {
+		PoolRule::Relative if scored > 0 => 0,
+		PoolRule::Relative => pool_c.saturating_add(pool_d),
+		PoolRule::Absolute => {
+			let residual = Perbill::from_parts((whole - scored) as u32);
+			residual.mul_floor(pool_c).saturating_add(residual.mul_floor(pool_d))
+		},
+	};
 	pay(&mut out, adapter_owner, Role::AdapterOwner, pool_a);
-	let unassigned = residual.mul_floor(pool_c).saturating_add(residual.mul_floor(pool_d));
 	match split.residual_to {
 		ResidualTo::AdapterOwner => pay(&mut out, adapter_owner, Role::AdapterOwner, unassigned),
 		ResidualTo::Treasury => pay(&mut out, treasury, Role::Treasury, unassigned),

@@ -5,7 +5,7 @@ use super::*;
 use frame_support::{assert_ok, traits::Hooks};
 use mnemo_primitives::{Charge, ContributionShare, PaymentEscrow, RewardSink, Settlement};
 use pallet_governance::{ProposalKind, Vote};
-use pallet_rewards::{FeeSplit, ResidualTo, RewardParams};
+use pallet_rewards::{FeeSplit, PoolRule, ResidualTo, RewardParams};
 use polkadot_sdk::{sp_keyring::Sr25519Keyring as K, sp_runtime::Perbill};
 
 fn run_to(n: BlockNumber) {
@@ -53,9 +53,10 @@ fn a_paid_inference_reaches_its_contributors_and_nothing_is_created() {
 		}
 		let after = [K::Alice, K::Dave, K::Eve, K::Ferdie].map(free);
 		let gained: Vec<Balance> = after.iter().zip(before).map(|(a, b)| a - b).collect();
-		// Dave 80% of 50%; Alice 20% plus the residual 20% of 50% and of 10%; Eve 80% of 10%;
-		// Ferdie 10%.
-		assert_eq!(gained, vec![fee * 32 / 100, fee * 40 / 100, fee * 8 / 100, fee * 10 / 100]);
+		// Dave's is the only contribution attributed, so the contributors' 50% is all his (the
+		// default pool rule shares it by relative score), and so is his datanet owner Eve's 10%;
+		// Alice 20%; Ferdie 10%.
+		assert_eq!(gained, vec![fee * 20 / 100, fee * 50 / 100, fee * 10 / 100, fee * 10 / 100]);
 		// The treasury's 10% waits in its ledger until someone pays it out.
 		let treasury = configs::TreasuryAccount::get();
 		let treasury_before = Balances::free_balance(&treasury);
@@ -80,6 +81,7 @@ fn stakers_change_the_fee_split_through_governance() {
 				datanet_owners: Perbill::from_percent(10),
 				attestors: Perbill::from_percent(10),
 				treasury: Perbill::from_percent(5),
+				pool: PoolRule::Absolute,
 				residual_to: ResidualTo::Treasury,
 			},
 			..dev

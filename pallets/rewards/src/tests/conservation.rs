@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 /// Five parts summing to exactly 100%, from four cut points.
 fn any_split() -> impl Strategy<Value = FeeSplit> {
-	(proptest::collection::vec(0u32..=1_000_000_000, 4), any::<bool>()).prop_map(|(mut cuts, to_owner)| {
+	(proptest::collection::vec(0u32..=1_000_000_000, 4), any::<bool>(), any::<bool>()).prop_map(|(mut cuts, to_owner, relative)| {
 		cuts.sort();
 		let parts: Vec<u32> = [0, cuts[0], cuts[1], cuts[2], cuts[3], 1_000_000_000].windows(2).map(|w| w[1] - w[0]).collect();
 		FeeSplit {
@@ -16,6 +16,7 @@ fn any_split() -> impl Strategy<Value = FeeSplit> {
 			datanet_owners: Perbill::from_parts(parts[2]),
 			attestors: Perbill::from_parts(parts[3]),
 			treasury: Perbill::from_parts(parts[4]),
+			pool: if relative { PoolRule::Relative } else { PoolRule::Absolute },
 			residual_to: if to_owner { ResidualTo::AdapterOwner } else { ResidualTo::Treasury },
 		}
 	})
@@ -57,11 +58,25 @@ proptest! {
 		who.dedup();
 		prop_assert_eq!(who.len(), out.payees.len());
 		prop_assert!(out.payees.iter().all(|p| p.amounts.total() > 0));
-		// Each contributor gets at most its score of the contributors' part.
+		// Each contribution gets at most its share of the contributors' part: its score of it
+		// (absolute) or its score over all scores of it (relative); together never more than it.
 		let pool_c = split.contributors.mul_floor(fee);
+		let scored: u128 = shares.iter().map(|s| u128::from(s.share.deconstruct())).sum();
 		for (c, amount) in &out.contributions {
 			let s = shares.iter().find(|s| s.contribution == *c).unwrap();
-			prop_assert!(*amount <= s.share.mul_floor(pool_c) && *amount > 0);
+			let most = match split.pool {
+				PoolRule::Absolute => s.share.mul_floor(pool_c),
+				PoolRule::Relative => pool_c / scored * u128::from(s.share.deconstruct())
+					+ pool_c % scored * u128::from(s.share.deconstruct()) / scored,
+			};
+			prop_assert!(*amount <= most && *amount > 0);
+		}
+		let to_contributors: Balance = out.payees.iter().map(|p| p.amounts.contributor).sum();
+		prop_assert!(to_contributors <= pool_c);
+		// Relative: when anything is scored, the contributors' part goes to the data, all but
+		// at most one unit of rounding per contribution.
+		if split.pool == PoolRule::Relative && scored > 0 {
+			prop_assert!(to_contributors + shares.len() as Balance >= pool_c);
 		}
 		// The treasury gets at least its part; nobody else gets any treasury credit.
 		let treasury = out.payees.iter().find(|p| p.who == 0).map(|p| p.amounts.treasury).unwrap_or(0);

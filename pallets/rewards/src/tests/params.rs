@@ -3,13 +3,14 @@
 use crate::{mock::*, *};
 use polkadot_sdk::{frame_support::assert_ok, sp_runtime::{DispatchError, Perbill}};
 
-fn split(c: u32, a: u32, d: u32, t: u32, tr: u32, residual_to: ResidualTo) -> FeeSplit {
+fn split(c: u32, a: u32, d: u32, t: u32, tr: u32, pool: PoolRule, residual_to: ResidualTo) -> FeeSplit {
 	FeeSplit {
 		contributors: Perbill::from_percent(c),
 		adapter_owner: Perbill::from_percent(a),
 		datanet_owners: Perbill::from_percent(d),
 		attestors: Perbill::from_percent(t),
 		treasury: Perbill::from_percent(tr),
+		pool,
 		residual_to,
 	}
 }
@@ -20,7 +21,7 @@ fn governance_sets_the_split_for_later_settlements() {
 		funded(10_000, 10_000);
 		assert_ok!(charge(1, 1_000));
 		assert_ok!(settle(1));
-		let new = RewardParams { split: split(70, 10, 0, 10, 10, ResidualTo::Treasury), notice: 2, spend_period: 5 };
+		let new = RewardParams { split: split(70, 10, 0, 10, 10, PoolRule::Absolute, ResidualTo::Treasury), notice: 2, spend_period: 5 };
 		assert_eq!(
 			e(Rewards::set_params(RuntimeOrigin::signed(OWNER), new)),
 			Err(DispatchError::BadOrigin)
@@ -31,12 +32,13 @@ fn governance_sets_the_split_for_later_settlements() {
 		assert_ok!(charge(2, 1_000));
 		assert_ok!(settle(2));
 		run_to(1 + WINDOW);
-		// Receipt 1 kept the split it settled under (C1: 60% of 500); receipt 2 has the new one
-		// (60% of 700), and the 10% residual went to the treasury.
-		assert_eq!(ledger(C1).earned.contributor, 300 + 420);
-		assert_eq!(ledger(OWNER).earned.adapter_owner, 260 + 100);
-		assert_eq!(ledger(TREASURY).earned.treasury, 100 + 100 + 70);
-		assert_eq!(ledger(CURATOR).earned.datanet_owner, 90);
+		// Receipt 1 kept the split it settled under (C1: 60 of the 90 points scored, of 500;
+		// the treasury 100 and 2 of dust); receipt 2 has the new one (absolute: 60% of 700), and
+		// the 10% the scores left went to the treasury.
+		assert_eq!(ledger(C1).earned.contributor, 333 + 420);
+		assert_eq!(ledger(OWNER).earned.adapter_owner, 200 + 100);
+		assert_eq!(ledger(TREASURY).earned.treasury, 102 + 100 + 70);
+		assert_eq!(ledger(CURATOR).earned.datanet_owner, 99);
 	});
 }
 
@@ -44,9 +46,9 @@ fn governance_sets_the_split_for_later_settlements() {
 fn invalid_params_are_refused() {
 	build_and_execute(|| {
 		let mut p = params();
-		p.split = split(50, 20, 10, 10, 9, ResidualTo::AdapterOwner);
+		p.split = split(50, 20, 10, 10, 9, PoolRule::Relative, ResidualTo::AdapterOwner);
 		assert_eq!(e(Rewards::set_params(RuntimeOrigin::root(), p)), err(Error::InvalidSplit));
-		p.split = split(50, 20, 10, 10, 11, ResidualTo::AdapterOwner);
+		p.split = split(50, 20, 10, 10, 11, PoolRule::Relative, ResidualTo::AdapterOwner);
 		assert_eq!(e(Rewards::set_params(RuntimeOrigin::root(), p)), err(Error::InvalidSplit));
 		let p = RewardParams { spend_period: 0, ..params() };
 		assert_eq!(e(Rewards::set_params(RuntimeOrigin::root(), p)), err(Error::ZeroPeriod));

@@ -24,21 +24,59 @@ fn the_default_split_to_the_last_unit() {
 		assert_eq!(settle(1), Ok(1_000));
 		assert_eq!(last_event(), Event::Settled { receipt: 1, fee: 1_000, payees: 7, release_at: 1 + WINDOW });
 		let p = pending(1);
-		// Contributors 50% by score: 60% and 30% of 500.
-		assert_eq!(amounts(C1, &p), RoleAmounts { contributor: 300, ..Default::default() });
-		assert_eq!(amounts(C2, &p), RoleAmounts { contributor: 150, ..Default::default() });
-		// Datanet owner 10% by the same scores: 60 + 30.
-		assert_eq!(amounts(CURATOR, &p), RoleAmounts { datanet_owner: 90, ..Default::default() });
-		// Adapter owner 20%, plus the residual (10% unscored) of both score-weighted parts.
-		assert_eq!(amounts(OWNER, &p), RoleAmounts { adapter_owner: 200 + 50 + 10, ..Default::default() });
+		// Contributors 50%, shared by relative score: the scores are 60% and 30%, so 60/90 and
+		// 30/90 of 500, rounded down.
+		assert_eq!(amounts(C1, &p), RoleAmounts { contributor: 333, ..Default::default() });
+		assert_eq!(amounts(C2, &p), RoleAmounts { contributor: 166, ..Default::default() });
+		// Datanet owner 10% by the same relative scores: 66 + 33.
+		assert_eq!(amounts(CURATOR, &p), RoleAmounts { datanet_owner: 99, ..Default::default() });
+		// Adapter owner 20%: the scores found data, so no residual.
+		assert_eq!(amounts(OWNER, &p), RoleAmounts { adapter_owner: 200, ..Default::default() });
 		// Attestors 10% equally.
 		assert_eq!(amounts(A1, &p), RoleAmounts { attestor: 50, ..Default::default() });
 		assert_eq!(amounts(A2, &p), RoleAmounts { attestor: 50, ..Default::default() });
-		assert_eq!(amounts(TREASURY, &p), RoleAmounts { treasury: 100, ..Default::default() });
-		assert_eq!(p.contributions.into_inner(), vec![(100, 300), (101, 150)]);
+		// The treasury's 10% and the two units the relative shares left by rounding.
+		assert_eq!(amounts(TREASURY, &p), RoleAmounts { treasury: 102, ..Default::default() });
+		assert_eq!(p.contributions.into_inner(), vec![(100, 333), (101, 166)]);
 		// Pending in the ledgers, nothing claimable yet.
-		assert_eq!(ledger(C1), Ledger { pending: 300, ..Default::default() });
+		assert_eq!(ledger(C1), Ledger { pending: 333, ..Default::default() });
 		assert_eq!(Rewards::owed(), Owed { escrowed: 0, pending: 1_000, claimable: 0 });
+	});
+}
+
+#[test]
+fn a_weak_attribution_still_pays_the_whole_pool_to_the_data_it_found() {
+	build_and_execute(|| {
+		funded(10_000, 10_000);
+		assert_ok!(charge(1, 1_000));
+		// As in the demo: attribution explains only 5% of the output, 3% and 2%.
+		let weak = || Settlement {
+			receipt: 1,
+			adapter_owner: OWNER,
+			contributions: vec![share(100, C1, 3), share(101, C2, 2)],
+			attestors: vec![A1],
+			release_at: 3,
+		};
+		assert_ok!(Rewards::settle(weak()));
+		let p = pending(1);
+		// Relative (the default): the contributors' 500 and the datanet owners' 100 by 3:2.
+		assert_eq!(amounts(C1, &p).contributor, 300);
+		assert_eq!(amounts(C2, &p).contributor, 200);
+		assert_eq!(amounts(CURATOR, &p).datanet_owner, 100);
+		assert_eq!(amounts(OWNER, &p).adapter_owner, 200);
+		assert_ok!(Rewards::refund(1));
+
+		// Absolute: each its score of the pools, the 95% the scores leave to the adapter owner.
+		let mut params = params();
+		params.split.pool = PoolRule::Absolute;
+		assert_ok!(Rewards::set_params(RuntimeOrigin::root(), params));
+		assert_ok!(charge(2, 1_000));
+		assert_ok!(Rewards::settle(Settlement { receipt: 2, ..weak() }));
+		let p = pending(2);
+		assert_eq!(amounts(C1, &p).contributor, 15);
+		assert_eq!(amounts(C2, &p).contributor, 10);
+		assert_eq!(amounts(CURATOR, &p).datanet_owner, 3 + 2);
+		assert_eq!(amounts(OWNER, &p).adapter_owner, 200 + 475 + 95);
 	});
 }
 
@@ -50,13 +88,14 @@ fn rounding_dust_goes_to_the_treasury() {
 		assert_ok!(settle(1));
 		let p = pending(1);
 		// Pools: contributors 499, owner 199, datanet owners 99, attestors 99.
-		assert_eq!(amounts(C1, &p).contributor, 299);
-		assert_eq!(amounts(C2, &p).contributor, 149);
-		assert_eq!(amounts(CURATOR, &p).datanet_owner, 59 + 29);
-		assert_eq!(amounts(OWNER, &p).adapter_owner, 199 + 49 + 9);
+		assert_eq!(amounts(C1, &p).contributor, 332);
+		assert_eq!(amounts(C2, &p).contributor, 166);
+		assert_eq!(amounts(CURATOR, &p).datanet_owner, 66 + 33);
+		assert_eq!(amounts(OWNER, &p).adapter_owner, 199);
 		assert_eq!(amounts(A1, &p).attestor, 49);
-		// The treasury's 99 (999 - the other four parts) and 9 of dust.
-		assert_eq!(amounts(TREASURY, &p).treasury, 108);
+		// The treasury's 103 (999 - the four other parts) and 2 of dust (one from the
+		// contributors' pool, one from the attestors').
+		assert_eq!(amounts(TREASURY, &p).treasury, 105);
 		let total: Balance = p.payees.iter().map(|x| x.amounts.total()).sum();
 		assert_eq!(total, 999);
 	});
@@ -79,9 +118,10 @@ fn one_credit_per_account_whatever_its_roles() {
 		}));
 		let p = pending(1);
 		assert_eq!(p.payees.iter().filter(|x| x.who == OWNER).count(), 1);
+		// The only contribution scored takes the whole of both score-weighted parts.
 		assert_eq!(
 			amounts(OWNER, &p),
-			RoleAmounts { contributor: 250, adapter_owner: 200 + 250 + 50, datanet_owner: 50, attestor: 50, treasury: 0 }
+			RoleAmounts { contributor: 500, adapter_owner: 200, datanet_owner: 100, attestor: 50, treasury: 0 }
 		);
 		assert_eq!(p.payees.len(), 3);
 	});
@@ -155,26 +195,26 @@ fn credits_become_claimable_after_the_window_with_their_explanation() {
 			ledger(C1),
 			Ledger {
 				pending: 0,
-				claimable: 300,
+				claimable: 333,
 				claimed: 0,
-				earned: RoleAmounts { contributor: 300, ..Default::default() },
+				earned: RoleAmounts { contributor: 333, ..Default::default() },
 				refunds: 0
 			}
 		);
-		assert_eq!(ledger(OWNER).earned.adapter_owner, 260);
-		assert_eq!(Rewards::contribution_earnings(vec![100, 101, 102]), vec![(100, 300), (101, 150), (102, 0)]);
+		assert_eq!(ledger(OWNER).earned.adapter_owner, 200);
+		assert_eq!(Rewards::contribution_earnings(vec![100, 101, 102]), vec![(100, 333), (101, 166), (102, 0)]);
 		assert_eq!(
 			Rewards::recent_credits(C1),
 			vec![CreditRecord {
 				receipt: 1,
 				adapter: 7,
-				amounts: RoleAmounts { contributor: 300, ..Default::default() },
+				amounts: RoleAmounts { contributor: 333, ..Default::default() },
 				released_at: 1 + WINDOW
 			}]
 		);
 		let evs = events();
-		assert!(evs.contains(&Event::Credited { who: C1, receipt: 1, amount: 300 }));
-		assert!(evs.contains(&Event::Credited { who: TREASURY, receipt: 1, amount: 100 }));
+		assert!(evs.contains(&Event::Credited { who: C1, receipt: 1, amount: 333 }));
+		assert!(evs.contains(&Event::Credited { who: TREASURY, receipt: 1, amount: 102 }));
 		assert_eq!(last_event(), Event::Released { receipt: 1, fee: 1_000 });
 		assert_eq!(Rewards::receipt(1), None);
 		assert_eq!(Rewards::owed(), Owed { escrowed: 0, pending: 0, claimable: 1_000 });
@@ -194,7 +234,8 @@ fn recent_credits_keep_the_newest() {
 		}
 		let receipts: Vec<_> = Rewards::recent_credits(C1).iter().map(|c| c.receipt).collect();
 		assert_eq!(receipts, (2..=MAX_RECENT as u64 + 1).collect::<Vec<_>>());
-		assert_eq!(ledger(C1).earned.contributor, 30 * (MAX_RECENT as u128 + 1));
+		// 60 of the 90 points scored, of 50.
+		assert_eq!(ledger(C1).earned.contributor, 33 * (MAX_RECENT as u128 + 1));
 	});
 }
 
@@ -212,7 +253,7 @@ fn full_release_slots_push_a_settlement_to_the_next_block() {
 		run_to(1 + WINDOW);
 		assert!(matches!(Rewards::receipt(3), Some(ReceiptFunds::Pending(_))));
 		run_to(2 + WINDOW);
-		assert_eq!(ledger(C1).claimable, 90);
+		assert_eq!(ledger(C1).claimable, 3 * 33);
 		// A release block in the past (or now) is the next block.
 		assert_ok!(charge(4, 100));
 		assert_ok!(Rewards::settle(Settlement {
@@ -254,15 +295,15 @@ fn a_pending_settlement_is_clawed_back_to_the_payer() {
 		assert_ok!(charge(2, 500));
 		assert_ok!(settle(1));
 		assert_ok!(settle(2));
-		assert_eq!(ledger(C1).pending, 450);
+		assert_eq!(ledger(C1).pending, 333 + 166);
 		assert_eq!(Rewards::refund(1), Ok(1_000));
 		assert_eq!(last_event(), Event::Refunded { receipt: 1, payer: PAYER, amount: 1_000, clawed_back: true });
 		assert_eq!(credit(PAYER), 10_000 - 500);
-		assert_eq!(ledger(C1).pending, 150);
+		assert_eq!(ledger(C1).pending, 166);
 		assert_eq!(Rewards::spend(PAYER).0, SpendTotals { total: 500, receipts: 1 });
 		run_to(1 + WINDOW);
 		// Only the other receipt was released.
-		assert_eq!(ledger(C1).claimable, 150);
+		assert_eq!(ledger(C1).claimable, 166);
 		assert!(!events().contains(&Event::Released { receipt: 1, fee: 1_000 }));
 		assert_eq!(Rewards::owed(), Owed { escrowed: 0, pending: 0, claimable: 500 });
 	});
