@@ -3,7 +3,7 @@
 //! It talks to a Mnemo node over its JSON-RPC (HTTP, the same port as WebSocket), builds and
 //! signs extrinsics itself in the runtime's format (a v4 signed `UncheckedExtrinsic` with the
 //! runtime's transaction extensions, immortal era, no tip, metadata-hash check disabled), reads
-//! storage by key, and signs and checks payer vouchers. The engine's receipt flusher uses it; the
+//! storage by key (payment channels among it), and signs and checks payer vouchers. The engine's receipt flusher uses it; the
 //! `mnemo` command-line client is to grow on the same crate.
 
 #[cfg(feature = "cli")]
@@ -31,6 +31,8 @@ pub use voucher::{SignedVoucher, VoucherOf};
 pub const ATTRIBUTION_PALLET: u8 = 54;
 /// The runtime's pallet index of `pallet_balances`.
 pub const BALANCES_PALLET: u8 = 10;
+/// The runtime's pallet index of `pallet_rewards`.
+pub const REWARDS_PALLET: u8 = 53;
 /// Largest batch `record_inferences` takes (the runtime's `MaxBatch`).
 pub const MAX_BATCH: usize = 32;
 
@@ -62,6 +64,19 @@ pub struct InferenceRecord {
 	pub transcript: ContentHash,
 }
 
+/// A payer's payment channel to an operator, as `pallet_rewards::Channel` stores it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Channel {
+	/// What is left of the deposit for the operator to charge.
+	pub balance: Balance,
+	/// What was charged on it so far, net of refunds.
+	pub spent: Balance,
+	/// The `seq` of the last voucher charged.
+	pub seq: u64,
+	/// Set once the payer closed it: no charge lands from this block on.
+	pub closes_at: Option<BlockNumber>,
+}
+
 /// A signing key.
 #[derive(Clone)]
 pub struct Signer {
@@ -86,6 +101,16 @@ impl Signer {
 	pub fn pair(&self) -> &sr25519::Pair {
 		&self.pair
 	}
+}
+
+/// An account from its SS58 address or its 32 bytes in hex (with or without `0x`).
+pub fn parse_account(s: &str) -> Option<AccountId> {
+	use polkadot_sdk::sp_core::crypto::Ss58Codec;
+	if let Ok(a) = AccountId::from_ss58check(s) {
+		return Some(a);
+	}
+	let bytes = hex::decode(s.trim_start_matches("0x")).ok()?;
+	<[u8; 32]>::try_from(bytes).ok().map(Into::into)
 }
 
 /// Storage prefix of a pallet's item: `twox128(pallet) ++ twox128(item)`.
@@ -289,6 +314,23 @@ impl Client {
 		c
 	}
 
+	// ---- Mnemo's rewards pallet ----
+
+	/// `Rewards::open_channel(operator, deposit)`.
+	pub fn open_channel_call(operator: &AccountId, deposit: Balance) -> Vec<u8> {
+		let mut c = vec![REWARDS_PALLET, 0];
+		operator.encode_to(&mut c);
+		Compact(deposit).encode_to(&mut c);
+		c
+	}
+
+	/// `payer`'s payment channel to `operator`, if it has one.
+	pub fn channel(&self, payer: &AccountId, operator: &AccountId) -> Result<Option<Channel>> {
+		let mut key = map_key("Rewards", "Channels", payer);
+		blake2_128_concat(operator, &mut key);
+		self.storage_value(&key)
+	}
+
 	// ---- Mnemo's attribution pallet ----
 
 	/// `Attribution::register_operator` (holds the operator bond).
@@ -337,6 +379,12 @@ mod tests {
 		assert_eq!(k.len(), 32 + 16 + 32);
 		assert_eq!(Client::register_operator_call(), vec![54, 0]);
 		assert_eq!(Client::record_inferences_call(&[]), vec![54, 4, 0]);
+		let open = Client::open_channel_call(&alice.account(), 1);
+		assert_eq!((&open[..2], open.len()), (&[53u8, 0][..], 2 + 32 + 1));
 		assert!(matches!(Signer::from_suri("not a uri"), Err(Error::BadSuri(_))));
+		let ss58 = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+		assert_eq!(parse_account(ss58), Some(alice.account()));
+		assert_eq!(parse_account(&format!("0x{}", hex::encode(alice.account()))), Some(alice.account()));
+		assert_eq!(parse_account("5Grw"), None);
 	}
 }

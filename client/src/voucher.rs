@@ -1,5 +1,6 @@
-//! Payer vouchers: a payer signs one per inference, the serving operator checks
-//! it before answering and records it with the receipt, and the chain checks it again.
+//! Payer vouchers: a payer signs one per inference on its payment channel to a serving operator
+//! (numbered by `seq`, with the channel's `cumulative` consent), the operator checks it before
+//! answering and records it with the receipt, and the chain checks it again.
 //!
 //! Over HTTP a voucher travels in one header, `X-Mnemo-Voucher`, holding the hex of the SCALE
 //! encoding of [`SignedVoucher`] `(payer, voucher, signature)`.
@@ -72,6 +73,8 @@ mod tests {
 			adapter: 3,
 			max_price_per_1k: 1_000,
 			max_tokens: 256,
+			seq: 4,
+			cumulative: 1_000,
 			expires_at: 100,
 			genesis: H256::repeat_byte(1),
 		}
@@ -87,6 +90,9 @@ mod tests {
 		let mut forged = v.clone();
 		forged.voucher.max_tokens = 10_000;
 		assert!(!forged.verify(), "a changed voucher does not verify");
+		let mut raised = v.clone();
+		raised.voucher.cumulative += 1;
+		assert!(!raised.verify(), "nor one whose consent was raised");
 		let mut other = v.clone();
 		other.payer = alice.account();
 		assert!(!other.verify(), "someone else's signature does not verify");

@@ -307,11 +307,16 @@ async fn the_cli_drives_a_datanet_from_creation_to_a_published_version() {
 	let gov = m.ok(&["gov", "show"]);
 	assert!(gov["proposals"].as_array().unwrap().iter().any(|p| p["id"] == proposed["proposal"] && p["kind"] == "model approval"), "{gov}");
 
-	// Credit: deposited and shown; earnings of a contributor with nothing settled yet.
-	let dep = m.ok(&["--suri", "//Eve", "--yes", "credit", "deposit", "2.5"]);
-	assert_eq!(dep["credit"], "2500000000000");
-	let shown = m.ok(&["--suri", "//Eve", "credit", "show"]);
-	assert_eq!(shown["credit"], "2500000000000");
+	// A payment channel: opened and shown, opened twice refused, topped up; earnings of a
+	// contributor with nothing settled yet.
+	let opened = m.ok(&["--suri", "//Eve", "--yes", "channel", "open", "//Ferdie", "2.5"]);
+	assert_eq!(opened["deposit"], "2500000000000");
+	m.fails(&["--suri", "//Eve", "--yes", "channel", "open", "//Ferdie", "1"], "ChannelExists");
+	let topped = m.ok(&["--suri", "//Eve", "--yes", "channel", "top-up", "//Ferdie", "0.5"]);
+	assert_eq!(topped["balance"], "3000000000000");
+	let shown = m.ok(&["--suri", "//Eve", "channel", "show"]);
+	assert_eq!(shown["channels"][0]["balance"], "3000000000000");
+	assert_eq!(shown["channels"][0]["seq"], 0);
 	let earned = m.ok(&["--suri", "//Bob", "earnings", "--explain"]);
 	assert_eq!(earned["claimable"], "0");
 	assert_eq!(earned["credits"].as_array().unwrap().len(), 0);

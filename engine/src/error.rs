@@ -27,6 +27,10 @@ pub enum Error {
 	/// The request does not say who pays, or its proof does not hold (HTTP 401).
 	#[error("{0}")]
 	Unauthorized(String),
+	/// The payer's payment channel cannot pay for the request: there is none, or its balance is
+	/// short (HTTP 402).
+	#[error("{0}")]
+	PaymentRequired(String),
 	/// The payer's voucher does not allow this request (HTTP 403).
 	#[error("{0}")]
 	Forbidden(String),
@@ -68,6 +72,7 @@ impl Error {
 			Error::Busy(_) => 503,
 			Error::TooManyRequests(_) => 429,
 			Error::Unauthorized(_) => 401,
+			Error::PaymentRequired(_) => 402,
 			Error::Forbidden(_) => 403,
 			Error::Conflict(_) => 409,
 			Error::Format { .. } | Error::Io { .. } | Error::Internal(_) => 500,
@@ -87,6 +92,7 @@ impl Clone for Error {
 			Error::Busy(m) => Error::Busy(m.clone()),
 			Error::TooManyRequests(m) => Error::TooManyRequests(m.clone()),
 			Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
+			Error::PaymentRequired(m) => Error::PaymentRequired(m.clone()),
 			Error::Forbidden(m) => Error::Forbidden(m.clone()),
 			Error::Conflict(m) => Error::Conflict(m.clone()),
 			Error::Format { path, msg } => Error::Format { path: path.clone(), msg: msg.clone() },

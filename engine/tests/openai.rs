@@ -92,6 +92,9 @@ fn voucher(request: u8, adapter: u32, max_tokens: u32) -> String {
 		adapter,
 		max_price_per_1k: 10,
 		max_tokens,
+		// The `request`-th voucher on Bob's channel, each consenting to plenty more.
+		seq: u64::from(request),
+		cumulative: u128::from(request) * 1_000_000_000,
 		expires_at: 1_000,
 		genesis: Default::default(),
 	};

@@ -1,4 +1,5 @@
-//! The receipt flusher against a real `mnemo-node --dev`: a metered request's receipt is
+//! The receipt flusher against a real `mnemo-node --dev`: a metered request from a payer with a
+//! payment channel on chain (read by the engine when it admits the request) has its receipt
 //! submitted as a signed `record_inferences` batch by the operator's key, included, checked on
 //! chain, and retried no more than `MAX_ATTEMPTS` times when the chain does not record it.
 //!
@@ -50,6 +51,13 @@ async fn receipts_are_submitted_by_the_operator_key_and_retried_a_bounded_number
 		if c.operator_bond(&alice.account()).unwrap().is_none() {
 			c.submit_and_wait(&alice, &mnemo_client::Client::register_operator_call(), Duration::from_secs(60)).unwrap();
 		}
+		// Bob pays: a payment channel to Alice, the operator.
+		let bob = Signer::from_suri("//Bob").unwrap();
+		if c.channel(&bob.account(), &alice.account()).unwrap().is_none() {
+			let open = mnemo_client::Client::open_channel_call(&alice.account(), 1_000_000_000_000);
+			c.submit_and_wait(&bob, &open, Duration::from_secs(60)).unwrap();
+		}
+		assert_eq!(c.channel(&bob.account(), &alice.account()).unwrap().map(|ch| ch.balance), Some(1_000_000_000_000));
 		(node, c)
 	})
 	.await
@@ -76,10 +84,12 @@ async fn receipts_are_submitted_by_the_operator_key_and_retried_a_bounded_number
 		adapter: 4_000_000,
 		max_price_per_1k: 1,
 		max_tokens: 100,
+		seq: 1,
+		cumulative: 1_000,
 		expires_at: chain.best_number().unwrap() + 200,
 		genesis: chain.genesis,
 	};
-	let header = SignedVoucher::sign(&Signer::from_suri("//Bob").unwrap(), v).to_header();
+	let header = SignedVoucher::sign(&Signer::from_suri("//Bob").unwrap(), v.clone()).to_header();
 	let req = axum::http::Request::builder()
 		.method(Method::POST)
 		.uri("/v1/completions")
@@ -90,6 +100,22 @@ async fn receipts_are_submitted_by_the_operator_key_and_retried_a_bounded_number
 	use tower::ServiceExt;
 	let res = app.clone().oneshot(req).await.unwrap();
 	assert_eq!(res.status(), StatusCode::OK);
+
+	// Charlie has no channel to Alice: refused before anything runs, and told what to do.
+	let v = Voucher { request: [43; 16], ..v };
+	let header = SignedVoucher::sign(&Signer::from_suri("//Charlie").unwrap(), v).to_header();
+	let req = axum::http::Request::builder()
+		.method(Method::POST)
+		.uri("/v1/completions")
+		.header("content-type", "application/json")
+		.header("x-mnemo-voucher", header)
+		.body(axum::body::Body::from(json!({"model": "paid", "prompt": "Now is the winter", "max_tokens": 4}).to_string()))
+		.unwrap();
+	let res = app.clone().oneshot(req).await.unwrap();
+	assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
+	let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+	let msg = String::from_utf8_lossy(&body).to_string();
+	assert!(msg.contains("no payment channel") && msg.contains("mnemo channel open"), "{msg}");
 
 	let meter = s.meter.clone().unwrap();
 	tokio::task::spawn_blocking(move || {

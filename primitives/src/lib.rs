@@ -74,17 +74,23 @@ pub type ReceiptId = u64;
 /// per serving operator.
 pub type RequestId = [u8; 16];
 
-/// A payer's consent to one inference: what it signs before the serving operator answers.
+/// A payer's consent to one inference, on its payment channel to one serving operator: what it
+/// signs before the operator answers.
 ///
 /// The operator records the receipt with the voucher and the payer's signature of
 /// [`Voucher::signing_payload`]; the chain charges at most `max_price_per_1k` per 1,000 tokens
 /// for at most `max_tokens`, only before `expires_at`, only on the chain whose genesis hash is
-/// `genesis`, and only once per `(operator, request)`.
+/// `genesis`, and only once per `(operator, request)`. The channel makes the consent
+/// cumulative: `seq` numbers the payer's vouchers for this operator (each one above the last the
+/// chain charged), and `cumulative` is the most the payer accepts to have been charged on the
+/// channel in all, this request included. The chain refuses a charge that would take the
+/// channel's total past `cumulative`, so an operator can never take more than the payer signed
+/// for, however it orders, replays or withholds receipts.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
 pub struct Voucher<AccountId, BlockNumber> {
 	/// The request's id.
 	pub request: RequestId,
-	/// The serving operator allowed to record it.
+	/// The serving operator allowed to record it: the other end of the payer's channel.
 	pub operator: AccountId,
 	/// The adapter the payer asked for.
 	pub adapter: AdapterId,
@@ -92,6 +98,13 @@ pub struct Voucher<AccountId, BlockNumber> {
 	pub max_price_per_1k: Balance,
 	/// Most tokens (input and output) the payer pays for.
 	pub max_tokens: u32,
+	/// The voucher's number on the channel: above every voucher the chain has charged on it.
+	/// A payer's client counts up from the last voucher the operator accepted.
+	pub seq: u64,
+	/// The most the payer accepts to have been charged on the channel in all, up to and
+	/// including this request: the previous voucher's `cumulative` plus this request's
+	/// [`Voucher::cap`].
+	pub cumulative: Balance,
 	/// Last block at which the receipt may be recorded.
 	pub expires_at: BlockNumber,
 	/// The chain's genesis hash: a voucher for one chain is worthless on another.
@@ -100,7 +113,7 @@ pub struct Voucher<AccountId, BlockNumber> {
 
 impl<AccountId: Encode, BlockNumber: Encode> Voucher<AccountId, BlockNumber> {
 	/// Domain separator of voucher signatures.
-	pub const CONTEXT: &'static [u8] = b"mnemo/voucher/v1";
+	pub const CONTEXT: &'static [u8] = b"mnemo/voucher/v2";
 
 	/// The bytes a payer signs: [`Self::CONTEXT`] followed by the voucher's SCALE encoding.
 	/// Wallets that wrap raw payloads in `<Bytes>`…`</Bytes>` (Polkadot.js `signRaw`) sign the
@@ -110,6 +123,18 @@ impl<AccountId: Encode, BlockNumber: Encode> Voucher<AccountId, BlockNumber> {
 		self.encode_to(&mut out);
 		out
 	}
+
+	/// The most this one request can cost: [`inference_fee`] at the price cap for the token
+	/// cap, with the chain's `min_fee`. What a client adds to `cumulative` per voucher.
+	pub fn cap(&self, min_fee: Balance) -> Balance {
+		inference_fee(self.max_price_per_1k, self.max_tokens, min_fee)
+	}
+}
+
+/// The fee of one inference: `price_per_1k` per 1,000 tokens, rounded up to the unit, and at
+/// least `min_fee`. The chain charges exactly this; engines and clients compute caps with it.
+pub fn inference_fee(price_per_1k: Balance, tokens: u32, min_fee: Balance) -> Balance {
+	price_per_1k.saturating_mul(Balance::from(tokens)).div_ceil(1000).max(min_fee)
 }
 
 /// One inference a payer paid for, as the attribution pallet writes it to the offchain index
@@ -252,6 +277,27 @@ mod tests {
 		assert_eq!(ContentHash::from_hex(&"0".repeat(63)), None);
 		assert_eq!(ContentHash::from_hex(&"0".repeat(65)), None);
 		assert_eq!(ContentHash::from_hex(&"g".repeat(64)), None);
+	}
+
+	#[test]
+	fn fees_round_up_and_respect_the_minimum() {
+		assert_eq!(inference_fee(5, 1000, 1), 5);
+		assert_eq!(inference_fee(5, 1001, 1), 6);
+		assert_eq!(inference_fee(0, 1000, 3), 3);
+		assert_eq!(inference_fee(u128::MAX, u32::MAX, 0), u128::MAX / 1000 + 1);
+		let v = Voucher::<u64, u32> {
+			request: [0; 16],
+			operator: 1,
+			adapter: 0,
+			max_price_per_1k: 10,
+			max_tokens: 150,
+			seq: 1,
+			cumulative: 2,
+			expires_at: 9,
+			genesis: Default::default(),
+		};
+		assert_eq!(v.cap(0), 2);
+		assert_eq!(v.cap(5), 5);
 	}
 
 	#[test]

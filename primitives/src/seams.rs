@@ -85,12 +85,12 @@ pub trait ModelsInspect<AccountId> {
 	fn training_datanets(adapter: AdapterId) -> alloc::vec::Vec<(DatanetId, DatanetVersion)>;
 }
 
-/// One fee charged for one inference receipt.
+/// One fee charged for one inference receipt, on the payer's channel to the operator.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Charge<AccountId> {
-	/// The serving operator that records the receipt; it must hold a live allowance from `payer`.
+	/// The serving operator that records the receipt: the other end of the payer's channel.
 	pub operator: AccountId,
-	/// Who pays, from the credit it deposited.
+	/// Who pays, from its channel's deposit.
 	pub payer: AccountId,
 	/// The receipt the fee pays for; one charge per receipt.
 	pub receipt: ReceiptId,
@@ -98,20 +98,26 @@ pub struct Charge<AccountId> {
 	pub adapter: AdapterId,
 	/// The fee.
 	pub amount: Balance,
+	/// The payer's voucher's number on the channel; it must be above the channel's last.
+	pub seq: u64,
+	/// The most the payer's voucher accepts the channel to have been charged in all.
+	pub cumulative: Balance,
 }
 
-/// Escrow of inference fees: charge a payer within the allowance it granted an operator, hold
-/// the fee until attribution settles, or give it back.
+/// Escrow of inference fees: charge a payer on its channel to an operator, within what its
+/// voucher consented to, hold the fee until attribution settles, or give it back.
 ///
 /// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
 pub trait PaymentEscrow<AccountId> {
-	/// Charge `charge.amount` from the payer's credit on behalf of the operator and hold it in
-	/// escrow under `charge.receipt`. Fails, changing nothing, without a live allowance that
-	/// covers it, without enough credit, or if the receipt was charged before.
+	/// Charge `charge.amount` from the deposit of the payer's channel to the operator and hold
+	/// it in escrow under `charge.receipt`. Fails, changing nothing, without an open channel,
+	/// with a `seq` not above the channel's last, when the channel's total would pass
+	/// `cumulative` or its deposit, or if the receipt was charged before.
 	fn charge(charge: Charge<AccountId>) -> Result<(), DispatchError>;
-	/// Give the fee of `receipt` back to its payer's credit: while it is escrowed (attribution
-	/// never settled) or while its settlement is still pending (an upheld challenge claws the
-	/// credits back). Returns the amount refunded.
+	/// Give the fee of `receipt` back to its payer (to its channel, or its account once the
+	/// channel is closed): while it is escrowed (attribution never settled) or while its
+	/// settlement is still pending (an upheld challenge claws the credits back). Returns the
+	/// amount refunded.
 	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError>;
 }
 

@@ -98,7 +98,7 @@ fn development_genesis() -> Value {
 	);
 	patch["governance"] = dev_governance();
 	patch["models"] = dev_models();
-	// A minute of notice before credit leaves; spend totals per 10 minutes.
+	// A minute of notice before a closed channel ends; spend totals per 10 minutes.
 	patch["rewards"] = serde_json::json!({ "params": reward_params(30, 300) });
 	patch["attribution"] = serde_json::json!({ "params": dev_attribution() });
 	patch

@@ -227,47 +227,54 @@ test('faults: an attestor that reports wrong scores is struck and unpaid, and ev
 });
 
 // Last: it changes chain state (a new payer, a refused receipt) that the tests above do not expect.
-test('an operator that charges a payer beyond its allowance is refused, and the payer pays nothing', async () => {
+test('an operator that charges a payer beyond its signed consent, or replays a voucher number, is refused, and the payer pays nothing', async () => {
   const UNIT = 10n ** 12n;
   const alice = keyring.addFromUri('//Alice');
   const operator = keyring.addFromUri(summary.inference.operator);
   const payer = keyring.addFromUri(`//loop-check-payer-${Date.now()}`);
   await signAndWait(api, api.tx.balances.transferKeepAlive(payer.address, 10n * UNIT), alice);
-  await signAndWait(api, api.tx.rewards.depositCredit(5n * UNIT), payer);
+  await signAndWait(api, api.tx.rewards.openChannel(operator.address, 5n * UNIT), payer);
   const best = (await api.rpc.chain.getHeader()).number.toNumber();
-  const allowance = UNIT / 10n; // 0.1 MNEMO in all
-  await signAndWait(api, api.tx.rewards.approveOperator(operator.address, allowance, best + 200), payer);
 
-  // A voucher the payer really signed, for 1000 tokens of the deployed adapter: at its price of
-  // 0.5 MNEMO per 1000 tokens the operator's receipt charges 0.5 MNEMO, five times the allowance.
-  const voucher = {
-    request: randomAsU8a(16),
-    operator: operator.address,
-    adapter: summary.model.adapter,
-    maxPricePer1k: 10n * UNIT,
-    maxTokens: 1000,
-    expiresAt: best + 50, // within the dev chain's longest voucher lifetime (150 blocks)
-    genesis: api.genesisHash,
+  // Vouchers the payer really signed, for 1000 tokens of the deployed adapter: at its price of
+  // 0.5 MNEMO per 1000 tokens the operator's receipt charges 0.5 MNEMO.
+  const signed = (seq, cumulative) => {
+    const voucher = {
+      request: randomAsU8a(16),
+      operator: operator.address,
+      adapter: summary.model.adapter,
+      maxPricePer1k: 10n * UNIT,
+      maxTokens: 1000,
+      seq,
+      cumulative,
+      expiresAt: best + 50, // within the dev chain's longest voucher lifetime (150 blocks)
+      genesis: api.genesisHash,
+    };
+    const record = (signature) => ({ payer: payer.address, voucher, signature, inputTokens: 400, outputTokens: 600, transcript: randomAsU8a(32) });
+    const unsigned = api.tx.attribution.recordInferences([record({ Sr25519: new Uint8Array(64) })]);
+    const payload = u8aConcat(stringToU8a('mnemo/voucher/v2'), unsigned.args[0][0].voucher.toU8a());
+    return { voucher, record: record({ Sr25519: payer.sign(payload) }) };
   };
-  const record = (signature) => ({ payer: payer.address, voucher, signature, inputTokens: 400, outputTokens: 600, transcript: randomAsU8a(32) });
-  const unsigned = api.tx.attribution.recordInferences([record({ Sr25519: new Uint8Array(64) })]);
-  const payload = u8aConcat(stringToU8a('mnemo/voucher/v1'), unsigned.args[0][0].voucher.toU8a());
-  const signature = { Sr25519: payer.sign(payload) };
-
   const held = async () => JSON.stringify([
     (await api.query.system.account(payer.address)).data.toJSON(),
-    (await api.query.rewards.allowances(payer.address, operator.address)).toJSON(),
+    (await api.query.rewards.channels(payer.address, operator.address)).toJSON(),
   ]);
   const before = await held();
-  const { events: evs } = await signAndWait(api, api.tx.attribution.recordInferences([record(signature)]), operator);
-  const refusedEv = evs.map(({ event }) => event).find((e) => api.events.attribution.ReceiptRefused.is(e));
-  assert.ok(refusedEv, `the receipt is refused (events: ${evs.map(({ event }) => `${event.section}.${event.method}`).join(', ')})`);
-  const err = refusedEv.data.error;
-  assert.ok(err.isModule, `a module error: ${err.toString()}`);
-  const meta = api.registry.findMetaError(err.asModule);
-  assert.equal(`${meta.section}.${meta.name}`, 'rewards.AllowanceExceeded');
-  assert.equal(u8aToHex(refusedEv.data.request), u8aToHex(voucher.request), 'the refusal names the request');
-  assert.ok(!evs.some(({ event }) => api.events.attribution.ReceiptRecorded.is(event)), 'nothing recorded');
-  assert.equal(await held(), before, "the payer's balance, credit (held) and allowance are untouched");
-  console.log(`# refused: ${meta.section}.${meta.name} for a 0.5 MNEMO charge against a ${Number(allowance) / 1e12} MNEMO allowance`);
+  const refusal = async ({ voucher, record }) => {
+    const { events: evs } = await signAndWait(api, api.tx.attribution.recordInferences([record]), operator);
+    const refusedEv = evs.map(({ event }) => event).find((e) => api.events.attribution.ReceiptRefused.is(e));
+    assert.ok(refusedEv, `the receipt is refused (events: ${evs.map(({ event }) => `${event.section}.${event.method}`).join(', ')})`);
+    const err = refusedEv.data.error;
+    assert.ok(err.isModule, `a module error: ${err.toString()}`);
+    assert.equal(u8aToHex(refusedEv.data.request), u8aToHex(voucher.request), 'the refusal names the request');
+    assert.ok(!evs.some(({ event }) => api.events.attribution.ReceiptRecorded.is(event)), 'nothing recorded');
+    const meta = api.registry.findMetaError(err.asModule);
+    return `${meta.section}.${meta.name}`;
+  };
+  // Consent to 0.1 MNEMO in all, for a 0.5 MNEMO charge.
+  assert.equal(await refusal(signed(1, UNIT / 10n)), 'rewards.AboveConsent');
+  // Voucher number 0: never above the channel's last.
+  assert.equal(await refusal(signed(0, UNIT)), 'rewards.StaleVoucher');
+  assert.equal(await held(), before, "the payer's balance and channel are untouched");
+  console.log('# refused: rewards.AboveConsent for a 0.5 MNEMO charge against 0.1 MNEMO of consent; rewards.StaleVoucher for a replayed number');
 });

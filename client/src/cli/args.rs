@@ -12,7 +12,7 @@ The loop, and the commands for each step:
   2. Builders propose models on that data:    mnemo model propose
      stakers vote, trainers train and evaluate: mnemo gov stake | vote,  mnemo model show
   3. The builder deploys the adapter:         mnemo model deploy --price …
-  4. Apps pay per inference from credit:      mnemo credit deposit | approve-operator,  mnemo chat
+  4. Apps pay per inference on a channel:     mnemo channel open <operator> <deposit>,  mnemo chat
   5. Each inference gets a proof of attribution; its fee is split to contributors, the adapter's
      owner, attestors and the treasury:       mnemo attribution <receipt>,  mnemo watch
   6. Contributors see and claim what they earned: mnemo earnings --explain,  mnemo claim
@@ -72,12 +72,14 @@ pub enum Cmd {
 		#[command(subcommand)]
 		cmd: WorkerCmd,
 	},
-	/// Inference credit: what apps pay from, and the operators allowed to charge it.
-	Credit {
+	/// Payment channels: a deposit a serving operator charges for inferences, within the
+	/// vouchers you sign.
+	Channel {
 		#[command(subcommand)]
-		cmd: CreditCmd,
+		cmd: ChannelCmd,
 	},
-	/// Ask a deployed model through the engine's OpenAI-compatible API, paying from credit.
+	/// Ask a deployed model through the engine's OpenAI-compatible API, paying on your channel
+	/// to its operator.
 	Chat(ChatArgs),
 	/// What an account earned, by role; `--explain` lists each credit and why.
 	Earnings {
@@ -321,26 +323,22 @@ pub enum VoteArg {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum CreditCmd {
-	/// Move MNEMO into inference credit.
-	Deposit { amount: String },
-	/// Start taking credit back (it unlocks after the notice period; run again to complete).
-	Withdraw {
-		/// How much; leave out to complete a withdrawal whose notice ended.
-		amount: Option<String>,
-	},
-	/// Let a serving operator charge your credit up to an allowance until a block.
-	ApproveOperator {
+pub enum ChannelCmd {
+	/// Open a payment channel to a serving operator, holding a deposit it may charge.
+	Open { operator: String, deposit: String },
+	/// Add to your open channel to an operator.
+	TopUp { operator: String, amount: String },
+	/// Close your channel to an operator: it may still charge for requests it served during
+	/// the notice period; then `mnemo channel finish` returns the rest.
+	Close { operator: String },
+	/// Return what is left of a closed channel once its notice is over (anyone may).
+	Finish {
 		operator: String,
+		/// Whose channel (default: the signer's).
 		#[arg(long)]
-		allowance: String,
-		/// Last block of the allowance (default: about 30 days of 6 s blocks from now).
-		#[arg(long)]
-		until: Option<u32>,
+		payer: Option<String>,
 	},
-	/// End an operator's allowance (after the notice period).
-	RevokeOperator { operator: String },
-	/// Credit, pending withdrawal and allowances.
+	/// Your channels: balance, what was charged, the last voucher number, closing.
 	Show {
 		#[arg(long)]
 		account: Option<String>,

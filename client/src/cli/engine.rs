@@ -117,6 +117,16 @@ impl Engine {
 		self.answer(resp)
 	}
 
+	/// `GET /v1/channels/{payer}`: the last voucher the engine accepted from `payer` (`None`:
+	/// none yet).
+	pub fn channel(&self, payer: &str) -> Result<Option<Value>, CliError> {
+		let resp = self.agent.get(format!("{}/v1/channels/{payer}", self.url)).call().map_err(|e| self.unreachable(e))?;
+		if resp.status().as_u16() == 404 {
+			return Ok(None);
+		}
+		self.answer(resp).map(Some)
+	}
+
 	/// `POST /v1/chat/completions` with `stream: true`: calls `on_delta` with each piece of text
 	/// and returns the request id header and the last (usage) chunk.
 	pub fn chat_stream(

@@ -139,7 +139,7 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Option<Report>, CliError> {
 		Cmd::Model { cmd } => model::run(&ctx, cmd).await.map(Some),
 		Cmd::Gov { cmd } => gov::run(&ctx, cmd).await.map(Some),
 		Cmd::Worker { cmd } => worker::run(&ctx, cmd).await.map(Some),
-		Cmd::Credit { cmd } => pay::credit(&ctx, cmd).await.map(Some),
+		Cmd::Channel { cmd } => pay::channel(&ctx, cmd).await.map(Some),
 		Cmd::Chat(args) => pay::chat(&ctx, args).await,
 		Cmd::Earnings { explain, account } => pay::earnings(&ctx, explain, account).await.map(Some),
 		Cmd::Claim => pay::claim(&ctx).await.map(Some),

@@ -1,9 +1,9 @@
-//! Money: inference credit and operator allowances, `chat` (a paid inference through the
-//! engine's OpenAI-compatible API with a signed voucher), earnings and their explanation,
+//! Money: payment channels to serving operators, `chat` (a paid inference through the engine's
+//! OpenAI-compatible API with a voucher signed on the channel), earnings and their explanation,
 //! claiming, the spend log and a receipt's attribution.
 
 use super::{
-	args::{ChatArgs, CreditCmd},
+	args::{ChannelCmd, ChatArgs},
 	chain::Chain,
 	engine::blocking,
 	fmt_amount, keys, parse_amount, CliError, Ctx, Report,
@@ -29,76 +29,70 @@ fn perbill(p: &runtime_types::sp_arithmetic::per_things::Perbill) -> f64 {
 	p.0 as f64 / 1e9
 }
 
-pub async fn credit(ctx: &Ctx, cmd: CreditCmd) -> Result<Report, CliError> {
+pub async fn channel(ctx: &Ctx, cmd: ChannelCmd) -> Result<Report, CliError> {
 	let chain = ctx.chain().await?;
 	let tx = runtime::transactions().rewards();
 	match cmd {
-		CreditCmd::Deposit { amount } => {
-			let amount = parse_amount(&amount)?;
+		ChannelCmd::Open { operator, deposit } => {
+			let (operator, deposit) = (keys::account(&operator)?, parse_amount(&deposit)?);
 			let signer = ctx.signer()?;
-			let inc = chain.submit(&signer, &tx.deposit_credit(amount), "Rewards.deposit_credit", Some(format!("moves {} into credit", fmt_amount(amount)))).await?;
-			let e = inc.event::<events::CreditDeposited>()?;
-			Ok(Report::new(json!({"credit": e.credit.to_string(), "block": inc.block}), format!("credit is now {}", fmt_amount(e.credit))))
-		},
-		CreditCmd::Withdraw { amount: Some(amount) } => {
-			let amount = parse_amount(&amount)?;
-			let signer = ctx.signer()?;
-			let inc = chain.submit(&signer, &tx.withdraw_credit(amount), "Rewards.withdraw_credit", None).await?;
-			let e = inc.event::<events::WithdrawalScheduled>()?;
+			let holds = format!("holds {} of your balance for {operator} to charge for inferences", fmt_amount(deposit));
+			let inc = chain.submit(&signer, &tx.open_channel(operator, deposit), "Rewards.open_channel", Some(holds)).await?;
+			let e = inc.event::<events::ChannelOpened>()?;
 			Ok(Report::new(
-				json!({"amount": e.amount.to_string(), "at": e.at, "block": inc.block}),
-				format!("{} unlocks at block {}; then run `mnemo credit withdraw` to take it", fmt_amount(e.amount), e.at),
+				json!({"operator": e.operator.to_string(), "deposit": e.deposit.to_string(), "block": inc.block}),
+				format!("channel to {} open with {}", e.operator, fmt_amount(e.deposit)),
 			))
 		},
-		CreditCmd::Withdraw { amount: None } => {
+		ChannelCmd::TopUp { operator, amount } => {
+			let (operator, amount) = (keys::account(&operator)?, parse_amount(&amount)?);
 			let signer = ctx.signer()?;
-			let inc = chain.submit(&signer, &tx.complete_withdrawal(), "Rewards.complete_withdrawal", None).await?;
-			let e = inc.event::<events::CreditWithdrawn>()?;
+			let holds = format!("holds {} more of your balance", fmt_amount(amount));
+			let inc = chain.submit(&signer, &tx.top_up(operator, amount), "Rewards.top_up", Some(holds)).await?;
+			let e = inc.event::<events::ChannelToppedUp>()?;
 			Ok(Report::new(
-				json!({"amount": e.amount.to_string(), "credit": e.credit.to_string(), "block": inc.block}),
-				format!("{} withdrawn; credit left {}", fmt_amount(e.amount), fmt_amount(e.credit)),
+				json!({"operator": e.operator.to_string(), "amount": e.amount.to_string(), "balance": e.balance.to_string(), "block": inc.block}),
+				format!("channel to {}: {} to charge", e.operator, fmt_amount(e.balance)),
 			))
 		},
-		CreditCmd::ApproveOperator { operator, allowance, until } => {
-			let (operator, allowance) = (keys::account(&operator)?, parse_amount(&allowance)?);
-			let signer = ctx.signer()?;
-			let until = match until {
-				Some(u) => u,
-				None => chain.at().await?.block_number() as u32 + 30 * 14_400,
-			};
-			let holds = format!("lets {operator} charge up to {} of your credit until block {until}", fmt_amount(allowance));
-			let inc = chain.submit(&signer, &tx.approve_operator(operator, allowance, until), "Rewards.approve_operator", Some(holds)).await?;
-			let e = inc.event::<events::OperatorApproved>()?;
-			Ok(Report::new(
-				json!({"operator": e.operator.to_string(), "allowance": e.allowance.to_string(), "expires_at": e.expires_at, "block": inc.block}),
-				format!("{} may charge up to {} until block {}", e.operator, fmt_amount(e.allowance), e.expires_at),
-			))
-		},
-		CreditCmd::RevokeOperator { operator } => {
+		ChannelCmd::Close { operator } => {
 			let operator = keys::account(&operator)?;
 			let signer = ctx.signer()?;
-			let inc = chain.submit(&signer, &tx.revoke_operator(operator), "Rewards.revoke_operator", None).await?;
-			let e = inc.event::<events::OperatorRevoked>()?;
+			let inc = chain.submit(&signer, &tx.close_channel(operator), "Rewards.close_channel", None).await?;
+			let e = inc.event::<events::ChannelClosing>()?;
 			Ok(Report::new(
-				json!({"operator": e.operator.to_string(), "expires_at": e.expires_at, "block": inc.block}),
-				format!("{}'s allowance ends at block {}", e.operator, e.expires_at),
+				json!({"operator": e.operator.to_string(), "closes_at": e.closes_at, "balance": e.balance.to_string(), "block": inc.block}),
+				format!(
+					"channel to {} closes at block {} ({} left); then run `mnemo channel finish {}`",
+					e.operator,
+					e.closes_at,
+					fmt_amount(e.balance),
+					e.operator
+				),
 			))
 		},
-		CreditCmd::Show { account } => {
+		ChannelCmd::Finish { operator, payer } => {
+			let operator = keys::account(&operator)?;
+			let payer = who(ctx, payer)?;
+			let signer = ctx.signer()?;
+			let inc = chain.submit(&signer, &tx.finish_close(payer, operator), "Rewards.finish_close", None).await?;
+			let e = inc.event::<events::ChannelClosed>()?;
+			Ok(Report::new(
+				json!({"payer": e.payer.to_string(), "operator": e.operator.to_string(), "returned": e.returned.to_string(), "spent": e.spent.to_string(), "block": inc.block}),
+				format!("channel to {} closed: {} returned, {} spent on it", e.operator, fmt_amount(e.returned), fmt_amount(e.spent)),
+			))
+		},
+		ChannelCmd::Show { account } => {
 			let who = who(ctx, account)?;
-			let (credit, unlocking) = chain.view(runtime::view_functions().rewards().credit(who.clone())).await?;
-			let allowances = chain.view(runtime::view_functions().rewards().allowances(who.clone())).await?;
-			let mut human = format!("{who}: credit {}\n", fmt_amount(credit));
-			if let Some(u) = &unlocking {
-				human += &format!("  withdrawing {} at block {}\n", fmt_amount(u.amount), u.at);
-			}
-			for (op, a) in &allowances {
-				human += &format!("  operator {op}: {} left until block {}\n", fmt_amount(a.remaining), a.expires_at);
+			let channels = chain.view(runtime::view_functions().rewards().channels(who.clone())).await?;
+			let mut human = format!("{who}: {} channel(s)\n", channels.len());
+			for (op, c) in &channels {
+				let closing = c.closes_at.map(|b| format!(", closing at block {b}")).unwrap_or_default();
+				human += &format!("  to {op}: {} left, {} charged, last voucher {}{closing}\n", fmt_amount(c.balance), fmt_amount(c.spent), c.seq);
 			}
 			Ok(Report::new(
-				json!({"account": who.to_string(), "credit": credit.to_string(),
-					"unlocking": unlocking.map(|u| json!({"amount": u.amount.to_string(), "at": u.at})),
-					"allowances": allowances.iter().map(|(op, a)| json!({"operator": op.to_string(), "remaining": a.remaining.to_string(), "expires_at": a.expires_at})).collect::<Vec<_>>()}),
+				json!({"account": who.to_string(), "channels": channels.iter().map(|(op, c)| json!({"operator": op.to_string(), "balance": c.balance.to_string(),
+					"spent": c.spent.to_string(), "seq": c.seq, "closes_at": c.closes_at})).collect::<Vec<_>>()}),
 				human,
 			))
 		},
@@ -345,46 +339,74 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 		// (byte-level and BPE vocabularies alike), so the prompt's bytes bound its tokens; the
 		// chat template around it adds up to 256 more.
 		let max_tokens = a.max_tokens + a.prompt.len() as u32 + 256;
-		let cost = price.saturating_mul(max_tokens as u128).div_ceil(1000);
-		let allowances = chain.view(runtime::view_functions().rewards().allowances(payer.clone())).await?;
-		let left = allowances.iter().find(|(o, _)| *o == operator).map(|(_, al)| al.remaining);
-		match left {
-			None => {
-				return Err(CliError::new(
-					"NoAllowance",
-					format!("{operator} may not charge you: `mnemo credit deposit …` and `mnemo credit approve-operator {operator} --allowance …` first"),
-				))
-			},
-			Some(l) if l < cost => {
-				return Err(CliError::new("AllowanceTooLow", format!("this request may cost {}; {operator} may charge only {} more", fmt_amount(cost), fmt_amount(l))))
-			},
-			_ => {},
+		let params = chain.fetch(runtime::storage().attribution().current_params(), ()).await?;
+		let min_fee = params.as_ref().map_or(0, |p| p.min_fee);
+		let cost = mnemo_primitives::inference_fee(price, max_tokens, min_fee);
+		let channels = chain.view(runtime::view_functions().rewards().channels(payer.clone())).await?;
+		let Some(channel) = channels.into_iter().find(|(o, _)| *o == operator).map(|(_, c)| c) else {
+			return Err(CliError::new(
+				"NoChannel",
+				format!("you have no payment channel to {operator}, the engine's operator: `mnemo channel open {operator} <deposit>` first"),
+			));
+		};
+		if let Some(at) = channel.closes_at {
+			return Err(CliError::new("ChannelClosing", format!("your channel to {operator} is closing (block {at}): open a new one once it has closed")));
+		}
+		if channel.balance < cost {
+			return Err(CliError::new(
+				"ChannelTooLow",
+				format!("this request may cost {}; your channel to {operator} has {} left: `mnemo channel top-up {operator} <amount>`", fmt_amount(cost), fmt_amount(channel.balance)),
+			));
 		}
 		ctx.ui.confirm(&format!("asking `{name}` may cost up to {} ({max_tokens} tokens at {} per 1000)", fmt_amount(cost), fmt_amount(price)))?;
 		let request: [u8; 16] = rand_request();
 		let best = chain.at().await?.block_number() as u32;
 		// The chain refuses a voucher valid for longer than its `max_voucher_lifetime`.
-		let lifetime = chain
-			.fetch(runtime::storage().attribution().current_params(), ())
-			.await?
-			.map(|p| p.max_voucher_lifetime)
-			.unwrap_or(600)
-			.min(600);
+		let lifetime = params.map(|p| p.max_voucher_lifetime).unwrap_or(600).min(600);
+		// Where this voucher stands on the channel: after the last one the engine accepted, if
+		// that one is still live (its receipt may not have landed yet); otherwise after what the
+		// chain has charged, plus what the engine says the channel may still owe.
+		let payer_id = polkadot_sdk::sp_runtime::AccountId32::from(payer.0);
+		let eng = engine.clone();
+		let payer_hex = hex::encode(payer.0);
+		let last = blocking(move || eng.channel(&payer_hex)).await?;
+		let (seq, base) = match &last {
+			Some(l) => {
+				let sv = SignedVoucher::from_header(l["voucher"].as_str().unwrap_or_default())
+					.map_err(|e| CliError::new("Engine", format!("the engine's last voucher of yours does not decode: {e}")))?;
+				// Only what this account itself signed counts: the engine cannot make it consent
+				// to more.
+				if sv.payer != payer_id || !sv.verify() || <polkadot_sdk::sp_runtime::AccountId32 as AsRef<[u8; 32]>>::as_ref(&sv.voucher.operator) != &operator.0 {
+					return Err(CliError::new("Engine", "the engine's last voucher of yours is not one you signed for it"));
+				}
+				let unsettled: u128 = l["unsettled"].as_str().and_then(|u| u.parse().ok()).unwrap_or(0);
+				if sv.voucher.expires_at >= best {
+					(sv.voucher.seq, sv.voucher.cumulative)
+				} else {
+					// Past its expiry the engine may or may not have moved on: cover both.
+					(sv.voucher.seq.max(channel.seq), channel.spent.saturating_add(unsettled).max(sv.voucher.cumulative))
+				}
+			},
+			None => (channel.seq, channel.spent),
+		};
 		let v = VoucherOf {
 			request,
 			operator: polkadot_sdk::sp_runtime::AccountId32::from(operator.0),
 			adapter,
 			max_price_per_1k: price,
 			max_tokens,
+			seq: seq + 1,
+			cumulative: base.saturating_add(cost),
 			expires_at: best + lifetime,
 			genesis: polkadot_sdk::sp_core::H256(chain.api.genesis_hash().0),
 		};
 		let sig = signer.sign(&v.signing_payload());
 		let signed = SignedVoucher {
-			payer: polkadot_sdk::sp_runtime::AccountId32::from(payer.0),
+			payer: payer_id,
 			voucher: v,
 			signature: MultiSignature::Sr25519(polkadot_sdk::sp_core::sr25519::Signature::from_raw(sig.0)),
 		};
+		meta["seq"] = json!(seq + 1);
 		voucher = Some(signed.to_header());
 		meta["request"] = json!(hex::encode(request));
 		meta["max_cost"] = json!(cost.to_string());

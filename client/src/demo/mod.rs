@@ -924,8 +924,7 @@ fn the_loop(
 		let (http, engine, f, stop) = (launch.http.clone(), d.mnemo.engine.clone(), facts.clone(), mallory_stop.clone());
 		std::thread::spawn(move || attestor::run(http, engine, f, favoured, stop))
 	});
-	d.call(APP, args(&["credit", "deposit", "20"]))?;
-	d.call(APP, args(&["credit", "approve-operator", OPERATOR, "--allowance", "10"]))?;
+	d.call(APP, args(&["channel", "open", OPERATOR, "20"]))?;
 	// The app asks the model to go on from a line of each play in the datanet.
 	let mut questions = Vec::new();
 	for (_, play, file) in &contribs {

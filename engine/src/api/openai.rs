@@ -48,6 +48,7 @@ impl<E: Into<ApiError>> From<E> for OaiError {
 fn error_type(s: StatusCode) -> &'static str {
 	match s.as_u16() {
 		401 => "authentication_error",
+		402 => "insufficient_quota",
 		403 => "permission_error",
 		404 => "not_found_error",
 		409 => "conflict_error",
@@ -86,6 +87,20 @@ async fn models(State(s): State<Arc<Serving>>) -> Json<Value> {
 	// Who records the receipts and for which chain: what a payer's voucher must name.
 	let metering = s.meter.as_ref().map(|m| json!({"operator": hex::encode(<[u8; 32]>::from(m.operator.clone())), "genesis": hex::encode(m.genesis)}));
 	Json(json!({"object": "list", "data": data, "mnemo": {"metering": metering}}))
+}
+
+/// `GET /v1/channels/{payer}`: the last voucher this engine accepted from `payer` (an SS58
+/// address or 32 bytes of hex), so its client can sign the next one.
+async fn channel(State(s): State<Arc<Serving>>, Path(payer): Path<String>) -> OaiResult<Json<Value>> {
+	let Some(m) = &s.meter else {
+		return Err(OaiError(StatusCode::NOT_FOUND, "this engine does not meter: it serves no paid adapter".into()));
+	};
+	let who = mnemo_client::parse_account(&payer).ok_or_else(|| bad(format!("`{payer}` is not an account (SS58 or 32 bytes of hex)")))?;
+	let view = m.channel(&who).ok_or_else(|| {
+		OaiError(StatusCode::NOT_FOUND, format!("no voucher from {who} yet: start from its channel on chain (seq and spent)"))
+	})?;
+	Ok(Json(json!({"payer": who.to_string(), "operator": m.operator.to_string(), "voucher": view.voucher, "seq": view.seq,
+		"cumulative": view.cumulative, "expires_at": view.expires_at, "unsettled": view.unsettled})))
 }
 
 #[derive(serde::Deserialize)]
@@ -301,7 +316,11 @@ async fn run(s: Arc<Serving>, headers: HeaderMap, prompt: String, c: Common, cha
 	let (request, voucher) = match (&price, &s.meter) {
 		(Some(p), Some(m)) => {
 			let h = headers.get(mnemo_client::voucher::HEADER).map(|v| v.to_str().unwrap_or("")).map(str::to_string);
-			let (sv, allowed) = m.admit(h.as_deref(), p, ids.len(), sampling.max_tokens)?;
+			let (m, p, prompt_len, max) = (m.clone(), p.clone(), ids.len(), sampling.max_tokens);
+			// Admission may read the payer's channel from the chain: off the async workers.
+			let (sv, allowed) = tokio::task::spawn_blocking(move || m.admit(h.as_deref(), &p, prompt_len, max))
+				.await
+				.map_err(|e| OaiError(StatusCode::INTERNAL_SERVER_ERROR, format!("admission failed: {e}")))??;
 			sampling.max_tokens = allowed;
 			(sv.voucher.request, Some(sv))
 		},
@@ -312,13 +331,14 @@ async fn run(s: Arc<Serving>, headers: HeaderMap, prompt: String, c: Common, cha
 	let on_finish = match (voucher, &s.meter) {
 		(Some(sv), Some(m)) => {
 			let (m, slot, prompt) = (m.clone(), transcript.clone(), prompt.clone());
+			let price_per_1k = price.as_ref().map_or(0, |p| p.price_per_1k);
 			Some(Box::new(move |o: &Outcome| {
 				if o.output_tokens == 0 {
 					m.release(&sv.voucher.request);
 					return Ok(());
 				}
 				let t = serde_json::to_vec(&Transcript { prompt, output: o.text.clone() }).expect("json");
-				let h = m.record(&sv, &t, o.input_tokens, o.output_tokens)?;
+				let h = m.record(&sv, price_per_1k, &t, o.input_tokens, o.output_tokens)?;
 				*slot.lock().expect("lock") = Some(h);
 				Ok(())
 			}) as crate::serve::OnFinish)
@@ -481,6 +501,7 @@ pub fn routes(s: Arc<Serving>) -> Router {
 		.route("/v1/completions", post(completions))
 		.route("/v1/chat/completions", post(chat))
 		.route("/v1/deployments/{name}", put(deploy).delete(undeploy))
+		.route("/v1/channels/{payer}", get(channel))
 		.layer(DefaultBodyLimit::max(crate::api::MAX_JSON_BODY))
 		.with_state(s)
 }

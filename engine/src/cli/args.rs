@@ -188,6 +188,14 @@ pub(crate) enum Command {
 		max_tokens: u32,
 		#[arg(long)]
 		expires_at: u32,
+		/// The voucher's number on the payer's channel to the operator: one more than the last
+		/// one the operator accepted (`GET /v1/channels/{payer}` on its engine).
+		#[arg(long, default_value_t = 1)]
+		seq: u64,
+		/// The most the payer accepts to have been charged on the channel in all, this request
+		/// included; default: this request's cap (a first voucher on a fresh channel).
+		#[arg(long)]
+		cumulative: Option<u128>,
 		/// The chain's genesis hash (0x hex); or --node to read it.
 		#[arg(long)]
 		genesis: Option<String>,

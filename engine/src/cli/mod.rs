@@ -220,7 +220,7 @@ fn run() -> anyhow::Result<()> {
 				print!("{}", mnemo_engine::bench::table(&rows));
 			}
 		},
-		Command::Voucher { payer, operator, adapter, max_price_per_1k, max_tokens, expires_at, genesis, node, request } => {
+		Command::Voucher { payer, operator, adapter, max_price_per_1k, max_tokens, expires_at, seq, cumulative, genesis, node, request } => {
 			let payer = mnemo_client::Signer::from_suri(&payer)?;
 			let operator = parse_account(&operator)?;
 			let genesis = match (genesis, node) {
@@ -235,7 +235,18 @@ fn run() -> anyhow::Result<()> {
 				},
 				None => rand::random(),
 			};
-			let v = mnemo_primitives::Voucher { request, operator, adapter, max_price_per_1k, max_tokens, expires_at, genesis };
+			let cumulative = cumulative.unwrap_or_else(|| mnemo_primitives::inference_fee(max_price_per_1k, max_tokens, 0));
+			let v = mnemo_primitives::Voucher {
+				request,
+				operator,
+				adapter,
+				max_price_per_1k,
+				max_tokens,
+				seq,
+				cumulative,
+				expires_at,
+				genesis,
+			};
 			println!("{}", mnemo_client::SignedVoucher::sign(&payer, v).to_header());
 		},
 		Command::Serve { addr, bases, max_blob, serving } => {

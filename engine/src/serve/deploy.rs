@@ -112,7 +112,16 @@ impl Serving {
 					(None, Some(g)) => g,
 					(None, None) => return Err(Error::bad("metering needs the chain: give --node or --genesis")),
 				};
-				let meter = Arc::new(Meter::open(&dir.join("receipts"), m.operator.account(), genesis, store)?);
+				// A connection of its own for reading payers' channels when requests arrive.
+				let view = match &m.node {
+					Some(url) => {
+						let client = mnemo_client::Client::connect(url).map_err(|e| Error::bad(e.to_string()))?;
+						let timeout = Duration::from_secs(60);
+						Some(Box::new(NodeChain { client, operator: m.operator.clone(), timeout }) as Box<dyn ReceiptChain>)
+					},
+					None => None,
+				};
+				let meter = Arc::new(Meter::open(&dir.join("receipts"), m.operator.account(), genesis, store, view)?);
 				if let Some(url) = m.node {
 					let key = m.operator.clone();
 					meter.spawn_flusher(m.flush_interval, move || {

@@ -1,40 +1,53 @@
-//! Metering: payer vouchers checked before a request runs, receipts journaled durably when it
-//! ends, and a flusher that records them on chain as signed `record_inferences` batches.
+//! Metering: payer vouchers checked against the payer's payment channel before a request runs,
+//! receipts journaled durably when it ends, and a flusher that records them on chain as signed
+//! `record_inferences` batches.
 //!
-//! ## Who pays: the voucher scheme
+//! ## Who pays: channels and vouchers
 //!
-//! A request for a metered adapter carries the header `X-Mnemo-Voucher`: the hex of the SCALE
-//! encoding of `(payer, voucher, signature)` ([`mnemo_client::SignedVoucher`]), where the payer
-//! signed `"mnemo/voucher/v1" ++ SCALE(voucher)` with its account key (sr25519, ed25519 or
-//! ecdsa; raw or `<Bytes>`-wrapped). The voucher names the request id, this operator, the
-//! adapter's on-chain id, a price cap per 1,000 tokens, a token cap, an expiry block and the
-//! chain's genesis hash. The engine answers only if the signature holds, the voucher is for this
-//! operator and chain, the cap covers the adapter's price, prompt plus `max_tokens` fit in the
-//! token cap (`max_tokens` is lowered to fit), the voucher does not expire before the receipt can
-//! be flushed, and the request id is new. There are no API keys to steal: a voucher authorises
-//! exactly one request, and the chain checks it again when the receipt lands, so an operator
-//! cannot charge a payer for more than it signed.
+//! A payer opens a payment channel to this engine's operator on chain (`Rewards::open_channel`,
+//! a deposit the operator may charge). A request for a metered adapter then carries the header
+//! `X-Mnemo-Voucher`: the hex of the SCALE encoding of `(payer, voucher, signature)`
+//! ([`mnemo_client::SignedVoucher`]), where the payer signed `"mnemo/voucher/v2" ++
+//! SCALE(voucher)` with its account key (sr25519, ed25519 or ecdsa; raw or `<Bytes>`-wrapped).
+//! The voucher names the request id, this operator, the adapter's on-chain id, a price cap per
+//! 1,000 tokens, a token cap, an expiry block, the chain's genesis hash, and its place on the
+//! channel: `seq` (above the last voucher this engine accepted from the payer) and `cumulative`
+//! (the most the payer accepts to have been charged on the channel in all).
+//!
+//! The engine answers only if the signature holds, the voucher is for this operator and chain,
+//! the cap covers the adapter's price, prompt plus `max_tokens` fit in the token cap (`max_tokens`
+//! is lowered to fit), the voucher does not expire before the receipt can be flushed, the request
+//! id is new, and the channel can pay: `seq` is above the last accepted, `cumulative` covers what
+//! the channel may already owe plus this request's worst-case fee (its price for every token it
+//! may use, at least the chain's minimum fee), and the channel's balance covers that too. What
+//! the channel owes and holds comes from the chain when the engine first sees the payer (or its
+//! last voucher expired, or the balance it knew ran short), and from the engine's own count of
+//! what it admitted since. `GET /v1/channels/{payer}` gives a client the last voucher accepted,
+//! so it can sign the next. There are no API keys to steal: a voucher authorises exactly one
+//! request, and the chain checks it again when the receipt lands, so an operator cannot charge a
+//! payer beyond what it signed.
 //!
 //! ## Nothing acknowledged is lost, nothing is recorded twice
 //!
 //! When a metered request ends, its transcript is stored in the blob store and its receipt
 //! written (and fsynced) to `serving/receipts/pending/` *before* the answer's last byte is sent.
-//! The flusher takes pending receipts in order, skips those the chain already holds under
-//! `(operator, request id)` (a batch that landed just before a crash), drops those past expiry,
-//! submits the rest in batches of at most 32 and waits for inclusion; a receipt the chain did
-//! not record is tried again (at most [`MAX_ATTEMPTS`] times) and then moved to `refused/`. The
-//! check before every submission is what makes restarts safe; the chain's own refusal of a
-//! repeated request id is the second line.
+//! The flusher takes pending receipts in voucher order per payer (never past a request of the
+//! same payer still running, whose lower `seq` the chain would then refuse as stale), skips
+//! those the chain already holds under `(operator, request id)` (a batch that landed just before
+//! a crash), drops those past expiry, submits the rest in batches of at most 32 and waits for
+//! inclusion; a receipt the chain did not record is tried again (at most [`MAX_ATTEMPTS`] times)
+//! and then moved to `refused/`. The check before every submission is what makes restarts safe;
+//! the chain's own refusal of a repeated request id is the second line.
 
 use crate::{
 	error::{Error, Result},
 	store::BlobStore,
 };
 use codec::{Decode, Encode};
-use mnemo_client::{InferenceRecord, SignedVoucher};
-use mnemo_primitives::{AccountId, Balance, BlockNumber, ContentHash, ReceiptId, RequestId};
+use mnemo_client::{Channel, InferenceRecord, SignedVoucher};
+use mnemo_primitives::{inference_fee, AccountId, Balance, BlockNumber, ContentHash, ReceiptId, RequestId};
 use std::{
-	collections::BTreeSet,
+	collections::{BTreeMap, BTreeSet},
 	path::{Path, PathBuf},
 	sync::{
 		atomic::{AtomicU32, AtomicU64, Ordering},
@@ -53,6 +66,10 @@ pub trait ReceiptChain: Send {
 	fn recorded(&mut self, request: &RequestId) -> Result<Option<ReceiptId>>;
 	/// Submits a batch and returns once a block includes it.
 	fn submit(&mut self, batch: &[InferenceRecord]) -> Result<()>;
+	/// The payer's payment channel to this operator, if it has one.
+	fn channel(&mut self, payer: &AccountId) -> Result<Option<Channel>>;
+	/// The chain's smallest fee of a receipt.
+	fn min_fee(&mut self) -> Result<Balance>;
 }
 
 /// A receipt in the journal.
@@ -60,6 +77,8 @@ pub trait ReceiptChain: Send {
 struct Entry {
 	seq: u64,
 	record: InferenceRecord,
+	/// The fee the chain will charge, as the engine computes it.
+	fee: Balance,
 	attempts: u32,
 	/// Set when done: the receipt id on chain.
 	receipt: Option<ReceiptId>,
@@ -83,6 +102,32 @@ pub struct Price {
 	pub price_per_1k: Balance,
 }
 
+/// What the engine knows of one payer's channel.
+#[derive(Clone, Debug)]
+struct Chan {
+	/// The last voucher admitted (the highest `seq`).
+	last: SignedVoucher,
+	/// What the channel may owe for requests admitted and not yet settled on chain: the
+	/// worst-case fee of those running, the fee of those journaled and not yet recorded.
+	unsettled: Balance,
+	/// What the channel can still pay for: its balance on chain when last read, less what was
+	/// admitted since. Zero forces a read.
+	budget: Balance,
+}
+
+/// A payer's channel as `GET /v1/channels/{payer}` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChannelView {
+	/// The last voucher this engine accepted from the payer (hex of `(payer, voucher,
+	/// signature)`, as in the header): its `seq` and `cumulative` are where the next one starts.
+	pub voucher: String,
+	pub seq: u64,
+	pub cumulative: String,
+	pub expires_at: BlockNumber,
+	/// What the channel may owe for requests not yet charged on chain.
+	pub unsettled: String,
+}
+
 pub struct Meter {
 	dir: PathBuf,
 	pub operator: AccountId,
@@ -91,6 +136,14 @@ pub struct Meter {
 	pub min_validity: BlockNumber,
 	/// Request ids taken (answered or running), so none is served twice.
 	taken: Mutex<BTreeSet<RequestId>>,
+	/// Requests running: their payer, voucher `seq` and worst-case fee.
+	running: Mutex<BTreeMap<RequestId, (AccountId, u64, Balance)>>,
+	/// Each payer's channel as far as this engine knows it.
+	channels: Mutex<BTreeMap<AccountId, Chan>>,
+	/// The chain's minimum fee, as last read.
+	min_fee: Mutex<Balance>,
+	/// A connection for reading channels when a request is admitted (none: journal only).
+	view: Option<Mutex<Box<dyn ReceiptChain>>>,
 	seq: AtomicU64,
 	pub stats: MeterStats,
 	store: Arc<BlobStore>,
@@ -101,9 +154,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Meter {
-	/// Opens the journal under `dir` (`pending/`, `recorded/`, `refused/`, `expired/`).
-	pub fn open(dir: &Path, operator: AccountId, genesis: mnemo_primitives::Hash, store: Arc<BlobStore>) -> Result<Self> {
+	/// Opens the journal under `dir` (`pending/`, `recorded/`, `refused/`, `expired/`), with
+	/// `view` for reading payers' channels from the chain (`None`: the engine journals receipts
+	/// without a node and checks vouchers against what it admitted itself).
+	pub fn open(
+		dir: &Path,
+		operator: AccountId,
+		genesis: mnemo_primitives::Hash,
+		store: Arc<BlobStore>,
+		view: Option<Box<dyn ReceiptChain>>,
+	) -> Result<Self> {
 		let mut taken = BTreeSet::new();
+		let mut channels: BTreeMap<AccountId, Chan> = BTreeMap::new();
 		let mut seq = 0;
 		let mut pending = 0;
 		for sub in ["pending", "recorded", "refused", "expired"] {
@@ -114,6 +176,18 @@ impl Meter {
 					pending += u64::from(sub == "pending");
 					taken.insert(entry.record.voucher.request);
 					seq = seq.max(entry.seq + 1);
+					let sv = SignedVoucher {
+						payer: entry.record.payer.clone(),
+						voucher: entry.record.voucher.clone(),
+						signature: entry.record.signature.clone(),
+					};
+					let c = channels.entry(sv.payer.clone()).or_insert_with(|| Chan { last: sv.clone(), unsettled: 0, budget: 0 });
+					if sv.voucher.seq > c.last.voucher.seq {
+						c.last = sv;
+					}
+					if sub == "pending" {
+						c.unsettled = c.unsettled.saturating_add(entry.fee);
+					}
 				}
 			}
 		}
@@ -123,6 +197,10 @@ impl Meter {
 			genesis,
 			min_validity: 10,
 			taken: Mutex::new(taken),
+			running: Mutex::new(BTreeMap::new()),
+			channels: Mutex::new(channels),
+			min_fee: Mutex::new(0),
+			view: view.map(Mutex::new),
 			seq: AtomicU64::new(seq),
 			stats: MeterStats::default(),
 			store,
@@ -173,24 +251,155 @@ impl Meter {
 				best + self.min_validity
 			)));
 		}
-		if !self.taken.lock().expect("lock").insert(v.request) {
+		if self.taken.lock().expect("lock").contains(&v.request) {
 			return Err(Error::Conflict(format!("request id {} was already served", hex::encode(v.request))));
 		}
 		let allowed = max_tokens.min(v.max_tokens as usize - prompt);
+		let worst = inference_fee(price.price_per_1k, (prompt + allowed) as u32, *self.min_fee.lock().expect("lock"));
+		self.admit_on_channel(&sv, worst, best)?;
+		if !self.taken.lock().expect("lock").insert(v.request) {
+			self.release_worst(&sv.payer, worst);
+			return Err(Error::Conflict(format!("request id {} was already served", hex::encode(v.request))));
+		}
+		self.running.lock().expect("lock").insert(v.request, (sv.payer.clone(), v.seq, worst));
 		Ok((sv, allowed))
+	}
+
+	/// Checks the voucher against the payer's channel and counts `worst` against it: `seq`
+	/// above the last accepted, `cumulative` covering what the channel may owe plus `worst`, the
+	/// channel's balance covering it too. Reads the channel from the chain when the engine has
+	/// no live voucher of the payer or the balance it knew is short.
+	fn admit_on_channel(&self, sv: &SignedVoucher, worst: Balance, best: BlockNumber) -> Result<()> {
+		let v = &sv.voucher;
+		let payer = &sv.payer;
+		let mut channels = self.channels.lock().expect("lock");
+		let known = channels.get(payer).cloned();
+		let live = known.clone().filter(|c| best == 0 || c.last.voucher.expires_at >= best);
+		let read = match (&self.view, &live) {
+			(None, _) => None,
+			(Some(_), Some(c)) if c.budget >= worst => None,
+			(Some(view), _) => Some(view.lock().expect("lock").channel(payer)?),
+		};
+		let on_chain = match read {
+			None => None,
+			Some(None) => {
+				return Err(Error::PaymentRequired(format!(
+					"{payer} has no payment channel to this operator ({}): open one with `mnemo channel open {} <deposit>`",
+					self.operator, self.operator
+				)))
+			},
+			Some(Some(ch)) if ch.closes_at.is_some() => {
+				return Err(Error::PaymentRequired(format!(
+					"{payer}'s payment channel to this operator is closing (at block {}): open a new one once it has closed",
+					ch.closes_at.unwrap_or_default()
+				)))
+			},
+			Some(Some(ch)) => Some(ch),
+		};
+		let unsettled = known.as_ref().map_or(0, |c| c.unsettled);
+		match &live {
+			Some(c) => {
+				let last = &c.last.voucher;
+				if v.seq <= last.seq {
+					return Err(Error::Conflict(format!(
+						"voucher {} is not above the last one accepted on this channel ({}): sign the next (GET /v1/channels/{payer})",
+						v.seq, last.seq
+					)));
+				}
+				let room = v.cumulative.saturating_sub(last.cumulative);
+				if room < worst {
+					return Err(Error::Forbidden(format!(
+						"the voucher's cumulative {} leaves {room} over the last one's ({}); this request may cost {worst}",
+						v.cumulative, last.cumulative
+					)));
+				}
+			},
+			None => {
+				let floor_seq = known.as_ref().map_or(0, |c| c.last.voucher.seq).max(on_chain.map_or(0, |c| c.seq));
+				if v.seq <= floor_seq {
+					return Err(Error::Conflict(format!(
+						"voucher {} is not above the channel's last ({floor_seq}): sign the next (GET /v1/channels/{payer})",
+						v.seq
+					)));
+				}
+				let owed = on_chain.map_or(0, |c| c.spent).saturating_add(unsettled);
+				if v.cumulative < owed.saturating_add(worst) {
+					return Err(Error::Forbidden(format!(
+						"the voucher's cumulative {} does not cover what the channel has been charged or may owe ({owed}) plus this request's cost of up to {worst}",
+						v.cumulative
+					)));
+				}
+			},
+		}
+		let budget = match (on_chain, &live) {
+			(Some(ch), _) => ch.balance.saturating_sub(unsettled),
+			(None, Some(c)) => c.budget,
+			(None, None) => Balance::MAX,
+		};
+		if budget < worst {
+			return Err(Error::PaymentRequired(format!(
+				"{payer}'s payment channel to this operator can pay {budget} more; this request may cost {worst}: top it up with `mnemo channel top-up {} <amount>`",
+				self.operator
+			)));
+		}
+		channels.insert(
+			payer.clone(),
+			Chan { last: sv.clone(), unsettled: unsettled.saturating_add(worst), budget: budget - worst },
+		);
+		Ok(())
+	}
+
+	/// Takes `amount` of a payer's channel back off what it may owe (a request that cost less
+	/// than its worst case, or none at all).
+	fn release_worst(&self, payer: &AccountId, amount: Balance) {
+		if let Some(c) = self.channels.lock().expect("lock").get_mut(payer) {
+			c.unsettled = c.unsettled.saturating_sub(amount);
+			c.budget = c.budget.saturating_add(amount);
+		}
+	}
+
+	/// The last voucher this engine accepted from `payer`, and what its channel may owe.
+	pub fn channel(&self, payer: &AccountId) -> Option<ChannelView> {
+		let c = self.channels.lock().expect("lock").get(payer).cloned()?;
+		Some(ChannelView {
+			voucher: c.last.to_header(),
+			seq: c.last.voucher.seq,
+			cumulative: c.last.voucher.cumulative.to_string(),
+			expires_at: c.last.voucher.expires_at,
+			unsettled: c.unsettled.to_string(),
+		})
+	}
+
+	/// Sets the chain's minimum fee (the flusher reads it; tests set it).
+	pub fn set_min_fee(&self, fee: Balance) {
+		*self.min_fee.lock().expect("lock") = fee;
 	}
 
 	/// Gives a request id back (the request never ran or produced nothing).
 	pub fn release(&self, request: &RequestId) {
 		self.taken.lock().expect("lock").remove(request);
+		if let Some((payer, _, worst)) = self.running.lock().expect("lock").remove(request) {
+			self.release_worst(&payer, worst);
+		}
 	}
 
 	/// Journals the receipt of a finished request: the transcript into the blob store, the
 	/// record into `pending/`, both durable before this returns.
-	pub fn record(&self, sv: &SignedVoucher, transcript: &[u8], input_tokens: u32, output_tokens: u32) -> Result<ContentHash> {
+	pub fn record(
+		&self,
+		sv: &SignedVoucher,
+		price_per_1k: Balance,
+		transcript: &[u8],
+		input_tokens: u32,
+		output_tokens: u32,
+	) -> Result<ContentHash> {
 		let hash = self.store.put_own(transcript)?;
+		let fee = inference_fee(price_per_1k, input_tokens.saturating_add(output_tokens), *self.min_fee.lock().expect("lock"));
+		let worst = self.running.lock().expect("lock").remove(&sv.voucher.request).map_or(fee, |(_, _, w)| w);
+		self.release_worst(&sv.payer, worst.saturating_sub(fee));
 		let entry = Entry {
 			seq: self.seq.fetch_add(1, Ordering::SeqCst),
+			fee,
 			record: InferenceRecord {
 				payer: sv.payer.clone(),
 				voucher: sv.voucher.clone(),
@@ -235,6 +444,13 @@ impl Meter {
 		write_atomic(&self.path(sub, &e), &e.encode())?;
 		std::fs::remove_file(&from).map_err(Error::io(&from))?;
 		self.stats.pending.fetch_sub(1, Ordering::Relaxed);
+		// No longer owed: charged (the chain's balance shows it now) or never to be.
+		if let Some(c) = self.channels.lock().expect("lock").get_mut(&e.record.payer) {
+			c.unsettled = c.unsettled.saturating_sub(e.fee);
+			if sub != "recorded" {
+				c.budget = c.budget.saturating_add(e.fee);
+			}
+		}
 		let c = match sub {
 			"recorded" => &self.stats.recorded,
 			"refused" => &self.stats.refused,
@@ -249,8 +465,21 @@ impl Meter {
 	pub fn flush(&self, chain: &mut dyn ReceiptChain) -> Result<usize> {
 		let best = chain.best_block()?;
 		self.stats.best_block.store(best, Ordering::Relaxed);
+		self.set_min_fee(chain.min_fee()?);
+		// Per payer, the lowest voucher still running: its receipts from there on wait, or the
+		// chain would take a later voucher first and refuse the running one as stale.
+		let mut running: BTreeMap<AccountId, u64> = BTreeMap::new();
+		for (payer, seq, _) in self.running.lock().expect("lock").values() {
+			let s = running.entry(payer.clone()).or_insert(*seq);
+			*s = (*s).min(*seq);
+		}
+		let mut pending = self.pending()?;
+		pending.sort_by(|a, b| (&a.record.payer, a.record.voucher.seq).cmp(&(&b.record.payer, b.record.voucher.seq)));
 		let mut batch = Vec::new();
-		for e in self.pending()? {
+		for e in pending {
+			if running.get(&e.record.payer).is_some_and(|s| e.record.voucher.seq > *s) {
+				continue;
+			}
 			if let Some(id) = chain.recorded(&e.record.voucher.request)? {
 				self.finish(e, "recorded", Some(id))?;
 			} else if e.record.voucher.expires_at < best {
@@ -347,6 +576,14 @@ impl ReceiptChain for NodeChain {
 		let call = mnemo_client::Client::record_inferences_call(batch);
 		self.client.submit_and_wait(&self.operator, &call, self.timeout).map(|_| ()).map_err(chain_err)
 	}
+
+	fn channel(&mut self, payer: &AccountId) -> Result<Option<Channel>> {
+		self.client.channel(payer, &self.operator.account()).map_err(chain_err)
+	}
+
+	fn min_fee(&mut self) -> Result<Balance> {
+		Ok(self.client.attribution_params().map_err(chain_err)?.map_or(0, |p| p.min_fee))
+	}
 }
 
 fn chain_err(e: mnemo_client::Error) -> Error {
@@ -357,10 +594,10 @@ fn chain_err(e: mnemo_client::Error) -> Error {
 mod tests {
 	use super::*;
 	use mnemo_client::{Signer, VoucherOf};
-	use std::collections::BTreeMap;
 
 	/// A chain that records what it is sent, can fail after including a batch (a crash between
-	/// submission and bookkeeping), and refuses a request id it already holds, as the pallet does.
+	/// submission and bookkeeping), refuses a request id it already holds, as the pallet does,
+	/// and holds payers' channels.
 	#[derive(Default)]
 	struct Fake {
 		held: BTreeMap<RequestId, ReceiptId>,
@@ -368,6 +605,8 @@ mod tests {
 		refuse_adapter: Option<u32>,
 		fail_after_include: bool,
 		best: BlockNumber,
+		channels: BTreeMap<AccountId, Channel>,
+		channel_reads: u32,
 	}
 
 	impl ReceiptChain for Arc<Mutex<Fake>> {
@@ -392,19 +631,35 @@ mod tests {
 			}
 			Ok(())
 		}
+		fn channel(&mut self, payer: &AccountId) -> Result<Option<Channel>> {
+			let mut f = self.lock().unwrap();
+			f.channel_reads += 1;
+			Ok(f.channels.get(payer).copied())
+		}
+		fn min_fee(&mut self) -> Result<Balance> {
+			Ok(0)
+		}
 	}
 
-	fn voucher(payer: &Signer, operator: &Signer, request: u8, adapter: u32) -> String {
+	fn signed(payer: &Signer, operator: &Signer, request: u8, adapter: u32, seq: u64, cumulative: Balance) -> String {
 		let v: VoucherOf = mnemo_primitives::Voucher {
 			request: [request; 16],
 			operator: operator.account(),
 			adapter,
 			max_price_per_1k: 100,
 			max_tokens: 50,
+			seq,
+			cumulative,
 			expires_at: 1_000,
 			genesis: Default::default(),
 		};
 		SignedVoucher::sign(payer, v).to_header()
+	}
+
+	/// The `request`-th voucher of the payer: each consents to 10 more (a request of at most 50
+	/// tokens at 100 per 1,000 costs at most 5).
+	fn voucher(payer: &Signer, operator: &Signer, request: u8, adapter: u32) -> String {
+		signed(payer, operator, request, adapter, u64::from(request) + 1, 10 * (Balance::from(request) + 1))
 	}
 
 	#[test]
@@ -413,18 +668,18 @@ mod tests {
 		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
 		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
 		let price = Price { chain_adapter: 1, price_per_1k: 10 };
-		let open = || Meter::open(&dir.path().join("receipts"), op.account(), Default::default(), store.clone()).unwrap();
+		let open = || Meter::open(&dir.path().join("receipts"), op.account(), Default::default(), store.clone(), None).unwrap();
 		let chain = Arc::new(Mutex::new(Fake { best: 5, refuse_adapter: Some(2), fail_after_include: true, ..Default::default() }));
 		{
 			let m = open();
 			for i in 0..3u8 {
 				let (sv, allowed) = m.admit(Some(&voucher(&payer, &op, i, 1)), &price, 10, 100).unwrap();
 				assert_eq!(allowed, 40, "max_tokens lowered to the voucher's cap");
-				m.record(&sv, format!("t{i}").as_bytes(), 10, 5).unwrap();
+				m.record(&sv, price.price_per_1k, format!("t{i}").as_bytes(), 10, 5).unwrap();
 			}
 			let bad = Price { chain_adapter: 2, ..price.clone() };
 			let (sv, _) = m.admit(Some(&voucher(&payer, &op, 9, 2)), &bad, 10, 10).unwrap();
-			m.record(&sv, b"t9", 10, 5).unwrap();
+			m.record(&sv, bad.price_per_1k, b"t9", 10, 5).unwrap();
 			// The chain includes the batch, then the connection drops before bookkeeping.
 			assert!(m.flush(&mut chain.clone()).is_err());
 			assert_eq!(m.list("pending").len(), 4, "nothing is marked done without the chain's word");
@@ -432,6 +687,11 @@ mod tests {
 		let m = open();
 		let err = m.admit(Some(&voucher(&payer, &op, 1, 1)), &price, 10, 10).unwrap_err();
 		assert_eq!(err.status(), 409, "a request id survives the restart: {err}");
+		// The channel's last voucher survives it too: the next one continues from it.
+		let view = m.channel(&payer.account()).expect("the payer's channel, from the journal");
+		assert_eq!((view.seq, view.cumulative.as_str()), (10, "100"));
+		let err = m.admit(Some(&signed(&payer, &op, 20, 1, 10, 200)), &price, 10, 10).unwrap_err();
+		assert_eq!(err.status(), 409, "a voucher number used before the restart: {err}");
 		// After the restart: the three held receipts are settled without a second submission;
 		// the refused one is tried again up to MAX_ATTEMPTS, then set aside.
 		while m.flush(&mut chain.clone()).unwrap() > 0 {}
@@ -442,6 +702,7 @@ mod tests {
 		assert_eq!(m.list("recorded").iter().map(|x| x.1).collect::<Vec<_>>(), vec![Some(0), Some(1), Some(2)]);
 		assert_eq!(m.list("refused").len(), 1);
 		assert_eq!(m.list("pending").len(), 0);
+		assert_eq!(m.channel(&payer.account()).unwrap().unsettled, "0", "nothing owed once all is settled");
 	}
 
 	#[test]
@@ -449,7 +710,7 @@ mod tests {
 		let dir = tempfile::tempdir().unwrap();
 		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
 		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
-		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store).unwrap();
+		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, None).unwrap();
 		let price = Price { chain_adapter: 1, price_per_1k: 10 };
 		let status = |h: Option<&str>, p: &Price, prompt: usize| m.admit(h, p, prompt, 10).map(|_| ()).unwrap_err().status();
 		assert_eq!(status(None, &price, 5), 401, "no voucher");
@@ -468,5 +729,71 @@ mod tests {
 		m.stats.best_block.store(0, Ordering::Relaxed);
 		assert!(m.admit(Some(&good), &price, 5, 10).is_ok());
 		assert_eq!(status(Some(&good), &price, 5), 409, "the same request twice");
+	}
+
+	#[test]
+	fn the_payers_channel_must_pay_for_each_request() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
+		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
+		let chain = Arc::new(Mutex::new(Fake { best: 5, ..Default::default() }));
+		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, Some(Box::new(chain.clone()))).unwrap();
+		m.set_min_fee(2);
+		// 45 tokens at most at 100 per 1,000: up to 5 (4.5 rounded up).
+		let price = Price { chain_adapter: 1, price_per_1k: 100 };
+		let admit = |h: &str| m.admit(Some(h), &price, 5, 40);
+		let status = |h: &str| admit(h).map(|_| ()).unwrap_err().status();
+
+		// No channel on chain.
+		assert_eq!(status(&signed(&payer, &op, 1, 1, 1, 100)), 402);
+		// A channel that has been charged 30 and has 12 left.
+		let ch = Channel { balance: 12, spent: 30, seq: 7, closes_at: None };
+		chain.lock().unwrap().channels.insert(payer.account(), ch);
+		assert_eq!(status(&signed(&payer, &op, 1, 1, 7, 100)), 409, "seq not above the channel's");
+		assert_eq!(status(&signed(&payer, &op, 1, 1, 8, 34)), 403, "cumulative short of 30 + 5");
+		let (sv, _) = admit(&signed(&payer, &op, 1, 1, 8, 35)).unwrap();
+		assert_eq!(sv.voucher.seq, 8);
+		// From here the engine counts on its own: no read while the balance it knew lasts.
+		let reads = chain.lock().unwrap().channel_reads;
+		assert_eq!(status(&signed(&payer, &op, 2, 1, 8, 100)), 409, "the same voucher number again");
+		assert_eq!(status(&signed(&payer, &op, 2, 1, 9, 39)), 403, "consent must grow by this request's cost");
+		admit(&signed(&payer, &op, 2, 1, 9, 40)).unwrap();
+		assert_eq!(chain.lock().unwrap().channel_reads, reads);
+		// 12 − 5 − 5 leaves 2: the third request could cost 5. The engine reads the channel
+		// again (the payer may have topped it up); it did not.
+		assert_eq!(status(&signed(&payer, &op, 3, 1, 10, 45)), 402, "balance short");
+		assert_eq!(chain.lock().unwrap().channel_reads, reads + 1);
+		// A request that produced nothing gives its worst case back; one that cost less gives
+		// back the difference.
+		m.release(&[2; 16]);
+		let view = m.channel(&payer.account()).unwrap();
+		assert_eq!((view.seq, view.unsettled.as_str()), (9, "5"));
+		m.record(&sv, price.price_per_1k, b"t", 5, 5).unwrap();
+		assert_eq!(m.channel(&payer.account()).unwrap().unsettled, "2", "10 tokens cost the minimum fee, 2");
+		admit(&signed(&payer, &op, 3, 1, 10, 50)).unwrap();
+		// A closing channel takes no new request.
+		let carol = Signer::from_suri("//Charlie").unwrap();
+		chain.lock().unwrap().channels.insert(carol.account(), Channel { closes_at: Some(50), ..ch });
+		assert_eq!(status(&signed(&carol, &op, 4, 1, 8, 1_000)), 402, "closing");
+	}
+
+	#[test]
+	fn a_payers_receipts_are_flushed_in_voucher_order_never_past_one_still_running() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
+		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
+		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, None).unwrap();
+		let price = Price { chain_adapter: 1, price_per_1k: 10 };
+		let chain = Arc::new(Mutex::new(Fake { best: 5, ..Default::default() }));
+		let svs: Vec<SignedVoucher> =
+			(0..3u8).map(|i| m.admit(Some(&voucher(&payer, &op, i, 1)), &price, 5, 10).unwrap().0).collect();
+		// Vouchers 2 and 3 finish first; voucher 1 is still running.
+		m.record(&svs[2], 10, b"c", 5, 5).unwrap();
+		m.record(&svs[1], 10, b"b", 5, 5).unwrap();
+		assert_eq!(m.flush(&mut chain.clone()).unwrap(), 2, "both wait behind the running request");
+		assert!(chain.lock().unwrap().submitted.is_empty());
+		m.record(&svs[0], 10, b"a", 5, 5).unwrap();
+		assert_eq!(m.flush(&mut chain.clone()).unwrap(), 0);
+		assert_eq!(chain.lock().unwrap().submitted, vec![[0; 16], [1; 16], [2; 16]], "in voucher order");
 	}
 }

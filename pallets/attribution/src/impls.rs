@@ -193,13 +193,15 @@ impl<T: Config> Pallet<T> {
 		let id = NextReceipt::<T>::get();
 		let assigned = Self::assign(id, params.assigned)?;
 		let until = Self::schedule(now.saturating_add(params.commit_period), id)?;
-		let fee = fee(price, tokens, params.min_fee);
+		let fee = mnemo_primitives::inference_fee(price, tokens, params.min_fee);
 		T::Escrow::charge(mnemo_primitives::Charge {
 			operator: operator.clone(),
 			payer: r.payer.clone(),
 			receipt: id,
 			adapter: v.adapter,
 			amount: fee,
+			seq: v.seq,
+			cumulative: v.cumulative,
 		})?;
 
 		for a in &assigned {

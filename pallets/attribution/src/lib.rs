@@ -173,7 +173,7 @@ pub mod pallet {
 		/// A deployed adapter, and at least `k` contributions of its training data (fewer if
 		/// the helper has fewer), each with a contributor and a datanet owner.
 		fn deployed_adapter(k: u32) -> (AdapterId, Vec<ContributionId>);
-		/// A payer with credit and a live allowance for `operator`.
+		/// A payer with an open channel to `operator`, its deposit ample.
 		fn payer(i: u32, operator: &AccountId) -> AccountId;
 		/// The payer's signature of `payload`.
 		fn sign(payer: &AccountId, payload: &[u8]) -> Signature;
@@ -340,7 +340,7 @@ pub mod pallet {
 			panel: Panel<T>,
 			release_at: BlockNumberFor<T>,
 		},
-		/// The fee went back to the payer's credit.
+		/// The fee went back to the payer (its channel, or its account once the channel closed).
 		ReceiptRefunded { receipt: ReceiptId, payer: T::AccountId, amount: Balance, why: RefundReason },
 		/// An attestor earned a strike (`strikes` in its current window).
 		AttestorStruck { attestor: T::AccountId, receipt: ReceiptId, fault: Fault, strikes: u32 },

@@ -94,6 +94,8 @@ parameter_types! {
 	pub static Credit: Vec<(AccountId, Balance)> = Vec::new();
 	/// Escrowed fees: receipt, payer, amount.
 	pub static Escrowed: Vec<(ReceiptId, AccountId, Balance)> = Vec::new();
+	/// The voucher each charge was made under: receipt, seq, cumulative.
+	pub static ChargedUnder: Vec<(ReceiptId, u64, Balance)> = Vec::new();
 	/// What the mock sink settled.
 	pub static Settled: Vec<Settlement<AccountId, u64>> = Vec::new();
 	/// Contributions that no longer earn credit.
@@ -185,6 +187,7 @@ impl PaymentEscrow<AccountId> for MockEscrow {
 		entry.1 -= c.amount;
 		Credit::set(credit);
 		Escrowed::mutate(|e| e.push((c.receipt, c.payer, c.amount)));
+		ChargedUnder::mutate(|e| e.push((c.receipt, c.seq, c.cumulative)));
 		Ok(())
 	}
 	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError> {
@@ -441,7 +444,7 @@ pub fn request_id(n: u8) -> RequestId {
 }
 
 /// A voucher of `payer` for request `n` on [`ADAPTER`], 1,000 tokens at most 10 per 1k, valid
-/// 10 blocks.
+/// 10 blocks; the `n`-th on the payer's channel, each consenting to 10 more.
 pub fn voucher(n: u8) -> Voucher<AccountId, u64> {
 	Voucher {
 		request: request_id(n),
@@ -449,6 +452,8 @@ pub fn voucher(n: u8) -> Voucher<AccountId, u64> {
 		adapter: ADAPTER,
 		max_price_per_1k: PRICE,
 		max_tokens: 1_000,
+		seq: u64::from(n),
+		cumulative: 10 * Balance::from(n),
 		expires_at: System::block_number() + 10,
 		genesis: genesis(),
 	}

@@ -398,11 +398,6 @@ pub fn aggregate(reports: &[(ContentHash, Vec<Score>)], k: usize, tolerance: Per
 	Aggregate::Agreed { digest, scores, verdicts }
 }
 
-/// `ceil(price_per_1k · tokens / 1000)`, at least `min_fee`; saturating.
-pub fn fee(price_per_1k: Balance, tokens: u32, min_fee: Balance) -> Balance {
-	price_per_1k.saturating_mul(Balance::from(tokens)).div_ceil(1000).max(min_fee)
-}
-
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -480,14 +475,6 @@ mod tests {
 		assert!(!well_formed(&[(1, pb(50)), (1, pb(10))]));
 		assert!(!well_formed(&[(1, pb(0))]));
 		assert!(!well_formed(&[(1, pb(60)), (2, pb(50))]));
-	}
-
-	#[test]
-	fn fees_round_up_and_respect_the_minimum() {
-		assert_eq!(fee(5, 1000, 1), 5);
-		assert_eq!(fee(5, 1001, 1), 6);
-		assert_eq!(fee(0, 1000, 3), 3);
-		assert_eq!(fee(u128::MAX, u32::MAX, 0), u128::MAX / 1000 + 1);
 	}
 
 	proptest::proptest! {

@@ -38,22 +38,28 @@ fn now<T: Config>() -> BlockNumberFor<T> {
 	frame_system::Pallet::<T>::block_number()
 }
 
-/// A payer with credit and an allowance for an operator until far away.
+/// A payer with an open channel to an operator.
 fn payer_and_operator<T: Config>() -> (T::AccountId, T::AccountId) {
 	pallet_account::<T>();
 	let payer = funded::<T>("payer", 0);
 	let operator = funded::<T>("operator", 0);
-	Pallet::<T>::do_deposit_credit(&payer, big() / 2).expect("deposited");
-	let far = now::<T>() + Pallet::<T>::current_params().notice + 1_000u32.into();
-	Pallet::<T>::do_approve(&payer, &operator, big() / 2, far).expect("approved");
+	Pallet::<T>::do_open_channel(&payer, &operator, big() / 2).expect("opened");
 	(payer, operator)
 }
 
 fn charged<T: Config>(receipt: u64) -> (T::AccountId, T::AccountId) {
 	let (payer, operator) = payer_and_operator::<T>();
 	let fee = 1_000_000_000_000u128;
-	Pallet::<T>::charge(Charge { operator: operator.clone(), payer: payer.clone(), receipt, adapter: 1, amount: fee })
-		.expect("charged");
+	Pallet::<T>::charge(Charge {
+		operator: operator.clone(),
+		payer: payer.clone(),
+		receipt,
+		adapter: 1,
+		amount: fee,
+		seq: receipt + 1,
+		cumulative: big(),
+	})
+	.expect("charged");
 	(payer, operator)
 }
 
@@ -88,64 +94,45 @@ mod benchmarks {
 	use super::*;
 
 	#[benchmark]
-	fn deposit_credit() {
-		let who = funded::<T>("payer", 0);
-		#[extrinsic_call]
-		_(RawOrigin::Signed(who.clone()), 1_000_000);
-		assert_eq!(Pallet::<T>::credit_of(&who), 1_000_000);
-	}
-
-	#[benchmark]
-	fn withdraw_credit() {
-		let (payer, _) = payer_and_operator::<T>();
-		#[extrinsic_call]
-		_(RawOrigin::Signed(payer.clone()), 1_000);
-		assert!(Withdrawals::<T>::contains_key(&payer));
-	}
-
-	#[benchmark]
-	fn complete_withdrawal() {
-		let (payer, _) = payer_and_operator::<T>();
-		Pallet::<T>::do_withdraw_credit(&payer, 1_000).expect("scheduled");
-		frame_system::Pallet::<T>::set_block_number(now::<T>() + Pallet::<T>::current_params().notice);
-		let before = Pallet::<T>::credit_of(&payer);
-		#[extrinsic_call]
-		_(RawOrigin::Signed(payer.clone()));
-		assert_eq!(Pallet::<T>::credit_of(&payer), before - 1_000);
-	}
-
-	#[benchmark]
-	fn approve_operator() {
+	fn open_channel() {
 		let payer = funded::<T>("payer", 0);
-		// All slots but one taken: the new allowance is counted against the bound.
-		let far = now::<T>() + Pallet::<T>::current_params().notice + 1_000u32.into();
-		for i in 1..T::MaxOperators::get() {
-			Pallet::<T>::do_approve(&payer, &account("operator", i, 0), 1, far).expect("approved");
+		// All slots but one taken: the new channel is counted against the bound.
+		for i in 1..T::MaxChannels::get() {
+			Pallet::<T>::do_open_channel(&payer, &account("operator", i, 0), 1).expect("opened");
 		}
 		let operator: T::AccountId = account("operator", 0, 0);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(payer.clone()), operator.clone(), 1_000, far);
-		assert!(Allowances::<T>::contains_key(&payer, &operator));
+		_(RawOrigin::Signed(payer.clone()), operator.clone(), 1_000_000);
+		assert_eq!(Channels::<T>::get(&payer, &operator).map(|c| c.balance), Some(1_000_000));
 	}
 
 	#[benchmark]
-	fn revoke_operator() {
+	fn top_up() {
+		let (payer, operator) = payer_and_operator::<T>();
+		let before = Pallet::<T>::held_for_channels(&payer);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(payer.clone()), operator.clone(), 1_000);
+		assert_eq!(Pallet::<T>::held_for_channels(&payer), before + 1_000);
+	}
+
+	#[benchmark]
+	fn close_channel() {
 		let (payer, operator) = payer_and_operator::<T>();
 		#[extrinsic_call]
 		_(RawOrigin::Signed(payer.clone()), operator.clone());
-		let a = Allowances::<T>::get(&payer, &operator).expect("still there");
-		assert_eq!(a.expires_at, now::<T>() + Pallet::<T>::current_params().notice);
+		assert!(Channels::<T>::get(&payer, &operator).is_some_and(|c| c.closes_at.is_some()));
 	}
 
 	#[benchmark]
-	fn remove_allowance() {
+	fn finish_close() {
 		let (payer, operator) = payer_and_operator::<T>();
-		Pallet::<T>::do_revoke(&payer, &operator).expect("revoked");
-		frame_system::Pallet::<T>::set_block_number(now::<T>() + Pallet::<T>::current_params().notice);
+		Pallet::<T>::do_close_channel(&payer, &operator).expect("closing");
+		frame_system::Pallet::<T>::set_block_number(now::<T>() + Pallet::<T>::current_params().notice + One::one());
 		let caller = funded::<T>("caller", 0);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(caller), payer.clone(), operator.clone());
-		assert!(!Allowances::<T>::contains_key(&payer, &operator));
+		assert!(!Channels::<T>::contains_key(&payer, &operator));
+		assert_eq!(Pallet::<T>::held_for_channels(&payer), 0);
 	}
 
 	#[benchmark]
@@ -177,7 +164,7 @@ mod benchmarks {
 	#[benchmark]
 	fn charge() {
 		let (payer, operator) = payer_and_operator::<T>();
-		let c = Charge { operator, payer, receipt: 1, adapter: 1, amount: 1_000_000_000_000 };
+		let c = Charge { operator, payer, receipt: 1, adapter: 1, amount: 1_000_000_000_000, seq: 1, cumulative: big() };
 		#[block]
 		{
 			Pallet::<T>::charge(c).expect("charged");
@@ -226,7 +213,15 @@ mod benchmarks {
 	fn release(r: Linear<1, { T::MaxReleasesPerBlock::get() }>) {
 		let (payer, operator) = payer_and_operator::<T>();
 		for receipt in 0..r as u64 {
-			let c = Charge { operator: operator.clone(), payer: payer.clone(), receipt, adapter: 1, amount: 1_000_000_000_000 };
+			let c = Charge {
+				operator: operator.clone(),
+				payer: payer.clone(),
+				receipt,
+				adapter: 1,
+				amount: 1_000_000_000_000,
+				seq: receipt + 1,
+				cumulative: big(),
+			};
 			Pallet::<T>::charge(c).expect("charged");
 			Pallet::<T>::settle(settlement::<T>(receipt, max_c::<T>(), max_a::<T>())).expect("settled");
 		}

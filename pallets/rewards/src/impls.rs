@@ -44,7 +44,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	fn reason() -> T::RuntimeHoldReason {
-		HoldReason::Credit.into()
+		HoldReason::Channel.into()
 	}
 
 	/// The parameters in force.
@@ -59,8 +59,8 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// A payer's credit: what it holds under [`HoldReason::Credit`].
-	pub fn credit_of(who: &T::AccountId) -> Balance {
+	/// What a payer holds for all its channels together (under [`HoldReason::Channel`]).
+	pub fn held_for_channels(who: &T::AccountId) -> Balance {
 		T::Currency::balance_on_hold(&Self::reason(), who)
 	}
 
@@ -77,94 +77,68 @@ impl<T: Config> Pallet<T> {
 		(now / length).unique_saturated_into()
 	}
 
-	pub(crate) fn do_deposit_credit(who: &T::AccountId, amount: Balance) -> DispatchResult {
-		ensure!(amount > 0, Error::<T>::ZeroAmount);
-		T::Currency::hold(&Self::reason(), who, amount)?;
-		let credit = Self::credit_of(who);
-		Self::deposit_event(Event::CreditDeposited { who: who.clone(), amount, credit });
-		Ok(())
-	}
-
-	pub(crate) fn do_withdraw_credit(who: &T::AccountId, amount: Balance) -> DispatchResult {
-		ensure!(amount > 0, Error::<T>::ZeroAmount);
-		ensure!(Self::credit_of(who) >= amount, Error::<T>::InsufficientCredit);
-		let at = Self::now().saturating_add(Self::current_params().notice);
-		Withdrawals::<T>::insert(who, Unlocking { amount, at });
-		Self::deposit_event(Event::WithdrawalScheduled { who: who.clone(), amount, at });
-		Ok(())
-	}
-
-	pub(crate) fn do_complete_withdrawal(who: &T::AccountId) -> DispatchResult {
-		let unlocking = Withdrawals::<T>::get(who).ok_or(Error::<T>::NoWithdrawal)?;
-		ensure!(Self::now() >= unlocking.at, Error::<T>::NoticeNotOver);
-		let amount = unlocking.amount.min(Self::credit_of(who));
-		if amount > 0 {
-			T::Currency::release(&Self::reason(), who, amount, Precision::Exact)?;
-		}
-		Withdrawals::<T>::remove(who);
-		let credit = Self::credit_of(who);
-		Self::deposit_event(Event::CreditWithdrawn { who: who.clone(), amount, credit });
-		Ok(())
-	}
-
-	pub(crate) fn do_approve(
-		payer: &T::AccountId,
-		operator: &T::AccountId,
-		allowance: Balance,
-		expires_at: BlockNumberFor<T>,
-	) -> DispatchResult {
-		ensure!(payer != operator, Error::<T>::SelfApproval);
-		ensure!(allowance > 0, Error::<T>::ZeroAmount);
-		let now = Self::now();
-		ensure!(
-			expires_at > now && expires_at >= now.saturating_add(Self::current_params().notice),
-			Error::<T>::ExpiryTooSoon
-		);
-		match Allowances::<T>::get(payer, operator) {
-			Some(old) if old.expires_at > now => ensure!(
-				allowance >= old.remaining && expires_at >= old.expires_at,
-				Error::<T>::AllowanceDecrease
-			),
-			Some(_) => {},
-			None => OperatorCount::<T>::try_mutate(payer, |n| {
-				ensure!(*n < T::MaxOperators::get(), Error::<T>::TooManyOperators);
-				*n += 1;
-				Ok::<_, Error<T>>(())
-			})?,
-		}
-		Allowances::<T>::insert(payer, operator, Allowance { remaining: allowance, expires_at });
-		Self::deposit_event(Event::OperatorApproved {
-			payer: payer.clone(),
-			operator: operator.clone(),
-			allowance,
-			expires_at,
-		});
-		Ok(())
-	}
-
-	pub(crate) fn do_revoke(payer: &T::AccountId, operator: &T::AccountId) -> DispatchResult {
-		let notice_over = Self::now().saturating_add(Self::current_params().notice);
-		let expires_at = Allowances::<T>::try_mutate(payer, operator, |a| {
-			let a = a.as_mut().ok_or(Error::<T>::NoAllowance)?;
-			a.expires_at = a.expires_at.min(notice_over);
-			Ok::<_, Error<T>>(a.expires_at)
+	pub(crate) fn do_open_channel(payer: &T::AccountId, operator: &T::AccountId, deposit: Balance) -> DispatchResult {
+		ensure!(payer != operator, Error::<T>::SelfChannel);
+		ensure!(deposit > 0, Error::<T>::ZeroAmount);
+		ensure!(!Channels::<T>::contains_key(payer, operator), Error::<T>::ChannelExists);
+		ChannelCount::<T>::try_mutate(payer, |n| {
+			ensure!(*n < T::MaxChannels::get(), Error::<T>::TooManyChannels);
+			*n += 1;
+			Ok::<_, Error<T>>(())
 		})?;
-		Self::deposit_event(Event::OperatorRevoked {
+		T::Currency::hold(&Self::reason(), payer, deposit)?;
+		Channels::<T>::insert(payer, operator, Channel { balance: deposit, ..Default::default() });
+		Self::deposit_event(Event::ChannelOpened { payer: payer.clone(), operator: operator.clone(), deposit });
+		Ok(())
+	}
+
+	pub(crate) fn do_top_up(payer: &T::AccountId, operator: &T::AccountId, amount: Balance) -> DispatchResult {
+		ensure!(amount > 0, Error::<T>::ZeroAmount);
+		let mut ch = Channels::<T>::get(payer, operator).ok_or(Error::<T>::NoChannel)?;
+		ensure!(ch.closes_at.is_none(), Error::<T>::ChannelClosing);
+		T::Currency::hold(&Self::reason(), payer, amount)?;
+		ch.balance = ch.balance.saturating_add(amount);
+		Channels::<T>::insert(payer, operator, ch);
+		Self::deposit_event(Event::ChannelToppedUp {
 			payer: payer.clone(),
 			operator: operator.clone(),
-			expires_at,
+			amount,
+			balance: ch.balance,
 		});
 		Ok(())
 	}
 
-	pub(crate) fn do_remove_allowance(payer: &T::AccountId, operator: &T::AccountId) -> DispatchResult {
-		let a = Allowances::<T>::get(payer, operator).ok_or(Error::<T>::NoAllowance)?;
-		ensure!(a.expires_at <= Self::now(), Error::<T>::AllowanceLive);
-		Allowances::<T>::remove(payer, operator);
-		OperatorCount::<T>::mutate_exists(payer, |n| {
+	pub(crate) fn do_close_channel(payer: &T::AccountId, operator: &T::AccountId) -> DispatchResult {
+		let mut ch = Channels::<T>::get(payer, operator).ok_or(Error::<T>::NoChannel)?;
+		ensure!(ch.closes_at.is_none(), Error::<T>::ChannelClosing);
+		let closes_at = Self::now().saturating_add(Self::current_params().notice).max(Self::now().saturating_add(One::one()));
+		ch.closes_at = Some(closes_at);
+		Channels::<T>::insert(payer, operator, ch);
+		Self::deposit_event(Event::ChannelClosing {
+			payer: payer.clone(),
+			operator: operator.clone(),
+			closes_at,
+			balance: ch.balance,
+		});
+		Ok(())
+	}
+
+	pub(crate) fn do_finish_close(payer: &T::AccountId, operator: &T::AccountId) -> DispatchResult {
+		let ch = Channels::<T>::get(payer, operator).ok_or(Error::<T>::NoChannel)?;
+		ensure!(ch.closes_at.is_some_and(|at| at <= Self::now()), Error::<T>::ChannelOpen);
+		if ch.balance > 0 {
+			T::Currency::release(&Self::reason(), payer, ch.balance, Precision::Exact)?;
+		}
+		Channels::<T>::remove(payer, operator);
+		ChannelCount::<T>::mutate_exists(payer, |n| {
 			*n = n.map(|n| n.saturating_sub(1)).filter(|n| *n > 0);
 		});
-		Self::deposit_event(Event::AllowanceRemoved { payer: payer.clone(), operator: operator.clone() });
+		Self::deposit_event(Event::ChannelClosed {
+			payer: payer.clone(),
+			operator: operator.clone(),
+			returned: ch.balance,
+			spent: ch.spent,
+		});
 		Ok(())
 	}
 
@@ -205,22 +179,35 @@ impl<T: Config> Pallet<T> {
 		});
 	}
 
-	/// Put `amount` from the pallet account back into `payer`'s credit; if its account is gone
-	/// and cannot take a hold, make the amount claimable instead. Never fails.
-	fn give_back(payer: &T::AccountId, amount: Balance) {
-		let held = with_storage_layer(|| {
-			T::Currency::transfer_and_hold(
-				&Self::reason(),
-				&Self::account_id(),
-				payer,
-				amount,
-				Precision::Exact,
-				Preservation::Preserve,
-				Fortitude::Polite,
-			)
+	/// Put `amount` from the pallet account back to `payer`: into its channel to `operator`
+	/// while the channel exists (it may be charged again, within the payer's vouchers), else
+	/// into its account; if neither can take it (the account is gone and the amount is below
+	/// the existential deposit), make it claimable. Never fails.
+	fn give_back(payer: &T::AccountId, operator: &T::AccountId, amount: Balance) {
+		let returned = with_storage_layer(|| {
+			match Channels::<T>::get(payer, operator) {
+				Some(mut ch) => {
+					T::Currency::transfer_and_hold(
+						&Self::reason(),
+						&Self::account_id(),
+						payer,
+						amount,
+						Precision::Exact,
+						Preservation::Preserve,
+						Fortitude::Polite,
+					)?;
+					ch.balance = ch.balance.saturating_add(amount);
+					ch.spent = ch.spent.saturating_sub(amount);
+					Channels::<T>::insert(payer, operator, ch);
+				},
+				None => {
+					T::Currency::transfer(&Self::account_id(), payer, amount, Preservation::Preserve)?;
+				},
+			}
+			Ok::<_, DispatchError>(())
 		});
-		if let Err(e) = held {
-			log::debug!(target: LOG_TARGET, "refund to credit failed ({e:?}); made claimable");
+		if let Err(e) = returned {
+			log::debug!(target: LOG_TARGET, "refund to the payer failed ({e:?}); made claimable");
 			Ledgers::<T>::mutate(payer, |l| {
 				l.claimable = l.claimable.saturating_add(amount);
 				l.refunds = l.refunds.saturating_add(amount);
@@ -277,7 +264,7 @@ impl<T: Config> Pallet<T> {
 
 	/// The pallet's invariants: the pallet account covers what it owes, every settlement
 	/// credits exactly its fee, is queued for release and is what the ledgers count as pending,
-	/// and the allowance counts are right.
+	/// the channel counts are right, and each payer holds exactly its channels' balances.
 	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
 		let queued: Vec<ReceiptId> = Releases::<T>::iter_values().flat_map(|v| v.into_inner()).collect();
 		for (id, p) in Pending::<T>::iter() {
@@ -298,12 +285,15 @@ impl<T: Config> Pallet<T> {
 			T::Currency::balance(&Self::account_id()) >= owed,
 			"the pallet account holds less than it owes"
 		);
-		for (payer, n) in OperatorCount::<T>::iter() {
-			ensure!(n > 0 && n <= T::MaxOperators::get(), "operator count out of range");
-			ensure!(Allowances::<T>::iter_prefix(&payer).count() as u32 == n, "operator count is wrong");
+		for (payer, n) in ChannelCount::<T>::iter() {
+			ensure!(n > 0 && n <= T::MaxChannels::get(), "channel count out of range");
+			let channels: Vec<Channel<BlockNumberFor<T>>> = Channels::<T>::iter_prefix_values(&payer).collect();
+			ensure!(channels.len() as u32 == n, "channel count is wrong");
+			let balance = channels.iter().fold(0u128, |s, c| s.saturating_add(c.balance));
+			ensure!(Self::held_for_channels(&payer) == balance, "a payer's hold is not its channels' balances");
 		}
-		for payer in Allowances::<T>::iter_keys().map(|(p, _)| p) {
-			ensure!(OperatorCount::<T>::contains_key(&payer), "allowances without a count");
+		for payer in Channels::<T>::iter_keys().map(|(p, _)| p) {
+			ensure!(ChannelCount::<T>::contains_key(&payer), "channels without a count");
 		}
 		if let Some(params) = Params::<T>::get() {
 			ensure!(Self::check_params(&params).is_ok(), "invalid parameters in force");
@@ -320,10 +310,11 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 			Error::<T>::DuplicateReceipt
 		);
 		let now = Self::now();
-		let mut allowance = Allowances::<T>::get(&c.payer, &c.operator).ok_or(Error::<T>::NoAllowance)?;
-		ensure!(now < allowance.expires_at, Error::<T>::AllowanceExpired);
-		allowance.remaining = allowance.remaining.checked_sub(c.amount).ok_or(Error::<T>::AllowanceExceeded)?;
-		ensure!(Self::credit_of(&c.payer) >= c.amount, Error::<T>::InsufficientCredit);
+		let mut ch = Channels::<T>::get(&c.payer, &c.operator).ok_or(Error::<T>::NoChannel)?;
+		ensure!(ch.closes_at.is_none_or(|at| now < at), Error::<T>::ChannelClosed);
+		ensure!(c.seq > ch.seq, Error::<T>::StaleVoucher);
+		let spent = ch.spent.checked_add(c.amount).filter(|s| *s <= c.cumulative).ok_or(Error::<T>::AboveConsent)?;
+		ch.balance = ch.balance.checked_sub(c.amount).ok_or(Error::<T>::ChannelDepleted)?;
 		// Changes nothing if it fails.
 		T::Currency::transfer_on_hold(
 			&Self::reason(),
@@ -334,7 +325,9 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 			Restriction::Free,
 			Fortitude::Polite,
 		)?;
-		Allowances::<T>::insert(&c.payer, &c.operator, allowance);
+		ch.spent = spent;
+		ch.seq = c.seq;
+		Channels::<T>::insert(&c.payer, &c.operator, ch);
 		let period = Self::period_of(now);
 		Self::record_spend(&c.payer, c.adapter, period, c.amount, true);
 		Escrows::<T>::insert(
@@ -343,12 +336,13 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 		);
 		Self::deposit_event(Event::Charged {
 			receipt: c.receipt,
-			credit_left: Self::credit_of(&c.payer),
 			payer: c.payer,
 			operator: c.operator,
 			adapter: c.adapter,
 			amount: c.amount,
-			allowance_left: allowance.remaining,
+			seq: c.seq,
+			spent: ch.spent,
+			balance: ch.balance,
 		});
 		Ok(())
 	}
@@ -372,13 +366,7 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 			return Err(Error::<T>::UnknownReceipt.into());
 		};
 		Self::record_spend(&payer, adapter, period, amount, false);
-		// What was not spent may be charged again: the allowance gets it back, if it still exists.
-		Allowances::<T>::mutate(&payer, &operator, |a| {
-			if let Some(a) = a {
-				a.remaining = a.remaining.saturating_add(amount);
-			}
-		});
-		Self::give_back(&payer, amount);
+		Self::give_back(&payer, &operator, amount);
 		Self::deposit_event(Event::Refunded { receipt, payer, amount, clawed_back });
 		Ok(amount)
 	}

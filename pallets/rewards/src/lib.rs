@@ -52,8 +52,8 @@ pub mod pallet {
 	/// Configuration of the rewards pallet.
 	#[pallet::config]
 	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
-		/// The native currency: payers' credit is a hold on it; escrowed fees and unclaimed
-		/// rewards sit in the pallet's account.
+		/// The native currency: payers' channel deposits are holds on it; escrowed fees and
+		/// unclaimed rewards sit in the pallet's account.
 		type Currency: Inspect<Self::AccountId, Balance = Balance>
 			+ Mutate<Self::AccountId>
 			+ InspectHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
@@ -79,9 +79,9 @@ pub mod pallet {
 		/// Most attestors credited by one settlement.
 		#[pallet::constant]
 		type MaxAttestors: Get<u32>;
-		/// Most operators one payer may have allowances for.
+		/// Most channels one payer may have open (one per operator).
 		#[pallet::constant]
-		type MaxOperators: Get<u32>;
+		type MaxChannels: Get<u32>;
 		/// Most settlements released in one block.
 		#[pallet::constant]
 		type MaxReleasesPerBlock: Get<u32>;
@@ -99,33 +99,28 @@ pub mod pallet {
 	/// Why this pallet holds money.
 	#[pallet::composite_enum]
 	pub enum HoldReason {
-		/// A payer's credit, from which operators charge inference fees.
-		Credit,
+		/// A payer's channel deposits, from which operators charge inference fees.
+		Channel,
 	}
 
 	/// The fee split and the periods.
 	#[pallet::storage]
 	pub type Params<T: Config> = StorageValue<_, RewardParams<BlockNumberFor<T>>, OptionQuery>;
 
-	/// Each payer's withdrawal waiting out its notice.
+	/// Payment channels: payer, operator → channel.
 	#[pallet::storage]
-	pub type Withdrawals<T: Config> =
-		StorageMap<_, Blake2_128Concat, T::AccountId, Unlocking<BlockNumberFor<T>>>;
-
-	/// What each operator may charge each payer: payer, operator → allowance.
-	#[pallet::storage]
-	pub type Allowances<T: Config> = StorageDoubleMap<
+	pub type Channels<T: Config> = StorageDoubleMap<
 		_,
 		Blake2_128Concat,
 		T::AccountId,
 		Blake2_128Concat,
 		T::AccountId,
-		Allowance<BlockNumberFor<T>>,
+		Channel<BlockNumberFor<T>>,
 	>;
 
-	/// How many allowances each payer has (at most `MaxOperators`).
+	/// How many channels each payer has (at most `MaxChannels`).
 	#[pallet::storage]
-	pub type OperatorCount<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
+	pub type ChannelCount<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
 
 	/// Fees charged and held until their receipt settles or is refunded.
 	#[pallet::storage]
@@ -215,39 +210,35 @@ pub mod pallet {
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
-		/// `who` deposited `amount` of credit; it now has `credit`.
-		CreditDeposited { who: T::AccountId, amount: Balance, credit: Balance },
-		/// `who` asked to withdraw `amount` of credit; it can complete the withdrawal from `at`.
-		WithdrawalScheduled { who: T::AccountId, amount: Balance, at: BlockNumberFor<T> },
-		/// `who` withdrew `amount` of credit; `credit` is left.
-		CreditWithdrawn { who: T::AccountId, amount: Balance, credit: Balance },
-		/// `payer` let `operator` charge up to `allowance` until block `expires_at`.
-		OperatorApproved {
-			payer: T::AccountId,
-			operator: T::AccountId,
-			allowance: Balance,
-			expires_at: BlockNumberFor<T>,
-		},
-		/// `payer` revoked `operator`'s allowance; it ends at `expires_at`.
-		OperatorRevoked { payer: T::AccountId, operator: T::AccountId, expires_at: BlockNumberFor<T> },
-		/// An expired allowance was removed.
-		AllowanceRemoved { payer: T::AccountId, operator: T::AccountId },
-		/// `operator` charged `payer` `amount` for `receipt` (adapter `adapter`); it is held in
-		/// escrow. `allowance_left` and `credit_left` are what remains.
+		/// `payer` opened a channel to `operator` with `deposit` (held) for it to charge.
+		ChannelOpened { payer: T::AccountId, operator: T::AccountId, deposit: Balance },
+		/// `payer` added `amount` to its channel to `operator`; `balance` is left to charge.
+		ChannelToppedUp { payer: T::AccountId, operator: T::AccountId, amount: Balance, balance: Balance },
+		/// `payer` closed its channel to `operator`: charges land until block `closes_at`, then
+		/// what is left (`balance` now) goes back with `finish_close`.
+		ChannelClosing { payer: T::AccountId, operator: T::AccountId, closes_at: BlockNumberFor<T>, balance: Balance },
+		/// The channel is gone: `returned` went back to the payer; `spent` was charged on it in
+		/// all.
+		ChannelClosed { payer: T::AccountId, operator: T::AccountId, returned: Balance, spent: Balance },
+		/// `operator` charged `payer` `amount` for `receipt` (adapter `adapter`) on their
+		/// channel, under the payer's voucher `seq`; it is held in escrow. The channel has
+		/// `spent` in all and `balance` left.
 		Charged {
 			receipt: ReceiptId,
 			payer: T::AccountId,
 			operator: T::AccountId,
 			adapter: AdapterId,
 			amount: Balance,
-			allowance_left: Balance,
-			credit_left: Balance,
+			seq: u64,
+			spent: Balance,
+			balance: Balance,
 		},
 		/// The fee of `receipt` was split among `payees` accounts; the credits are pending until
 		/// block `release_at`.
 		Settled { receipt: ReceiptId, fee: Balance, payees: u32, release_at: BlockNumberFor<T> },
-		/// `amount` went back to `payer`'s credit for `receipt`; `clawed_back` if it had settled
-		/// (its pending credits were cancelled).
+		/// `amount` went back to `payer` for `receipt` (to its channel, or its account once the
+		/// channel is closed); `clawed_back` if it had settled (its pending credits were
+		/// cancelled).
 		Refunded { receipt: ReceiptId, payer: T::AccountId, amount: Balance, clawed_back: bool },
 		/// `who` can now claim `amount` more, earned by `receipt`.
 		Credited { who: T::AccountId, receipt: ReceiptId, amount: Balance },
@@ -263,28 +254,26 @@ pub mod pallet {
 	pub enum Error<T> {
 		/// The amount must be more than zero.
 		ZeroAmount,
-		/// Not enough credit.
-		InsufficientCredit,
-		/// No withdrawal was asked for.
-		NoWithdrawal,
-		/// The withdrawal's notice has not passed yet.
-		NoticeNotOver,
-		/// A payer cannot approve itself.
-		SelfApproval,
-		/// An allowance must last at least the notice period from now.
-		ExpiryTooSoon,
-		/// Approving may only raise an allowance or extend it; lower one with `revoke_operator`.
-		AllowanceDecrease,
-		/// The payer has allowances for `MaxOperators` operators already.
-		TooManyOperators,
-		/// The operator has no allowance from the payer.
-		NoAllowance,
-		/// The operator's allowance has expired.
-		AllowanceExpired,
-		/// The operator's allowance does not cover the fee.
-		AllowanceExceeded,
-		/// The allowance is still live.
-		AllowanceLive,
+		/// A payer cannot open a channel to itself.
+		SelfChannel,
+		/// The payer has a channel to this operator already: top it up instead.
+		ChannelExists,
+		/// The payer has `MaxChannels` channels already.
+		TooManyChannels,
+		/// The payer has no channel to this operator.
+		NoChannel,
+		/// The channel is closing: no top-up, and closing again changes nothing.
+		ChannelClosing,
+		/// The channel closed (its notice is over): no charge lands on it any more.
+		ChannelClosed,
+		/// The channel's notice is not over yet (or it was never closed).
+		ChannelOpen,
+		/// The voucher's `seq` is not above the channel's last: a replayed or stale voucher.
+		StaleVoucher,
+		/// The charge would take the channel's total past what the payer's voucher consents to.
+		AboveConsent,
+		/// The channel's deposit does not cover the charge.
+		ChannelDepleted,
 		/// The receipt was charged before.
 		DuplicateReceipt,
 		/// No escrowed or pending fee for this receipt (unknown, refunded, or already released).
@@ -330,69 +319,49 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Deposit `amount` as credit that operators you approve may charge for inferences.
-		/// It stays in your account, held. Any signed account. Emits `CreditDeposited`.
+		/// Open a payment channel to `operator`, holding `deposit` of your balance for it to
+		/// charge for inferences it serves you, each within a voucher you sign. At most
+		/// `MaxChannels` channels. Emits `ChannelOpened`.
 		#[pallet::call_index(0)]
-		#[pallet::weight(T::WeightInfo::deposit_credit())]
-		pub fn deposit_credit(origin: OriginFor<T>, #[pallet::compact] amount: Balance) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_deposit_credit(&who, amount)
+		#[pallet::weight(T::WeightInfo::open_channel())]
+		pub fn open_channel(
+			origin: OriginFor<T>,
+			operator: T::AccountId,
+			#[pallet::compact] deposit: Balance,
+		) -> DispatchResult {
+			let payer = ensure_signed(origin)?;
+			Self::do_open_channel(&payer, &operator, deposit)
 		}
 
-		/// Ask to withdraw `amount` of credit (replacing an earlier request). Operators may still
-		/// charge it during the notice period; complete with `complete_withdrawal` after it.
-		/// Emits `WithdrawalScheduled`.
+		/// Add `amount` to your open channel to `operator`. Emits `ChannelToppedUp`.
 		#[pallet::call_index(1)]
-		#[pallet::weight(T::WeightInfo::withdraw_credit())]
-		pub fn withdraw_credit(origin: OriginFor<T>, #[pallet::compact] amount: Balance) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_withdraw_credit(&who, amount)
+		#[pallet::weight(T::WeightInfo::top_up())]
+		pub fn top_up(
+			origin: OriginFor<T>,
+			operator: T::AccountId,
+			#[pallet::compact] amount: Balance,
+		) -> DispatchResult {
+			let payer = ensure_signed(origin)?;
+			Self::do_top_up(&payer, &operator, amount)
 		}
 
-		/// Release the credit asked for by `withdraw_credit` once its notice is over (as much of
-		/// it as charges left). Emits `CreditWithdrawn`.
+		/// Close your channel to `operator`: receipts of requests it served you still land for
+		/// the notice period (`RewardParams.notice`); then `finish_close` returns what is left.
+		/// Emits `ChannelClosing`.
 		#[pallet::call_index(2)]
-		#[pallet::weight(T::WeightInfo::complete_withdrawal())]
-		pub fn complete_withdrawal(origin: OriginFor<T>) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_complete_withdrawal(&who)
+		#[pallet::weight(T::WeightInfo::close_channel())]
+		pub fn close_channel(origin: OriginFor<T>, operator: T::AccountId) -> DispatchResult {
+			let payer = ensure_signed(origin)?;
+			Self::do_close_channel(&payer, &operator)
 		}
 
-		/// Let `operator` charge your credit up to `allowance` in all until block `expires_at`
-		/// (at least the notice period away). Approving again may only raise the allowance or
-		/// extend it. At most `MaxOperators` operators. Emits `OperatorApproved`.
+		/// Once a closed channel's notice is over, return what is left of its deposit to the
+		/// payer and remove it. Anyone may call. Emits `ChannelClosed`.
 		#[pallet::call_index(3)]
-		#[pallet::weight(T::WeightInfo::approve_operator())]
-		pub fn approve_operator(
-			origin: OriginFor<T>,
-			operator: T::AccountId,
-			#[pallet::compact] allowance: Balance,
-			expires_at: BlockNumberFor<T>,
-		) -> DispatchResult {
-			let payer = ensure_signed(origin)?;
-			Self::do_approve(&payer, &operator, allowance, expires_at)
-		}
-
-		/// End `operator`'s allowance after the notice period, so that receipts of inferences
-		/// it already served can still land. Emits `OperatorRevoked`.
-		#[pallet::call_index(4)]
-		#[pallet::weight(T::WeightInfo::revoke_operator())]
-		pub fn revoke_operator(origin: OriginFor<T>, operator: T::AccountId) -> DispatchResult {
-			let payer = ensure_signed(origin)?;
-			Self::do_revoke(&payer, &operator)
-		}
-
-		/// Remove an expired allowance, freeing the payer's operator slot. Anyone may call.
-		/// Emits `AllowanceRemoved`.
-		#[pallet::call_index(5)]
-		#[pallet::weight(T::WeightInfo::remove_allowance())]
-		pub fn remove_allowance(
-			origin: OriginFor<T>,
-			payer: T::AccountId,
-			operator: T::AccountId,
-		) -> DispatchResult {
+		#[pallet::weight(T::WeightInfo::finish_close())]
+		pub fn finish_close(origin: OriginFor<T>, payer: T::AccountId, operator: T::AccountId) -> DispatchResult {
 			ensure_signed(origin)?;
-			Self::do_remove_allowance(&payer, &operator)
+			Self::do_finish_close(&payer, &operator)
 		}
 
 		/// Receive everything claimable in your ledger. Fails with `BelowMinimum` if your
@@ -430,14 +399,9 @@ pub mod pallet {
 
 	#[pallet::view_functions]
 	impl<T: Config> Pallet<T> {
-		/// A payer's credit and its pending withdrawal.
-		pub fn credit(who: T::AccountId) -> (Balance, Option<Unlocking<BlockNumberFor<T>>>) {
-			(Self::credit_of(&who), Withdrawals::<T>::get(&who))
-		}
-
-		/// A payer's allowances: operator, what is left, when it expires.
-		pub fn allowances(payer: T::AccountId) -> Vec<(T::AccountId, Allowance<BlockNumberFor<T>>)> {
-			Allowances::<T>::iter_prefix(&payer).collect()
+		/// A payer's channels: operator and channel.
+		pub fn channels(payer: T::AccountId) -> Vec<(T::AccountId, Channel<BlockNumberFor<T>>)> {
+			Channels::<T>::iter_prefix(&payer).collect()
 		}
 
 		/// An account's rewards: pending, claimable, claimed, and earned by role.

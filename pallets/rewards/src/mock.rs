@@ -62,7 +62,7 @@ pub const PERIOD: u64 = 10;
 pub const WINDOW: u64 = 4;
 pub const MAX_CONTRIBUTIONS: u32 = 4;
 pub const MAX_ATTESTORS: u32 = 3;
-pub const MAX_OPERATORS: u32 = 2;
+pub const MAX_CHANNELS: u32 = 2;
 pub const MAX_RELEASES: u32 = 2;
 pub const MAX_RECENT: u32 = 3;
 pub const MAX_PERIODS: u32 = 2;
@@ -80,7 +80,7 @@ impl pallet_rewards::Config for Test {
 	type Treasury = Treasury;
 	type MaxContributions = ConstU32<MAX_CONTRIBUTIONS>;
 	type MaxAttestors = ConstU32<MAX_ATTESTORS>;
-	type MaxOperators = ConstU32<MAX_OPERATORS>;
+	type MaxChannels = ConstU32<MAX_CHANNELS>;
 	type MaxReleasesPerBlock = ConstU32<MAX_RELEASES>;
 	type MaxRecentCredits = ConstU32<MAX_RECENT>;
 	type MaxSpendPeriods = ConstU32<MAX_PERIODS>;
@@ -138,15 +138,26 @@ pub fn last_event() -> Event<Test> {
 	events().pop().expect("an event")
 }
 
-/// `PAYER` deposits `credit` and lets `OPERATOR` charge `allowance` until block 100.
-pub fn funded(credit: Balance, allowance: Balance) {
-	Rewards::deposit_credit(RuntimeOrigin::signed(PAYER), credit).expect("deposited");
-	Rewards::approve_operator(RuntimeOrigin::signed(PAYER), OPERATOR, allowance, 100).expect("approved");
+/// `PAYER` opens a channel to `OPERATOR` with `deposit`.
+pub fn funded(deposit: Balance) {
+	Rewards::open_channel(RuntimeOrigin::signed(PAYER), OPERATOR, deposit).expect("opened");
 }
 
-/// `OPERATOR` charges `PAYER` `amount` for `receipt` on adapter 7.
+/// `OPERATOR` charges `PAYER` `amount` for `receipt` on adapter 7 under the payer's next
+/// voucher, which consents to any total (the tests of consent use [`charge_with`]).
 pub fn charge(receipt: ReceiptId, amount: Balance) -> Result<(), DispatchError> {
-	Rewards::charge(Charge { operator: OPERATOR, payer: PAYER, receipt, adapter: 7, amount })
+	let seq = channel(PAYER).seq + 1;
+	charge_with(receipt, amount, seq, Balance::MAX)
+}
+
+/// `OPERATOR` charges `PAYER` `amount` for `receipt` under the voucher `(seq, cumulative)`.
+pub fn charge_with(receipt: ReceiptId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), DispatchError> {
+	Rewards::charge(Charge { operator: OPERATOR, payer: PAYER, receipt, adapter: 7, amount, seq, cumulative })
+}
+
+/// `payer`'s channel to `OPERATOR` (a default, empty one if there is none).
+pub fn channel(payer: AccountId) -> Channel<u64> {
+	Channels::<Test>::get(payer, OPERATOR).unwrap_or_default()
 }
 
 pub fn share(contribution: u64, contributor: AccountId, percent: u32) -> ContributionShare<AccountId> {
@@ -178,8 +189,9 @@ pub fn free(who: AccountId) -> Balance {
 	Balances::free_balance(who)
 }
 
-pub fn credit(who: AccountId) -> Balance {
-	Rewards::credit_of(&who)
+/// What `who` holds for its channels.
+pub fn held(who: AccountId) -> Balance {
+	Rewards::held_for_channels(&who)
 }
 
 pub fn ledger(who: AccountId) -> Ledger {

@@ -102,9 +102,9 @@ impl Default for FeeSplit {
 pub struct RewardParams<BlockNumber> {
 	/// How settled fees are shared.
 	pub split: FeeSplit,
-	/// Blocks between asking to withdraw credit (or revoking an operator) and it taking effect.
-	/// At least the operators' flush interval, so that a payer cannot take an inference and
-	/// leave before its receipt lands.
+	/// Blocks between a payer closing a channel and the end of its charges (then what is left
+	/// of its deposit can go back). At least the operators' flush interval and the vouchers'
+	/// lifetime, so that a payer cannot take an inference and leave before its receipt lands.
 	pub notice: BlockNumber,
 	/// Length of a spend-total period, in blocks.
 	pub spend_period: BlockNumber,
@@ -327,22 +327,23 @@ impl<T: Config> Get<u32> for MaxPayees<T> {
 	}
 }
 
-/// What an operator may still charge a payer, and until when.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-pub struct Allowance<BlockNumber> {
-	/// What is left to charge.
-	pub remaining: Balance,
-	/// The first block at which it no longer applies.
-	pub expires_at: BlockNumber,
-}
-
-/// A withdrawal of credit waiting out its notice.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-pub struct Unlocking<BlockNumber> {
-	/// How much to release (less if charges use the credit meanwhile).
-	pub amount: Balance,
-	/// From which block it may be completed.
-	pub at: BlockNumber,
+/// A payer's payment channel to one serving operator.
+///
+/// The payer holds a deposit for the operator to charge; each charge names the payer's voucher
+/// by its `seq` (above the channel's last) and its `cumulative` consent (the channel's `spent`
+/// may never pass it). The payer closes the channel with notice, so that receipts of requests
+/// the operator already answered can still land.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct Channel<BlockNumber> {
+	/// What is left of the deposit for the operator to charge (held from the payer).
+	pub balance: Balance,
+	/// What was charged on the channel so far, net of refunds.
+	pub spent: Balance,
+	/// The `seq` of the last voucher charged (0 before the first).
+	pub seq: u64,
+	/// Set when the payer closes it: from this block no charge lands, and anyone may return
+	/// what is left to the payer.
+	pub closes_at: Option<BlockNumber>,
 }
 
 /// A fee held in escrow until its receipt settles or is refunded.

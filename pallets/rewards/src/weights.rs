@@ -19,12 +19,10 @@ use polkadot_sdk::frame_support::{
 
 /// Weight functions needed for `pallet_rewards`.
 pub trait WeightInfo {
-	fn deposit_credit() -> Weight;
-	fn withdraw_credit() -> Weight;
-	fn complete_withdrawal() -> Weight;
-	fn approve_operator() -> Weight;
-	fn revoke_operator() -> Weight;
-	fn remove_allowance() -> Weight;
+	fn open_channel() -> Weight;
+	fn top_up() -> Weight;
+	fn close_channel() -> Weight;
+	fn finish_close() -> Weight;
 	fn claim() -> Weight;
 	fn set_params() -> Weight;
 	fn charge() -> Weight;
@@ -37,35 +35,27 @@ pub trait WeightInfo {
 
 macro_rules! weights {
 	($db:expr) => {
-		fn deposit_credit() -> Weight {
+		fn open_channel() -> Weight {
+			// The channel, the count, the hold (account and holds).
 			Weight::from_parts(30_000_000, 4000)
-				.saturating_add($db.reads(2_u64))
-				.saturating_add($db.writes(2_u64))
+				.saturating_add($db.reads(4_u64))
+				.saturating_add($db.writes(4_u64))
 		}
-		fn withdraw_credit() -> Weight {
-			Weight::from_parts(20_000_000, 4000)
-				.saturating_add($db.reads(3_u64))
-				.saturating_add($db.writes(1_u64))
-		}
-		fn complete_withdrawal() -> Weight {
+		fn top_up() -> Weight {
 			Weight::from_parts(30_000_000, 4000)
 				.saturating_add($db.reads(3_u64))
 				.saturating_add($db.writes(3_u64))
 		}
-		fn approve_operator() -> Weight {
-			Weight::from_parts(20_000_000, 4000)
-				.saturating_add($db.reads(3_u64))
-				.saturating_add($db.writes(2_u64))
-		}
-		fn revoke_operator() -> Weight {
-			Weight::from_parts(18_000_000, 4000)
+		fn close_channel() -> Weight {
+			Weight::from_parts(18_000_000, 3000)
 				.saturating_add($db.reads(2_u64))
 				.saturating_add($db.writes(1_u64))
 		}
-		fn remove_allowance() -> Weight {
-			Weight::from_parts(18_000_000, 4000)
-				.saturating_add($db.reads(2_u64))
-				.saturating_add($db.writes(2_u64))
+		fn finish_close() -> Weight {
+			// The channel, the count, the release (account and holds).
+			Weight::from_parts(30_000_000, 4000)
+				.saturating_add($db.reads(4_u64))
+				.saturating_add($db.writes(4_u64))
 		}
 		fn claim() -> Weight {
 			Weight::from_parts(40_000_000, 6000)
@@ -76,7 +66,7 @@ macro_rules! weights {
 			Weight::from_parts(10_000_000, 0).saturating_add($db.writes(1_u64))
 		}
 		fn charge() -> Weight {
-			// Allowance, credit hold, both balances, escrow, three spend totals, the totals.
+			// Channel, the payer's hold, both balances, escrow, three spend totals, the totals.
 			Weight::from_parts(60_000_000, 8000)
 				.saturating_add($db.reads(10_u64))
 				.saturating_add($db.writes(9_u64))

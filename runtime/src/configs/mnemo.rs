@@ -125,7 +125,7 @@ impl pallet_rewards::Config for Runtime {
 	// Attribution's top K and quorum bounds: a settlement credits at most 2·16 + 8 + 2 accounts.
 	type MaxContributions = ConstU32<16>;
 	type MaxAttestors = ConstU32<8>;
-	type MaxOperators = ConstU32<32>;
+	type MaxChannels = ConstU32<32>;
 	// Releasing is mandatory work at the start of a block: 6 of the largest settlements fit in
 	// the 5% of a block reserved for `on_initialize` (checked by a runtime test). More settling
 	// at once wait up to 16 blocks; beyond that `settle` refuses and attribution retries.
@@ -199,7 +199,7 @@ impl pallet_attribution::Config for Runtime {
 
 /// Sets up the attribution benchmarks in this runtime with the real pallets: a deployed adapter
 /// trained on published datanet versions (through the models and datanets pallets' own setup),
-/// and payers whose sr25519 keys the benchmark's keystore holds, with credit and an allowance.
+/// and payers whose sr25519 keys the benchmark's keystore holds, each with a channel to the operator.
 #[cfg(feature = "runtime-benchmarks")]
 pub struct AttributionBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
@@ -228,13 +228,10 @@ impl pallet_attribution::BenchmarkHelper<AccountId, crate::Signature> for Attrib
 		let payer = AccountId::from(key);
 		let plenty: Balance = 1 << 100;
 		let _ = Balances::set_balance(&payer, plenty);
-		let far = frame_system::Pallet::<Runtime>::block_number().saturating_add(1_000_000);
-		// The same payer may come back (several receipts each): its credit and allowance are
-		// only set up once.
-		if pallet_rewards::Allowances::<Runtime>::get(&payer, operator).is_none() {
-			let origin = || RuntimeOrigin::signed(payer.clone());
-			Rewards::deposit_credit(origin(), plenty / 2).expect("the payer's credit");
-			Rewards::approve_operator(origin(), operator.clone(), plenty / 4, far).expect("the payer's allowance");
+		// The same payer may come back (several receipts each): its channel is only opened once.
+		if pallet_rewards::Channels::<Runtime>::get(&payer, operator).is_none() {
+			Rewards::open_channel(RuntimeOrigin::signed(payer.clone()), operator.clone(), plenty / 2)
+				.expect("the payer's channel");
 		}
 		payer
 	}

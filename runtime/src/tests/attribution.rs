@@ -77,36 +77,55 @@ fn a_receipt_flows_from_the_operator_to_claimed_shares_through_the_real_rewards_
 		deployed_adapter();
 		let issuance = Balances::total_issuance();
 		let (payer, operator, attestor) = (K::Bob, K::Charlie, K::Dave);
-		assert_ok!(Rewards::deposit_credit(signed(payer), 10 * UNIT));
-		assert_ok!(Rewards::approve_operator(signed(payer), acc(operator), 5 * UNIT, 1_000));
+		assert_ok!(Rewards::open_channel(signed(payer), acc(operator), 10 * UNIT));
 		assert_ok!(Attribution::register_operator(signed(operator)));
 		let key = AttestorKey::generate_pair(Some(b"//DaveAttestor".to_vec()));
 		assert_ok!(Attribution::register_attestor(signed(attestor), key.clone()));
 
-		// Bob signs a voucher for one request; Charlie records it.
-		let voucher = Voucher {
-			request: [7; 16],
-			operator: acc(operator),
-			adapter: 0,
-			max_price_per_1k: UNIT,
-			max_tokens: 2_000,
-			expires_at: 50,
-			genesis: System::block_hash(0),
+		// Bob signs a voucher for one request, the first on his channel to Charlie, consenting
+		// to its cap (2,000 tokens at 1 MNEMO per 1,000); Charlie records it.
+		let record = |request: u8, seq: u64, cumulative: Balance| {
+			let voucher = Voucher {
+				request: [request; 16],
+				operator: acc(operator),
+				adapter: 0,
+				max_price_per_1k: UNIT,
+				max_tokens: 2_000,
+				seq,
+				cumulative,
+				expires_at: 50,
+				genesis: System::block_hash(0),
+			};
+			let signature = MultiSignature::Sr25519(payer.pair().sign(&voucher.signing_payload()));
+			InferenceRecord::<Runtime> {
+				payer: acc(payer),
+				voucher,
+				signature,
+				input_tokens: 300,
+				output_tokens: 200,
+				transcript: ContentHash::of(b"prompt and answer"),
+			}
 		};
-		let signature = MultiSignature::Sr25519(payer.pair().sign(&voucher.signing_payload()));
-		let record = InferenceRecord::<Runtime> {
-			payer: acc(payer),
-			voucher,
-			signature,
-			input_tokens: 300,
-			output_tokens: 200,
-			transcript: ContentHash::of(b"prompt and answer"),
-		};
-		assert_ok!(Attribution::record_inferences(signed(operator), vec![record].try_into().unwrap()));
+		assert_ok!(Attribution::record_inferences(signed(operator), vec![record(7, 1, 2 * UNIT)].try_into().unwrap()));
 		let fee = UNIT / 2;
 		let receipt = pallet_attribution::Receipts::<Runtime>::get(0).expect("recorded");
 		assert_eq!((receipt.fee, receipt.assigned.to_vec()), (fee, vec![acc(attestor)]));
-		assert_eq!(Rewards::credit_of(&acc(payer)), 10 * UNIT - fee);
+		assert_eq!(Rewards::held_for_channels(&acc(payer)), 10 * UNIT - fee);
+
+		// The payer's consent holds through the real wiring: a second request under the same
+		// voucher number, or one whose cumulative consent the charge would pass, is refused.
+		let refused = |error: pallet_rewards::Error<Runtime>| {
+			let error = sp_runtime::DispatchError::from(error);
+			System::events().iter().any(|r| {
+				matches!(&r.event, RuntimeEvent::Attribution(pallet_attribution::Event::ReceiptRefused { error: e, .. })
+					if *e == error)
+			})
+		};
+		assert_ok!(Attribution::record_inferences(signed(operator), vec![record(8, 1, 4 * UNIT)].try_into().unwrap()));
+		assert!(refused(pallet_rewards::Error::StaleVoucher));
+		assert_ok!(Attribution::record_inferences(signed(operator), vec![record(9, 2, fee + fee / 2)].try_into().unwrap()));
+		assert!(refused(pallet_rewards::Error::AboveConsent));
+		assert_eq!(pallet_attribution::NextReceipt::<Runtime>::get(), 1, "neither was recorded");
 
 		// The attestor commits and reveals (no contribution scored: all is residual).
 		let digest = ContentHash::of(b"inputs");

@@ -1,4 +1,4 @@
-//! pallet-rewards in the real runtime: a paid inference from credit to claimed rewards, with
+//! pallet-rewards in the real runtime: a paid inference from a payment channel to claimed rewards, with
 //! total issuance unchanged; stakers change the fee split through governance.
 
 use super::*;
@@ -28,10 +28,10 @@ fn a_paid_inference_reaches_its_contributors_and_nothing_is_created() {
 		// The pallet account exists from genesis.
 		assert_eq!(Balances::free_balance(Rewards::account_id()), EXISTENTIAL_DEPOSIT);
 		let (payer, operator) = (K::Bob, K::Charlie);
-		assert_ok!(Rewards::deposit_credit(signed(payer), 10 * UNIT));
-		assert_ok!(Rewards::approve_operator(signed(payer), acc(operator), 5 * UNIT, 1_000));
+		assert_ok!(Rewards::open_channel(signed(payer), acc(operator), 10 * UNIT));
 		let fee = 2 * UNIT;
-		assert_ok!(Rewards::charge(Charge { operator: acc(operator), payer: acc(payer), receipt: 1, adapter: 0, amount: fee }));
+		let charge = Charge { operator: acc(operator), payer: acc(payer), receipt: 1, adapter: 0, amount: fee, seq: 1, cumulative: 5 * UNIT };
+		assert_ok!(Rewards::charge(charge));
 		// As pallet-attribution settles it: Dave's contribution scored 80%, Eve owns the datanet,
 		// Ferdie attested; Alice owns the adapter.
 		assert_ok!(Rewards::settle(Settlement {
@@ -62,7 +62,7 @@ fn a_paid_inference_reaches_its_contributors_and_nothing_is_created() {
 		let treasury_before = Balances::free_balance(&treasury);
 		assert_ok!(Rewards::claim_for(signed(K::Bob), treasury.clone()));
 		assert_eq!(Balances::free_balance(&treasury) - treasury_before, fee / 10);
-		assert_eq!(Rewards::credit_of(&acc(payer)), 8 * UNIT);
+		assert_eq!(Rewards::held_for_channels(&acc(payer)), 8 * UNIT);
 		assert_eq!(Balances::total_issuance(), issuance);
 		assert_eq!(Balances::free_balance(Rewards::account_id()), EXISTENTIAL_DEPOSIT);
 		Rewards::do_try_state().unwrap();

@@ -6,7 +6,7 @@
 //!
 //! Checked: a reserve transfer of MNEMO to the sibling and back, with balances and total
 //! issuance on both sides; a sibling cannot mint MNEMO by claiming to be its reserve; a sibling's
-//! `Transact` is dispatched as its sovereign account, which deposits inference credit and approves
+//! `Transact` is dispatched as its sovereign account, which opens and tops up a payment channel to
 //! an operator in pallet-rewards.
 
 use super::*;
@@ -504,7 +504,7 @@ fn a_sibling_transacts_as_its_sovereign_account() {
 }
 
 #[test]
-fn a_sibling_deposits_credit_and_approves_an_operator_over_xcm() {
+fn a_sibling_opens_a_payment_channel_to_an_operator_over_xcm() {
 	let mut mnemo = mnemo_ext();
 	let sovereign = sibling_sovereign_on_mnemo();
 	mnemo.execute_with(|| {
@@ -519,40 +519,31 @@ fn a_sibling_deposits_credit_and_approves_an_operator_over_xcm() {
 		fallback_max_weight: None,
 		call: call.encode().into(),
 	};
-	let deposit = RuntimeCall::Rewards(pallet_rewards::Call::deposit_credit { amount: 50 * UNIT });
-	let approve = RuntimeCall::Rewards(pallet_rewards::Call::approve_operator {
-		operator: bob(),
-		allowance: 20 * UNIT,
-		expires_at: 1_000,
-	});
+	let open = RuntimeCall::Rewards(pallet_rewards::Call::open_channel { operator: bob(), deposit: 50 * UNIT });
+	let top_up = RuntimeCall::Rewards(pallet_rewards::Call::top_up { operator: bob(), amount: 5 * UNIT });
 	deliver_to_mnemo(
 		&mut mnemo,
 		Xcm(vec![
 			WithdrawAsset(mnemo_here(UNIT).into()),
 			BuyExecution { fees: mnemo_here(UNIT), weight_limit: WeightLimit::Unlimited },
-			transact(deposit),
-			transact(approve),
+			transact(open),
+			transact(top_up),
 			RefundSurplus,
 			DepositAsset { assets: Wild(AllCounted(1)), beneficiary: Location::new(1, [Parachain(SIBLING)]) },
 		]),
 	);
 	mnemo.execute_with(|| {
 		use mnemo_primitives::{Charge, PaymentEscrow};
-		assert_eq!(Rewards::credit_of(&sovereign), 50 * UNIT);
-		let allowance = pallet_rewards::Allowances::<Runtime>::get(&sovereign, bob()).expect("approved");
-		assert_eq!(allowance.remaining, 20 * UNIT);
+		assert_eq!(Rewards::held_for_channels(&sovereign), 55 * UNIT);
+		let channel = pallet_rewards::Channels::<Runtime>::get(&sovereign, bob()).expect("opened");
+		assert_eq!(channel.balance, 55 * UNIT);
 		System::assert_has_event(
-			pallet_rewards::Event::OperatorApproved {
-				payer: sovereign.clone(),
-				operator: bob(),
-				allowance: 20 * UNIT,
-				expires_at: 1_000,
-			}
-			.into(),
+			pallet_rewards::Event::ChannelOpened { payer: sovereign.clone(), operator: bob(), deposit: 50 * UNIT }.into(),
 		);
 		// The operator can now charge the sibling's inferences.
-		assert_ok!(Rewards::charge(Charge { operator: bob(), payer: sovereign.clone(), receipt: 1, adapter: 0, amount: UNIT }));
-		assert_eq!(Rewards::credit_of(&sovereign), 49 * UNIT);
+		let charge = Charge { operator: bob(), payer: sovereign.clone(), receipt: 1, adapter: 0, amount: UNIT, seq: 1, cumulative: UNIT };
+		assert_ok!(Rewards::charge(charge));
+		assert_eq!(Rewards::held_for_channels(&sovereign), 54 * UNIT);
 		Rewards::do_try_state().unwrap();
 	});
 }

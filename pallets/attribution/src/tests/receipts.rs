@@ -36,6 +36,8 @@ fn a_receipt_charges_the_fee_into_escrow_and_assigns_attestors() {
 		assert_eq!(r.fee, 5);
 		assert_eq!(credit(PAYER), 10_000 - 5);
 		assert_eq!(Escrowed::get(), vec![(id, PAYER, 5)]);
+		// Charged under the payer's voucher: its place on the channel and its consent.
+		assert_eq!(ChargedUnder::get(), vec![(id, 1, 10)]);
 		assert_eq!(r.assigned.len(), 3);
 		assert_eq!(r.phase, Phase::Commit { until: 1 + 5 });
 		for a in r.assigned.iter() {

@@ -13,7 +13,7 @@ fn earned(r: u64, fee: Balance) {
 #[test]
 fn claim_pays_everything_claimable_once() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_eq!(e(Rewards::claim(RuntimeOrigin::signed(C1))), err(Error::NothingToClaim));
 		earned(1, 1_000);
 		earned(2, 1_000);
@@ -36,7 +36,7 @@ fn claim_pays_everything_claimable_once() {
 #[test]
 fn anyone_pays_out_the_treasury() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		earned(1, 1_000);
 		let before = free(TREASURY);
 		assert_ok!(Rewards::claim_for(RuntimeOrigin::signed(C2), TREASURY));
@@ -49,7 +49,7 @@ fn anyone_pays_out_the_treasury() {
 #[test]
 fn a_fresh_account_below_the_minimum_keeps_its_rewards_until_they_reach_it() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		// FRESH, a contributor with no account and the only one scored, earns 6 (the
 		// contributors' 50% of 12): below ED (10).
 		assert_ok!(charge(1, 12));

@@ -89,7 +89,7 @@ proptest! {
 	) {
 		new_test_ext().execute_with(|| {
 			let issuance = Balances::total_issuance();
-			funded(START / 2, START);
+			funded(START / 2);
 			let mut next = 0u64;
 			for (op, amount, shares, attestors) in ops {
 				match op {

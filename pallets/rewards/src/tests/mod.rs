@@ -1,8 +1,7 @@
 //! One file per feature.
 
+mod channels;
 mod claims;
 mod conservation;
-mod credit;
-mod escrow;
 mod params;
 mod settle;

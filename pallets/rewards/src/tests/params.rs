@@ -18,7 +18,7 @@ fn split(c: u32, a: u32, d: u32, t: u32, tr: u32, pool: PoolRule, residual_to: R
 #[test]
 fn governance_sets_the_split_for_later_settlements() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		assert_ok!(settle(1));
 		let new = RewardParams { split: split(70, 10, 0, 10, 10, PoolRule::Absolute, ResidualTo::Treasury), notice: 2, spend_period: 5 };
@@ -59,7 +59,7 @@ fn invalid_params_are_refused() {
 #[test]
 fn spend_is_totalled_per_period_keeping_the_last_ones() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 100));
 		run_to(PERIOD);
 		assert_ok!(charge(2, 200));

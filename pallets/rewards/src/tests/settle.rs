@@ -19,7 +19,7 @@ fn pending(receipt: u64) -> PendingSettlement<Test> {
 #[test]
 fn the_default_split_to_the_last_unit() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		assert_eq!(settle(1), Ok(1_000));
 		assert_eq!(last_event(), Event::Settled { receipt: 1, fee: 1_000, payees: 7, release_at: 1 + WINDOW });
@@ -47,7 +47,7 @@ fn the_default_split_to_the_last_unit() {
 #[test]
 fn a_weak_attribution_still_pays_the_whole_pool_to_the_data_it_found() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		// As in the demo: attribution explains only 5% of the output, 3% and 2%.
 		let weak = || Settlement {
@@ -83,7 +83,7 @@ fn a_weak_attribution_still_pays_the_whole_pool_to_the_data_it_found() {
 #[test]
 fn rounding_dust_goes_to_the_treasury() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 999));
 		assert_ok!(settle(1));
 		let p = pending(1);
@@ -104,7 +104,7 @@ fn rounding_dust_goes_to_the_treasury() {
 #[test]
 fn one_credit_per_account_whatever_its_roles() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		// OWNER is also a contributor, its datanet's owner and an attestor.
 		let mut own = share(100, OWNER, 50);
@@ -130,7 +130,7 @@ fn one_credit_per_account_whatever_its_roles() {
 #[test]
 fn without_attestors_or_scores_the_parts_go_where_documented() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		assert_ok!(Rewards::settle(Settlement {
 			receipt: 1,
@@ -151,7 +151,7 @@ fn without_attestors_or_scores_the_parts_go_where_documented() {
 #[test]
 fn settlements_that_cannot_be_split_are_refused() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		let s = |contributions, attestors| Settlement {
 			receipt: 1,
@@ -185,7 +185,7 @@ fn settlements_that_cannot_be_split_are_refused() {
 #[test]
 fn credits_become_claimable_after_the_window_with_their_explanation() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		assert_ok!(settle(1));
 		run_to(WINDOW);
@@ -226,7 +226,7 @@ fn credits_become_claimable_after_the_window_with_their_explanation() {
 #[test]
 fn recent_credits_keep_the_newest() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		for r in 1..=MAX_RECENT as u64 + 1 {
 			assert_ok!(charge(r, 100));
 			assert_ok!(settle(r));
@@ -242,7 +242,7 @@ fn recent_credits_keep_the_newest() {
 #[test]
 fn full_release_slots_push_a_settlement_to_the_next_block() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		for r in 1..=3 {
 			assert_ok!(charge(r, 100));
 			assert_ok!(settle(r));
@@ -270,7 +270,7 @@ fn full_release_slots_push_a_settlement_to_the_next_block() {
 #[test]
 fn release_slots_are_bounded() {
 	build_and_execute(|| {
-		funded(100_000, 100_000);
+		funded(100_000);
 		let slots = MAX_RELEASES * RELEASE_SLACK;
 		for r in 1..=slots as u64 {
 			assert_ok!(charge(r, 10));
@@ -290,7 +290,7 @@ fn release_slots_are_bounded() {
 #[test]
 fn a_pending_settlement_is_clawed_back_to_the_payer() {
 	build_and_execute(|| {
-		funded(10_000, 10_000);
+		funded(10_000);
 		assert_ok!(charge(1, 1_000));
 		assert_ok!(charge(2, 500));
 		assert_ok!(settle(1));
@@ -298,7 +298,7 @@ fn a_pending_settlement_is_clawed_back_to_the_payer() {
 		assert_eq!(ledger(C1).pending, 333 + 166);
 		assert_eq!(Rewards::refund(1), Ok(1_000));
 		assert_eq!(last_event(), Event::Refunded { receipt: 1, payer: PAYER, amount: 1_000, clawed_back: true });
-		assert_eq!(credit(PAYER), 10_000 - 500);
+		assert_eq!(held(PAYER), 10_000 - 500);
 		assert_eq!(ledger(C1).pending, 166);
 		assert_eq!(Rewards::spend(PAYER).0, SpendTotals { total: 500, receipts: 1 });
 		run_to(1 + WINDOW);
