@@ -35,6 +35,9 @@ pub const BALANCES_PALLET: u8 = 10;
 pub const REWARDS_PALLET: u8 = 53;
 /// Largest batch `record_inferences` takes (the runtime's `MaxBatch`).
 pub const MAX_BATCH: usize = 32;
+/// Most receipts the chain records in one block, all operators together (the runtime's
+/// `MaxReceiptsPerBlock`): more in one batch are refused as `BlockFull`.
+pub const MAX_RECEIPTS_PER_BLOCK: usize = 16;
 
 /// What went wrong talking to the chain.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,8 @@ pub struct InferenceRecord {
 /// A payer's payment channel to an operator, as `pallet_rewards::Channel` stores it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub struct Channel {
+	/// Its id: the vouchers on it name it.
+	pub id: u64,
 	/// What is left of the deposit for the operator to charge.
 	pub balance: Balance,
 	/// What was charged on it so far, net of refunds.

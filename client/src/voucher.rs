@@ -73,6 +73,7 @@ mod tests {
 			adapter: 3,
 			max_price_per_1k: 1_000,
 			max_tokens: 256,
+			channel: 2,
 			seq: 4,
 			cumulative: 1_000,
 			expires_at: 100,

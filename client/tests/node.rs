@@ -36,6 +36,9 @@ fn extrinsics_land_on_a_dev_node() {
 		adapter: 4_000_000,
 		max_price_per_1k: 1_000_000,
 		max_tokens: 100,
+		channel: 0,
+		seq: 1,
+		cumulative: 100_000,
 		expires_at: chain.best_number().unwrap() + 50,
 		genesis: chain.genesis,
 	};

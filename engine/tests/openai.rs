@@ -93,6 +93,7 @@ fn voucher(request: u8, adapter: u32, max_tokens: u32) -> String {
 		max_price_per_1k: 10,
 		max_tokens,
 		// The `request`-th voucher on Bob's channel, each consenting to plenty more.
+		channel: 0,
 		seq: u64::from(request),
 		cumulative: u128::from(request) * 1_000_000_000,
 		expires_at: 1_000,

@@ -78,12 +78,14 @@ async fn receipts_are_submitted_by_the_operator_key_and_retried_a_bounded_number
 	let (st, _) = call(&app, Method::PUT, "/v1/deployments/paid", json!({"adapter": h.to_hex(), "chain_adapter": 4_000_000u32, "price_per_1k": 1}).to_string()).await;
 	assert_eq!(st, StatusCode::CREATED);
 
+	let channel = chain.channel(&Signer::from_suri("//Bob").unwrap().account(), &alice.account()).unwrap().expect("opened").id;
 	let v = Voucher {
 		request: [42; 16],
 		operator: alice.account(),
 		adapter: 4_000_000,
 		max_price_per_1k: 1,
 		max_tokens: 100,
+		channel,
 		seq: 1,
 		cumulative: 1_000,
 		expires_at: chain.best_number().unwrap() + 200,

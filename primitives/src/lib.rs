@@ -98,6 +98,9 @@ pub struct Voucher<AccountId, BlockNumber> {
 	pub max_price_per_1k: Balance,
 	/// Most tokens (input and output) the payer pays for.
 	pub max_tokens: u32,
+	/// The id the chain gave the payer's channel to `operator` when it was opened: a voucher
+	/// for one channel is void on any other (a channel closed and opened again is a new one).
+	pub channel: u64,
 	/// The voucher's number on the channel: above every voucher the chain has charged on it.
 	/// A payer's client counts up from the last voucher the operator accepted.
 	pub seq: u64,
@@ -291,6 +294,7 @@ mod tests {
 			adapter: 0,
 			max_price_per_1k: 10,
 			max_tokens: 150,
+			channel: 0,
 			seq: 1,
 			cumulative: 2,
 			expires_at: 9,

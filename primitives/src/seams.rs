@@ -98,6 +98,8 @@ pub struct Charge<AccountId> {
 	pub adapter: AdapterId,
 	/// The fee.
 	pub amount: Balance,
+	/// The channel the payer's voucher is for; it must be the one open now.
+	pub channel: u64,
 	/// The payer's voucher's number on the channel; it must be above the channel's last.
 	pub seq: u64,
 	/// The most the payer's voucher accepts the channel to have been charged in all.
@@ -111,11 +113,11 @@ pub struct Charge<AccountId> {
 pub trait PaymentEscrow<AccountId> {
 	/// Charge `charge.amount` from the deposit of the payer's channel to the operator and hold
 	/// it in escrow under `charge.receipt`. Fails, changing nothing, without an open channel,
-	/// with a `seq` not above the channel's last, when the channel's total would pass
+	/// with a voucher for another channel, with a `seq` not above the channel's last, when the channel's total would pass
 	/// `cumulative` or its deposit, or if the receipt was charged before.
 	fn charge(charge: Charge<AccountId>) -> Result<(), DispatchError>;
-	/// Give the fee of `receipt` back to its payer (to its channel, or its account once the
-	/// channel is closed): while it is escrowed (attribution never settled) or while its
+	/// Give the fee of `receipt` back to its payer (to the channel it was charged on, or its
+	/// account once that channel is closed): while it is escrowed (attribution never settled) or while its
 	/// settlement is still pending (an upheld challenge claws the credits back). Returns the
 	/// amount refunded.
 	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError>;

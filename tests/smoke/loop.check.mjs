@@ -235,16 +235,18 @@ test('an operator that charges a payer beyond its signed consent, or replays a v
   await signAndWait(api, api.tx.balances.transferKeepAlive(payer.address, 10n * UNIT), alice);
   await signAndWait(api, api.tx.rewards.openChannel(operator.address, 5n * UNIT), payer);
   const best = (await api.rpc.chain.getHeader()).number.toNumber();
+  const channel = (await api.query.rewards.channels(payer.address, operator.address)).unwrap().id.toBigInt();
 
   // Vouchers the payer really signed, for 1000 tokens of the deployed adapter: at its price of
   // 0.5 MNEMO per 1000 tokens the operator's receipt charges 0.5 MNEMO.
-  const signed = (seq, cumulative) => {
+  const signed = (seq, cumulative, channelId = channel) => {
     const voucher = {
       request: randomAsU8a(16),
       operator: operator.address,
       adapter: summary.model.adapter,
       maxPricePer1k: 10n * UNIT,
       maxTokens: 1000,
+      channel: channelId,
       seq,
       cumulative,
       expiresAt: best + 50, // within the dev chain's longest voucher lifetime (150 blocks)
@@ -275,6 +277,8 @@ test('an operator that charges a payer beyond its signed consent, or replays a v
   assert.equal(await refusal(signed(1, UNIT / 10n)), 'rewards.AboveConsent');
   // Voucher number 0: never above the channel's last.
   assert.equal(await refusal(signed(0, UNIT)), 'rewards.StaleVoucher');
+  // A voucher for another channel between the same two (one closed before this was opened).
+  assert.equal(await refusal(signed(1, UNIT, channel + 1n)), 'rewards.WrongChannel');
   assert.equal(await held(), before, "the payer's balance and channel are untouched");
-  console.log('# refused: rewards.AboveConsent for a 0.5 MNEMO charge against 0.1 MNEMO of consent; rewards.StaleVoucher for a replayed number');
+  console.log('# refused: rewards.AboveConsent for a 0.5 MNEMO charge against 0.1 MNEMO of consent; rewards.StaleVoucher for a replayed number; rewards.WrongChannel for another channel');
 });

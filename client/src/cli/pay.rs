@@ -363,13 +363,15 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 		let best = chain.at().await?.block_number() as u32;
 		// The chain refuses a voucher valid for longer than its `max_voucher_lifetime`.
 		let lifetime = params.map(|p| p.max_voucher_lifetime).unwrap_or(600).min(600);
-		// Where this voucher stands on the channel: after the last one the engine accepted, if
-		// that one is still live (its receipt may not have landed yet); otherwise after what the
-		// chain has charged, plus what the engine says the channel may still owe.
+		// Where this voucher stands on the channel: after the last one the engine accepted on it,
+		// if that one is still live (its receipt may not have landed yet); otherwise after what
+		// the chain has charged, plus what the engine says the channel may still owe. A last
+		// voucher for an earlier channel (closed since) does not count.
 		let payer_id = polkadot_sdk::sp_runtime::AccountId32::from(payer.0);
 		let eng = engine.clone();
 		let payer_hex = hex::encode(payer.0);
 		let last = blocking(move || eng.channel(&payer_hex)).await?;
+		let last = last.filter(|l| l["voucher"].as_str().and_then(|h| SignedVoucher::from_header(h).ok()).is_some_and(|sv| sv.voucher.channel == channel.id));
 		let (seq, base) = match &last {
 			Some(l) => {
 				let sv = SignedVoucher::from_header(l["voucher"].as_str().unwrap_or_default())
@@ -395,6 +397,7 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 			adapter,
 			max_price_per_1k: price,
 			max_tokens,
+			channel: channel.id,
 			seq: seq + 1,
 			cumulative: base.saturating_add(cost),
 			expires_at: best + lifetime,

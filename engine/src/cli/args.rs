@@ -188,6 +188,9 @@ pub(crate) enum Command {
 		max_tokens: u32,
 		#[arg(long)]
 		expires_at: u32,
+		/// The id of the payer's channel to the operator (`mnemo channel show`).
+		#[arg(long, default_value_t = 0)]
+		channel: u64,
 		/// The voucher's number on the payer's channel to the operator: one more than the last
 		/// one the operator accepted (`GET /v1/channels/{payer}` on its engine).
 		#[arg(long, default_value_t = 1)]

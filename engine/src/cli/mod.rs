@@ -220,7 +220,7 @@ fn run() -> anyhow::Result<()> {
 				print!("{}", mnemo_engine::bench::table(&rows));
 			}
 		},
-		Command::Voucher { payer, operator, adapter, max_price_per_1k, max_tokens, expires_at, seq, cumulative, genesis, node, request } => {
+		Command::Voucher { payer, operator, adapter, max_price_per_1k, max_tokens, expires_at, channel, seq, cumulative, genesis, node, request } => {
 			let payer = mnemo_client::Signer::from_suri(&payer)?;
 			let operator = parse_account(&operator)?;
 			let genesis = match (genesis, node) {
@@ -242,6 +242,7 @@ fn run() -> anyhow::Result<()> {
 				adapter,
 				max_price_per_1k,
 				max_tokens,
+				channel,
 				seq,
 				cumulative,
 				expires_at,

@@ -68,9 +68,20 @@ pub trait ReceiptChain: Send {
 	fn submit(&mut self, batch: &[InferenceRecord]) -> Result<()>;
 	/// The payer's payment channel to this operator, if it has one.
 	fn channel(&mut self, payer: &AccountId) -> Result<Option<Channel>>;
-	/// The chain's smallest fee of a receipt.
-	fn min_fee(&mut self) -> Result<Balance>;
+	/// The chain's smallest fee of a receipt and longest voucher lifetime.
+	fn params(&mut self) -> Result<ChainParams>;
 }
+
+/// What the meter needs of the chain's attribution parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChainParams {
+	pub min_fee: Balance,
+	/// Longest a voucher may be valid, counted from the block that records it (0: unknown).
+	pub max_voucher_lifetime: BlockNumber,
+}
+
+/// How long the engine remembers that a payer has no channel before asking the chain again.
+const ABSENT_FOR: Duration = Duration::from_secs(6);
 
 /// A receipt in the journal.
 #[derive(Clone, Debug, Encode, Decode)]
@@ -140,8 +151,10 @@ pub struct Meter {
 	running: Mutex<BTreeMap<RequestId, (AccountId, u64, Balance)>>,
 	/// Each payer's channel as far as this engine knows it.
 	channels: Mutex<BTreeMap<AccountId, Chan>>,
-	/// The chain's minimum fee, as last read.
-	min_fee: Mutex<Balance>,
+	/// The chain's minimum fee and longest voucher lifetime, as last read.
+	params: Mutex<ChainParams>,
+	/// Payers the chain said have no channel, and when.
+	absent: Mutex<BTreeMap<AccountId, std::time::Instant>>,
 	/// A connection for reading channels when a request is admitted (none: journal only).
 	view: Option<Mutex<Box<dyn ReceiptChain>>>,
 	seq: AtomicU64,
@@ -199,13 +212,21 @@ impl Meter {
 			taken: Mutex::new(taken),
 			running: Mutex::new(BTreeMap::new()),
 			channels: Mutex::new(channels),
-			min_fee: Mutex::new(0),
+			params: Mutex::new(ChainParams::default()),
+			absent: Mutex::new(BTreeMap::new()),
 			view: view.map(Mutex::new),
 			seq: AtomicU64::new(seq),
 			stats: MeterStats::default(),
 			store,
 		};
 		m.stats.pending.store(pending, Ordering::Relaxed);
+		// The minimum fee before the first request, not only after the first flush.
+		if let Some(view) = &m.view {
+			match view.lock().expect("lock").params() {
+				Ok(p) => m.set_params(p),
+				Err(e) => tracing::warn!("metering: cannot read the chain's parameters yet: {e}"),
+			}
+		}
 		Ok(m)
 	}
 
@@ -254,8 +275,15 @@ impl Meter {
 		if self.taken.lock().expect("lock").contains(&v.request) {
 			return Err(Error::Conflict(format!("request id {} was already served", hex::encode(v.request))));
 		}
+		let params = *self.params.lock().expect("lock");
+		if best > 0 && params.max_voucher_lifetime > 0 && v.expires_at > best.saturating_add(params.max_voucher_lifetime) {
+			return Err(Error::Forbidden(format!(
+				"the voucher expires at block {}, more than the chain's longest voucher lifetime ({} blocks) after block {best}: the chain would refuse its receipt",
+				v.expires_at, params.max_voucher_lifetime
+			)));
+		}
 		let allowed = max_tokens.min(v.max_tokens as usize - prompt);
-		let worst = inference_fee(price.price_per_1k, (prompt + allowed) as u32, *self.min_fee.lock().expect("lock"));
+		let worst = inference_fee(price.price_per_1k, (prompt + allowed) as u32, params.min_fee);
 		self.admit_on_channel(&sv, worst, best)?;
 		if !self.taken.lock().expect("lock").insert(v.request) {
 			self.release_worst(&sv.payer, worst);
@@ -272,30 +300,29 @@ impl Meter {
 	fn admit_on_channel(&self, sv: &SignedVoucher, worst: Balance, best: BlockNumber) -> Result<()> {
 		let v = &sv.voucher;
 		let payer = &sv.payer;
+		// What the engine knows of this voucher's channel, and whether it can go on from it.
+		let same = |c: &Chan| c.last.voucher.channel == v.channel;
+		let live = |c: &Chan| same(c) && (best == 0 || c.last.voucher.expires_at >= best);
+		let snapshot = self.channels.lock().expect("lock").get(payer).cloned();
+		let need_read = self.view.is_some() && snapshot.as_ref().filter(|c| live(c)).is_none_or(|c| c.budget < worst);
+		// Read outside the channels' lock: a slow node must not stall every admission.
+		let on_chain = if need_read { Some(self.read_channel(payer)?) } else { None };
+		if let Some(ch) = &on_chain {
+			if let Some(at) = ch.closes_at {
+				return Err(Error::PaymentRequired(format!(
+					"{payer}'s payment channel to this operator is closing (at block {at}): open a new one once it has closed"
+				)));
+			}
+			if v.channel != ch.id {
+				return Err(Error::Forbidden(format!(
+					"the voucher is for channel {}; {payer}'s open channel to this operator is {}",
+					v.channel, ch.id
+				)));
+			}
+		}
 		let mut channels = self.channels.lock().expect("lock");
-		let known = channels.get(payer).cloned();
-		let live = known.clone().filter(|c| best == 0 || c.last.voucher.expires_at >= best);
-		let read = match (&self.view, &live) {
-			(None, _) => None,
-			(Some(_), Some(c)) if c.budget >= worst => None,
-			(Some(view), _) => Some(view.lock().expect("lock").channel(payer)?),
-		};
-		let on_chain = match read {
-			None => None,
-			Some(None) => {
-				return Err(Error::PaymentRequired(format!(
-					"{payer} has no payment channel to this operator ({}): open one with `mnemo channel open {} <deposit>`",
-					self.operator, self.operator
-				)))
-			},
-			Some(Some(ch)) if ch.closes_at.is_some() => {
-				return Err(Error::PaymentRequired(format!(
-					"{payer}'s payment channel to this operator is closing (at block {}): open a new one once it has closed",
-					ch.closes_at.unwrap_or_default()
-				)))
-			},
-			Some(Some(ch)) => Some(ch),
-		};
+		let known = channels.get(payer).cloned().filter(|c| same(c));
+		let live = known.clone().filter(|c| live(c));
 		let unsettled = known.as_ref().map_or(0, |c| c.unsettled);
 		match &live {
 			Some(c) => {
@@ -333,8 +360,9 @@ impl Meter {
 		}
 		let budget = match (on_chain, &live) {
 			(Some(ch), _) => ch.balance.saturating_sub(unsettled),
-			(None, Some(c)) => c.budget,
-			(None, None) => Balance::MAX,
+			(None, Some(c)) if self.view.is_some() => c.budget,
+			// Without a chain to read (journal only) the engine does not know the balance.
+			(None, _) => Balance::MAX,
 		};
 		if budget < worst {
 			return Err(Error::PaymentRequired(format!(
@@ -347,6 +375,34 @@ impl Meter {
 			Chan { last: sv.clone(), unsettled: unsettled.saturating_add(worst), budget: budget - worst },
 		);
 		Ok(())
+	}
+
+	/// The payer's channel from the chain; a payer without one is told so (and remembered for
+	/// a few seconds, so that requests from keys with no channel cost one read, not one each).
+	fn read_channel(&self, payer: &AccountId) -> Result<Channel> {
+		let no_channel = || {
+			Error::PaymentRequired(format!(
+				"{payer} has no payment channel to this operator ({}): open one with `mnemo channel open {} <deposit>`",
+				self.operator, self.operator
+			))
+		};
+		if self.absent.lock().expect("lock").get(payer).is_some_and(|at| at.elapsed() < ABSENT_FOR) {
+			return Err(no_channel());
+		}
+		let view = self.view.as_ref().ok_or_else(|| Error::Internal("no chain to read channels from".into()))?;
+		let read = view.lock().expect("lock").channel(payer)?;
+		let mut absent = self.absent.lock().expect("lock");
+		match read {
+			None => {
+				absent.retain(|_, at| at.elapsed() < ABSENT_FOR);
+				absent.insert(payer.clone(), std::time::Instant::now());
+				Err(no_channel())
+			},
+			Some(ch) => {
+				absent.remove(payer);
+				Ok(ch)
+			},
+		}
 	}
 
 	/// Takes `amount` of a payer's channel back off what it may owe (a request that cost less
@@ -370,9 +426,9 @@ impl Meter {
 		})
 	}
 
-	/// Sets the chain's minimum fee (the flusher reads it; tests set it).
-	pub fn set_min_fee(&self, fee: Balance) {
-		*self.min_fee.lock().expect("lock") = fee;
+	/// Sets the chain's parameters the meter uses (the flusher reads them; tests set them).
+	pub fn set_params(&self, params: ChainParams) {
+		*self.params.lock().expect("lock") = params;
 	}
 
 	/// Gives a request id back (the request never ran or produced nothing).
@@ -394,9 +450,7 @@ impl Meter {
 		output_tokens: u32,
 	) -> Result<ContentHash> {
 		let hash = self.store.put_own(transcript)?;
-		let fee = inference_fee(price_per_1k, input_tokens.saturating_add(output_tokens), *self.min_fee.lock().expect("lock"));
-		let worst = self.running.lock().expect("lock").remove(&sv.voucher.request).map_or(fee, |(_, _, w)| w);
-		self.release_worst(&sv.payer, worst.saturating_sub(fee));
+		let fee = inference_fee(price_per_1k, input_tokens.saturating_add(output_tokens), self.params.lock().expect("lock").min_fee);
 		let entry = Entry {
 			seq: self.seq.fetch_add(1, Ordering::SeqCst),
 			fee,
@@ -413,6 +467,9 @@ impl Meter {
 		};
 		write_atomic(&self.path("pending", &entry), &entry.encode())?;
 		self.stats.pending.fetch_add(1, Ordering::Relaxed);
+		// Only now, journaled, does it stop holding back the payer's later receipts.
+		let worst = self.running.lock().expect("lock").remove(&sv.voucher.request).map_or(fee, |(_, _, w)| w);
+		self.release_worst(&sv.payer, worst.saturating_sub(fee));
 		Ok(hash)
 	}
 
@@ -444,11 +501,15 @@ impl Meter {
 		write_atomic(&self.path(sub, &e), &e.encode())?;
 		std::fs::remove_file(&from).map_err(Error::io(&from))?;
 		self.stats.pending.fetch_sub(1, Ordering::Relaxed);
-		// No longer owed: charged (the chain's balance shows it now) or never to be.
+		// No longer owed: charged (the chain's balance shows it now) or never to be. A refused or
+		// expired receipt may mean the channel changed (closed, drained): the next request of the
+		// payer reads it again.
 		if let Some(c) = self.channels.lock().expect("lock").get_mut(&e.record.payer) {
-			c.unsettled = c.unsettled.saturating_sub(e.fee);
+			if c.last.voucher.channel == e.record.voucher.channel {
+				c.unsettled = c.unsettled.saturating_sub(e.fee);
+			}
 			if sub != "recorded" {
-				c.budget = c.budget.saturating_add(e.fee);
+				c.budget = 0;
 			}
 		}
 		let c = match sub {
@@ -465,7 +526,7 @@ impl Meter {
 	pub fn flush(&self, chain: &mut dyn ReceiptChain) -> Result<usize> {
 		let best = chain.best_block()?;
 		self.stats.best_block.store(best, Ordering::Relaxed);
-		self.set_min_fee(chain.min_fee()?);
+		self.set_params(chain.params()?);
 		// Per payer, the lowest voucher still running: its receipts from there on wait, or the
 		// chain would take a later voucher first and refuse the running one as stale.
 		let mut running: BTreeMap<AccountId, u64> = BTreeMap::new();
@@ -473,11 +534,22 @@ impl Meter {
 			let s = running.entry(payer.clone()).or_insert(*seq);
 			*s = (*s).min(*seq);
 		}
+		// Payers whose receipts expire first go first (no payer starves behind another); each
+		// payer's receipts in voucher order.
 		let mut pending = self.pending()?;
-		pending.sort_by(|a, b| (&a.record.payer, a.record.voucher.seq).cmp(&(&b.record.payer, b.record.voucher.seq)));
+		let mut first_expiry: BTreeMap<AccountId, BlockNumber> = BTreeMap::new();
+		for e in &pending {
+			let x = first_expiry.entry(e.record.payer.clone()).or_insert(e.record.voucher.expires_at);
+			*x = (*x).min(e.record.voucher.expires_at);
+		}
+		let key = |e: &Entry| (first_expiry.get(&e.record.payer).copied(), e.record.payer.clone(), e.record.voucher.seq);
+		pending.sort_by_key(key);
 		let mut batch = Vec::new();
 		for e in pending {
-			if running.get(&e.record.payer).is_some_and(|s| e.record.voucher.seq > *s) {
+			// Held back behind a running request of the same payer, unless it would expire
+			// waiting: then the running one's voucher is the one that goes stale.
+			let near_expiry = e.record.voucher.expires_at <= best.saturating_add(self.min_validity / 2);
+			if !near_expiry && running.get(&e.record.payer).is_some_and(|s| e.record.voucher.seq > *s) {
 				continue;
 			}
 			if let Some(id) = chain.recorded(&e.record.voucher.request)? {
@@ -485,7 +557,7 @@ impl Meter {
 			} else if e.record.voucher.expires_at < best {
 				tracing::warn!(request = %hex::encode(e.record.voucher.request), "receipt expired before it landed");
 				self.finish(e, "expired", None)?;
-			} else if batch.len() < mnemo_client::MAX_BATCH {
+			} else if batch.len() < mnemo_client::MAX_BATCH.min(mnemo_client::MAX_RECEIPTS_PER_BLOCK) {
 				batch.push(e);
 			}
 		}
@@ -581,8 +653,9 @@ impl ReceiptChain for NodeChain {
 		self.client.channel(payer, &self.operator.account()).map_err(chain_err)
 	}
 
-	fn min_fee(&mut self) -> Result<Balance> {
-		Ok(self.client.attribution_params().map_err(chain_err)?.map_or(0, |p| p.min_fee))
+	fn params(&mut self) -> Result<ChainParams> {
+		let p = self.client.attribution_params().map_err(chain_err)?;
+		Ok(p.map_or_else(ChainParams::default, |p| ChainParams { min_fee: p.min_fee, max_voucher_lifetime: p.max_voucher_lifetime }))
 	}
 }
 
@@ -636,8 +709,8 @@ mod tests {
 			f.channel_reads += 1;
 			Ok(f.channels.get(payer).copied())
 		}
-		fn min_fee(&mut self) -> Result<Balance> {
-			Ok(0)
+		fn params(&mut self) -> Result<ChainParams> {
+			Ok(ChainParams { min_fee: 0, max_voucher_lifetime: 2_000 })
 		}
 	}
 
@@ -648,6 +721,7 @@ mod tests {
 			adapter,
 			max_price_per_1k: 100,
 			max_tokens: 50,
+			channel: 0,
 			seq,
 			cumulative,
 			expires_at: 1_000,
@@ -738,16 +812,17 @@ mod tests {
 		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
 		let chain = Arc::new(Mutex::new(Fake { best: 5, ..Default::default() }));
 		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, Some(Box::new(chain.clone()))).unwrap();
-		m.set_min_fee(2);
+		m.set_params(ChainParams { min_fee: 2, max_voucher_lifetime: 2_000 });
 		// 45 tokens at most at 100 per 1,000: up to 5 (4.5 rounded up).
 		let price = Price { chain_adapter: 1, price_per_1k: 100 };
 		let admit = |h: &str| m.admit(Some(h), &price, 5, 40);
 		let status = |h: &str| admit(h).map(|_| ()).unwrap_err().status();
 
 		// No channel on chain.
-		assert_eq!(status(&signed(&payer, &op, 1, 1, 1, 100)), 402);
+		let ferdie = Signer::from_suri("//Ferdie").unwrap();
+		assert_eq!(status(&signed(&ferdie, &op, 1, 1, 1, 100)), 402);
 		// A channel that has been charged 30 and has 12 left.
-		let ch = Channel { balance: 12, spent: 30, seq: 7, closes_at: None };
+		let ch = Channel { id: 0, balance: 12, spent: 30, seq: 7, closes_at: None };
 		chain.lock().unwrap().channels.insert(payer.account(), ch);
 		assert_eq!(status(&signed(&payer, &op, 1, 1, 7, 100)), 409, "seq not above the channel's");
 		assert_eq!(status(&signed(&payer, &op, 1, 1, 8, 34)), 403, "cumulative short of 30 + 5");
@@ -771,6 +846,28 @@ mod tests {
 		m.record(&sv, price.price_per_1k, b"t", 5, 5).unwrap();
 		assert_eq!(m.channel(&payer.account()).unwrap().unsettled, "2", "10 tokens cost the minimum fee, 2");
 		admit(&signed(&payer, &op, 3, 1, 10, 50)).unwrap();
+		// A receipt the chain refuses (here: its adapter) makes the engine read the channel
+		// again before the payer's next request: the channel may have closed or drained.
+		chain.lock().unwrap().refuse_adapter = Some(1);
+		while m.flush(&mut chain.clone()).unwrap() > 0 {}
+		assert_eq!(m.list("refused").len(), 1);
+		let reads = chain.lock().unwrap().channel_reads;
+		admit(&signed(&payer, &op, 8, 1, 11, 60)).unwrap();
+		assert_eq!(chain.lock().unwrap().channel_reads, reads + 1);
+		// Valid for longer than the chain allows: its receipt would be refused.
+		m.set_params(ChainParams { min_fee: 2, max_voucher_lifetime: 100 });
+		assert_eq!(status(&signed(&payer, &op, 9, 1, 12, 70)), 403, "expires past best + the longest lifetime");
+		m.set_params(ChainParams { min_fee: 2, max_voucher_lifetime: 2_000 });
+		// A voucher for another channel between the same parties (one closed before) is refused.
+		let dave = Signer::from_suri("//Dave").unwrap();
+		chain.lock().unwrap().channels.insert(dave.account(), Channel { id: 3, ..ch });
+		assert_eq!(status(&signed(&dave, &op, 10, 1, 8, 100)), 403, "a voucher for channel 0; the open one is 3");
+		// Keys with no channel cost one read, not one each.
+		let eve = Signer::from_suri("//Eve").unwrap();
+		let reads = chain.lock().unwrap().channel_reads;
+		assert_eq!(status(&signed(&eve, &op, 11, 1, 1, 100)), 402);
+		assert_eq!(status(&signed(&eve, &op, 12, 1, 2, 100)), 402);
+		assert_eq!(chain.lock().unwrap().channel_reads, reads + 1);
 		// A closing channel takes no new request.
 		let carol = Signer::from_suri("//Charlie").unwrap();
 		chain.lock().unwrap().channels.insert(carol.account(), Channel { closes_at: Some(50), ..ch });

@@ -64,6 +64,7 @@ fn record<T: Config>(i: u32, operator: &T::AccountId, adapter: mnemo_primitives:
 		adapter,
 		max_price_per_1k: Balance::MAX,
 		max_tokens: u32::MAX,
+		channel: T::BenchmarkHelper::channel(&payer, operator),
 		seq: u64::from(i) + 1,
 		cumulative: Balance::MAX,
 		expires_at: now + 10u32.into(),

@@ -200,6 +200,7 @@ impl<T: Config> Pallet<T> {
 			receipt: id,
 			adapter: v.adapter,
 			amount: fee,
+			channel: v.channel,
 			seq: v.seq,
 			cumulative: v.cumulative,
 		})?;

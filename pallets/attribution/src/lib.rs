@@ -175,6 +175,8 @@ pub mod pallet {
 		fn deployed_adapter(k: u32) -> (AdapterId, Vec<ContributionId>);
 		/// A payer with an open channel to `operator`, its deposit ample.
 		fn payer(i: u32, operator: &AccountId) -> AccountId;
+		/// The id of `payer`'s channel to `operator`.
+		fn channel(payer: &AccountId, operator: &AccountId) -> u64;
 		/// The payer's signature of `payload`.
 		fn sign(payer: &AccountId, payload: &[u8]) -> Signature;
 	}

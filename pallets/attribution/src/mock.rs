@@ -280,6 +280,9 @@ impl crate::BenchmarkHelper<AccountId, TestSignature> for MockHelper {
 		Credit::mutate(|c| c.push((who, Balance::MAX / 4)));
 		who
 	}
+	fn channel(_payer: &AccountId, _operator: &AccountId) -> u64 {
+		0
+	}
 	fn sign(payer: &AccountId, payload: &[u8]) -> TestSignature {
 		TestSignature(*payer, payload.to_vec())
 	}
@@ -452,6 +455,7 @@ pub fn voucher(n: u8) -> Voucher<AccountId, u64> {
 		adapter: ADAPTER,
 		max_price_per_1k: PRICE,
 		max_tokens: 1_000,
+		channel: 0,
 		seq: u64::from(n),
 		cumulative: 10 * Balance::from(n),
 		expires_at: System::block_number() + 10,

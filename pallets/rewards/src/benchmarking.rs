@@ -56,6 +56,7 @@ fn charged<T: Config>(receipt: u64) -> (T::AccountId, T::AccountId) {
 		receipt,
 		adapter: 1,
 		amount: fee,
+		channel: 0,
 		seq: receipt + 1,
 		cumulative: big(),
 	})
@@ -98,12 +99,13 @@ mod benchmarks {
 		let payer = funded::<T>("payer", 0);
 		// All slots but one taken: the new channel is counted against the bound.
 		for i in 1..T::MaxChannels::get() {
-			Pallet::<T>::do_open_channel(&payer, &account("operator", i, 0), 1).expect("opened");
+			Pallet::<T>::do_open_channel(&payer, &account("operator", i, 0), T::MinChannelDeposit::get()).expect("opened");
 		}
 		let operator: T::AccountId = account("operator", 0, 0);
+		let deposit = T::MinChannelDeposit::get().max(1_000_000);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(payer.clone()), operator.clone(), 1_000_000);
-		assert_eq!(Channels::<T>::get(&payer, &operator).map(|c| c.balance), Some(1_000_000));
+		_(RawOrigin::Signed(payer.clone()), operator.clone(), deposit);
+		assert_eq!(Channels::<T>::get(&payer, &operator).map(|c| c.balance), Some(deposit));
 	}
 
 	#[benchmark]
@@ -164,7 +166,7 @@ mod benchmarks {
 	#[benchmark]
 	fn charge() {
 		let (payer, operator) = payer_and_operator::<T>();
-		let c = Charge { operator, payer, receipt: 1, adapter: 1, amount: 1_000_000_000_000, seq: 1, cumulative: big() };
+		let c = Charge { operator, payer, receipt: 1, adapter: 1, amount: 1_000_000_000_000, channel: 0, seq: 1, cumulative: big() };
 		#[block]
 		{
 			Pallet::<T>::charge(c).expect("charged");
@@ -219,6 +221,7 @@ mod benchmarks {
 				receipt,
 				adapter: 1,
 				amount: 1_000_000_000_000,
+				channel: 0,
 				seq: receipt + 1,
 				cumulative: big(),
 			};

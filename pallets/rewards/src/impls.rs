@@ -80,6 +80,7 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_open_channel(payer: &T::AccountId, operator: &T::AccountId, deposit: Balance) -> DispatchResult {
 		ensure!(payer != operator, Error::<T>::SelfChannel);
 		ensure!(deposit > 0, Error::<T>::ZeroAmount);
+		ensure!(deposit >= T::MinChannelDeposit::get(), Error::<T>::DepositTooLow);
 		ensure!(!Channels::<T>::contains_key(payer, operator), Error::<T>::ChannelExists);
 		ChannelCount::<T>::try_mutate(payer, |n| {
 			ensure!(*n < T::MaxChannels::get(), Error::<T>::TooManyChannels);
@@ -87,8 +88,13 @@ impl<T: Config> Pallet<T> {
 			Ok::<_, Error<T>>(())
 		})?;
 		T::Currency::hold(&Self::reason(), payer, deposit)?;
-		Channels::<T>::insert(payer, operator, Channel { balance: deposit, ..Default::default() });
-		Self::deposit_event(Event::ChannelOpened { payer: payer.clone(), operator: operator.clone(), deposit });
+		let id = NextChannel::<T>::mutate(|n| {
+			let id = *n;
+			*n = n.saturating_add(1);
+			id
+		});
+		Channels::<T>::insert(payer, operator, Channel { id, balance: deposit, ..Default::default() });
+		Self::deposit_event(Event::ChannelOpened { payer: payer.clone(), operator: operator.clone(), channel: id, deposit });
 		Ok(())
 	}
 
@@ -179,13 +185,13 @@ impl<T: Config> Pallet<T> {
 		});
 	}
 
-	/// Put `amount` from the pallet account back to `payer`: into its channel to `operator`
-	/// while the channel exists (it may be charged again, within the payer's vouchers), else
-	/// into its account; if neither can take it (the account is gone and the amount is below
+	/// Put `amount` from the pallet account back to `payer`: into its channel `channel` to
+	/// `operator` while that channel is open (it may be charged again, within the payer's
+	/// vouchers), else into its account; if neither can take it (the account is gone and the amount is below
 	/// the existential deposit), make it claimable. Never fails.
-	fn give_back(payer: &T::AccountId, operator: &T::AccountId, amount: Balance) {
+	fn give_back(payer: &T::AccountId, operator: &T::AccountId, channel: u64, amount: Balance) {
 		let returned = with_storage_layer(|| {
-			match Channels::<T>::get(payer, operator) {
+			match Channels::<T>::get(payer, operator).filter(|ch| ch.id == channel) {
 				Some(mut ch) => {
 					T::Currency::transfer_and_hold(
 						&Self::reason(),
@@ -311,6 +317,7 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 		);
 		let now = Self::now();
 		let mut ch = Channels::<T>::get(&c.payer, &c.operator).ok_or(Error::<T>::NoChannel)?;
+		ensure!(ch.id == c.channel, Error::<T>::WrongChannel);
 		ensure!(ch.closes_at.is_none_or(|at| now < at), Error::<T>::ChannelClosed);
 		ensure!(c.seq > ch.seq, Error::<T>::StaleVoucher);
 		let spent = ch.spent.checked_add(c.amount).filter(|s| *s <= c.cumulative).ok_or(Error::<T>::AboveConsent)?;
@@ -332,7 +339,14 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 		Self::record_spend(&c.payer, c.adapter, period, c.amount, true);
 		Escrows::<T>::insert(
 			c.receipt,
-			Escrow { payer: c.payer.clone(), operator: c.operator.clone(), adapter: c.adapter, amount: c.amount, period },
+			Escrow {
+				payer: c.payer.clone(),
+				operator: c.operator.clone(),
+				channel: c.channel,
+				adapter: c.adapter,
+				amount: c.amount,
+				period,
+			},
 		);
 		Self::deposit_event(Event::Charged {
 			receipt: c.receipt,
@@ -348,8 +362,8 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 	}
 
 	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError> {
-		let (payer, operator, adapter, period, amount, clawed_back) = if let Some(e) = Escrows::<T>::take(receipt) {
-			(e.payer, e.operator, e.adapter, e.period, e.amount, false)
+		let (payer, operator, channel, adapter, period, amount, clawed_back) = if let Some(e) = Escrows::<T>::take(receipt) {
+			(e.payer, e.operator, e.channel, e.adapter, e.period, e.amount, false)
 		} else if let Some(p) = Pending::<T>::take(receipt) {
 			for payee in &p.payees {
 				Ledgers::<T>::mutate_exists(&payee.who, |l| {
@@ -361,12 +375,12 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 					}
 				});
 			}
-			(p.payer, p.operator, p.adapter, p.period, p.fee, true)
+			(p.payer, p.operator, p.channel, p.adapter, p.period, p.fee, true)
 		} else {
 			return Err(Error::<T>::UnknownReceipt.into());
 		};
 		Self::record_spend(&payer, adapter, period, amount, false);
-		Self::give_back(&payer, &operator, amount);
+		Self::give_back(&payer, &operator, channel, amount);
 		Self::deposit_event(Event::Refunded { receipt, payer, amount, clawed_back });
 		Ok(amount)
 	}
@@ -415,6 +429,7 @@ impl<T: Config> RewardSink<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 			PendingSettlement {
 				payer: escrow.payer,
 				operator: escrow.operator,
+				channel: escrow.channel,
 				adapter: escrow.adapter,
 				fee: escrow.amount,
 				period: escrow.period,

@@ -82,6 +82,9 @@ pub mod pallet {
 		/// Most channels one payer may have open (one per operator).
 		#[pallet::constant]
 		type MaxChannels: Get<u32>;
+		/// Smallest deposit a channel is opened with: a channel's storage is not free.
+		#[pallet::constant]
+		type MinChannelDeposit: Get<Balance>;
 		/// Most settlements released in one block.
 		#[pallet::constant]
 		type MaxReleasesPerBlock: Get<u32>;
@@ -121,6 +124,10 @@ pub mod pallet {
 	/// How many channels each payer has (at most `MaxChannels`).
 	#[pallet::storage]
 	pub type ChannelCount<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
+
+	/// The id the next channel opened gets.
+	#[pallet::storage]
+	pub type NextChannel<T: Config> = StorageValue<_, u64, ValueQuery>;
 
 	/// Fees charged and held until their receipt settles or is refunded.
 	#[pallet::storage]
@@ -210,8 +217,9 @@ pub mod pallet {
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
-		/// `payer` opened a channel to `operator` with `deposit` (held) for it to charge.
-		ChannelOpened { payer: T::AccountId, operator: T::AccountId, deposit: Balance },
+		/// `payer` opened channel `channel` to `operator` with `deposit` (held) for it to charge;
+		/// its vouchers name `channel`.
+		ChannelOpened { payer: T::AccountId, operator: T::AccountId, channel: u64, deposit: Balance },
 		/// `payer` added `amount` to its channel to `operator`; `balance` is left to charge.
 		ChannelToppedUp { payer: T::AccountId, operator: T::AccountId, amount: Balance, balance: Balance },
 		/// `payer` closed its channel to `operator`: charges land until block `closes_at`, then
@@ -256,6 +264,11 @@ pub mod pallet {
 		ZeroAmount,
 		/// A payer cannot open a channel to itself.
 		SelfChannel,
+		/// A channel is opened with at least `MinChannelDeposit`.
+		DepositTooLow,
+		/// The voucher is for another channel between the payer and the operator (one closed
+		/// before this one was opened).
+		WrongChannel,
 		/// The payer has a channel to this operator already: top it up instead.
 		ChannelExists,
 		/// The payer has `MaxChannels` channels already.

@@ -63,6 +63,7 @@ pub const WINDOW: u64 = 4;
 pub const MAX_CONTRIBUTIONS: u32 = 4;
 pub const MAX_ATTESTORS: u32 = 3;
 pub const MAX_CHANNELS: u32 = 2;
+pub const MIN_DEPOSIT: Balance = 5;
 pub const MAX_RELEASES: u32 = 2;
 pub const MAX_RECENT: u32 = 3;
 pub const MAX_PERIODS: u32 = 2;
@@ -81,6 +82,7 @@ impl pallet_rewards::Config for Test {
 	type MaxContributions = ConstU32<MAX_CONTRIBUTIONS>;
 	type MaxAttestors = ConstU32<MAX_ATTESTORS>;
 	type MaxChannels = ConstU32<MAX_CHANNELS>;
+	type MinChannelDeposit = ConstU128<MIN_DEPOSIT>;
 	type MaxReleasesPerBlock = ConstU32<MAX_RELEASES>;
 	type MaxRecentCredits = ConstU32<MAX_RECENT>;
 	type MaxSpendPeriods = ConstU32<MAX_PERIODS>;
@@ -150,9 +152,11 @@ pub fn charge(receipt: ReceiptId, amount: Balance) -> Result<(), DispatchError> 
 	charge_with(receipt, amount, seq, Balance::MAX)
 }
 
-/// `OPERATOR` charges `PAYER` `amount` for `receipt` under the voucher `(seq, cumulative)`.
+/// `OPERATOR` charges `PAYER` `amount` for `receipt` under the voucher `(seq, cumulative)` for
+/// the channel open now.
 pub fn charge_with(receipt: ReceiptId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), DispatchError> {
-	Rewards::charge(Charge { operator: OPERATOR, payer: PAYER, receipt, adapter: 7, amount, seq, cumulative })
+	let channel = channel(PAYER).id;
+	Rewards::charge(Charge { operator: OPERATOR, payer: PAYER, receipt, adapter: 7, amount, channel, seq, cumulative })
 }
 
 /// `payer`'s channel to `OPERATOR` (a default, empty one if there is none).

@@ -335,6 +335,9 @@ impl<T: Config> Get<u32> for MaxPayees<T> {
 /// the operator already answered can still land.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct Channel<BlockNumber> {
+	/// Its id, unique on the chain: vouchers name it, so that a voucher for a channel that was
+	/// closed is void on one opened later between the same parties.
+	pub id: u64,
 	/// What is left of the deposit for the operator to charge (held from the payer).
 	pub balance: Balance,
 	/// What was charged on the channel so far, net of refunds.
@@ -352,6 +355,8 @@ pub struct Channel<BlockNumber> {
 pub struct Escrow<T: Config> {
 	pub payer: AccountIdOf<T>,
 	pub operator: AccountIdOf<T>,
+	/// The channel it was charged on (a refund goes back to it while it is open).
+	pub channel: u64,
 	pub adapter: AdapterId,
 	pub amount: Balance,
 	/// The spend period it was charged in.
@@ -364,6 +369,8 @@ pub struct Escrow<T: Config> {
 pub struct PendingSettlement<T: Config> {
 	pub payer: AccountIdOf<T>,
 	pub operator: AccountIdOf<T>,
+	/// The channel the fee was charged on.
+	pub channel: u64,
 	pub adapter: AdapterId,
 	pub fee: Balance,
 	/// The spend period the fee was charged in.

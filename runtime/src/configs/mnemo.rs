@@ -4,7 +4,7 @@ use polkadot_sdk::*;
 
 use frame_support::{
 	parameter_types,
-	traits::{fungible::HoldConsideration, ConstU16, ConstU32, EitherOfDiverse, LinearStoragePrice},
+	traits::{fungible::HoldConsideration, ConstU128, ConstU16, ConstU32, EitherOfDiverse, LinearStoragePrice},
 	weights::Weight,
 	PalletId,
 };
@@ -126,6 +126,8 @@ impl pallet_rewards::Config for Runtime {
 	type MaxContributions = ConstU32<16>;
 	type MaxAttestors = ConstU32<8>;
 	type MaxChannels = ConstU32<32>;
+	// A hundredth of a MNEMO: a channel's storage is not free.
+	type MinChannelDeposit = ConstU128<{ UNIT / 100 }>;
 	// Releasing is mandatory work at the start of a block: 6 of the largest settlements fit in
 	// the 5% of a block reserved for `on_initialize` (checked by a runtime test). More settling
 	// at once wait up to 16 blocks; beyond that `settle` refuses and attribution retries.
@@ -234,6 +236,9 @@ impl pallet_attribution::BenchmarkHelper<AccountId, crate::Signature> for Attrib
 				.expect("the payer's channel");
 		}
 		payer
+	}
+	fn channel(payer: &AccountId, operator: &AccountId) -> u64 {
+		pallet_rewards::Channels::<Runtime>::get(payer, operator).map_or(0, |c| c.id)
 	}
 	fn sign(payer: &AccountId, payload: &[u8]) -> crate::Signature {
 		let public = sp_core::sr25519::Public::from_raw(*payer.as_ref());

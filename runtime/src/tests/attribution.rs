@@ -91,6 +91,7 @@ fn a_receipt_flows_from_the_operator_to_claimed_shares_through_the_real_rewards_
 				adapter: 0,
 				max_price_per_1k: UNIT,
 				max_tokens: 2_000,
+				channel: 0,
 				seq,
 				cumulative,
 				expires_at: 50,

@@ -30,7 +30,7 @@ fn a_paid_inference_reaches_its_contributors_and_nothing_is_created() {
 		let (payer, operator) = (K::Bob, K::Charlie);
 		assert_ok!(Rewards::open_channel(signed(payer), acc(operator), 10 * UNIT));
 		let fee = 2 * UNIT;
-		let charge = Charge { operator: acc(operator), payer: acc(payer), receipt: 1, adapter: 0, amount: fee, seq: 1, cumulative: 5 * UNIT };
+		let charge = Charge { operator: acc(operator), payer: acc(payer), receipt: 1, adapter: 0, amount: fee, channel: 0, seq: 1, cumulative: 5 * UNIT };
 		assert_ok!(Rewards::charge(charge));
 		// As pallet-attribution settles it: Dave's contribution scored 80%, Eve owns the datanet,
 		// Ferdie attested; Alice owns the adapter.

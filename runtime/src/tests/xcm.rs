@@ -538,10 +538,10 @@ fn a_sibling_opens_a_payment_channel_to_an_operator_over_xcm() {
 		let channel = pallet_rewards::Channels::<Runtime>::get(&sovereign, bob()).expect("opened");
 		assert_eq!(channel.balance, 55 * UNIT);
 		System::assert_has_event(
-			pallet_rewards::Event::ChannelOpened { payer: sovereign.clone(), operator: bob(), deposit: 50 * UNIT }.into(),
+			pallet_rewards::Event::ChannelOpened { payer: sovereign.clone(), operator: bob(), channel: 0, deposit: 50 * UNIT }.into(),
 		);
 		// The operator can now charge the sibling's inferences.
-		let charge = Charge { operator: bob(), payer: sovereign.clone(), receipt: 1, adapter: 0, amount: UNIT, seq: 1, cumulative: UNIT };
+		let charge = Charge { operator: bob(), payer: sovereign.clone(), receipt: 1, adapter: 0, amount: UNIT, channel: 0, seq: 1, cumulative: UNIT };
 		assert_ok!(Rewards::charge(charge));
 		assert_eq!(Rewards::held_for_channels(&sovereign), 54 * UNIT);
 		Rewards::do_try_state().unwrap();

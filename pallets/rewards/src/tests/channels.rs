@@ -14,19 +14,20 @@ fn opening_holds_the_deposit_and_is_bounded() {
 	build_and_execute(|| {
 		assert_eq!(open(PAYER, 10), err(Error::SelfChannel));
 		assert_eq!(open(OPERATOR, 0), err(Error::ZeroAmount));
+		assert_eq!(open(OPERATOR, MIN_DEPOSIT - 1), err(Error::DepositTooLow));
 		// More than the free balance can hold.
 		assert!(open(OPERATOR, START).is_err());
 		assert_ok!(open(OPERATOR, 300));
-		assert_eq!(last_event(), Event::ChannelOpened { payer: PAYER, operator: OPERATOR, deposit: 300 });
+		assert_eq!(last_event(), Event::ChannelOpened { payer: PAYER, operator: OPERATOR, channel: 0, deposit: 300 });
 		assert_eq!(open(OPERATOR, 300), err(Error::ChannelExists));
-		assert_eq!(channel(PAYER), Channel { balance: 300, spent: 0, seq: 0, closes_at: None });
+		assert_eq!(channel(PAYER), Channel { id: 0, balance: 300, spent: 0, seq: 0, closes_at: None });
 		assert_eq!((held(PAYER), free(PAYER)), (300, START - 300));
-		assert_ok!(open(OWNER, 1));
-		assert_eq!(open(CURATOR, 1), err(Error::TooManyChannels));
+		assert_ok!(open(OWNER, MIN_DEPOSIT));
+		assert_eq!(open(CURATOR, MIN_DEPOSIT), err(Error::TooManyChannels));
 		assert_eq!(ChannelCount::<Test>::get(PAYER), MAX_CHANNELS);
 		let mut listed = Rewards::channels(PAYER);
 		listed.sort_by_key(|(op, _)| *op);
-		assert_eq!(listed.iter().map(|(op, c)| (*op, c.balance)).collect::<Vec<_>>(), vec![(OPERATOR, 300), (OWNER, 1)]);
+		assert_eq!(listed.iter().map(|(op, c)| (*op, c.balance)).collect::<Vec<_>>(), vec![(OPERATOR, 300), (OWNER, MIN_DEPOSIT)]);
 	});
 }
 
@@ -56,12 +57,12 @@ fn a_charge_moves_the_fee_into_escrow_and_counts_it_on_the_channel() {
 			last_event(),
 			Event::Charged { receipt: 1, payer: PAYER, operator: OPERATOR, adapter: 7, amount: 400, seq: 1, spent: 400, balance: 600 }
 		);
-		assert_eq!(channel(PAYER), Channel { balance: 600, spent: 400, seq: 1, closes_at: None });
+		assert_eq!(channel(PAYER), Channel { id: 0, balance: 600, spent: 400, seq: 1, closes_at: None });
 		assert_eq!(held(PAYER), 600);
 		assert_eq!(free(account), before + 400);
 		assert_eq!(
 			Rewards::receipt(1),
-			Some(ReceiptFunds::Escrowed(Escrow { payer: PAYER, operator: OPERATOR, adapter: 7, amount: 400, period: 0 }))
+			Some(ReceiptFunds::Escrowed(Escrow { payer: PAYER, operator: OPERATOR, channel: 0, adapter: 7, amount: 400, period: 0 }))
 		);
 		assert_eq!(Rewards::owed(), Owed { escrowed: 400, pending: 0, claimable: 0 });
 		assert_eq!(Rewards::spend(PAYER), (SpendTotals { total: 400, receipts: 1 }, vec![(0, 400)]));
@@ -99,7 +100,7 @@ fn a_replayed_or_stale_voucher_is_refused() {
 		assert_eq!(channel(PAYER).seq, 6);
 		// The same receipt twice is refused whatever the voucher.
 		assert_eq!(e(charge_with(2, 10, 7, 1_000)), err(Error::DuplicateReceipt));
-		assert_eq!(channel(PAYER), Channel { balance: 9_980, spent: 20, seq: 6, closes_at: None });
+		assert_eq!(channel(PAYER), Channel { id: 0, balance: 9_980, spent: 20, seq: 6, closes_at: None });
 	});
 }
 
@@ -111,12 +112,12 @@ fn charges_are_refused_individually_and_change_nothing() {
 		// Past the deposit.
 		assert_eq!(e(charge(1, 501)), err(Error::ChannelDepleted));
 		// Another operator, or another payer, has no channel.
-		let other = Charge { operator: OWNER, payer: PAYER, receipt: 1, adapter: 7, amount: 1, seq: 1, cumulative: 10 };
+		let other = Charge { operator: OWNER, payer: PAYER, receipt: 1, adapter: 7, amount: 1, channel: 0, seq: 1, cumulative: 10 };
 		assert_eq!(e(Rewards::charge(other)), err(Error::NoChannel));
-		let other = Charge { operator: OPERATOR, payer: C1, receipt: 1, adapter: 7, amount: 1, seq: 1, cumulative: 10 };
+		let other = Charge { operator: OPERATOR, payer: C1, receipt: 1, adapter: 7, amount: 1, channel: 0, seq: 1, cumulative: 10 };
 		assert_eq!(e(Rewards::charge(other)), err(Error::NoChannel));
 		assert!(events().iter().all(|e| !matches!(e, Event::Charged { .. })));
-		assert_eq!(channel(PAYER), Channel { balance: 500, spent: 0, seq: 0, closes_at: None });
+		assert_eq!(channel(PAYER), Channel { id: 0, balance: 500, spent: 0, seq: 0, closes_at: None });
 		assert_ok!(charge(1, 300));
 		assert_ok!(charge(2, 200));
 		assert_eq!(e(charge(3, 1)), err(Error::ChannelDepleted));
@@ -164,7 +165,31 @@ fn a_closed_channel_still_pays_for_what_was_signed_until_its_notice_ends() {
 		assert_eq!(e(charge_with(4, 1, 4, 600)), err(Error::NoChannel));
 		// The slot is free: a new channel starts afresh.
 		funded(10);
-		assert_eq!(channel(PAYER), Channel { balance: 10, spent: 0, seq: 0, closes_at: None });
+		assert_eq!(channel(PAYER), Channel { id: 1, balance: 10, spent: 0, seq: 0, closes_at: None });
+	});
+}
+
+#[test]
+fn a_voucher_for_a_closed_channel_is_void_on_the_next_one() {
+	build_and_execute(|| {
+		funded(1_000);
+		assert_ok!(charge_with(1, 100, 1, 500));
+		assert_ok!(Rewards::close_channel(RuntimeOrigin::signed(PAYER), OPERATOR));
+		run_to(1 + NOTICE);
+		assert_ok!(Rewards::finish_close(RuntimeOrigin::signed(PAYER), PAYER, OPERATOR));
+		// The payer opens a new channel to the same operator: seq and spent start again.
+		funded(1_000);
+		assert_eq!(channel(PAYER).id, 1);
+		// The attack: a voucher the payer signed for the old channel (seq 2, consent 500) is
+		// charged on the new one.
+		let old = Charge { operator: OPERATOR, payer: PAYER, receipt: 2, adapter: 7, amount: 100, channel: 0, seq: 2, cumulative: 500 };
+		assert_eq!(e(Rewards::charge(old)), err(Error::WrongChannel));
+		// A refund of the old channel's receipt goes to the payer's account, not into the new
+		// channel (where it would lower `spent` below what the new vouchers consented to).
+		let before = free(PAYER);
+		assert_eq!(Rewards::refund(1), Ok(100));
+		assert_eq!(free(PAYER), before + 100);
+		assert_eq!(channel(PAYER), Channel { id: 1, balance: 1_000, spent: 0, seq: 0, closes_at: None });
 	});
 }
 
@@ -177,7 +202,7 @@ fn an_unsettled_receipt_is_refunded_to_its_channel() {
 		assert_eq!(Rewards::refund(1), Ok(400));
 		assert_eq!(last_event(), Event::Refunded { receipt: 1, payer: PAYER, amount: 400, clawed_back: false });
 		// Back in the channel and off its total: the payer's consent covers it again.
-		assert_eq!(channel(PAYER), Channel { balance: 900, spent: 100, seq: 2, closes_at: None });
+		assert_eq!(channel(PAYER), Channel { id: 0, balance: 900, spent: 100, seq: 2, closes_at: None });
 		assert_eq!(held(PAYER), 900);
 		assert_eq!(Rewards::receipt(1), None);
 		assert_eq!(Rewards::spend(PAYER), (SpendTotals { total: 100, receipts: 1 }, vec![(0, 100)]));
@@ -208,7 +233,7 @@ fn a_refund_to_an_account_that_is_gone_becomes_claimable() {
 	build_and_execute(|| {
 		assert_ok!(Balances::transfer_allow_death(RuntimeOrigin::signed(C1), FRESH, 500));
 		assert_ok!(Rewards::open_channel(RuntimeOrigin::signed(FRESH), OPERATOR, 5));
-		assert_ok!(Rewards::charge(Charge { operator: OPERATOR, payer: FRESH, receipt: 1, adapter: 7, amount: 5, seq: 1, cumulative: 5 }));
+		assert_ok!(Rewards::charge(Charge { operator: OPERATOR, payer: FRESH, receipt: 1, adapter: 7, amount: 5, channel: 0, seq: 1, cumulative: 5 }));
 		// With its channel spent, the payer empties its account, which is reaped.
 		assert_ok!(Balances::transfer_all(RuntimeOrigin::signed(FRESH), C1, false));
 		assert!(!System::account_exists(&FRESH));
