@@ -311,7 +311,7 @@ async fn the_cli_drives_a_datanet_from_creation_to_a_published_version() {
 	// contributor with nothing settled yet.
 	let opened = m.ok(&["--suri", "//Eve", "--yes", "channel", "open", "//Ferdie", "2.5"]);
 	assert_eq!(opened["deposit"], "2500000000000");
-	m.fails(&["--suri", "//Eve", "--yes", "channel", "open", "//Ferdie", "1"], "ChannelExists");
+	m.fails(&["--suri", "//Eve", "--yes", "channel", "open", "//Ferdie", "1"], "Rewards::ChannelExists");
 	let topped = m.ok(&["--suri", "//Eve", "--yes", "channel", "top-up", "//Ferdie", "0.5"]);
 	assert_eq!(topped["balance"], "3000000000000");
 	let shown = m.ok(&["--suri", "//Eve", "channel", "show"]);
