@@ -129,13 +129,31 @@ test('an explanation for every credit: recent credits name each receipt, with it
     const total = ['contributor', 'adapterOwner', 'datanetOwner', 'attestor', 'treasury'].reduce((s, k) => s + big(amounts[k]), 0n);
     assert.equal(total, big(e.data.amount), `receipt ${receipt}: the explanation adds up to the credit`);
   }
-  // A contributor's contribution share is what the settlement split says.
+});
+
+test("the contributors' half of every attributed fee reaches the contributions attribution found, and each contribution's earnings are its contributor's", async () => {
+  const split = (await api.query.rewards.params()).unwrap().split;
+  assert.equal(split.pool.toString(), 'Relative', 'the default pool rule: shared by relative score');
+  const part = big(split.contributors.toString()); // parts per billion
+  // Each receipt's contributors' pool, rounded down as the chain rounds; each contribution's
+  // part of it rounds down too, by less than one unit each.
+  let pools = 0n;
+  let rounding = 0n;
   for (const s of of('attribution', 'ReceiptSettled')) {
-    for (const share of s.data.shares) {
-      const contribution = share[0].toNumber();
-      assert.ok(big(await api.query.rewards.contributionEarnings(contribution)) >= 0n);
-    }
+    if (s.data.shares.length === 0) continue;
+    pools += (big(s.data.fee) * part) / 1_000_000_000n;
+    rounding += BigInt(s.data.shares.length);
   }
+  assert.ok(pools > 0n, 'some receipt was attributed to contributions');
+  let earned = 0n;
+  for (const a of summary.datanet.approved) {
+    const ledger = await api.query.rewards.ledgers(addr(a.who));
+    const byContribution = big(await api.query.rewards.contributionEarnings(a.contribution));
+    assert.equal(byContribution, big(ledger.earned.contributor), `${a.who}: its contribution earned what its ledger says it earned as a contributor`);
+    earned += byContribution;
+  }
+  assert.ok(earned <= pools && earned + rounding >= pools, `the contributors earned ${earned} of the ${pools} in their pools (rounding at most ${rounding})`);
+  console.log(`# contributors earned ${Number(earned) / 1e12} MNEMO, their pools ${Number(pools) / 1e12} MNEMO`);
 });
 
 test("the app's spend log equals the receipts it paid", async () => {
@@ -214,13 +232,12 @@ test('faults: an attestor that reports wrong scores is struck and unpaid, and ev
   }
   assert.equal(of('rewards', 'Credited').filter((e) => e.data.who.toString() === mallory).length, 0, 'the dishonest attestor is never credited');
   const slashes = of('attribution', 'AttestorSlashed').filter((e) => e.data.attestor.toString() === mallory);
+  assert.ok(summary.inference.receipts.length >= f.strikes_to_slash, `enough receipts (${summary.inference.receipts.length}) for ${f.strikes_to_slash} strikes`);
   assert.equal(slashes.length, Math.floor(summary.inference.receipts.length / f.strikes_to_slash), `slashed once per ${f.strikes_to_slash} strikes`);
   const slashed = slashes.reduce((s, e) => s + big(e.data.amount), 0n);
-  assert.ok(slashes.length === 0 || slashed > 0n, 'a slash takes part of the bond');
-  if (slashes.length > 0) {
-    assert.equal(slashes.at(-1).data.active.toString(), 'false', 'below the attestor bond it takes no more assignments');
-    assert.ok(!(await api.query.attribution.active()).some((a) => a.toString() === mallory), 'not in the active set');
-  }
+  assert.ok(slashed > 0n, 'a slash takes part of the bond');
+  assert.equal(slashes.at(-1).data.active.toString(), 'false', 'below the attestor bond it takes no more assignments');
+  assert.ok(!(await api.query.attribution.active()).some((a) => a.toString() === mallory), 'not in the active set');
   const now = (await api.query.attribution.attestors(mallory)).unwrap();
   assert.equal(big(now.bond), big(api.consts.attribution.attestorBond) - slashed, 'its bond is short by exactly what was slashed');
   assert.equal(now.bond.toString(), f.struck.bond_after, 'the CLI reported the same bond');
@@ -237,8 +254,10 @@ test('an operator that charges a payer beyond its signed consent, or replays a v
   const best = (await api.rpc.chain.getHeader()).number.toNumber();
   const channel = (await api.query.rewards.channels(payer.address, operator.address)).unwrap().id.toBigInt();
 
-  // Vouchers the payer really signed, for 1000 tokens of the deployed adapter: at its price of
-  // 0.5 MNEMO per 1000 tokens the operator's receipt charges 0.5 MNEMO.
+  // Vouchers the payer really signed, for 1000 tokens of the deployed adapter: at its price per
+  // 1000 tokens (on chain) the operator's receipt charges that price, above 0.1 MNEMO.
+  const price = big((await api.query.models.adapters(summary.model.adapter)).unwrap().pricePer1k.unwrap());
+  assert.ok(price > UNIT / 10n, `the adapter's price (${price}) is above the 0.1 MNEMO the first voucher consents to`);
   const signed = (seq, cumulative, channelId = channel) => {
     const voucher = {
       request: randomAsU8a(16),
@@ -280,5 +299,5 @@ test('an operator that charges a payer beyond its signed consent, or replays a v
   // A voucher for another channel between the same two (one closed before this was opened).
   assert.equal(await refusal(signed(1, UNIT, channel + 1n)), 'rewards.WrongChannel');
   assert.equal(await held(), before, "the payer's balance and channel are untouched");
-  console.log('# refused: rewards.AboveConsent for a 0.5 MNEMO charge against 0.1 MNEMO of consent; rewards.StaleVoucher for a replayed number; rewards.WrongChannel for another channel');
+  console.log(`# refused: rewards.AboveConsent for a ${Number(price) / 1e12} MNEMO charge against ${Number(UNIT / 10n) / 1e12} MNEMO of consent; rewards.StaleVoucher for a replayed number; rewards.WrongChannel for another channel`);
 });
