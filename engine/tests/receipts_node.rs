@@ -91,29 +91,23 @@ async fn receipts_are_submitted_by_the_operator_key_and_retried_a_bounded_number
 		expires_at: chain.best_number().unwrap() + 200,
 		genesis: chain.genesis,
 	};
-	let header = SignedVoucher::sign(&Signer::from_suri("//Bob").unwrap(), v.clone()).to_header();
-	let req = axum::http::Request::builder()
-		.method(Method::POST)
-		.uri("/v1/completions")
-		.header("content-type", "application/json")
-		.header("x-mnemo-voucher", header)
-		.body(axum::body::Body::from(json!({"model": "paid", "prompt": "Now is the winter", "max_tokens": 4}).to_string()))
-		.unwrap();
+	// A paid completion with `payer`'s voucher `v`.
+	let ask = |payer: &str, v: Voucher<_, _>| {
+		let header = SignedVoucher::sign(&Signer::from_suri(payer).unwrap(), v).to_header();
+		axum::http::Request::builder()
+			.method(Method::POST)
+			.uri("/v1/completions")
+			.header("content-type", "application/json")
+			.header("x-mnemo-voucher", header)
+			.body(axum::body::Body::from(json!({"model": "paid", "prompt": "Now is the winter", "max_tokens": 4}).to_string()))
+			.unwrap()
+	};
 	use tower::ServiceExt;
-	let res = app.clone().oneshot(req).await.unwrap();
+	let res = app.clone().oneshot(ask("//Bob", v.clone())).await.unwrap();
 	assert_eq!(res.status(), StatusCode::OK);
 
 	// Charlie has no channel to Alice: refused before anything runs, and told what to do.
-	let v = Voucher { request: [43; 16], ..v };
-	let header = SignedVoucher::sign(&Signer::from_suri("//Charlie").unwrap(), v).to_header();
-	let req = axum::http::Request::builder()
-		.method(Method::POST)
-		.uri("/v1/completions")
-		.header("content-type", "application/json")
-		.header("x-mnemo-voucher", header)
-		.body(axum::body::Body::from(json!({"model": "paid", "prompt": "Now is the winter", "max_tokens": 4}).to_string()))
-		.unwrap();
-	let res = app.clone().oneshot(req).await.unwrap();
+	let res = app.clone().oneshot(ask("//Charlie", Voucher { request: [43; 16], ..v })).await.unwrap();
 	assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
 	let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
 	let msg = String::from_utf8_lossy(&body).to_string();
