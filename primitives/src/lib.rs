@@ -12,8 +12,10 @@
 
 extern crate alloc;
 
+pub mod batch;
 pub mod engine;
 pub mod governance;
+pub mod rewards;
 pub mod seams;
 pub mod token;
 

@@ -1,0 +1,411 @@
+//! Batches: many paid inferences committed on chain at once.
+//!
+//! A serving operator's engine gathers the receipts of a few seconds into a batch. Every receipt
+//! is a [`Leaf`]; the batch commits the binary Merkle root of the leaves' hashes and their count,
+//! so any single receipt can later be proven to be in it ([`MerkleProof`]), and the chain stores a
+//! few hundred bytes per batch whatever its size. The same tree commits the batch's payouts
+//! ([`Payout`]): who is owed what, claimed by proof.
+//!
+//! The tree is `binary-merkle-tree`'s (Polkadot-SDK's, as BEEFY uses it) over blake2-256: inner
+//! nodes hash the concatenation of their two children, an odd node is carried up unchanged. Leaf
+//! hashes are domain-separated ([`Leaf::CONTEXT`], [`Payout::CONTEXT`]) and their preimages are
+//! longer than the 64 bytes of an inner node's, so no inner node can pass for a leaf.
+
+use crate::{
+	rewards::{split_fee, FeeSplit, SplitError},
+	AdapterId, Balance, ContentHash, ContributionId, ContributionShare, RequestId,
+};
+use alloc::{collections::BTreeMap, vec::Vec};
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use polkadot_sdk::{
+	binary_merkle_tree,
+	sp_core::{ConstU32, H256},
+	sp_runtime::{traits::BlakeTwo256, BoundedVec, Perbill},
+};
+use scale_info::TypeInfo;
+
+/// Most contributions one receipt's attribution names (the engine's top K).
+pub const MAX_LEAF_SHARES: u32 = 16;
+
+/// One receipt's attribution: contributions and their scores, ascending by contribution id,
+/// summing to at most 100%.
+pub type LeafShares = BoundedVec<(ContributionId, Perbill), ConstU32<MAX_LEAF_SHARES>>;
+
+/// One paid inference in a batch.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
+pub struct Leaf<AccountId> {
+	/// The payer's request id.
+	pub request: RequestId,
+	/// Who paid.
+	pub payer: AccountId,
+	/// The payer's voucher for it: its number on the payer's channel.
+	pub seq: u64,
+	/// The adapter that served it.
+	pub adapter: AdapterId,
+	/// Prompt tokens.
+	pub input_tokens: u32,
+	/// Generated tokens.
+	pub output_tokens: u32,
+	/// The fee charged for it.
+	pub fee: Balance,
+	/// Content hash of the transcript (prompt and output) in the operator's blob store.
+	pub transcript: ContentHash,
+	/// The operator's attribution of it: the engine's digest of its inputs.
+	pub digest: ContentHash,
+	/// The operator's attribution of it: the scores.
+	pub shares: LeafShares,
+}
+
+impl<AccountId: Encode> Leaf<AccountId> {
+	/// Domain separator of leaf hashes.
+	pub const CONTEXT: &'static [u8] = b"mnemo/batch/leaf/v1";
+
+	/// The leaf's hash in the batch's tree: blake2-256 of [`Self::CONTEXT`] and its SCALE encoding.
+	pub fn hash(&self) -> H256 {
+		domain_hash(Self::CONTEXT, self)
+	}
+}
+
+/// One account's payout from a batch.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
+pub struct Payout<AccountId> {
+	/// Who is owed.
+	pub who: AccountId,
+	/// How much, all its roles in the batch together.
+	pub amount: Balance,
+}
+
+impl<AccountId: Encode> Payout<AccountId> {
+	/// Domain separator of payout hashes.
+	pub const CONTEXT: &'static [u8] = b"mnemo/batch/payout/v1";
+
+	/// The payout's hash in the batch's payouts tree.
+	pub fn hash(&self) -> H256 {
+		domain_hash(Self::CONTEXT, self)
+	}
+}
+
+fn domain_hash(context: &[u8], value: &impl Encode) -> H256 {
+	let mut bytes = Vec::from(context);
+	value.encode_to(&mut bytes);
+	H256(polkadot_sdk::sp_crypto_hashing::blake2_256(&bytes))
+}
+
+/// The Merkle root of leaf hashes (all zeros for none).
+pub fn merkle_root(hashes: &[H256]) -> H256 {
+	binary_merkle_tree::merkle_root_raw::<BlakeTwo256, _>(hashes.iter().copied())
+}
+
+/// A leaf's path to its tree's root. The tree's leaf count is not in it: the verifier takes it
+/// from the commitment.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+pub struct MerkleProof {
+	/// The leaf's index (from 0).
+	pub index: u32,
+	/// The hashes beside the path, from the leaf's level up.
+	pub path: Vec<H256>,
+}
+
+/// The proof that `hashes[index]` is in the tree of `hashes`; `None` for an index out of range.
+pub fn merkle_proof(hashes: &[H256], index: u32) -> Option<MerkleProof> {
+	if index as usize >= hashes.len() {
+		return None;
+	}
+	let p = binary_merkle_tree::merkle_proof_raw::<BlakeTwo256, _>(hashes.iter().copied(), index);
+	Some(MerkleProof { index, path: p.proof })
+}
+
+/// How many hashes the path of leaf `index` in a tree of `leaves` leaves has: one per level,
+/// except where the node is the last of an odd row and is carried up.
+fn path_length(index: u32, leaves: u32) -> usize {
+	let (mut position, mut width, mut n) = (index, leaves, 0);
+	while width > 1 {
+		if !(position % 2 == 0 && position + 1 == width) {
+			n += 1;
+		}
+		position /= 2;
+		width = width.div_ceil(2);
+	}
+	n
+}
+
+/// Whether `leaf` (a leaf hash) is at `proof.index` of the tree of `leaves` leaves whose root is
+/// `root`: the path must have exactly the length that place in that tree has.
+pub fn verify(root: &H256, leaves: u32, leaf: H256, proof: &MerkleProof) -> bool {
+	proof.index < leaves &&
+		proof.path.len() == path_length(proof.index, leaves) &&
+		binary_merkle_tree::verify_proof::<BlakeTwo256, _, _>(
+			root,
+			proof.path.iter().copied(),
+			leaves,
+			proof.index,
+			binary_merkle_tree::Leaf::Hash(leaf),
+		)
+}
+
+/// One payer's part of a batch: its receipts are the contiguous leaves `first_leaf ..
+/// first_leaf + leaves` (in voucher order), `amount` their fees, `last_seq` its latest voucher.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
+pub struct PayerTotal<AccountId> {
+	pub payer: AccountId,
+	pub first_leaf: u32,
+	pub leaves: u32,
+	pub amount: Balance,
+	pub last_seq: u64,
+}
+
+/// One adapter's part of a batch.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
+pub struct AdapterTotal {
+	pub adapter: AdapterId,
+	pub receipts: u32,
+	pub tokens: u64,
+	pub fees: Balance,
+}
+
+/// Why a batch's leaves do not make a batch.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BatchError {
+	/// No leaves.
+	Empty,
+	/// A payer's leaves are not contiguous, or its vouchers not strictly ascending.
+	OutOfOrder,
+	/// A leaf's shares are not ascending by contribution or sum to more than 100%.
+	BadShares,
+	/// A leaf names an adapter the payouts cannot find an owner for.
+	UnknownAdapter,
+	/// The fee split refused a leaf.
+	Split(SplitError),
+	/// A sum overflowed.
+	Overflow,
+}
+
+/// The per-payer and per-adapter totals of `leaves`, which must be grouped by payer with each
+/// payer's vouchers strictly ascending (the order the batch commits). Payers in order of first
+/// appearance; adapters ascending.
+pub fn totals<A: Clone + Eq>(leaves: &[Leaf<A>]) -> Result<(Vec<PayerTotal<A>>, Vec<AdapterTotal>), BatchError> {
+	if leaves.is_empty() {
+		return Err(BatchError::Empty);
+	}
+	let mut payers: Vec<PayerTotal<A>> = Vec::new();
+	let mut adapters: BTreeMap<AdapterId, AdapterTotal> = BTreeMap::new();
+	for (i, l) in leaves.iter().enumerate() {
+		match payers.last_mut() {
+			Some(p) if p.payer == l.payer => {
+				if l.seq <= p.last_seq {
+					return Err(BatchError::OutOfOrder);
+				}
+				p.leaves += 1;
+				p.amount = p.amount.checked_add(l.fee).ok_or(BatchError::Overflow)?;
+				p.last_seq = l.seq;
+			},
+			_ => {
+				if payers.iter().any(|p| p.payer == l.payer) {
+					return Err(BatchError::OutOfOrder);
+				}
+				payers.push(PayerTotal { payer: l.payer.clone(), first_leaf: i as u32, leaves: 1, amount: l.fee, last_seq: l.seq });
+			},
+		}
+		let a = adapters.entry(l.adapter).or_insert(AdapterTotal { adapter: l.adapter, receipts: 0, tokens: 0, fees: 0 });
+		a.receipts += 1;
+		a.tokens = a.tokens.saturating_add(u64::from(l.input_tokens) + u64::from(l.output_tokens));
+		a.fees = a.fees.checked_add(l.fee).ok_or(BatchError::Overflow)?;
+	}
+	Ok((payers, adapters.into_values().collect()))
+}
+
+/// Whose one contribution is: its contributor and its datanet's owner.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ContributionOwners<AccountId> {
+	pub contributor: AccountId,
+	pub datanet_owner: AccountId,
+}
+
+/// A batch's payouts: who is owed what, and the attestors' part kept apart.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Payouts<AccountId> {
+	/// One per account, ascending by account: what the payouts tree commits.
+	pub payouts: Vec<Payout<AccountId>>,
+	/// The attestors' part of every leaf's fee, credited to the panel at the verdict.
+	pub attestors: Balance,
+}
+
+impl<A> Payouts<A> {
+	/// The sum of the payouts (without the attestors' part).
+	pub fn total(&self) -> Balance {
+		self.payouts.iter().fold(0, |s, p| s.saturating_add(p.amount))
+	}
+}
+
+/// Split every leaf's fee by `split` and its shares, aggregated per account. A share naming a
+/// contribution `owners` does not know (not in the adapter's data, or no longer earning) is left
+/// out, as the chain leaves it out; the attestors' part of each fee is kept apart (the panel is
+/// drawn after the batch is committed). The payouts and the attestors' part sum to the leaves'
+/// fees to the unit.
+pub fn payouts<A: Clone + Ord>(
+	leaves: &[Leaf<A>],
+	split: &FeeSplit,
+	treasury: &A,
+	adapter_owner: impl Fn(AdapterId) -> Option<A>,
+	owners: impl Fn(ContributionId) -> Option<ContributionOwners<A>>,
+) -> Result<Payouts<A>, BatchError> {
+	let mut owed: BTreeMap<A, Balance> = BTreeMap::new();
+	let mut attestors: Balance = 0;
+	for l in leaves {
+		if !l.shares.windows(2).all(|w| w[0].0 < w[1].0) {
+			return Err(BatchError::BadShares);
+		}
+		let owner = adapter_owner(l.adapter).ok_or(BatchError::UnknownAdapter)?;
+		let contributions: Vec<ContributionShare<A>> = l
+			.shares
+			.iter()
+			.filter_map(|(c, share)| {
+				owners(*c).map(|o| ContributionShare {
+					contribution: *c,
+					contributor: o.contributor,
+					datanet_owner: o.datanet_owner,
+					share: *share,
+				})
+			})
+			.collect();
+		let part = split.attestors.mul_floor(l.fee);
+		// Without attestors the split gives their part to the treasury: taken back from it here.
+		let out = split_fee(l.fee, split, &owner, treasury, &contributions, &[]).map_err(|e| match e {
+			SplitError::SharesExceedWhole => BatchError::BadShares,
+			e => BatchError::Split(e),
+		})?;
+		let mut taken = false;
+		for p in out.payees {
+			let mut amount = p.amounts.total();
+			if !taken && p.who == *treasury {
+				amount = amount.checked_sub(part).ok_or(BatchError::Overflow)?;
+				taken = true;
+			}
+			if amount > 0 {
+				let e = owed.entry(p.who).or_insert(0);
+				*e = e.checked_add(amount).ok_or(BatchError::Overflow)?;
+			}
+		}
+		if !taken && part > 0 {
+			return Err(BatchError::Overflow);
+		}
+		attestors = attestors.checked_add(part).ok_or(BatchError::Overflow)?;
+	}
+	Ok(Payouts { payouts: owed.into_iter().map(|(who, amount)| Payout { who, amount }).collect(), attestors })
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn leaf(i: u8) -> Leaf<u64> {
+		Leaf {
+			request: [i; 16],
+			payer: u64::from(i % 3),
+			seq: u64::from(i),
+			adapter: 1,
+			input_tokens: 100,
+			output_tokens: 20,
+			fee: 12,
+			transcript: ContentHash([i; 32]),
+			digest: ContentHash([7; 32]),
+			shares: BoundedVec::truncate_from(alloc::vec![(1, Perbill::from_percent(10))]),
+		}
+	}
+
+	#[test]
+	fn every_leaf_of_every_tree_size_proves_and_nothing_else_does() {
+		for n in 1..=33u8 {
+			let leaves: Vec<Leaf<u64>> = (0..n).map(leaf).collect();
+			let hashes: Vec<H256> = leaves.iter().map(Leaf::hash).collect();
+			let root = merkle_root(&hashes);
+			for (i, h) in hashes.iter().enumerate() {
+				let count = u32::from(n);
+				let proof = merkle_proof(&hashes, i as u32).unwrap();
+				assert!(verify(&root, count, *h, &proof), "leaf {i} of {n}");
+				// Another leaf's hash, another index, a changed or shortened path: refused.
+				let other = leaf(200).hash();
+				assert!(!verify(&root, count, other, &proof));
+				if n > 1 {
+					let moved = MerkleProof { index: (proof.index + 1) % count, ..proof.clone() };
+					assert!(!verify(&root, count, *h, &moved), "leaf {i} of {n} at another index");
+				}
+				assert!(!verify(&root, count, *h, &MerkleProof { index: count, ..proof.clone() }), "index past the end");
+				if let Some(first) = proof.path.first() {
+					let mut bent = proof.clone();
+					bent.path[0] = H256::repeat_byte(first.0[0] ^ 1);
+					assert!(!verify(&root, count, *h, &bent));
+					let short = MerkleProof { path: proof.path[1..].to_vec(), ..proof.clone() };
+					assert!(!verify(&root, count, *h, &short), "a path short of the tree's depth");
+				}
+				// An inner node is not a leaf: the root of the first two leaves, at index 0 of a
+				// tree one level shorter, is refused when the count is the committed one.
+				if n >= 2 && i == 0 {
+					let inner = merkle_root(&hashes[..2]);
+					let up = MerkleProof { index: 0, path: proof.path[1..].to_vec() };
+					assert!(!verify(&root, count, inner, &up));
+				}
+			}
+			assert_eq!(merkle_proof(&hashes, u32::from(n)), None);
+		}
+	}
+
+	#[test]
+	fn totals_group_by_payer_in_voucher_order() {
+		let mut leaves: Vec<Leaf<u64>> = (0..6u8).map(leaf).collect();
+		leaves.sort_by_key(|l| (l.payer, l.seq));
+		let (payers, adapters) = totals(&leaves).unwrap();
+		assert_eq!(payers.iter().map(|p| (p.payer, p.first_leaf, p.leaves, p.amount, p.last_seq)).collect::<Vec<_>>(),
+			vec![(0, 0, 2, 24, 3), (1, 2, 2, 24, 4), (2, 4, 2, 24, 5)]);
+		assert_eq!(adapters, vec![AdapterTotal { adapter: 1, receipts: 6, tokens: 720, fees: 72 }]);
+		// A payer's vouchers out of order, a payer split in two, nothing at all: refused.
+		leaves.swap(0, 1);
+		assert_eq!(totals(&leaves), Err(BatchError::OutOfOrder));
+		leaves.swap(0, 1);
+		leaves.swap(1, 2);
+		assert_eq!(totals(&leaves), Err(BatchError::OutOfOrder));
+		assert_eq!(totals::<u64>(&[]), Err(BatchError::Empty));
+	}
+
+	#[test]
+	fn payouts_and_the_attestors_part_add_up_to_the_fees() {
+		use crate::rewards::FeeSplit;
+		let split = FeeSplit::default();
+		let mut leaves: Vec<Leaf<u64>> = (0..50u8).map(leaf).collect();
+		for (i, l) in leaves.iter_mut().enumerate() {
+			l.fee = 1_000 + i as u128 * 37;
+			l.shares = BoundedVec::truncate_from(alloc::vec![(1, Perbill::from_percent(3)), (2, Perbill::from_percent(2)), (9, Perbill::from_percent(1))]);
+		}
+		let owners = |c: ContributionId| match c {
+			1 => Some(ContributionOwners { contributor: 101u64, datanet_owner: 200 }),
+			2 => Some(ContributionOwners { contributor: 102, datanet_owner: 200 }),
+			_ => None, // not in the adapter's data: left out
+		};
+		let p = payouts(&leaves, &split, &999, |_| Some(300), owners).unwrap();
+		let fees: Balance = leaves.iter().map(|l| l.fee).sum();
+		assert_eq!(p.total() + p.attestors, fees, "to the unit");
+		assert_eq!(p.attestors, leaves.iter().map(|l| split.attestors.mul_floor(l.fee)).sum::<Balance>());
+		let of = |who: u64| p.payouts.iter().find(|x| x.who == who).map_or(0, |x| x.amount);
+		// Relative pool: 3:2 of the contributors' half of every fee.
+		let half: Balance = leaves.iter().map(|l| split.contributors.mul_floor(l.fee)).sum();
+		assert!(of(101) + of(102) <= half && of(101) + of(102) + 2 * 50 >= half);
+		assert!(of(101) > of(102));
+		assert!(p.payouts.windows(2).all(|w| w[0].who < w[1].who), "one per account, ascending");
+		// No owner for the adapter: refused.
+		assert_eq!(payouts(&leaves, &split, &999, |_| None, owners), Err(BatchError::UnknownAdapter));
+	}
+
+	#[test]
+	fn a_changed_leaf_changes_its_hash_and_leaves_and_payouts_hash_apart() {
+		let a = leaf(1);
+		let mut b = a.clone();
+		b.fee += 1;
+		assert_ne!(a.hash(), b.hash());
+		let p = Payout { who: 1u64, amount: 5 };
+		assert_ne!(p.hash(), Payout { who: 1u64, amount: 6 }.hash());
+		// The same bytes under the two contexts hash apart.
+		assert_ne!(domain_hash(Leaf::<u64>::CONTEXT, &p), domain_hash(Payout::<u64>::CONTEXT, &p));
+		// A leaf preimage is longer than an inner node's 64 bytes.
+		assert!(Leaf::<u64>::CONTEXT.len() + a.encoded_size() > 64);
+	}
+}
