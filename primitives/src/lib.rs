@@ -72,6 +72,8 @@ pub type ModelId = u32;
 pub type AdapterId = u32;
 /// Identifier of an inference receipt, unique per chain.
 pub type ReceiptId = u64;
+/// Identifier of a batch of inference receipts, unique per chain.
+pub type BatchId = u64;
 /// The id a payer's client gives one inference request (16 random bytes, a UUID's size); unique
 /// per serving operator.
 pub type RequestId = [u8; 16];

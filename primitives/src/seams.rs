@@ -5,7 +5,7 @@
 //! provides it. Unit tests plug in mocks. The traits grow with the pallets that implement them.
 
 use crate::{
-	AdapterId, Balance, ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId, ReceiptId,
+	AdapterId, Balance, BatchId, ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId, ReceiptId,
 };
 use polkadot_sdk::sp_runtime::{DispatchError, Perbill};
 
@@ -160,4 +160,53 @@ pub trait RewardSink<AccountId, BlockNumber> {
 	/// Split the escrowed fee of `settlement.receipt` into pending credits. The sum credited
 	/// equals the fee, to the last unit. Returns the fee.
 	fn settle(settlement: Settlement<AccountId, BlockNumber>) -> Result<Balance, DispatchError>;
+}
+
+/// One payer's charge in a batch: the amount its receipts in the batch cost, under its latest
+/// voucher in the batch.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BatchCharge<AccountId> {
+	/// The serving operator that submitted the batch: the other end of the payer's channel.
+	pub operator: AccountId,
+	/// Who pays.
+	pub payer: AccountId,
+	/// The channel the voucher names.
+	pub channel: u64,
+	/// The voucher's number: above the channel's last.
+	pub seq: u64,
+	/// The voucher's cumulative consent: the channel's total may not pass it.
+	pub cumulative: Balance,
+	/// The sum of the payer's receipts' fees in the batch.
+	pub amount: Balance,
+}
+
+/// How a batch that passed attestation pays out.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BatchPayout<AccountId, BlockNumber> {
+	/// The root of the batch's payouts tree (`mnemo_primitives::batch::Payout` leaves).
+	pub root: crate::Hash,
+	/// How many payouts the tree has.
+	pub count: u32,
+	/// Their sum.
+	pub total: Balance,
+	/// The attestors whose reports agreed: they share `attestors_part` equally.
+	pub attestors: alloc::vec::Vec<AccountId>,
+	/// The attestors' part of the batch's fees.
+	pub attestors_part: Balance,
+	/// From this block the payouts may be claimed, and the attestors' credits are released.
+	pub release_at: BlockNumber,
+}
+
+/// Escrow and payout of whole batches of receipts.
+///
+/// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
+pub trait BatchEscrow<AccountId, BlockNumber> {
+	/// Charge one payer's part of `batch` on its channel to the operator, with the checks of
+	/// [`PaymentEscrow::charge`] (channel, voucher number, cumulative consent, balance), and hold
+	/// it with the batch's other charges. Fails changing nothing.
+	fn charge(batch: BatchId, charge: BatchCharge<AccountId>) -> Result<(), DispatchError>;
+	/// Give every charge of `batch` back to its payer's channel (or account). Returns the total.
+	fn refund(batch: BatchId) -> Result<Balance, DispatchError>;
+	/// Pay `batch` out: its escrow must equal `payout.total + payout.attestors_part` exactly.
+	fn settle(batch: BatchId, payout: BatchPayout<AccountId, BlockNumber>) -> Result<(), DispatchError>;
 }

@@ -14,7 +14,10 @@ use frame_support::{
 	BoundedVec,
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use mnemo_primitives::{Balance, Charge, ContributionShare, PaymentEscrow, RewardSink, Settlement};
+use mnemo_primitives::{
+	batch::{merkle_proof, merkle_root, Payout},
+	Balance, Charge, ContributionShare, PaymentEscrow, RewardSink, Settlement,
+};
 use polkadot_sdk::frame_benchmarking;
 use sp_runtime::{traits::One, Perbill};
 
@@ -244,6 +247,49 @@ mod benchmarks {
 		{
 			Pallet::<T>::on_initialize(at);
 		}
+	}
+
+	#[benchmark]
+	fn claim_payout(d: Linear<1, 13>) {
+		// A tree of 2^d payouts (its path d hashes long), released; the last leaf claimed.
+		pallet_account::<T>();
+		let amount = T::Currency::minimum_balance().max(1) * 1_000;
+		let n = 1u32 << d;
+		let payouts: Vec<Payout<T::AccountId>> =
+			(0..n).map(|i| Payout { who: account("payee", i, 0), amount }).collect();
+		let hashes: Vec<_> = payouts.iter().map(Payout::hash).collect();
+		let total = amount * Balance::from(n);
+		let account = Pallet::<T>::account_id();
+		T::Currency::set_balance(&account, T::Currency::minimum_balance().max(1) + total);
+		let now = now::<T>();
+		Payouts::<T>::insert(
+			1,
+			PayoutTree { root: merkle_root(&hashes), count: n, total, claimed: 0, release_at: now, expires_at: now + 100u32.into() },
+		);
+		let proof = merkle_proof(&hashes, n - 1).expect("in range");
+		let caller = funded::<T>("caller", 0);
+		let last = payouts[(n - 1) as usize].clone();
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), 1, last.clone(), proof);
+		assert_eq!(T::Currency::balance(&last.who), amount);
+	}
+
+	#[benchmark]
+	fn expire_payouts(p: Linear<1, { T::MaxPayoutsPerBatch::get() }>) {
+		// A tree of `p` payouts, one claimed in every word of bits, past its claim period.
+		let now = now::<T>();
+		Payouts::<T>::insert(
+			1,
+			PayoutTree { root: Default::default(), count: p, total: 1_000, claimed: 10, release_at: now, expires_at: now },
+		);
+		for word in 0..p.div_ceil(128) {
+			ClaimedPayouts::<T>::insert(1, word, 1);
+		}
+		let caller = funded::<T>("caller", 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), 1);
+		assert!(!Payouts::<T>::contains_key(1));
+		assert_eq!(ClaimedPayouts::<T>::iter_prefix(1).count(), 0);
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);

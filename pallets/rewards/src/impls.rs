@@ -2,7 +2,10 @@
 
 use crate::{pallet::*, types::*, weights::WeightInfo, Owed, LOG_TARGET, RELEASE_SLACK};
 use alloc::vec::Vec;
-use mnemo_primitives::{Balance, Charge, PaymentEscrow, ReceiptId, RewardSink, Settlement};
+use mnemo_primitives::{
+	batch::{self, MerkleProof, Payout},
+	Balance, BatchCharge, BatchEscrow, BatchId, BatchPayout, Charge, PaymentEscrow, ReceiptId, RewardSink, Settlement,
+};
 use polkadot_sdk::{
 	frame_support::{
 		ensure,
@@ -148,6 +151,46 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	pub(crate) fn do_claim_payout(batch: BatchId, payout: Payout<T::AccountId>, proof: MerkleProof) -> DispatchResult {
+		let mut tree = Payouts::<T>::get(batch).ok_or(Error::<T>::NoPayouts)?;
+		ensure!(Self::now() >= tree.release_at, Error::<T>::NotReleased);
+		ensure!(batch::verify(&tree.root, tree.count, payout.hash(), &proof), Error::<T>::BadProof);
+		let (word, bit) = (proof.index / 128, 1u128 << (proof.index % 128));
+		let claimed = ClaimedPayouts::<T>::get(batch, word);
+		ensure!(claimed & bit == 0, Error::<T>::AlreadyClaimed);
+		// A tree whose leaves sum to more than its total cannot pay past it.
+		tree.claimed =
+			tree.claimed.checked_add(payout.amount).filter(|c| *c <= tree.total).ok_or(Error::<T>::PayoutsExhausted)?;
+		T::Currency::transfer(&Self::account_id(), &payout.who, payout.amount, Preservation::Preserve).map_err(|e| {
+			if e == DispatchError::Token(TokenError::BelowMinimum) {
+				Error::<T>::BelowMinimum.into()
+			} else {
+				e
+			}
+		})?;
+		ClaimedPayouts::<T>::insert(batch, word, claimed | bit);
+		Payouts::<T>::insert(batch, tree);
+		Ledgers::<T>::mutate(&payout.who, |l| l.claimed = l.claimed.saturating_add(payout.amount));
+		Self::deposit_event(Event::PayoutClaimed { batch, who: payout.who, amount: payout.amount });
+		Ok(())
+	}
+
+	pub(crate) fn do_expire_payouts(batch: BatchId) -> DispatchResult {
+		let tree = Payouts::<T>::get(batch).ok_or(Error::<T>::NoPayouts)?;
+		ensure!(Self::now() >= tree.expires_at, Error::<T>::PayoutsLive);
+		let unclaimed = tree.total.saturating_sub(tree.claimed);
+		if unclaimed > 0 {
+			Ledgers::<T>::mutate(T::Treasury::get(), |l| {
+				l.claimable = l.claimable.saturating_add(unclaimed);
+				l.earned.treasury = l.earned.treasury.saturating_add(unclaimed);
+			});
+		}
+		let _ = ClaimedPayouts::<T>::clear_prefix(batch, tree.count.div_ceil(128).max(1), None);
+		Payouts::<T>::remove(batch);
+		Self::deposit_event(Event::PayoutsExpired { batch, unclaimed });
+		Ok(())
+	}
+
 	pub(crate) fn do_claim(who: &T::AccountId) -> DispatchResult {
 		let mut ledger = Ledgers::<T>::get(who);
 		let amount = ledger.claimable;
@@ -170,11 +213,17 @@ impl<T: Config> Pallet<T> {
 	/// Add `amount` charged in `period` to `payer`'s spend totals, or take it off (a refund).
 	fn record_spend(payer: &T::AccountId, adapter: mnemo_primitives::AdapterId, period: u32, amount: Balance, add: bool) {
 		let apply = |v: &mut Balance| *v = if add { v.saturating_add(amount) } else { v.saturating_sub(amount) };
+		SpentByAdapter::<T>::mutate(payer, adapter, apply);
+		Self::record_spend_total(payer, period, amount, add);
+	}
+
+	/// Add `amount` charged in `period` to `payer`'s total and per-period spend, or take it off.
+	fn record_spend_total(payer: &T::AccountId, period: u32, amount: Balance, add: bool) {
+		let apply = |v: &mut Balance| *v = if add { v.saturating_add(amount) } else { v.saturating_sub(amount) };
 		Spent::<T>::mutate(payer, |s| {
 			apply(&mut s.total);
 			s.receipts = if add { s.receipts.saturating_add(1) } else { s.receipts.saturating_sub(1) };
 		});
-		SpentByAdapter::<T>::mutate(payer, adapter, apply);
 		SpentByPeriod::<T>::mutate(payer, |periods| {
 			if let Some((_, v)) = periods.iter_mut().rev().find(|(p, _)| *p == period) {
 				apply(v);
@@ -262,9 +311,11 @@ impl<T: Config> Pallet<T> {
 	pub fn owed() -> Owed {
 		let sum = |it: &mut dyn Iterator<Item = Balance>| it.fold(0u128, |s, x| s.saturating_add(x));
 		Owed {
-			escrowed: sum(&mut Escrows::<T>::iter_values().map(|e| e.amount)),
+			escrowed: sum(&mut Escrows::<T>::iter_values().map(|e| e.amount))
+				.saturating_add(sum(&mut BatchEscrows::<T>::iter_values().map(|e| e.total))),
 			pending: sum(&mut Pending::<T>::iter_values().map(|p| p.fee)),
-			claimable: sum(&mut Ledgers::<T>::iter_values().map(|l| l.claimable)),
+			claimable: sum(&mut Ledgers::<T>::iter_values().map(|l| l.claimable))
+				.saturating_add(sum(&mut Payouts::<T>::iter_values().map(|p| p.total.saturating_sub(p.claimed)))),
 		}
 	}
 
@@ -440,5 +491,112 @@ impl<T: Config> RewardSink<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 		);
 		Self::deposit_event(Event::Settled { receipt: s.receipt, fee: escrow.amount, payees: count, release_at });
 		Ok(escrow.amount)
+	}
+}
+
+impl<T: Config> BatchEscrow<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
+	fn charge(batch: BatchId, c: BatchCharge<T::AccountId>) -> Result<(), DispatchError> {
+		ensure!(c.amount > 0, Error::<T>::ZeroAmount);
+		ensure!(!BatchCharges::<T>::contains_key(batch, &c.payer), Error::<T>::DuplicateCharge);
+		let now = Self::now();
+		let mut escrow = BatchEscrows::<T>::get(batch).unwrap_or(BatchEscrowOf::<T> {
+			operator: c.operator.clone(),
+			total: 0,
+			payers: 0,
+			period: Self::period_of(now),
+		});
+		ensure!(escrow.operator == c.operator, Error::<T>::UnknownBatch);
+		ensure!(escrow.payers < T::MaxPayersPerBatch::get(), Error::<T>::TooManyPayers);
+		let mut ch = Channels::<T>::get(&c.payer, &c.operator).ok_or(Error::<T>::NoChannel)?;
+		ensure!(ch.id == c.channel, Error::<T>::WrongChannel);
+		ensure!(ch.closes_at.is_none_or(|at| now < at), Error::<T>::ChannelClosed);
+		ensure!(c.seq > ch.seq, Error::<T>::StaleVoucher);
+		let spent = ch.spent.checked_add(c.amount).filter(|s| *s <= c.cumulative).ok_or(Error::<T>::AboveConsent)?;
+		ch.balance = ch.balance.checked_sub(c.amount).ok_or(Error::<T>::ChannelDepleted)?;
+		// Changes nothing if it fails.
+		T::Currency::transfer_on_hold(
+			&Self::reason(),
+			&c.payer,
+			&Self::account_id(),
+			c.amount,
+			Precision::Exact,
+			Restriction::Free,
+			Fortitude::Polite,
+		)?;
+		ch.spent = spent;
+		ch.seq = c.seq;
+		Channels::<T>::insert(&c.payer, &c.operator, ch);
+		escrow.total = escrow.total.saturating_add(c.amount);
+		escrow.payers += 1;
+		Self::record_spend_total(&c.payer, escrow.period, c.amount, true);
+		BatchCharges::<T>::insert(batch, &c.payer, (c.channel, c.amount));
+		BatchEscrows::<T>::insert(batch, escrow);
+		Self::deposit_event(Event::BatchCharged {
+			batch,
+			payer: c.payer,
+			operator: c.operator,
+			amount: c.amount,
+			seq: c.seq,
+			spent: ch.spent,
+			balance: ch.balance,
+		});
+		Ok(())
+	}
+
+	fn refund(batch: BatchId) -> Result<Balance, DispatchError> {
+		let escrow = BatchEscrows::<T>::take(batch).ok_or(Error::<T>::UnknownBatch)?;
+		let mut payers = 0u32;
+		for (payer, (channel, amount)) in BatchCharges::<T>::drain_prefix(batch) {
+			Self::record_spend_total(&payer, escrow.period, amount, false);
+			Self::give_back(&payer, &escrow.operator, channel, amount);
+			payers += 1;
+		}
+		Self::deposit_event(Event::BatchRefunded { batch, payers, amount: escrow.total });
+		Ok(escrow.total)
+	}
+
+	fn settle(batch: BatchId, p: BatchPayout<T::AccountId, BlockNumberFor<T>>) -> Result<(), DispatchError> {
+		let escrow = BatchEscrows::<T>::get(batch).ok_or(Error::<T>::UnknownBatch)?;
+		ensure!(p.total.checked_add(p.attestors_part) == Some(escrow.total), Error::<T>::PayoutMismatch);
+		ensure!(p.count <= T::MaxPayoutsPerBatch::get(), Error::<T>::TooManyPayouts);
+		ensure!(p.attestors.len() as u32 <= T::MaxAttestors::get(), Error::<T>::TooManyAttestors);
+		for (i, a) in p.attestors.iter().enumerate() {
+			ensure!(!p.attestors[..i].contains(a), Error::<T>::DuplicateAttestor);
+		}
+		BatchEscrows::<T>::remove(batch);
+		let _ = BatchCharges::<T>::clear_prefix(batch, escrow.payers.max(1), None);
+		// The attestors' part equally to the panel that agreed, the rest (or all, with no such
+		// attestor) to the treasury: credited at once, the challenge window being behind.
+		let each = p.attestors_part.checked_div(p.attestors.len() as Balance).unwrap_or(0);
+		let credit = |who: &T::AccountId, role: Role, amount: Balance| {
+			if amount == 0 {
+				return;
+			}
+			Ledgers::<T>::mutate(who, |l| {
+				l.claimable = l.claimable.saturating_add(amount);
+				*l.earned.slot(role) = l.earned.get(role).saturating_add(amount);
+			});
+		};
+		for a in &p.attestors {
+			credit(a, Role::Attestor, each);
+		}
+		let dust = p.attestors_part.saturating_sub(each.saturating_mul(p.attestors.len() as Balance));
+		credit(&T::Treasury::get(), Role::Treasury, dust);
+		let release_at = p.release_at.max(Self::now());
+		let expires_at = release_at.saturating_add(T::PayoutClaimPeriod::get());
+		Payouts::<T>::insert(
+			batch,
+			PayoutTree { root: p.root, count: p.count, total: p.total, claimed: 0, release_at, expires_at },
+		);
+		Self::deposit_event(Event::BatchSettled {
+			batch,
+			total: p.total,
+			count: p.count,
+			attestors: p.attestors.len() as u32,
+			attestors_part: p.attestors_part,
+			release_at,
+			expires_at,
+		});
+		Ok(())
 	}
 }

@@ -40,7 +40,10 @@ pub mod pallet {
 		PalletId,
 	};
 	use frame_system::pallet_prelude::{BlockNumberFor, *};
-	use mnemo_primitives::{AdapterId, Balance, ContributionId, ReceiptId};
+	use mnemo_primitives::{
+		batch::{MerkleProof, Payout},
+		AdapterId, Balance, BatchId, ContributionId, ReceiptId,
+	};
 	use sp_runtime::traits::AccountIdConversion;
 
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(0);
@@ -94,6 +97,15 @@ pub mod pallet {
 		/// How many spend periods a payer's per-period totals keep (the oldest give way).
 		#[pallet::constant]
 		type MaxSpendPeriods: Get<u32>;
+		/// Most payers one batch charges.
+		#[pallet::constant]
+		type MaxPayersPerBatch: Get<u32>;
+		/// Most payouts (accounts) one batch pays.
+		#[pallet::constant]
+		type MaxPayoutsPerBatch: Get<u32>;
+		/// Blocks a batch's payouts stay claimable; then the rest goes to the treasury.
+		#[pallet::constant]
+		type PayoutClaimPeriod: Get<BlockNumberFor<Self>>;
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
@@ -124,6 +136,23 @@ pub mod pallet {
 	/// How many channels each payer has (at most `MaxChannels`).
 	#[pallet::storage]
 	pub type ChannelCount<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
+
+	/// Batches' charges held until the batch settles or is refunded.
+	#[pallet::storage]
+	pub type BatchEscrows<T: Config> = StorageMap<_, Twox64Concat, BatchId, BatchEscrowOf<T>>;
+
+	/// Each batch's charge of each payer: the channel and the amount.
+	#[pallet::storage]
+	pub type BatchCharges<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, (u64, Balance)>;
+
+	/// Settled batches' payouts, claimable by proof.
+	#[pallet::storage]
+	pub type Payouts<T: Config> = StorageMap<_, Twox64Concat, BatchId, PayoutTree<BlockNumberFor<T>>>;
+
+	/// Which payouts of a batch were claimed: a bit per leaf, 128 to a word.
+	#[pallet::storage]
+	pub type ClaimedPayouts<T: Config> = StorageDoubleMap<_, Twox64Concat, BatchId, Twox64Concat, u32, u128, ValueQuery>;
 
 	/// The id the next channel opened gets.
 	#[pallet::storage]
@@ -256,6 +285,18 @@ pub mod pallet {
 		Claimed { who: T::AccountId, amount: Balance },
 		/// Governance set the fee split and periods.
 		ParamsSet { params: RewardParams<BlockNumberFor<T>> },
+		/// `operator` charged `payer` `amount` on their channel for its receipts in `batch`,
+		/// under the payer's voucher `seq`; the channel has `spent` in all and `balance` left.
+		BatchCharged { batch: BatchId, payer: T::AccountId, operator: T::AccountId, amount: Balance, seq: u64, spent: Balance, balance: Balance },
+		/// Every charge of `batch`, `amount` in all, went back to its payer.
+		BatchRefunded { batch: BatchId, payers: u32, amount: Balance },
+		/// `batch` settled: `total` in `count` payouts claimable by proof from `release_at` until
+		/// `expires_at`; `attestors_part` credited to its `attestors`.
+		BatchSettled { batch: BatchId, total: Balance, count: u32, attestors: u32, attestors_part: Balance, release_at: BlockNumberFor<T>, expires_at: BlockNumberFor<T> },
+		/// `who` received its payout of `amount` from `batch`.
+		PayoutClaimed { batch: BatchId, who: T::AccountId, amount: Balance },
+		/// `batch`'s claim period ended: `unclaimed` went to the treasury.
+		PayoutsExpired { batch: BatchId, unclaimed: Balance },
 	}
 
 	#[pallet::error]
@@ -311,6 +352,29 @@ pub mod pallet {
 		ZeroPeriod,
 		/// Nothing is claimable.
 		NothingToClaim,
+		/// The payer was charged in this batch already.
+		DuplicateCharge,
+		/// The batch charges `MaxPayersPerBatch` payers already.
+		TooManyPayers,
+		/// No escrow for this batch (unknown, refunded or settled).
+		UnknownBatch,
+		/// The batch's escrow is not its payouts plus the attestors' part, to the unit.
+		PayoutMismatch,
+		/// More payouts than `MaxPayoutsPerBatch`.
+		TooManyPayouts,
+		/// No payouts for this batch (not settled, or expired).
+		NoPayouts,
+		/// The batch's payouts cannot be claimed before their release block.
+		NotReleased,
+		/// The payout and its proof do not lead to the batch's payouts root.
+		BadProof,
+		/// This payout was claimed already.
+		AlreadyClaimed,
+		/// The batch's payouts claimed so far and this one sum to more than its committed total:
+		/// its tree is not what it claimed to be.
+		PayoutsExhausted,
+		/// The batch's payouts are still claimable.
+		PayoutsLive,
 		/// The account holds less than the existential deposit and the claim would not bring it
 		/// there: claim once the claimable amount reaches the existential deposit, or fund the
 		/// account first. The rewards stay claimable.
@@ -394,6 +458,30 @@ pub mod pallet {
 		pub fn claim_for(origin: OriginFor<T>, who: T::AccountId) -> DispatchResult {
 			ensure_signed(origin)?;
 			Self::do_claim(&who)
+		}
+
+		/// Pay one payout of a settled batch to its account, with its Merkle proof against the
+		/// batch's payouts root. Anyone may submit it; the money goes to `payout.who`. Emits
+		/// `PayoutClaimed`.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::claim_payout(proof.path.len() as u32))]
+		pub fn claim_payout(
+			origin: OriginFor<T>,
+			batch: BatchId,
+			payout: Payout<T::AccountId>,
+			proof: MerkleProof,
+		) -> DispatchResult {
+			ensure_signed(origin)?;
+			Self::do_claim_payout(batch, payout, proof)
+		}
+
+		/// After a batch's claim period, send what is unclaimed to the treasury and remove its
+		/// payouts. Anyone. Emits `PayoutsExpired`.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::expire_payouts(T::MaxPayoutsPerBatch::get()))]
+		pub fn expire_payouts(origin: OriginFor<T>, batch: BatchId) -> DispatchResult {
+			ensure_signed(origin)?;
+			Self::do_expire_payouts(batch)
 		}
 
 		/// Set the fee split (its parts summing to exactly 100%), the notice period and the

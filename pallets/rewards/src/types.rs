@@ -151,3 +151,35 @@ pub struct SpendTotals {
 	/// Receipts charged and not refunded.
 	pub receipts: u64,
 }
+
+/// A batch's charges, held until the batch settles or is refunded.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct BatchEscrowOf<T: Config> {
+	/// The operator that submitted the batch.
+	pub operator: AccountIdOf<T>,
+	/// The sum of its charges.
+	pub total: Balance,
+	/// How many payers it charged.
+	pub payers: u32,
+	/// The spend period it was charged in.
+	pub period: u32,
+}
+
+/// A settled batch's payouts: claimable by proof against `root` from `release_at` until
+/// `expires_at`, then what is left goes to the treasury.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct PayoutTree<BlockNumber> {
+	/// The root of the tree of `mnemo_primitives::batch::Payout` leaves.
+	pub root: mnemo_primitives::Hash,
+	/// How many leaves the tree has.
+	pub count: u32,
+	/// Their sum.
+	pub total: Balance,
+	/// What was claimed so far.
+	pub claimed: Balance,
+	/// The first block payouts may be claimed in.
+	pub release_at: BlockNumber,
+	/// The first block the unclaimed rest may go to the treasury in.
+	pub expires_at: BlockNumber,
+}

@@ -31,6 +31,8 @@ pub trait WeightInfo {
 	fn refund_pending(p: u32) -> Weight;
 	fn release(r: u32) -> Weight;
 	fn on_initialize_idle() -> Weight;
+	fn claim_payout(d: u32) -> Weight;
+	fn expire_payouts(p: u32) -> Weight;
 }
 
 macro_rules! weights {
@@ -96,6 +98,19 @@ macro_rules! weights {
 				.saturating_add(Weight::from_parts(120_000_000, 60_000).saturating_mul(r.into()))
 				.saturating_add($db.reads(2_u64 + 101 * r as u64))
 				.saturating_add($db.writes(2_u64 + 101 * r as u64))
+		}
+		fn claim_payout(d: u32) -> Weight {
+			// The tree's record, a word of bits, both balances, a hash per level.
+			Weight::from_parts(40_000_000, 4000)
+				.saturating_add(Weight::from_parts(30_000, 0).saturating_mul(d.into()))
+				.saturating_add($db.reads(4_u64))
+				.saturating_add($db.writes(4_u64))
+		}
+		fn expire_payouts(p: u32) -> Weight {
+			// The record, the treasury's ledger, and one word of claimed bits per 128 payouts.
+			Weight::from_parts(20_000_000, 3000)
+				.saturating_add($db.reads(2_u64))
+				.saturating_add($db.writes(2_u64 + (p as u64).div_ceil(128)))
 		}
 		fn on_initialize_idle() -> Weight {
 			Weight::from_parts(3_000_000, 1500).saturating_add($db.reads(1_u64)).saturating_add($db.writes(1_u64))

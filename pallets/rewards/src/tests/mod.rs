@@ -1,5 +1,6 @@
 //! One file per feature.
 
+mod batches;
 mod channels;
 mod claims;
 mod conservation;
