@@ -13,14 +13,17 @@
 
 use crate::{
 	rewards::{split_fee, FeeSplit, SplitError},
-	AdapterId, Balance, ContentHash, ContributionId, ContributionShare, RequestId,
+	AdapterId, Balance, ContentHash, ContributionId, ContributionShare, Voucher,
 };
 use alloc::{collections::BTreeMap, vec::Vec};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use polkadot_sdk::{
 	binary_merkle_tree,
 	sp_core::{ConstU32, H256},
-	sp_runtime::{traits::BlakeTwo256, BoundedVec, Perbill},
+	sp_runtime::{
+		traits::{BlakeTwo256, IdentifyAccount, Verify},
+		BoundedVec, Perbill,
+	},
 };
 use scale_info::TypeInfo;
 
@@ -31,17 +34,16 @@ pub const MAX_LEAF_SHARES: u32 = 16;
 /// summing to at most 100%.
 pub type LeafShares = BoundedVec<(ContributionId, Perbill), ConstU32<MAX_LEAF_SHARES>>;
 
-/// One paid inference in a batch.
+/// One paid inference in a batch: the payer's signed voucher for it, what it used and cost, and
+/// the operator's attribution of it.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
-pub struct Leaf<AccountId> {
-	/// The payer's request id.
-	pub request: RequestId,
+pub struct Leaf<AccountId, BlockNumber, Signature> {
 	/// Who paid.
 	pub payer: AccountId,
-	/// The payer's voucher for it: its number on the payer's channel.
-	pub seq: u64,
-	/// The adapter that served it.
-	pub adapter: AdapterId,
+	/// The payer's voucher for this request (its id, adapter, caps, channel, number, consent).
+	pub voucher: Voucher<AccountId, BlockNumber>,
+	/// The payer's signature of the voucher: without it the leaf is a request nobody made.
+	pub signature: Signature,
 	/// Prompt tokens.
 	pub input_tokens: u32,
 	/// Generated tokens.
@@ -56,13 +58,40 @@ pub struct Leaf<AccountId> {
 	pub shares: LeafShares,
 }
 
-impl<AccountId: Encode> Leaf<AccountId> {
+impl<AccountId: Encode, BlockNumber: Encode, Signature: Encode> Leaf<AccountId, BlockNumber, Signature> {
 	/// Domain separator of leaf hashes.
-	pub const CONTEXT: &'static [u8] = b"mnemo/batch/leaf/v1";
+	pub const CONTEXT: &'static [u8] = b"mnemo/batch/leaf/v2";
 
 	/// The leaf's hash in the batch's tree: blake2-256 of [`Self::CONTEXT`] and its SCALE encoding.
 	pub fn hash(&self) -> H256 {
 		domain_hash(Self::CONTEXT, self)
+	}
+
+	/// The adapter that served it.
+	pub fn adapter(&self) -> AdapterId {
+		self.voucher.adapter
+	}
+
+	/// Its number on the payer's channel.
+	pub fn seq(&self) -> u64 {
+		self.voucher.seq
+	}
+}
+
+impl<AccountId, BlockNumber, Signature> Leaf<AccountId, BlockNumber, Signature>
+where
+	AccountId: Encode + Clone,
+	BlockNumber: Encode,
+	Signature: Verify<Signer: IdentifyAccount<AccountId = AccountId>>,
+{
+	/// Whether the payer signed the voucher (raw, or `<Bytes>`-wrapped as Polkadot.js signs).
+	pub fn consented(&self) -> bool {
+		let payload = self.voucher.signing_payload();
+		if self.signature.verify(&payload[..], &self.payer) {
+			return true;
+		}
+		let wrapped = [&b"<Bytes>"[..], &payload, &b"</Bytes>"[..]].concat();
+		self.signature.verify(&wrapped[..], &self.payer)
 	}
 }
 
@@ -183,7 +212,7 @@ pub enum BatchError {
 /// The per-payer and per-adapter totals of `leaves`, which must be grouped by payer with each
 /// payer's vouchers strictly ascending (the order the batch commits). Payers in order of first
 /// appearance; adapters ascending.
-pub fn totals<A: Clone + Eq>(leaves: &[Leaf<A>]) -> Result<(Vec<PayerTotal<A>>, Vec<AdapterTotal>), BatchError> {
+pub fn totals<A: Clone + Eq, B, S>(leaves: &[Leaf<A, B, S>]) -> Result<(Vec<PayerTotal<A>>, Vec<AdapterTotal>), BatchError> {
 	if leaves.is_empty() {
 		return Err(BatchError::Empty);
 	}
@@ -192,21 +221,21 @@ pub fn totals<A: Clone + Eq>(leaves: &[Leaf<A>]) -> Result<(Vec<PayerTotal<A>>, 
 	for (i, l) in leaves.iter().enumerate() {
 		match payers.last_mut() {
 			Some(p) if p.payer == l.payer => {
-				if l.seq <= p.last_seq {
+				if l.voucher.seq <= p.last_seq {
 					return Err(BatchError::OutOfOrder);
 				}
 				p.leaves += 1;
 				p.amount = p.amount.checked_add(l.fee).ok_or(BatchError::Overflow)?;
-				p.last_seq = l.seq;
+				p.last_seq = l.voucher.seq;
 			},
 			_ => {
 				if payers.iter().any(|p| p.payer == l.payer) {
 					return Err(BatchError::OutOfOrder);
 				}
-				payers.push(PayerTotal { payer: l.payer.clone(), first_leaf: i as u32, leaves: 1, amount: l.fee, last_seq: l.seq });
+				payers.push(PayerTotal { payer: l.payer.clone(), first_leaf: i as u32, leaves: 1, amount: l.fee, last_seq: l.voucher.seq });
 			},
 		}
-		let a = adapters.entry(l.adapter).or_insert(AdapterTotal { adapter: l.adapter, receipts: 0, tokens: 0, fees: 0 });
+		let a = adapters.entry(l.voucher.adapter).or_insert(AdapterTotal { adapter: l.voucher.adapter, receipts: 0, tokens: 0, fees: 0 });
 		a.receipts += 1;
 		a.tokens = a.tokens.saturating_add(u64::from(l.input_tokens) + u64::from(l.output_tokens));
 		a.fees = a.fees.checked_add(l.fee).ok_or(BatchError::Overflow)?;
@@ -242,8 +271,8 @@ impl<A> Payouts<A> {
 /// out, as the chain leaves it out; the attestors' part of each fee is kept apart (the panel is
 /// drawn after the batch is committed). The payouts and the attestors' part sum to the leaves'
 /// fees to the unit.
-pub fn payouts<A: Clone + Ord>(
-	leaves: &[Leaf<A>],
+pub fn payouts<A: Clone + Ord, B, S>(
+	leaves: &[Leaf<A, B, S>],
 	split: &FeeSplit,
 	treasury: &A,
 	adapter_owner: impl Fn(AdapterId) -> Option<A>,
@@ -255,7 +284,7 @@ pub fn payouts<A: Clone + Ord>(
 		if !l.shares.windows(2).all(|w| w[0].0 < w[1].0) {
 			return Err(BatchError::BadShares);
 		}
-		let owner = adapter_owner(l.adapter).ok_or(BatchError::UnknownAdapter)?;
+		let owner = adapter_owner(l.voucher.adapter).ok_or(BatchError::UnknownAdapter)?;
 		let contributions: Vec<ContributionShare<A>> = l
 			.shares
 			.iter()
@@ -298,12 +327,24 @@ pub fn payouts<A: Clone + Ord>(
 mod tests {
 	use super::*;
 
-	fn leaf(i: u8) -> Leaf<u64> {
+	type TestLeaf = Leaf<u64, u32, u8>;
+
+	fn leaf(i: u8) -> TestLeaf {
 		Leaf {
-			request: [i; 16],
 			payer: u64::from(i % 3),
-			seq: u64::from(i),
-			adapter: 1,
+			voucher: Voucher {
+				request: [i; 16],
+				operator: 9,
+				adapter: 1,
+				max_price_per_1k: 100,
+				max_tokens: 200,
+				channel: 0,
+				seq: u64::from(i),
+				cumulative: 1_000,
+				expires_at: 50,
+				genesis: Default::default(),
+			},
+			signature: 0,
 			input_tokens: 100,
 			output_tokens: 20,
 			fee: 12,
@@ -316,8 +357,8 @@ mod tests {
 	#[test]
 	fn every_leaf_of_every_tree_size_proves_and_nothing_else_does() {
 		for n in 1..=33u8 {
-			let leaves: Vec<Leaf<u64>> = (0..n).map(leaf).collect();
-			let hashes: Vec<H256> = leaves.iter().map(Leaf::hash).collect();
+			let leaves: Vec<TestLeaf> = (0..n).map(leaf).collect();
+			let hashes: Vec<H256> = leaves.iter().map(TestLeaf::hash).collect();
 			let root = merkle_root(&hashes);
 			for (i, h) in hashes.iter().enumerate() {
 				let count = u32::from(n);
@@ -351,9 +392,52 @@ mod tests {
 	}
 
 	#[test]
+	fn a_leaf_carries_its_payers_consent() {
+		use polkadot_sdk::{
+			sp_core::{sr25519, Pair},
+			sp_runtime::{AccountId32, MultiSignature},
+		};
+		let payer = sr25519::Pair::from_string("//Bob", None).unwrap();
+		let who = AccountId32::from(payer.public());
+		let voucher = Voucher {
+			request: [1; 16],
+			operator: AccountId32::new([9; 32]),
+			adapter: 1,
+			max_price_per_1k: 100,
+			max_tokens: 200,
+			channel: 0,
+			seq: 1,
+			cumulative: 20,
+			expires_at: 50u32,
+			genesis: Default::default(),
+		};
+		let signature = MultiSignature::Sr25519(payer.sign(&voucher.signing_payload()));
+		let l = Leaf {
+			payer: who,
+			voucher,
+			signature,
+			input_tokens: 100,
+			output_tokens: 20,
+			fee: 12,
+			transcript: ContentHash([1; 32]),
+			digest: ContentHash([7; 32]),
+			shares: Default::default(),
+		};
+		assert!(l.consented());
+		// A request the payer never signed: another id under the same signature.
+		let mut forged = l.clone();
+		forged.voucher.request = [2; 16];
+		assert!(!forged.consented());
+		// Someone else's signature of it.
+		let mut other = l.clone();
+		other.signature = MultiSignature::Sr25519(sr25519::Pair::from_string("//Eve", None).unwrap().sign(&l.voucher.signing_payload()));
+		assert!(!other.consented());
+	}
+
+	#[test]
 	fn totals_group_by_payer_in_voucher_order() {
-		let mut leaves: Vec<Leaf<u64>> = (0..6u8).map(leaf).collect();
-		leaves.sort_by_key(|l| (l.payer, l.seq));
+		let mut leaves: Vec<TestLeaf> = (0..6u8).map(leaf).collect();
+		leaves.sort_by_key(|l| (l.payer, l.voucher.seq));
 		let (payers, adapters) = totals(&leaves).unwrap();
 		assert_eq!(payers.iter().map(|p| (p.payer, p.first_leaf, p.leaves, p.amount, p.last_seq)).collect::<Vec<_>>(),
 			vec![(0, 0, 2, 24, 3), (1, 2, 2, 24, 4), (2, 4, 2, 24, 5)]);
@@ -364,14 +448,14 @@ mod tests {
 		leaves.swap(0, 1);
 		leaves.swap(1, 2);
 		assert_eq!(totals(&leaves), Err(BatchError::OutOfOrder));
-		assert_eq!(totals::<u64>(&[]), Err(BatchError::Empty));
+		assert_eq!(totals::<u64, u32, u8>(&[]), Err(BatchError::Empty));
 	}
 
 	#[test]
 	fn payouts_and_the_attestors_part_add_up_to_the_fees() {
 		use crate::rewards::FeeSplit;
 		let split = FeeSplit::default();
-		let mut leaves: Vec<Leaf<u64>> = (0..50u8).map(leaf).collect();
+		let mut leaves: Vec<TestLeaf> = (0..50u8).map(leaf).collect();
 		for (i, l) in leaves.iter_mut().enumerate() {
 			l.fee = 1_000 + i as u128 * 37;
 			l.shares = BoundedVec::truncate_from(alloc::vec![(1, Perbill::from_percent(3)), (2, Perbill::from_percent(2)), (9, Perbill::from_percent(1))]);
@@ -404,8 +488,8 @@ mod tests {
 		let p = Payout { who: 1u64, amount: 5 };
 		assert_ne!(p.hash(), Payout { who: 1u64, amount: 6 }.hash());
 		// The same bytes under the two contexts hash apart.
-		assert_ne!(domain_hash(Leaf::<u64>::CONTEXT, &p), domain_hash(Payout::<u64>::CONTEXT, &p));
+		assert_ne!(domain_hash(TestLeaf::CONTEXT, &p), domain_hash(Payout::<u64>::CONTEXT, &p));
 		// A leaf preimage is longer than an inner node's 64 bytes.
-		assert!(Leaf::<u64>::CONTEXT.len() + a.encoded_size() > 64);
+		assert!(TestLeaf::CONTEXT.len() + a.encoded_size() > 64);
 	}
 }
