@@ -7,6 +7,7 @@ pub use pallet::*;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+mod batches;
 mod impls;
 #[cfg(test)]
 mod mock;
@@ -53,8 +54,8 @@ pub mod pallet {
 		pallet_prelude::{BlockNumberFor, *},
 	};
 	use mnemo_primitives::{
-		AdapterId, Balance, ContentHash, ContributionId, DatanetsInspect, ModelsInspect,
-		PaymentEscrow, ReceiptId, RequestId, RewardSink,
+		batch::MerkleProof, AdapterId, Balance, BatchEscrow, BatchId, ContentHash, ContributionId, DatanetsInspect,
+		ModelsInspect, PaymentEscrow, ReceiptId, RequestId, RewardSink,
 	};
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
 	use sp_runtime::{
@@ -158,6 +159,31 @@ pub mod pallet {
 		/// Pool priority of attestors' transactions.
 		#[pallet::constant]
 		type AttestorPriority: Get<TransactionPriority>;
+
+		/// Charges batches and pays them out (`pallet-rewards`).
+		type BatchEscrow: BatchEscrow<Self::AccountId, BlockNumberFor<Self>>;
+		/// Most payers one batch charges.
+		#[pallet::constant]
+		type MaxPayersPerBatch: Get<u32>;
+		/// Most receipts (leaves) in one batch.
+		#[pallet::constant]
+		type MaxReceiptsPerBatch: Get<u32>;
+		/// Leaves drawn from each batch for recomputation.
+		#[pallet::constant]
+		type SampleSize: Get<u32>;
+		/// Blocks between a batch's commitment and the draw of its sample: the randomness of a
+		/// block the operator could not see.
+		#[pallet::constant]
+		type SampleDelay: Get<BlockNumberFor<Self>>;
+		/// Blocks the operator has to open its sampled leaves.
+		#[pallet::constant]
+		type OpenPeriod: Get<BlockNumberFor<Self>>;
+		/// Most batches whose sample is drawn in one block.
+		#[pallet::constant]
+		type MaxBatchesPerBlock: Get<u32>;
+		/// Part of the operator's bond slashed (to the treasury) for a batch it does not open.
+		#[pallet::constant]
+		type WithholdSlash: Get<Perbill>;
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
@@ -273,6 +299,24 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type SpendCount<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
 
+	/// The id the next batch gets.
+	#[pallet::storage]
+	pub type NextBatch<T> = StorageValue<_, BatchId, ValueQuery>;
+
+	/// Batches, until settled or refunded.
+	#[pallet::storage]
+	pub type Batches<T: Config> = StorageMap<_, Twox64Concat, BatchId, Batch<T>>;
+
+	/// The batches each block draws samples for, or whose phase ends in it.
+	#[pallet::storage]
+	pub type BatchDeadlines<T: Config> =
+		StorageMap<_, Twox64Concat, BlockNumberFor<T>, BoundedVec<BatchId, T::MaxBatchesPerBlock>, ValueQuery>;
+
+	/// The sampled leaves of a batch as its operator opened them.
+	#[pallet::storage]
+	pub type SampledClaims<T: Config> =
+		StorageMap<_, Twox64Concat, BatchId, BoundedVec<SampledClaim, T::SampleSize>, ValueQuery>;
+
 	/// The oldest receipt not yet pruned.
 	#[pallet::storage]
 	pub type PruneCursor<T> = StorageValue<_, ReceiptId, ValueQuery>;
@@ -362,10 +406,40 @@ pub mod pallet {
 		ReceiptPruned { receipt: ReceiptId },
 		/// Governance changed the parameters.
 		ParamsSet { params: Params<BlockNumberFor<T>> },
+		/// `operator` committed batch `batch`: `leaves` receipts from `payers` payers, `fees` in
+		/// all, escrowed; its panel and sample are drawn at `sample_at`.
+		BatchSubmitted { batch: BatchId, operator: T::AccountId, leaves: u32, payers: u32, fees: Balance, root: polkadot_sdk::sp_core::H256, blob: ContentHash, sample_at: BlockNumberFor<T> },
+		/// The panel and the sampled leaves of `batch` were drawn; the operator opens those leaves
+		/// until `open_until`.
+		BatchSampled { batch: BatchId, panel: Panel<T>, sample: alloc::vec::Vec<u32>, open_until: BlockNumberFor<T> },
+		/// The operator opened the sampled leaves of `batch`; the panel commits until `commit_until`.
+		SampleOpened { batch: BatchId, commit_until: BlockNumberFor<T> },
+		/// `batch` was refunded to its payers; `slashed` of its operator's bond went to the treasury.
+		BatchRefunded { batch: BatchId, why: BatchRefund, amount: Balance, slashed: Balance },
 	}
 
 	#[pallet::error]
 	pub enum Error<T> {
+		/// A batch has at least one leaf and at most `MaxReceiptsPerBatch`.
+		BadBatchSize,
+		/// The payers' leaves do not add up to the batch's.
+		LeavesMismatch,
+		/// The payers' charges do not equal the payouts plus the attestors' part.
+		FeesMismatch,
+		/// The batch's fees are above what the operator's bond covers (`SampleSize · bond / 2`).
+		BatchTooLarge,
+		/// No batch with that id (or it is finished).
+		UnknownBatch,
+		/// The batch is not in the phase this needs.
+		BatchPhase,
+		/// Not the batch's operator.
+		NotBatchOperator,
+		/// The opened leaves are not the sampled ones, in order.
+		WrongSample,
+		/// An opened leaf's path does not lead to the batch's root.
+		BadLeafProof,
+		/// Too many batches are drawn around that block; submit again in a later one.
+		BatchDeadlinesFull,
 		/// The account is not a registered serving operator.
 		NotOperator,
 		/// The account is already an operator.
@@ -441,7 +515,7 @@ pub mod pallet {
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
-			Self::process_deadlines(now)
+			Self::process_deadlines(now).saturating_add(Self::process_batch_deadlines(now))
 		}
 
 		fn on_idle(now: BlockNumberFor<T>, remaining: Weight) -> Weight {
@@ -581,6 +655,33 @@ pub mod pallet {
 		pub fn expire_challenge(origin: OriginFor<T>, receipt: ReceiptId) -> DispatchResult {
 			ensure_signed(origin)?;
 			Self::do_expire_challenge(receipt)
+		}
+
+		/// A serving operator commits a batch of receipts: the Merkle roots of its leaves and
+		/// payouts, and each payer's latest voucher and amount. All or nothing: every payer's
+		/// charge must hold, or nothing is charged. Emits `BatchSubmitted`.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::submit_batch(charges.len() as u32))]
+		pub fn submit_batch(
+			origin: OriginFor<T>,
+			header: BatchHeader,
+			charges: BoundedVec<PayerCharge<T>, T::MaxPayersPerBatch>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_submit_batch(who, header, charges)
+		}
+
+		/// The batch's operator opens its sampled leaves, each with its Merkle path, in the order
+		/// of the sample. Emits `SampleOpened`.
+		#[pallet::call_index(12)]
+		#[pallet::weight(T::WeightInfo::open_sample(T::SampleSize::get()))]
+		pub fn open_sample(
+			origin: OriginFor<T>,
+			batch: BatchId,
+			leaves: BoundedVec<(BatchLeaf<T>, MerkleProof), T::SampleSize>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_open_sample(who, batch, leaves)
 		}
 
 		/// Set the periods, quorum and penalties (open receipts keep their deadlines).

@@ -170,6 +170,44 @@ impl DatanetsInspect<AccountId> for MockDatanets {
 	}
 }
 
+parameter_types! {
+	pub const WithholdSlash: Perbill = Perbill::from_percent(50);
+	/// Batch charges: batch, payer, amount; refunded batches; settled batches.
+	pub static BatchCharged: Vec<(u64, AccountId, Balance)> = Vec::new();
+	pub static BatchesRefunded: Vec<u64> = Vec::new();
+}
+
+/// Batch escrow from the same credit table.
+pub struct MockBatchEscrow;
+impl mnemo_primitives::BatchEscrow<AccountId, u64> for MockBatchEscrow {
+	fn charge(batch: u64, c: mnemo_primitives::BatchCharge<AccountId>) -> Result<(), DispatchError> {
+		let mut credit = Credit::get();
+		let entry = credit.iter_mut().find(|(p, _)| *p == c.payer).ok_or(DispatchError::Other("NoChannel"))?;
+		if entry.1 < c.amount {
+			return Err(DispatchError::Token(polkadot_sdk::sp_runtime::TokenError::FundsUnavailable));
+		}
+		entry.1 -= c.amount;
+		Credit::set(credit);
+		BatchCharged::mutate(|b| b.push((batch, c.payer, c.amount)));
+		Ok(())
+	}
+	fn refund(batch: u64) -> Result<Balance, DispatchError> {
+		let mut total = 0;
+		for (b, payer, amount) in BatchCharged::get() {
+			if b == batch {
+				Credit::mutate(|c| c.iter_mut().filter(|(p, _)| *p == payer).for_each(|(_, x)| *x += amount));
+				total += amount;
+			}
+		}
+		BatchCharged::mutate(|b| b.retain(|(x, ..)| *x != batch));
+		BatchesRefunded::mutate(|r| r.push(batch));
+		Ok(total)
+	}
+	fn settle(_batch: u64, _p: mnemo_primitives::BatchPayout<AccountId, u64>) -> Result<(), DispatchError> {
+		Ok(())
+	}
+}
+
 /// Escrow from a credit table; refunds go back to it.
 pub struct MockEscrow;
 impl PaymentEscrow<AccountId> for MockEscrow {
@@ -259,6 +297,14 @@ impl pallet_attribution::Config for Test {
 	type MaxRecent = ConstU32<MAX_RECENT>;
 	type MaxPrunePerBlock = ConstU32<2>;
 	type AttestorPriority = frame_support::traits::ConstU64<{ 1 << 20 }>;
+	type BatchEscrow = MockBatchEscrow;
+	type MaxPayersPerBatch = ConstU32<4>;
+	type MaxReceiptsPerBatch = ConstU32<64>;
+	type SampleSize = ConstU32<3>;
+	type SampleDelay = frame_support::traits::ConstU64<2>;
+	type OpenPeriod = frame_support::traits::ConstU64<3>;
+	type MaxBatchesPerBlock = ConstU32<4>;
+	type WithholdSlash = WithholdSlash;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockHelper;

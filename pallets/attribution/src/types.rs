@@ -502,3 +502,92 @@ mod tests {
 		}
 	}
 }
+
+/// What an operator commits for a batch of receipts (see `mnemo_primitives::batch`).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct BatchHeader {
+	/// The Merkle root of the receipts' leaves.
+	pub root: polkadot_sdk::sp_core::H256,
+	/// How many leaves.
+	pub leaves: u32,
+	/// Content hash of the batch blob (every leaf's preimage, the payouts) in the operator's store.
+	pub blob: ContentHash,
+	/// The Merkle root of the payouts.
+	pub payouts_root: polkadot_sdk::sp_core::H256,
+	/// How many payouts.
+	pub payouts_count: u32,
+	/// Their sum.
+	pub payouts_total: Balance,
+	/// The attestors' part of the fees, paid to the panel at the verdict.
+	pub attestors_part: Balance,
+}
+
+/// One payer's part of a submitted batch: its latest voucher in the batch, signed, and what its
+/// receipts in the batch cost.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[scale_info(skip_type_params(T))]
+pub struct PayerCharge<T: Config> {
+	pub payer: AccountIdOf<T>,
+	/// The payer's latest voucher among its receipts in the batch.
+	pub voucher: Voucher<AccountIdOf<T>, BlockNumberFor<T>>,
+	/// Its signature of `voucher.signing_payload()` (raw or `<Bytes>`-wrapped).
+	pub signature: T::PayerSignature,
+	/// How many of the batch's leaves are its receipts.
+	pub leaves: u32,
+	/// What they cost in all.
+	pub amount: Balance,
+}
+
+/// Where a batch is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub enum BatchPhase<BlockNumber> {
+	/// Committed; its panel and sample are drawn at `at`, from randomness that did not exist
+	/// when it was committed.
+	Sampling { at: BlockNumber },
+	/// The operator opens the sampled leaves until `until` (inclusive).
+	Open { until: BlockNumber },
+	/// The panel commits to its reports until `until`.
+	Commit { until: BlockNumber },
+	/// Refunded at `at`.
+	Refunded { at: BlockNumber, why: BatchRefund },
+}
+
+/// Why a batch was refunded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub enum BatchRefund {
+	/// The operator did not open its sampled leaves in time: it withheld its batch.
+	NotOpened,
+	/// Fewer active attestors than a panel needs.
+	NoPanel,
+}
+
+/// A batch on chain: its commitment and where it is; a few hundred bytes whatever its size.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct Batch<T: Config> {
+	pub operator: AccountIdOf<T>,
+	pub header: BatchHeader,
+	/// The sum of its charges.
+	pub fees: Balance,
+	pub submitted_at: BlockNumberFor<T>,
+	pub phase: BatchPhase<BlockNumberFor<T>>,
+	/// The attestors drawn for it.
+	pub panel: Panel<T>,
+	/// The leaf indices drawn for recomputation, ascending.
+	pub sample: BoundedVec<u32, <T as Config>::SampleSize>,
+}
+
+/// What the operator claims for one sampled leaf, as it opened it.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct SampledClaim {
+	pub index: u32,
+	pub adapter: AdapterId,
+	pub tokens: u32,
+	pub fee: Balance,
+	pub digest: ContentHash,
+	pub shares: mnemo_primitives::batch::LeafShares,
+}
+
+/// A receipt's leaf in a batch, with this runtime's types.
+pub type BatchLeaf<T> =
+	mnemo_primitives::batch::Leaf<AccountIdOf<T>, BlockNumberFor<T>, <T as Config>::PayerSignature>;

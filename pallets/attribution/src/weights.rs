@@ -35,10 +35,26 @@ pub trait WeightInfo {
 	fn on_initialize(d: u32) -> Weight;
 	fn prune_receipt(a: u32) -> Weight;
 	fn prune_idle() -> Weight;
+	fn submit_batch(p: u32) -> Weight;
+	fn open_sample(s: u32) -> Weight;
 }
 
 macro_rules! weights {
 	($db:expr) => {
+		fn submit_batch(p: u32) -> Weight {
+			// Per payer: a signature check, its channel, its hold, both balances, the charge.
+			Weight::from_parts(30_000_000, 4000)
+				.saturating_add(Weight::from_parts(90_000_000, 6000).saturating_mul(p.into()))
+				.saturating_add($db.reads(4_u64 + 5 * p as u64))
+				.saturating_add($db.writes(4_u64 + 5 * p as u64))
+		}
+		fn open_sample(s: u32) -> Weight {
+			// Per sampled leaf: a leaf hash, a path of up to 13 hashes.
+			Weight::from_parts(20_000_000, 4000)
+				.saturating_add(Weight::from_parts(2_000_000, 0).saturating_mul(s.into()))
+				.saturating_add($db.reads(3_u64))
+				.saturating_add($db.writes(3_u64))
+		}
 		fn register_operator() -> Weight {
 			Weight::from_parts(30_000_000, 4000)
 				.saturating_add($db.reads(2_u64))

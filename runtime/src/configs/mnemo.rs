@@ -31,6 +31,8 @@ parameter_types! {
 parameter_types! {
 	/// A datanet record with its metadata, rules and invite list: 1 MNEMO plus its bytes.
 	pub const DatanetDeposit: Balance = UNIT + deposit(1, 4_096);
+	/// Half of an operator's bond for a batch it commits and then does not open.
+	pub const WithholdSlash: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(50);
 	/// One version record.
 	pub const VersionDeposit: Balance = deposit(1, 96);
 	/// A contribution record and its indexes, kept while it is approved.
@@ -198,6 +200,15 @@ impl pallet_attribution::Config for Runtime {
 	type MaxRecent = ConstU32<32>;
 	type MaxPrunePerBlock = ConstU32<16>;
 	type AttestorPriority = AttestorPriority;
+	type BatchEscrow = Rewards;
+	type MaxPayersPerBatch = ConstU32<256>;
+	type MaxReceiptsPerBatch = ConstU32<4_096>;
+	// Sixteen leaves of each batch recomputed (docs/settlement.md: the detection maths).
+	type SampleSize = ConstU32<16>;
+	type SampleDelay = ConstU32<2>;
+	type OpenPeriod = ConstU32<10>;
+	type MaxBatchesPerBlock = ConstU32<16>;
+	type WithholdSlash = WithholdSlash;
 	type WeightInfo = pallet_attribution::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = AttributionBenchmarkHelper;

@@ -1,3 +1,4 @@
+mod batches;
 mod challenges;
 mod ocw;
 mod params;
