@@ -5,7 +5,7 @@
 use crate::{pallet::*, types::*, weights::WeightInfo, LOG_TARGET};
 use alloc::vec::Vec;
 use codec::Encode;
-use mnemo_primitives::{batch, BatchCharge, BatchEscrow, BatchId};
+use mnemo_primitives::{batch, BatchCharge, BatchEscrow, BatchId, ContentHash};
 use polkadot_sdk::{
 	frame_support::{
 		ensure,
@@ -199,6 +199,7 @@ impl<T: Config> Pallet<T> {
 			claims.push(SampledClaim {
 				index: *index,
 				adapter: leaf.voucher.adapter,
+				max_price_per_1k: leaf.voucher.max_price_per_1k,
 				tokens: leaf.input_tokens.saturating_add(leaf.output_tokens),
 				fee: leaf.fee,
 				digest: leaf.digest,
@@ -241,9 +242,187 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		SampledClaims::<T>::remove(batch);
+		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
 		b.phase = BatchPhase::Refunded { at: now, why };
 		Batches::<T>::insert(batch, b);
 		Self::deposit_event(Event::BatchRefunded { batch, why, amount, slashed });
+	}
+
+	/// The panel attestor a batch commitment comes from, if it may commit now.
+	pub fn check_batch_commit(c: &BatchCommit<T>) -> Result<T::AccountId, Error<T>> {
+		let who = AttestorOf::<T>::get(&c.key).ok_or(Error::<T>::NotAttestor)?;
+		let b = Batches::<T>::get(c.batch).ok_or(Error::<T>::UnknownBatch)?;
+		ensure!(b.panel.contains(&who), Error::<T>::NotOnPanel);
+		ensure!(matches!(b.phase, BatchPhase::Commit { until } if Self::batch_now() <= until), Error::<T>::BatchPhase);
+		ensure!(!BatchReports::<T>::contains_key(c.batch, &who), Error::<T>::AlreadyCommitted);
+		Ok(who)
+	}
+
+	pub(crate) fn do_commit_batch(c: BatchCommit<T>) -> DispatchResult {
+		let who = Self::check_batch_commit(&c)?;
+		BatchReports::<T>::insert(c.batch, &who, BatchReport { commitment: c.commitment, revealed: None });
+		let commits = BatchReports::<T>::iter_prefix(c.batch).count() as u32;
+		Self::deposit_event(Event::BatchReportCommitted { batch: c.batch, attestor: who, commits });
+		if let Some(b) = Batches::<T>::get(c.batch) {
+			if commits as usize == b.panel.len() {
+				Self::close_batch_commit(c.batch, b, Self::batch_now());
+			}
+		}
+		Ok(())
+	}
+
+	/// The panel attestor a batch reveal comes from, if it matches its commitment now.
+	pub fn check_batch_reveal(r: &BatchReveal<T>) -> Result<T::AccountId, Error<T>> {
+		let who = AttestorOf::<T>::get(&r.key).ok_or(Error::<T>::NotAttestor)?;
+		let b = Batches::<T>::get(r.batch).ok_or(Error::<T>::UnknownBatch)?;
+		ensure!(matches!(b.phase, BatchPhase::Reveal { until } if Self::batch_now() <= until), Error::<T>::BatchPhase);
+		let report = BatchReports::<T>::get(r.batch, &who).ok_or(Error::<T>::NotCommitted)?;
+		ensure!(report.revealed.is_none(), Error::<T>::AlreadyRevealed);
+		ensure!(r.reports.len() == b.sample.len(), Error::<T>::WrongReportCount);
+		ensure!(r.reports.iter().all(|x| well_formed(&x.scores)), Error::<T>::BadScores);
+		ensure!(
+			batch_commitment::<T>(r.batch, &who, &r.reports, r.totals_ok, &r.salt) == report.commitment,
+			Error::<T>::CommitmentMismatch
+		);
+		Ok(who)
+	}
+
+	pub(crate) fn do_reveal_batch(r: BatchReveal<T>) -> DispatchResult {
+		let who = Self::check_batch_reveal(&r)?;
+		BatchReports::<T>::mutate(r.batch, &who, |x| {
+			if let Some(x) = x {
+				x.revealed = Some((r.reports.clone(), r.totals_ok));
+			}
+		});
+		let (mut commits, mut reveals) = (0u32, 0u32);
+		for (_, x) in BatchReports::<T>::iter_prefix(r.batch) {
+			commits += 1;
+			reveals += u32::from(x.revealed.is_some());
+		}
+		Self::deposit_event(Event::BatchReportRevealed { batch: r.batch, attestor: who, totals_ok: r.totals_ok, reveals });
+		if reveals == commits {
+			if let Some(b) = Batches::<T>::get(r.batch) {
+				Self::verdict(r.batch, b, Self::batch_now());
+			}
+		}
+		Ok(())
+	}
+
+	/// Close a batch's commit phase: the whole panel committed, or its deadline came (the
+	/// silent are struck; with fewer than `min_reports` commitments the batch is refunded).
+	fn close_batch_commit(batch: BatchId, mut b: Batch<T>, now: BlockNumberFor<T>) {
+		let params = Self::current_params();
+		let silent: Vec<T::AccountId> = b.panel.iter().filter(|a| !BatchReports::<T>::contains_key(batch, *a)).cloned().collect();
+		for a in &silent {
+			Self::strike(a, batch, Fault::NoCommit);
+		}
+		let committed = (b.panel.len() - silent.len()) as u32;
+		if committed < params.min_reports {
+			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now);
+		}
+		match Self::schedule_batch(now.saturating_add(params.reveal_period), batch) {
+			Ok(until) => {
+				b.phase = BatchPhase::Reveal { until };
+				Batches::<T>::insert(batch, b);
+				Self::deposit_event(Event::BatchRevealOpened { batch, committed, until });
+			},
+			Err(_) => Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now),
+		}
+	}
+
+	/// The verdict on a batch: the panel's reports aggregated per sampled leaf and compared
+	/// with what the operator opened, and the panel's majority on the totals. A sampled leaf
+	/// that does not hold up, or totals the majority finds wrong, is fraud: the batch is
+	/// refunded and its operator slashed. Otherwise the batch is paid out.
+	fn verdict(batch: BatchId, b: Batch<T>, now: BlockNumberFor<T>) {
+		let params = Self::current_params();
+		let mut reports: Vec<(T::AccountId, SampleReports<T>, bool)> = Vec::new();
+		for (a, x) in BatchReports::<T>::iter_prefix(batch) {
+			match x.revealed {
+				Some((r, ok)) => reports.push((a, r, ok)),
+				None => Self::strike(&a, batch, Fault::NoReveal),
+			}
+		}
+		if (reports.len() as u32) < params.min_reports {
+			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now);
+		}
+		reports.sort_by(|x, y| x.0.cmp(&y.0));
+		let mut faults: Vec<Option<Fault>> = alloc::vec![None; reports.len()];
+		let mut fraud = false;
+		for (j, claim) in SampledClaims::<T>::get(batch).iter().enumerate() {
+			let input: Vec<(ContentHash, Vec<Score>)> = reports
+				.iter()
+				.filter_map(|(_, r, _)| r.get(j).map(|x| (x.digest, x.scores.to_vec())))
+				.collect();
+			let Aggregate::Agreed { digest, scores, verdicts } =
+				aggregate(&input, T::MaxContributions::get() as usize, params.tolerance)
+			else {
+				return Self::refund_batch(batch, b, BatchRefund::NoMajority, Perbill::zero(), now);
+			};
+			for (f, v) in faults.iter_mut().zip(verdicts) {
+				if f.is_none() {
+					*f = v;
+				}
+			}
+			// The majority's token count: the value most of the majority digest's reports give.
+			let mut counts: Vec<(u32, usize)> = Vec::new();
+			for (_, r, _) in &reports {
+				if let Some(x) = r.get(j).filter(|x| x.digest == digest) {
+					match counts.iter_mut().find(|(t, _)| *t == x.tokens) {
+						Some((_, n)) => *n += 1,
+						None => counts.push((x.tokens, 1)),
+					}
+				}
+			}
+			let tokens = counts.iter().max_by_key(|(t, n)| (*n, core::cmp::Reverse(*t))).map_or(0, |(t, _)| *t);
+			let cap = mnemo_primitives::inference_fee(claim.max_price_per_1k, tokens, params.min_fee);
+			let held = claim.digest == digest &&
+				claim.tokens == tokens &&
+				claim.fee <= cap &&
+				l1_distance(&scores, &claim.shares) <= u64::from(params.tolerance.deconstruct());
+			fraud |= !held;
+		}
+		let against = reports.iter().filter(|(_, _, ok)| !ok).count();
+		let totals_wrong = against * 2 > reports.len();
+		for (f, (_, _, ok)) in faults.iter_mut().zip(reports.iter()) {
+			if f.is_none() && *ok == totals_wrong {
+				// In the minority on the totals.
+				*f = Some(Fault::Deviation);
+			}
+		}
+		let mut paid: Vec<T::AccountId> = Vec::new();
+		for ((a, ..), f) in reports.iter().zip(faults) {
+			match f {
+				Some(fault) => Self::strike(a, batch, fault),
+				None => paid.push(a.clone()),
+			}
+		}
+		if fraud {
+			return Self::refund_batch(batch, b, BatchRefund::Fraud, T::FraudSlash::get(), now);
+		}
+		if totals_wrong {
+			return Self::refund_batch(batch, b, BatchRefund::BadTotals, T::FraudSlash::get(), now);
+		}
+		let release_at = now.saturating_add(params.challenge_window);
+		let payout = mnemo_primitives::BatchPayout {
+			root: b.header.payouts_root,
+			count: b.header.payouts_count,
+			total: b.header.payouts_total,
+			attestors: paid.clone(),
+			attestors_part: b.header.attestors_part,
+			release_at,
+		};
+		if let Err(e) = T::BatchEscrow::settle(batch, payout) {
+			log::warn!(target: LOG_TARGET, "batch {batch}: payout refused: {e:?}");
+			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now);
+		}
+		SampledClaims::<T>::remove(batch);
+		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
+		let mut b = b;
+		b.phase = BatchPhase::Settled { at: now };
+		let fees = b.fees;
+		Batches::<T>::insert(batch, b);
+		Self::deposit_event(Event::BatchSettled { batch, fees, paid: BoundedVec::truncate_from(paid), release_at });
 	}
 
 	/// Batches whose sampling block, or whose opening deadline, is `now`.
@@ -256,6 +435,8 @@ impl<T: Config> Pallet<T> {
 				BatchPhase::Sampling { at } if at == now => Self::sample(batch, b, now),
 				BatchPhase::Open { until } if until == now =>
 					Self::refund_batch(batch, b, BatchRefund::NotOpened, T::WithholdSlash::get(), now),
+				BatchPhase::Commit { until } if until == now => Self::close_batch_commit(batch, b, now),
+				BatchPhase::Reveal { until } if until == now => Self::verdict(batch, b, now),
 				// Moved on: this deadline is stale.
 				_ => {},
 			}

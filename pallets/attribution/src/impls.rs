@@ -531,7 +531,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// A strike for `who`; at `strikes_to_slash` within the window, a slash to the treasury.
-	fn strike(who: &T::AccountId, receipt: ReceiptId, fault: Fault) {
+	pub(crate) fn strike(who: &T::AccountId, receipt: ReceiptId, fault: Fault) {
 		let params = Self::current_params();
 		let now = Self::now();
 		let Some(mut a) = Attestors::<T>::get(who) else { return };

@@ -184,6 +184,9 @@ pub mod pallet {
 		/// Part of the operator's bond slashed (to the treasury) for a batch it does not open.
 		#[pallet::constant]
 		type WithholdSlash: Get<Perbill>;
+		/// Part of the operator's bond slashed (to the treasury) for a batch proven false.
+		#[pallet::constant]
+		type FraudSlash: Get<Perbill>;
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
@@ -317,6 +320,11 @@ pub mod pallet {
 	pub type SampledClaims<T: Config> =
 		StorageMap<_, Twox64Concat, BatchId, BoundedVec<SampledClaim, T::SampleSize>, ValueQuery>;
 
+	/// Panel attestors' commitments and reveals on batches.
+	#[pallet::storage]
+	pub type BatchReports<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, BatchReport<T>>;
+
 	/// The oldest receipt not yet pruned.
 	#[pallet::storage]
 	pub type PruneCursor<T> = StorageValue<_, ReceiptId, ValueQuery>;
@@ -414,6 +422,15 @@ pub mod pallet {
 		BatchSampled { batch: BatchId, panel: Panel<T>, sample: alloc::vec::Vec<u32>, open_until: BlockNumberFor<T> },
 		/// The operator opened the sampled leaves of `batch`; the panel commits until `commit_until`.
 		SampleOpened { batch: BatchId, commit_until: BlockNumberFor<T> },
+		/// A panel attestor committed to its reports on `batch`.
+		BatchReportCommitted { batch: BatchId, attestor: T::AccountId, commits: u32 },
+		/// The commit phase of `batch` closed: the `committed` attestors reveal until `until`.
+		BatchRevealOpened { batch: BatchId, committed: u32, until: BlockNumberFor<T> },
+		/// A panel attestor revealed its reports on `batch`.
+		BatchReportRevealed { batch: BatchId, attestor: T::AccountId, totals_ok: bool, reveals: u32 },
+		/// Every sampled leaf of `batch` held up against the panel's recomputation: its payouts
+		/// are claimable from `release_at`; `paid` attestors share the attestors' part.
+		BatchSettled { batch: BatchId, fees: Balance, paid: Panel<T>, release_at: BlockNumberFor<T> },
 		/// `batch` was refunded to its payers; `slashed` of its operator's bond went to the treasury.
 		BatchRefunded { batch: BatchId, why: BatchRefund, amount: Balance, slashed: Balance },
 	}
@@ -440,6 +457,10 @@ pub mod pallet {
 		BadLeafProof,
 		/// Too many batches are drawn around that block; submit again in a later one.
 		BatchDeadlinesFull,
+		/// Not on the batch's panel, or nothing left to do on it.
+		NotOnPanel,
+		/// A report per sampled leaf, in the sample's order.
+		WrongReportCount,
 		/// The account is not a registered serving operator.
 		NotOperator,
 		/// The account is already an operator.
@@ -684,6 +705,40 @@ pub mod pallet {
 			Self::do_open_sample(who, batch, leaves)
 		}
 
+		/// A panel attestor commits to its reports on a batch's sample. An authorized
+		/// transaction signed by its key. Emits `BatchReportCommitted`, and `BatchRevealOpened`
+		/// when the whole panel has committed.
+		#[pallet::call_index(13)]
+		#[pallet::weight(T::WeightInfo::commit_report(T::MaxAssigned::get()))]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_report())]
+		#[pallet::authorize(Self::authorize_batch_commit)]
+		pub fn commit_batch_report(
+			origin: OriginFor<T>,
+			commit: BatchCommit<T>,
+			// Checked in `authorize_batch_commit`.
+			_signature: <T::AttestorId as RuntimeAppPublic>::Signature,
+		) -> DispatchResult {
+			ensure_authorized(origin)?;
+			Self::do_commit_batch(commit)
+		}
+
+		/// A committed panel attestor reveals its reports; when every committer has, the
+		/// verdict. An authorized transaction signed by its key. Emits `BatchReportRevealed`,
+		/// then `BatchSettled` or `BatchRefunded`.
+		#[pallet::call_index(14)]
+		#[pallet::weight(T::WeightInfo::reveal_report(T::MaxAssigned::get(), T::MaxContributions::get().saturating_mul(T::SampleSize::get())))]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_report())]
+		#[pallet::authorize(Self::authorize_batch_reveal)]
+		pub fn reveal_batch_report(
+			origin: OriginFor<T>,
+			reveal: BatchReveal<T>,
+			// Checked in `authorize_batch_reveal`.
+			_signature: <T::AttestorId as RuntimeAppPublic>::Signature,
+		) -> DispatchResult {
+			ensure_authorized(origin)?;
+			Self::do_reveal_batch(reveal)
+		}
+
 		/// Set the periods, quorum and penalties (open receipts keep their deadlines).
 		/// `GovernanceOrigin`. Emits `ParamsSet`.
 		#[pallet::call_index(9)]
@@ -752,6 +807,24 @@ pub mod pallet {
 		) -> TransactionValidityWithRefund {
 			let attestor = Self::check_reveal(r).map_err(|_| InvalidTransaction::Stale)?;
 			Self::valid_signed(&r.key, r, signature, (b"reveal", r.receipt, attestor))
+		}
+
+		fn authorize_batch_commit(
+			_source: TransactionSource,
+			c: &BatchCommit<T>,
+			signature: &<T::AttestorId as RuntimeAppPublic>::Signature,
+		) -> TransactionValidityWithRefund {
+			let attestor = Self::check_batch_commit(c).map_err(|_| InvalidTransaction::Stale)?;
+			Self::valid_signed(&c.key, c, signature, (b"batch-commit", c.batch, attestor))
+		}
+
+		fn authorize_batch_reveal(
+			_source: TransactionSource,
+			r: &BatchReveal<T>,
+			signature: &<T::AttestorId as RuntimeAppPublic>::Signature,
+		) -> TransactionValidityWithRefund {
+			let attestor = Self::check_batch_reveal(r).map_err(|_| InvalidTransaction::Stale)?;
+			Self::valid_signed(&r.key, r, signature, (b"batch-reveal", r.batch, attestor))
 		}
 
 		/// A valid transaction if `key` signed `payload`, providing `tag` (one commitment and

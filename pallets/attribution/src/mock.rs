@@ -172,6 +172,7 @@ impl DatanetsInspect<AccountId> for MockDatanets {
 
 parameter_types! {
 	pub const WithholdSlash: Perbill = Perbill::from_percent(50);
+	pub const FraudSlash: Perbill = Perbill::from_percent(100);
 	/// Batch charges: batch, payer, amount; refunded batches; settled batches.
 	pub static BatchCharged: Vec<(u64, AccountId, Balance)> = Vec::new();
 	pub static BatchesRefunded: Vec<u64> = Vec::new();
@@ -305,6 +306,7 @@ impl pallet_attribution::Config for Test {
 	type OpenPeriod = frame_support::traits::ConstU64<3>;
 	type MaxBatchesPerBlock = ConstU32<4>;
 	type WithholdSlash = WithholdSlash;
+	type FraudSlash = FraudSlash;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockHelper;
@@ -540,7 +542,7 @@ pub fn dispatch_authorized(call: RuntimeCall) -> DispatchResult {
 	call.dispatch(frame_system::RawOrigin::Authorized.into()).map(|_| ()).map_err(|e| e.error)
 }
 
-fn sign(key: &AttestorKey, payload: &impl codec::Encode) -> <AttestorKey as polkadot_sdk::sp_application_crypto::RuntimeAppPublic>::Signature {
+pub fn sign(key: &AttestorKey, payload: &impl codec::Encode) -> <AttestorKey as polkadot_sdk::sp_application_crypto::RuntimeAppPublic>::Signature {
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
 	key.sign(&payload.encode()).expect("key in keystore")
 }

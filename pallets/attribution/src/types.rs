@@ -548,6 +548,10 @@ pub enum BatchPhase<BlockNumber> {
 	Open { until: BlockNumber },
 	/// The panel commits to its reports until `until`.
 	Commit { until: BlockNumber },
+	/// The committers reveal until `until`.
+	Reveal { until: BlockNumber },
+	/// The sample held up: the batch was paid out at `at`.
+	Settled { at: BlockNumber },
 	/// Refunded at `at`.
 	Refunded { at: BlockNumber, why: BatchRefund },
 }
@@ -559,6 +563,16 @@ pub enum BatchRefund {
 	NotOpened,
 	/// Fewer active attestors than a panel needs.
 	NoPanel,
+	/// Fewer than `min_reports` panel attestors committed or revealed.
+	TooFewReports,
+	/// No digest had a majority on a sampled leaf.
+	NoMajority,
+	/// A sampled leaf is not what the panel recomputed (digest, tokens, fee or scores): fraud.
+	Fraud,
+	/// The panel's majority found the batch's totals or payouts wrong: fraud.
+	BadTotals,
+	/// The payout was refused (its totals do not match the escrow).
+	Unsettleable,
 }
 
 /// A batch on chain: its commitment and where it is; a few hundred bytes whatever its size.
@@ -582,6 +596,8 @@ pub struct Batch<T: Config> {
 pub struct SampledClaim {
 	pub index: u32,
 	pub adapter: AdapterId,
+	/// The payer's price cap in the leaf's voucher.
+	pub max_price_per_1k: Balance,
 	pub tokens: u32,
 	pub fee: Balance,
 	pub digest: ContentHash,
@@ -591,3 +607,71 @@ pub struct SampledClaim {
 /// A receipt's leaf in a batch, with this runtime's types.
 pub type BatchLeaf<T> =
 	mnemo_primitives::batch::Leaf<AccountIdOf<T>, BlockNumberFor<T>, <T as Config>::PayerSignature>;
+
+/// A panel attestor's recomputation of one sampled leaf.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct SampleReport<T: Config> {
+	/// Prompt and generated tokens, counted from the transcript.
+	pub tokens: u32,
+	/// The engine's digest of its attribution inputs.
+	pub digest: ContentHash,
+	/// The scores, ascending by contribution, summing to at most 100%.
+	pub scores: Scores<T>,
+}
+
+/// A panel attestor's reports on a batch's sample, in the sample's order.
+pub type SampleReports<T> = BoundedVec<SampleReport<T>, <T as Config>::SampleSize>;
+
+/// A panel attestor's commitment on a batch, later revealed.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct BatchReport<T: Config> {
+	pub commitment: [u8; 32],
+	/// Its reports on the sample, and whether the batch's totals and payouts add up.
+	pub revealed: Option<(SampleReports<T>, bool)>,
+}
+
+/// A panel attestor's commitment, signed by its key.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[scale_info(skip_type_params(T))]
+pub struct BatchCommit<T: Config> {
+	pub batch: mnemo_primitives::BatchId,
+	pub key: T::AttestorId,
+	/// [`batch_commitment`] of what it will reveal.
+	pub commitment: [u8; 32],
+}
+
+/// A panel attestor's reveal, signed by its key.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[scale_info(skip_type_params(T))]
+pub struct BatchReveal<T: Config> {
+	pub batch: mnemo_primitives::BatchId,
+	pub key: T::AttestorId,
+	pub reports: SampleReports<T>,
+	/// Whether every leaf's fee, the payers' and adapters' totals and the payouts add up.
+	pub totals_ok: bool,
+	pub salt: [u8; 32],
+}
+
+/// What a panel attestor commits to on a batch: the account is in it, so a copied commitment
+/// cannot be revealed.
+pub fn batch_commitment<T: Config>(
+	batch: mnemo_primitives::BatchId,
+	attestor: &AccountIdOf<T>,
+	reports: &SampleReports<T>,
+	totals_ok: bool,
+	salt: &[u8; 32],
+) -> [u8; 32] {
+	(b"mnemo/attribution/batch-commit", batch, attestor, reports, totals_ok, salt)
+		.using_encoded(polkadot_sdk::sp_io::hashing::blake2_256)
+}
+
+/// The L1 distance between two sets of scores, in parts per billion.
+pub fn l1_distance(a: &[Score], b: &[Score]) -> u64 {
+	let mut ids: Vec<ContributionId> = a.iter().chain(b.iter()).map(|(c, _)| *c).collect();
+	ids.sort_unstable();
+	ids.dedup();
+	let of = |s: &[Score], c: ContributionId| s.iter().find(|(x, _)| *x == c).map_or(0u64, |(_, p)| u64::from(p.deconstruct()));
+	ids.iter().map(|c| of(a, *c).abs_diff(of(b, *c))).sum()
+}

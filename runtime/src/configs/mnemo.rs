@@ -33,6 +33,9 @@ parameter_types! {
 	pub const DatanetDeposit: Balance = UNIT + deposit(1, 4_096);
 	/// Half of an operator's bond for a batch it commits and then does not open.
 	pub const WithholdSlash: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(50);
+	/// All of an operator's bond for a batch proven false (docs/settlement.md: the maths sizes
+	/// batches so that this loses more than cheating gains).
+	pub const FraudSlash: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(100);
 	/// One version record.
 	pub const VersionDeposit: Balance = deposit(1, 96);
 	/// A contribution record and its indexes, kept while it is approved.
@@ -209,6 +212,7 @@ impl pallet_attribution::Config for Runtime {
 	type OpenPeriod = ConstU32<10>;
 	type MaxBatchesPerBlock = ConstU32<16>;
 	type WithholdSlash = WithholdSlash;
+	type FraudSlash = FraudSlash;
 	type WeightInfo = pallet_attribution::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = AttributionBenchmarkHelper;

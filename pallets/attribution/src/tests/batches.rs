@@ -17,7 +17,8 @@ fn v(n: u8, seq: u64) -> Voucher<AccountId, u64> {
 	Voucher { seq, cumulative: 1_000, ..voucher(n) }
 }
 
-/// Eight leaves: PAYER's requests 0..5 (vouchers 1..5), PAYER2's 5..8 (vouchers 1..3), 10 each.
+/// Eight leaves: PAYER's requests 0..5 (vouchers 1..5), PAYER2's 5..8 (vouchers 1..3), 5 each
+/// (500 tokens at the voucher's cap of 10 per 1,000).
 fn leaves() -> Vec<BatchLeaf<Test>> {
 	(0..8u8)
 		.map(|i| {
@@ -30,7 +31,7 @@ fn leaves() -> Vec<BatchLeaf<Test>> {
 				signature,
 				input_tokens: 300,
 				output_tokens: 200,
-				fee: 10,
+				fee: 5,
 				transcript: ContentHash([i; 32]),
 				digest: ContentHash([7; 32]),
 				shares: LeafShares::truncate_from(vec![(100, Perbill::from_percent(5))]),
@@ -47,8 +48,8 @@ fn header(leaves: &[BatchLeaf<Test>]) -> BatchHeader {
 		blob: ContentHash([9; 32]),
 		payouts_root: H256::repeat_byte(1),
 		payouts_count: 3,
-		payouts_total: 72,
-		attestors_part: 8,
+		payouts_total: 36,
+		attestors_part: 4,
 	}
 }
 
@@ -79,9 +80,9 @@ fn a_batch_is_charged_all_or_nothing_and_sampled_after_its_commitment() {
 		setup();
 		let l = leaves();
 		assert_ok!(submit(header(&l), charges(&l)));
-		assert_eq!(BatchCharged::get(), vec![(0, PAYER, 50), (0, PAYER2, 30)]);
-		assert_eq!(credit(PAYER), 10_000 - 50);
-		assert!(matches!(events().last(), Some(Event::BatchSubmitted { batch: 0, leaves: 8, payers: 2, fees: 80, sample_at: 3, .. })));
+		assert_eq!(BatchCharged::get(), vec![(0, PAYER, 25), (0, PAYER2, 15)]);
+		assert_eq!(credit(PAYER), 10_000 - 25);
+		assert!(matches!(events().last(), Some(Event::BatchSubmitted { batch: 0, leaves: 8, payers: 2, fees: 40, sample_at: 3, .. })));
 		assert_eq!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Sampling { at: 3 });
 		// Drawn at block 3 from that block's randomness: three attestors, three distinct leaves.
 		run_to_block(3);
@@ -115,7 +116,7 @@ fn a_batch_that_does_not_add_up_or_whose_payer_did_not_sign_charges_nobody() {
 		let mut c = charges(&l);
 		c[0].amount = 150;
 		let mut h = header(&l);
-		h.payouts_total = 150 + 30 - 8;
+		h.payouts_total = 150 + 15 - 4;
 		assert_noop!(submit(h, c), Error::<Test>::BatchTooLarge);
 		// Not an operator.
 		assert_noop!(
@@ -147,7 +148,7 @@ fn the_operator_opens_exactly_its_sampled_leaves_against_the_root() {
 		assert_noop!(open(OPERATOR, changed), Error::<Test>::BadLeafProof);
 		assert_ok!(open(OPERATOR, opened(&sample)));
 		let claims = SampledClaims::<Test>::get(0);
-		assert_eq!(claims.iter().map(|c| (c.index, c.tokens, c.fee)).collect::<Vec<_>>(), sample.iter().map(|i| (*i, 500, 10)).collect::<Vec<_>>());
+		assert_eq!(claims.iter().map(|c| (c.index, c.tokens, c.fee)).collect::<Vec<_>>(), sample.iter().map(|i| (*i, 500, 5)).collect::<Vec<_>>());
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Commit { .. }));
 		assert_noop!(open(OPERATOR, opened(&sample)), Error::<Test>::BatchPhase);
 	});
@@ -168,8 +169,138 @@ fn a_batch_not_opened_in_time_is_refunded_and_its_operator_slashed() {
 		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND / 2));
 		assert!(matches!(
 			events().last(),
-			Some(Event::BatchRefunded { batch: 0, why: BatchRefund::NotOpened, amount: 80, slashed: 50 })
+			Some(Event::BatchRefunded { batch: 0, why: BatchRefund::NotOpened, amount: 40, slashed: 50 })
 		));
 		assert_eq!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { at: 6, why: BatchRefund::NotOpened });
+	});
+}
+
+/// A batch submitted and its sample opened by its operator; the leaves and the sample.
+fn opened(leaves: Vec<BatchLeaf<Test>>) -> Vec<u32> {
+	assert_ok!(submit(header(&leaves), charges(&leaves)));
+	run_to_block(3);
+	let sample = Batches::<Test>::get(0).unwrap().sample.into_inner();
+	let hashes: Vec<H256> = leaves.iter().map(|x| x.hash()).collect();
+	let opened: Vec<(BatchLeaf<Test>, MerkleProof)> =
+		sample.iter().map(|i| (leaves[*i as usize].clone(), batch::merkle_proof(&hashes, *i).unwrap())).collect();
+	assert_ok!(Attribution::open_sample(RuntimeOrigin::signed(OPERATOR), 0, opened.try_into().unwrap()));
+	sample
+}
+
+/// What an honest engine recomputes for every leaf of [`leaves`]: 500 tokens, digest 7,
+/// contribution 100 at 5%.
+fn honest(n: usize) -> SampleReports<Test> {
+	(0..n)
+		.map(|_| SampleReport { tokens: 500, digest: ContentHash([7; 32]), scores: vec![(100, Perbill::from_percent(5))].try_into().unwrap() })
+		.collect::<Vec<_>>()
+		.try_into()
+		.unwrap()
+}
+
+fn report(who: AccountId, reports: &SampleReports<Test>, totals_ok: bool) {
+	let key = key_of(who);
+	let commit = BatchCommit::<Test> { batch: 0, key: key.clone(), commitment: batch_commitment::<Test>(0, &who, reports, totals_ok, &salt(who)) };
+	let signature = sign(&key, &commit);
+	dispatch_authorized(RuntimeCall::Attribution(crate::Call::commit_batch_report { commit, signature })).expect("committed");
+}
+
+fn reveal_report(who: AccountId, reports: &SampleReports<Test>, totals_ok: bool) {
+	let key = key_of(who);
+	let reveal = BatchReveal::<Test> { batch: 0, key: key.clone(), reports: reports.clone(), totals_ok, salt: salt(who) };
+	let signature = sign(&key, &reveal);
+	dispatch_authorized(RuntimeCall::Attribution(crate::Call::reveal_batch_report { reveal, signature })).expect("revealed");
+}
+
+/// Every panel attestor commits, then reveals, `f(attestor)`.
+fn panel_reports(f: impl Fn(AccountId) -> (SampleReports<Test>, bool)) -> Vec<AccountId> {
+	let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+	for a in &panel {
+		let (r, ok) = f(*a);
+		report(*a, &r, ok);
+	}
+	assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Reveal { .. }), "the whole panel committed: reveal");
+	for a in &panel {
+		let (r, ok) = f(*a);
+		reveal_report(*a, &r, ok);
+	}
+	panel
+}
+
+#[test]
+fn a_sample_that_holds_up_pays_the_batch_out_and_the_agreeing_panel() {
+	build_and_execute(|| {
+		setup();
+		let sample = opened(leaves());
+		let panel = panel_reports(|_| (honest(sample.len()), true));
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Settled { .. }));
+		assert!(matches!(events().last(), Some(Event::BatchSettled { batch: 0, fees: 40, .. })));
+		let Some(Event::BatchSettled { paid, .. }) = events().last().cloned() else { unreachable!() };
+		let mut paid = paid.into_inner();
+		paid.sort();
+		let mut panel = panel;
+		panel.sort();
+		assert_eq!(paid, panel);
+		assert!(BatchesRefunded::get().is_empty());
+		assert_eq!(SampledClaims::<Test>::get(0).len(), 0, "the sample's claims leave state");
+	});
+}
+
+#[test]
+fn a_falsified_sampled_leaf_is_caught_refunded_and_its_operator_slashed() {
+	build_and_execute(|| {
+		setup();
+		// The operator claims more tokens (and so a higher fee) than its transcripts hold, on
+		// every leaf: whichever are sampled, the panel counts 500.
+		let inflated: Vec<BatchLeaf<Test>> = leaves()
+			.into_iter()
+			.map(|mut l| {
+				l.input_tokens = 400;
+				l
+			})
+			.collect();
+		let sample = opened(inflated);
+		let treasury = free(TREASURY);
+		panel_reports(|_| (honest(sample.len()), true));
+		assert_eq!(BatchesRefunded::get(), vec![0]);
+		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000), "every payer refunded");
+		assert_eq!(free(TREASURY), treasury + OPERATOR_BOND, "the whole bond slashed");
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::Fraud, .. }));
+	});
+}
+
+#[test]
+fn a_deviating_panel_attestor_is_struck_and_unpaid() {
+	build_and_execute(|| {
+		setup();
+		let sample = opened(leaves());
+		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		let liar = panel[0];
+		panel_reports(|a| {
+			let mut r = honest(sample.len());
+			if a == liar {
+				r[0].scores = vec![(100, Perbill::from_percent(90))].try_into().unwrap();
+			}
+			(r, true)
+		});
+		let Some(Event::BatchSettled { paid, .. }) = events().into_iter().rev().find(|e| matches!(e, Event::BatchSettled { .. })) else {
+			panic!("settled on the honest majority")
+		};
+		assert!(!paid.contains(&liar));
+		assert_eq!(paid.len(), 2);
+		assert!(events().iter().any(|e| matches!(e, Event::AttestorStruck { attestor, fault: Fault::Deviation, .. } if *attestor == liar)));
+	});
+}
+
+#[test]
+fn totals_the_panels_majority_finds_wrong_refund_the_batch() {
+	build_and_execute(|| {
+		setup();
+		let sample = opened(leaves());
+		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		let (one, two) = (panel[0], panel[1]);
+		panel_reports(|a| (honest(sample.len()), a != one && a != two));
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::BadTotals, .. }));
+		// The one that said they add up, against the majority, is struck.
+		assert!(events().iter().any(|e| matches!(e, Event::AttestorStruck { fault: Fault::Deviation, .. })));
 	});
 }
