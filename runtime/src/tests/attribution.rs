@@ -156,3 +156,116 @@ fn a_receipt_flows_from_the_operator_to_claimed_shares_through_the_real_rewards_
 		Rewards::do_try_state().unwrap();
 	});
 }
+
+/// A batch through the real wiring: the payer's charge on its channel (pallet-rewards), the
+/// sample drawn from the runtime's randomness, the operator opening it, the attestor's
+/// authorized commit and reveal, the verdict, and a payout claimed by its Merkle proof.
+#[test]
+fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
+	use mnemo_primitives::batch::{self, Leaf, LeafShares, MerkleProof};
+	use pallet_attribution::{BatchCommit, BatchHeader, BatchLeaf, BatchReveal, PayerCharge, SampleReport};
+	let mut ext = new_test_ext(sp_genesis_builder::DEV_RUNTIME_PRESET);
+	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
+	ext.execute_with(|| {
+		System::set_block_number(1);
+		deployed_adapter();
+		let issuance = Balances::total_issuance();
+		let (payer, operator, attestor) = (K::Bob, K::Charlie, K::Dave);
+		assert_ok!(Rewards::open_channel(signed(payer), acc(operator), 10 * UNIT));
+		assert_ok!(Attribution::register_operator(signed(operator)));
+		let key = AttestorKey::generate_pair(Some(b"//DaveAttestor".to_vec()));
+		assert_ok!(Attribution::register_attestor(signed(attestor), key.clone()));
+
+		// Three requests of Bob's, 500 tokens each at 1 MNEMO per 1,000: 0.5 MNEMO each.
+		let leaves: Vec<BatchLeaf<Runtime>> = (1..=3u64)
+			.map(|seq| {
+				let voucher = Voucher {
+					request: [seq as u8; 16],
+					operator: acc(operator),
+					adapter: 0,
+					max_price_per_1k: UNIT,
+					max_tokens: 2_000,
+					channel: 0,
+					seq,
+					cumulative: u128::from(seq) * 2 * UNIT,
+					expires_at: 50,
+					genesis: System::block_hash(0),
+				};
+				let signature = MultiSignature::Sr25519(payer.pair().sign(&voucher.signing_payload()));
+				Leaf {
+					payer: acc(payer),
+					voucher,
+					signature,
+					input_tokens: 300,
+					output_tokens: 200,
+					fee: UNIT / 2,
+					transcript: ContentHash([seq as u8; 32]),
+					digest: ContentHash::of(b"inputs"),
+					shares: LeafShares::default(),
+				}
+			})
+			.collect();
+		assert!(leaves.iter().all(|l| l.consented()));
+		let hashes: Vec<_> = leaves.iter().map(|l| l.hash()).collect();
+		let split = Rewards::current_params().split;
+		let payouts = batch::payouts(&leaves, &split, &configs::TreasuryAccount::get(), |_| Some(alice()), |_| None).unwrap();
+		let payout_hashes: Vec<_> = payouts.payouts.iter().map(|p| p.hash()).collect();
+		let header = BatchHeader {
+			root: batch::merkle_root(&hashes),
+			leaves: 3,
+			blob: ContentHash::of(b"the batch blob"),
+			payouts_root: batch::merkle_root(&payout_hashes),
+			payouts_count: payouts.payouts.len() as u32,
+			payouts_total: payouts.total(),
+			attestors_part: payouts.attestors,
+		};
+		let last = leaves.last().unwrap();
+		let charge = PayerCharge::<Runtime> {
+			payer: acc(payer),
+			voucher: last.voucher.clone(),
+			signature: last.signature.clone(),
+			leaves: 3,
+			amount: 3 * UNIT / 2,
+		};
+		assert_ok!(Attribution::submit_batch(signed(operator), header, vec![charge].try_into().unwrap()));
+		assert_eq!(Rewards::held_for_channels(&acc(payer)), 10 * UNIT - 3 * UNIT / 2);
+
+		// The sample (all three: fewer leaves than SampleSize) is drawn two blocks later.
+		run_to(3);
+		let b = pallet_attribution::Batches::<Runtime>::get(0).expect("batch");
+		assert_eq!((b.panel.to_vec(), b.sample.to_vec()), (vec![acc(attestor)], vec![0, 1, 2]));
+		let opened: Vec<(BatchLeaf<Runtime>, MerkleProof)> =
+			(0..3u32).map(|i| (leaves[i as usize].clone(), batch::merkle_proof(&hashes, i).unwrap())).collect();
+		assert_ok!(Attribution::open_sample(signed(operator), 0, opened.try_into().unwrap()));
+
+		// The attestor recomputes the three and finds what the operator claimed.
+		let reports: pallet_attribution::SampleReports<Runtime> = (0..3)
+			.map(|_| SampleReport { tokens: 500, digest: ContentHash::of(b"inputs"), scores: Default::default() })
+			.collect::<Vec<_>>()
+			.try_into()
+			.unwrap();
+		let salt = [5; 32];
+		let commitment = pallet_attribution::batch_commitment::<Runtime>(0, &acc(attestor), &reports, true, &salt);
+		let commit = BatchCommit::<Runtime> { batch: 0, key: key.clone(), commitment };
+		let signature = key.sign(&commit.encode()).unwrap();
+		apply_authorized(pallet_attribution::Call::commit_batch_report { commit, signature });
+		let reveal = BatchReveal::<Runtime> { batch: 0, key: key.clone(), reports, totals_ok: true, salt };
+		let signature = key.sign(&reveal.encode()).unwrap();
+		apply_authorized(pallet_attribution::Call::reveal_batch_report { reveal, signature });
+		let tree = pallet_rewards::Payouts::<Runtime>::get(0).expect("paid out");
+		assert_eq!(tree.total, payouts.total());
+
+		// After the challenge window, Alice (adapter owner, and the residual: no contribution
+		// was scored) claims her payout by proof; Dave's attestor part is in his ledger.
+		run_to(tree.release_at);
+		let i = payouts.payouts.iter().position(|p| p.who == alice()).expect("Alice is paid");
+		let before = Balances::free_balance(alice());
+		let proof = batch::merkle_proof(&payout_hashes, i as u32).unwrap();
+		assert_ok!(Rewards::claim_payout(signed(K::Eve), 0, payouts.payouts[i].clone(), proof));
+		assert_eq!(Balances::free_balance(alice()) - before, 3 * UNIT / 2 * 80 / 100);
+		assert_eq!(pallet_rewards::Ledgers::<Runtime>::get(acc(attestor)).claimable, 3 * UNIT / 2 / 10);
+		assert_eq!(Balances::total_issuance(), issuance);
+		Attribution::do_try_state().unwrap();
+		Rewards::do_try_state().unwrap();
+	});
+}
