@@ -403,26 +403,70 @@ impl<T: Config> Pallet<T> {
 		if totals_wrong {
 			return Self::refund_batch(batch, b, BatchRefund::BadTotals, T::FraudSlash::get(), now);
 		}
-		let release_at = now.saturating_add(params.challenge_window);
+		let mut b = b;
+		let Ok(until) = Self::schedule_batch(now.saturating_add(params.challenge_window), batch) else {
+			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now);
+		};
+		// The panel that agreed is kept (in place of the drawn one) for the payout.
+		b.panel = BoundedVec::truncate_from(paid.clone());
+		b.phase = BatchPhase::Challenge { until };
+		Batches::<T>::insert(batch, b);
+		SampledClaims::<T>::remove(batch);
+		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
+		Self::deposit_event(Event::BatchVerified { batch, paid: BoundedVec::truncate_from(paid), challenge_until: until });
+	}
+
+	/// The challenge window of a verified batch closed: pay it out.
+	fn pay_out(batch: BatchId, mut b: Batch<T>, now: BlockNumberFor<T>) {
 		let payout = mnemo_primitives::BatchPayout {
 			root: b.header.payouts_root,
 			count: b.header.payouts_count,
 			total: b.header.payouts_total,
-			attestors: paid.clone(),
+			attestors: b.panel.to_vec(),
 			attestors_part: b.header.attestors_part,
-			release_at,
+			release_at: now,
 		};
 		if let Err(e) = T::BatchEscrow::settle(batch, payout) {
 			log::warn!(target: LOG_TARGET, "batch {batch}: payout refused: {e:?}");
 			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now);
 		}
-		SampledClaims::<T>::remove(batch);
-		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
-		let mut b = b;
 		b.phase = BatchPhase::Settled { at: now };
-		let fees = b.fees;
+		let (fees, paid) = (b.fees, b.panel.clone());
 		Batches::<T>::insert(batch, b);
-		Self::deposit_event(Event::BatchSettled { batch, fees, paid: BoundedVec::truncate_from(paid), release_at });
+		Self::deposit_event(Event::BatchSettled { batch, fees, paid });
+	}
+
+	pub(crate) fn do_prove_fraud(
+		prover: T::AccountId,
+		batch: BatchId,
+		leaf: BatchLeaf<T>,
+		proof: batch::MerkleProof,
+	) -> DispatchResult {
+		let b = Batches::<T>::get(batch).ok_or(Error::<T>::UnknownBatch)?;
+		ensure!(
+			!matches!(b.phase, BatchPhase::Settled { .. } | BatchPhase::Refunded { .. }),
+			Error::<T>::BatchPhase
+		);
+		ensure!(batch::verify(&b.header.root, b.header.leaves, leaf.hash(), &proof), Error::<T>::BadLeafProof);
+		let params = Self::current_params();
+		let tokens = leaf.input_tokens.saturating_add(leaf.output_tokens);
+		let cap = mnemo_primitives::inference_fee(leaf.voucher.max_price_per_1k, tokens, params.min_fee);
+		let consented = leaf.voucher.operator == b.operator && Self::leaf_signed(&leaf);
+		let within = leaf.fee <= cap && tokens <= leaf.voucher.max_tokens;
+		ensure!(!consented || !within, Error::<T>::LeafHolds);
+		Self::deposit_event(Event::FraudProven { batch, index: proof.index, prover });
+		Self::refund_batch(batch, b, BatchRefund::Proven, T::FraudSlash::get(), Self::batch_now());
+		Ok(())
+	}
+
+	/// Whether the leaf's payer signed its voucher, raw or `<Bytes>`-wrapped.
+	fn leaf_signed(leaf: &BatchLeaf<T>) -> bool {
+		let payload = leaf.voucher.signing_payload();
+		if leaf.signature.verify(&payload[..], &leaf.payer) {
+			return true;
+		}
+		let wrapped = [&b"<Bytes>"[..], &payload, &b"</Bytes>"[..]].concat();
+		leaf.signature.verify(&wrapped[..], &leaf.payer)
 	}
 
 	/// Batches whose sampling block, or whose opening deadline, is `now`.
@@ -437,6 +481,7 @@ impl<T: Config> Pallet<T> {
 					Self::refund_batch(batch, b, BatchRefund::NotOpened, T::WithholdSlash::get(), now),
 				BatchPhase::Commit { until } if until == now => Self::close_batch_commit(batch, b, now),
 				BatchPhase::Reveal { until } if until == now => Self::verdict(batch, b, now),
+				BatchPhase::Challenge { until } if until == now => Self::pay_out(batch, b, now),
 				// Moved on: this deadline is stale.
 				_ => {},
 			}

@@ -428,9 +428,13 @@ pub mod pallet {
 		BatchRevealOpened { batch: BatchId, committed: u32, until: BlockNumberFor<T> },
 		/// A panel attestor revealed its reports on `batch`.
 		BatchReportRevealed { batch: BatchId, attestor: T::AccountId, totals_ok: bool, reveals: u32 },
-		/// Every sampled leaf of `batch` held up against the panel's recomputation: its payouts
-		/// are claimable from `release_at`; `paid` attestors share the attestors' part.
-		BatchSettled { batch: BatchId, fees: Balance, paid: Panel<T>, release_at: BlockNumberFor<T> },
+		/// Every sampled leaf of `batch` held up against the panel's recomputation: anyone may
+		/// prove a leaf false until `challenge_until`; `paid` attestors share the attestors' part.
+		BatchVerified { batch: BatchId, paid: Panel<T>, challenge_until: BlockNumberFor<T> },
+		/// `batch`'s challenge window closed: its payouts are claimable.
+		BatchSettled { batch: BatchId, fees: Balance, paid: Panel<T> },
+		/// `prover` proved leaf `index` of `batch` false.
+		FraudProven { batch: BatchId, index: u32, prover: T::AccountId },
 		/// `batch` was refunded to its payers; `slashed` of its operator's bond went to the treasury.
 		BatchRefunded { batch: BatchId, why: BatchRefund, amount: Balance, slashed: Balance },
 	}
@@ -461,6 +465,8 @@ pub mod pallet {
 		NotOnPanel,
 		/// A report per sampled leaf, in the sample's order.
 		WrongReportCount,
+		/// The leaf is consented to and its fee within its voucher: nothing to prove.
+		LeafHolds,
 		/// The account is not a registered serving operator.
 		NotOperator,
 		/// The account is already an operator.
@@ -737,6 +743,17 @@ pub mod pallet {
 		) -> DispatchResult {
 			ensure_authorized(origin)?;
 			Self::do_reveal_batch(reveal)
+		}
+
+		/// Prove a leaf of a batch false, with its preimage and Merkle path, before the batch pays
+		/// out: a request its payer never signed (or not for this operator), or a fee above what
+		/// its voucher allows for its tokens. The batch is refunded and its operator slashed.
+		/// Anyone. Emits `FraudProven` and `BatchRefunded`.
+		#[pallet::call_index(15)]
+		#[pallet::weight(T::WeightInfo::open_sample(1))]
+		pub fn prove_fraud(origin: OriginFor<T>, batch: BatchId, leaf: BatchLeaf<T>, proof: MerkleProof) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_prove_fraud(who, batch, leaf, proof)
 		}
 
 		/// Set the periods, quorum and penalties (open receipts keep their deadlines).

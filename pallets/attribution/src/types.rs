@@ -550,6 +550,8 @@ pub enum BatchPhase<BlockNumber> {
 	Commit { until: BlockNumber },
 	/// The committers reveal until `until`.
 	Reveal { until: BlockNumber },
+	/// The sample held up; anyone may prove a leaf false until `until`, then it pays out.
+	Challenge { until: BlockNumber },
 	/// The sample held up: the batch was paid out at `at`.
 	Settled { at: BlockNumber },
 	/// Refunded at `at`.
@@ -573,6 +575,9 @@ pub enum BatchRefund {
 	BadTotals,
 	/// The payout was refused (its totals do not match the escrow).
 	Unsettleable,
+	/// Someone proved a leaf false: a request its payer never signed, or a fee above what its
+	/// voucher allows.
+	Proven,
 }
 
 /// A batch on chain: its commitment and where it is; a few hundred bytes whatever its size.

@@ -252,12 +252,16 @@ fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
 		let reveal = BatchReveal::<Runtime> { batch: 0, key: key.clone(), reports, totals_ok: true, salt };
 		let signature = key.sign(&reveal.encode()).unwrap();
 		apply_authorized(pallet_attribution::Call::reveal_batch_report { reveal, signature });
+		let pallet_attribution::BatchPhase::Challenge { until } = pallet_attribution::Batches::<Runtime>::get(0).unwrap().phase else {
+			panic!("verified")
+		};
+
+		// After the challenge window it pays out: Alice (adapter owner, and the residual: no
+		// contribution was scored) claims her payout by proof; Dave's attestor part is in his
+		// ledger.
+		run_to(until);
 		let tree = pallet_rewards::Payouts::<Runtime>::get(0).expect("paid out");
 		assert_eq!(tree.total, payouts.total());
-
-		// After the challenge window, Alice (adapter owner, and the residual: no contribution
-		// was scored) claims her payout by proof; Dave's attestor part is in his ledger.
-		run_to(tree.release_at);
 		let i = payouts.payouts.iter().position(|p| p.who == alice()).expect("Alice is paid");
 		let before = Balances::free_balance(alice());
 		let proof = batch::merkle_proof(&payout_hashes, i as u32).unwrap();

@@ -232,6 +232,10 @@ fn a_sample_that_holds_up_pays_the_batch_out_and_the_agreeing_panel() {
 		setup();
 		let sample = opened(leaves());
 		let panel = panel_reports(|_| (honest(sample.len()), true));
+		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
+		assert!(matches!(events().last(), Some(Event::BatchVerified { batch: 0, .. })));
+		// Paid out when the challenge window closes.
+		run_to_block(until);
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Settled { .. }));
 		assert!(matches!(events().last(), Some(Event::BatchSettled { batch: 0, fees: 40, .. })));
 		let Some(Event::BatchSettled { paid, .. }) = events().last().cloned() else { unreachable!() };
@@ -282,8 +286,8 @@ fn a_deviating_panel_attestor_is_struck_and_unpaid() {
 			}
 			(r, true)
 		});
-		let Some(Event::BatchSettled { paid, .. }) = events().into_iter().rev().find(|e| matches!(e, Event::BatchSettled { .. })) else {
-			panic!("settled on the honest majority")
+		let Some(Event::BatchVerified { paid, .. }) = events().into_iter().rev().find(|e| matches!(e, Event::BatchVerified { .. })) else {
+			panic!("verified on the honest majority")
 		};
 		assert!(!paid.contains(&liar));
 		assert_eq!(paid.len(), 2);
@@ -302,5 +306,59 @@ fn totals_the_panels_majority_finds_wrong_refund_the_batch() {
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::BadTotals, .. }));
 		// The one that said they add up, against the majority, is struck.
 		assert!(events().iter().any(|e| matches!(e, Event::AttestorStruck { fault: Fault::Deviation, .. })));
+	});
+}
+
+#[test]
+fn a_leaf_its_payer_never_signed_is_proven_false_before_the_batch_pays_out() {
+	build_and_execute(|| {
+		setup();
+		// The operator slips in a request PAYER never made: a voucher "signed" by PAYER2.
+		let mut l = leaves();
+		let forged = l[2].voucher.signing_payload();
+		l[2].signature = TestSignature(PAYER2, forged);
+		let sample = opened(l.clone());
+		// Whether or not the panel's sample caught it, anyone holding the blob proves it.
+		let hashes: Vec<H256> = l.iter().map(|x| x.hash()).collect();
+		let prove = |i: usize| Attribution::prove_fraud(RuntimeOrigin::signed(PAYER), 0, l[i].clone(), batch::merkle_proof(&hashes, i as u32).unwrap());
+		// An honest leaf proves nothing; a leaf not in the tree is refused.
+		assert_noop!(prove(0), Error::<Test>::LeafHolds);
+		let mut stranger = l[0].clone();
+		stranger.fee = 1;
+		assert_noop!(
+			Attribution::prove_fraud(RuntimeOrigin::signed(PAYER), 0, stranger, batch::merkle_proof(&hashes, 0).unwrap()),
+			Error::<Test>::BadLeafProof
+		);
+		let treasury = free(TREASURY);
+		assert_ok!(prove(2));
+		assert!(events().iter().any(|e| matches!(e, Event::FraudProven { batch: 0, index: 2, prover: PAYER })));
+		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000), "every payer refunded");
+		assert_eq!(free(TREASURY), treasury + OPERATOR_BOND);
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::Proven, .. }));
+		assert_noop!(prove(2), Error::<Test>::BatchPhase);
+		let _ = sample;
+	});
+}
+
+#[test]
+fn a_fee_above_what_the_voucher_allows_is_proven_false_in_the_challenge_window() {
+	build_and_execute(|| {
+		setup();
+		// Every leaf charges 6 where 500 tokens at the cap of 10 per 1,000 allow 5. The verdict
+		// would catch it on a sampled leaf; any leaf's proof catches it before the sample is
+		// even drawn.
+		let l: Vec<BatchLeaf<Test>> = leaves()
+			.into_iter()
+			.map(|mut x| {
+				x.fee = 6;
+				x
+			})
+			.collect();
+		let mut h = header(&l);
+		h.payouts_total = 48 - 4;
+		assert_ok!(submit(h, charges(&l)));
+		let hashes: Vec<H256> = l.iter().map(|x| x.hash()).collect();
+		assert_ok!(Attribution::prove_fraud(RuntimeOrigin::signed(PAYER2), 0, l[6].clone(), batch::merkle_proof(&hashes, 6).unwrap()));
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::Proven, .. }));
 	});
 }
