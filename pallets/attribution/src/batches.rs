@@ -469,6 +469,43 @@ impl<T: Config> Pallet<T> {
 		leaf.signature.verify(&wrapped[..], &leaf.payer)
 	}
 
+	/// Remove batches finished (paid out or refunded) more than `retention` blocks ago, oldest
+	/// first, as far as `remaining` allows; each batch's record goes to the offchain index.
+	pub(crate) fn prune_batches(now: BlockNumberFor<T>, remaining: Weight) -> Weight {
+		let per = T::WeightInfo::prune_receipt(T::MaxAssigned::get());
+		let mut used = T::WeightInfo::prune_idle();
+		if remaining.any_lt(used) {
+			return Weight::zero();
+		}
+		let retention = Self::current_params().retention;
+		let next = NextBatch::<T>::get();
+		let mut cursor = BatchPruneCursor::<T>::get();
+		let mut pruned = 0u32;
+		while cursor < next && pruned < T::MaxPrunePerBlock::get() && !remaining.any_lt(used.saturating_add(per)) {
+			used.saturating_accrue(per);
+			let Some(b) = Batches::<T>::get(cursor) else {
+				cursor += 1;
+				continue;
+			};
+			let done = match b.phase {
+				BatchPhase::Settled { at } | BatchPhase::Refunded { at, .. } => at,
+				_ => break,
+			};
+			if now < done.saturating_add(retention) {
+				break;
+			}
+			Batches::<T>::remove(cursor);
+			let mut key = alloc::vec::Vec::from(&b"mnemo::batch::"[..]);
+			cursor.encode_to(&mut key);
+			polkadot_sdk::sp_io::offchain_index::set(&key, &b.encode());
+			Self::deposit_event(Event::BatchPruned { batch: cursor });
+			pruned += 1;
+			cursor += 1;
+		}
+		BatchPruneCursor::<T>::put(cursor);
+		used
+	}
+
 	/// Batches whose sampling block, or whose opening deadline, is `now`.
 	pub(crate) fn process_batch_deadlines(now: BlockNumberFor<T>) -> Weight {
 		let due = BatchDeadlines::<T>::take(now);

@@ -325,6 +325,10 @@ pub mod pallet {
 	pub type BatchReports<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, BatchReport<T>>;
 
+	/// The oldest batch not yet pruned.
+	#[pallet::storage]
+	pub type BatchPruneCursor<T> = StorageValue<_, BatchId, ValueQuery>;
+
 	/// The oldest receipt not yet pruned.
 	#[pallet::storage]
 	pub type PruneCursor<T> = StorageValue<_, ReceiptId, ValueQuery>;
@@ -433,6 +437,8 @@ pub mod pallet {
 		BatchVerified { batch: BatchId, paid: Panel<T>, challenge_until: BlockNumberFor<T> },
 		/// `batch`'s challenge window closed: its payouts are claimable.
 		BatchSettled { batch: BatchId, fees: Balance, paid: Panel<T> },
+		/// A finished batch left state; its record is in the offchain index.
+		BatchPruned { batch: BatchId },
 		/// `prover` proved leaf `index` of `batch` false.
 		FraudProven { batch: BatchId, index: u32, prover: T::AccountId },
 		/// `batch` was refunded to its payers; `slashed` of its operator's bond went to the treasury.
@@ -546,7 +552,8 @@ pub mod pallet {
 		}
 
 		fn on_idle(now: BlockNumberFor<T>, remaining: Weight) -> Weight {
-			Self::prune(now, remaining)
+			let used = Self::prune(now, remaining);
+			used.saturating_add(Self::prune_batches(now, remaining.saturating_sub(used)))
 		}
 
 		fn offchain_worker(now: BlockNumberFor<T>) {

@@ -362,3 +362,21 @@ fn a_fee_above_what_the_voucher_allows_is_proven_false_in_the_challenge_window()
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::Proven, .. }));
 	});
 }
+
+#[test]
+fn finished_batches_leave_state_after_the_retention() {
+	build_and_execute(|| {
+		setup();
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		// Not opened: refunded at block 6; kept for the retention, then pruned.
+		run_to_block(6);
+		let retention = Attribution::params().retention;
+		run_to_block(6 + retention - 1);
+		assert!(Batches::<Test>::contains_key(0));
+		run_to_block(6 + retention);
+		assert!(!Batches::<Test>::contains_key(0));
+		assert!(events().iter().any(|e| matches!(e, Event::BatchPruned { batch: 0 })));
+		assert_eq!(BatchPruneCursor::<Test>::get(), 1);
+	});
+}
