@@ -140,6 +140,62 @@ fn settled<T: Config>() -> ReceiptId {
 
 use codec::Encode;
 
+/// A batch of `p` payers with one receipt each on the deployed adapter (500 tokens at 10 per
+/// 1,000: a fee of 5; `bad` of them charged 6), every voucher signed by its payer: the leaves,
+/// the header and the charges.
+fn batch_of<T: Config>(op: &T::AccountId, p: u32, bad: u32) -> (Vec<BatchLeaf<T>>, BatchHeader, Vec<PayerCharge<T>>) {
+	let (adapter, _) = T::BenchmarkHelper::deployed_adapter(1);
+	let now = frame_system::Pallet::<T>::block_number();
+	let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+	let leaves: Vec<BatchLeaf<T>> = (0..p)
+		.map(|i| {
+			let payer = T::BenchmarkHelper::payer(i, op);
+			let mut request = [0u8; 16];
+			request[..4].copy_from_slice(&i.to_le_bytes());
+			let voucher = Voucher {
+				request,
+				operator: op.clone(),
+				adapter,
+				max_price_per_1k: 10,
+				max_tokens: 1_000,
+				channel: T::BenchmarkHelper::channel(&payer, op),
+				seq: 1,
+				cumulative: 1_000_000,
+				expires_at: now + 10u32.into(),
+				genesis: H256::from_slice(genesis.as_ref()),
+			};
+			let signature = T::BenchmarkHelper::sign(&payer, &voucher.signing_payload());
+			mnemo_primitives::batch::Leaf {
+				payer,
+				voucher,
+				signature,
+				input_tokens: 300,
+				output_tokens: 200,
+				fee: if i < bad { 6 } else { 5 },
+				transcript: ContentHash::of(&i.to_le_bytes()),
+				digest: ContentHash::of(b"digest"),
+				shares: Default::default(),
+			}
+		})
+		.collect();
+	let hashes: Vec<H256> = leaves.iter().map(|l| l.hash()).collect();
+	let fees: Balance = leaves.iter().map(|l| l.fee).sum();
+	let header = BatchHeader {
+		root: mnemo_primitives::batch::merkle_root(&hashes),
+		leaves: p,
+		blob: ContentHash::of(b"blob"),
+		payouts_root: H256::repeat_byte(1),
+		payouts_count: 1,
+		payouts_total: fees,
+		attestors_part: 0,
+	};
+	let charges = leaves
+		.iter()
+		.map(|l| PayerCharge::<T> { payer: l.payer.clone(), voucher: l.voucher.clone(), signature: l.signature.clone(), leaves: 1, amount: l.fee })
+		.collect();
+	(leaves, header, charges)
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -312,6 +368,31 @@ mod benchmarks {
 			Pallet::<T>::prune(at, frame_support::weights::Weight::MAX);
 		}
 		assert!(!Receipts::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn submit_batch(p: Linear<1, { T::MaxPayersPerBatch::get() }>) {
+		widest::<T>();
+		let op = operator::<T>();
+		let (_, header, charges) = batch_of::<T>(&op, p, 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(op), header, BoundedVec::truncate_from(charges));
+		assert!(Batches::<T>::contains_key(0));
+	}
+
+	#[benchmark]
+	fn prove_fraud(p: Linear<1, { T::MaxPayersPerBatch::get() }>) {
+		// The refund of a batch of `p` payers, after one leaf's proof.
+		widest::<T>();
+		let op = operator::<T>();
+		let (leaves, header, charges) = batch_of::<T>(&op, p, 1);
+		Pallet::<T>::submit_batch(RawOrigin::Signed(op).into(), header, BoundedVec::truncate_from(charges)).expect("submitted");
+		let hashes: Vec<H256> = leaves.iter().map(|l| l.hash()).collect();
+		let proof = mnemo_primitives::batch::merkle_proof(&hashes, 0).expect("in range");
+		let prover = funded::<T>("prover", 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(prover), 0, leaves[0].clone(), proof);
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Refunded { .. })));
 	}
 
 	#[benchmark]

@@ -757,7 +757,7 @@ pub mod pallet {
 		/// its voucher allows for its tokens. The batch is refunded and its operator slashed.
 		/// Anyone. Emits `FraudProven` and `BatchRefunded`.
 		#[pallet::call_index(15)]
-		#[pallet::weight(T::WeightInfo::open_sample(1))]
+		#[pallet::weight(T::WeightInfo::prove_fraud(T::MaxPayersPerBatch::get()))]
 		pub fn prove_fraud(origin: OriginFor<T>, batch: BatchId, leaf: BatchLeaf<T>, proof: MerkleProof) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_prove_fraud(who, batch, leaf, proof)

@@ -37,6 +37,7 @@ pub trait WeightInfo {
 	fn prune_idle() -> Weight;
 	fn submit_batch(p: u32) -> Weight;
 	fn open_sample(s: u32) -> Weight;
+	fn prove_fraud(p: u32) -> Weight;
 }
 
 macro_rules! weights {
@@ -54,6 +55,14 @@ macro_rules! weights {
 				.saturating_add(Weight::from_parts(2_000_000, 0).saturating_mul(s.into()))
 				.saturating_add($db.reads(3_u64))
 				.saturating_add($db.writes(3_u64))
+		}
+		fn prove_fraud(p: u32) -> Weight {
+			// A leaf's hash and path, its signature, then the batch's refund: per payer its
+			// channel, its hold and both balances; the operator's bond.
+			Weight::from_parts(80_000_000, 6000)
+				.saturating_add(Weight::from_parts(40_000_000, 6000).saturating_mul(p.into()))
+				.saturating_add($db.reads(6_u64 + 4 * p as u64))
+				.saturating_add($db.writes(6_u64 + 4 * p as u64))
 		}
 		fn register_operator() -> Weight {
 			Weight::from_parts(30_000_000, 4000)
