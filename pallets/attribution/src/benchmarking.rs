@@ -381,6 +381,30 @@ mod benchmarks {
 	}
 
 	#[benchmark]
+	fn open_sample(s: Linear<1, { T::SampleSize::get() }>) {
+		// A batch of `s` leaves (so all are sampled), its panel and sample drawn.
+		widest::<T>();
+		let op = operator::<T>();
+		attestors::<T>(T::MaxAssigned::get());
+		let (leaves, header, charges) = batch_of::<T>(&op, s, 0);
+		Pallet::<T>::submit_batch(RawOrigin::Signed(op.clone()).into(), header, BoundedVec::truncate_from(charges))
+			.expect("submitted");
+		let BatchPhase::Sampling { at } = Batches::<T>::get(0).expect("batch").phase else { panic!("sampling") };
+		frame_system::Pallet::<T>::set_block_number(at);
+		Pallet::<T>::on_initialize(at);
+		let sample = Batches::<T>::get(0).expect("batch").sample.into_inner();
+		assert_eq!(sample.len() as u32, s);
+		let hashes: Vec<H256> = leaves.iter().map(|l| l.hash()).collect();
+		let opened: Vec<(BatchLeaf<T>, mnemo_primitives::batch::MerkleProof)> = sample
+			.iter()
+			.map(|i| (leaves[*i as usize].clone(), mnemo_primitives::batch::merkle_proof(&hashes, *i).expect("in range")))
+			.collect();
+		#[extrinsic_call]
+		_(RawOrigin::Signed(op), 0, BoundedVec::truncate_from(opened));
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Commit { .. })));
+	}
+
+	#[benchmark]
 	fn prove_fraud(p: Linear<1, { T::MaxPayersPerBatch::get() }>) {
 		// The refund of a batch of `p` payers, after one leaf's proof.
 		widest::<T>();
