@@ -196,6 +196,52 @@ fn batch_of<T: Config>(op: &T::AccountId, p: u32, bad: u32) -> (Vec<BatchLeaf<T>
 	(leaves, header, charges)
 }
 
+/// A batch of `SampleSize` leaves submitted, sampled (all of them) and opened; its panel.
+fn opened_batch<T: Config>() -> Vec<T::AccountId> {
+	let op = operator::<T>();
+	attestors::<T>(T::MaxAssigned::get());
+	let n = T::SampleSize::get().min(T::MaxPayersPerBatch::get());
+	let (leaves, header, charges) = batch_of::<T>(&op, n, 0);
+	Pallet::<T>::submit_batch(RawOrigin::Signed(op.clone()).into(), header, BoundedVec::truncate_from(charges))
+		.expect("submitted");
+	let BatchPhase::Sampling { at } = Batches::<T>::get(0).expect("batch").phase else { panic!("sampling") };
+	frame_system::Pallet::<T>::set_block_number(at);
+	Pallet::<T>::on_initialize(at);
+	let b = Batches::<T>::get(0).expect("batch");
+	let hashes: Vec<H256> = leaves.iter().map(|l| l.hash()).collect();
+	let opened: Vec<(BatchLeaf<T>, mnemo_primitives::batch::MerkleProof)> = b
+		.sample
+		.iter()
+		.map(|i| (leaves[*i as usize].clone(), mnemo_primitives::batch::merkle_proof(&hashes, *i).expect("in range")))
+		.collect();
+	Pallet::<T>::open_sample(RawOrigin::Signed(op).into(), 0, BoundedVec::truncate_from(opened)).expect("opened");
+	b.panel.into_inner()
+}
+
+/// Reports on every sampled leaf, each scoring `k` contributions.
+fn batch_reports<T: Config>(k: u32) -> SampleReports<T> {
+	let (_, contributions) = T::BenchmarkHelper::deployed_adapter(k);
+	let n = Batches::<T>::get(0).map_or(0, |b| b.sample.len());
+	let reports: Vec<SampleReport<T>> = (0..n)
+		.map(|_| SampleReport { tokens: 500, digest: ContentHash::of(b"digest"), scores: scores::<T>(&contributions, k) })
+		.collect();
+	BoundedVec::truncate_from(reports)
+}
+
+fn batch_commit_of<T: Config>(who: &T::AccountId, r: &SampleReports<T>) -> (BatchCommit<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
+	let key = key_of::<T>(who);
+	let commit = BatchCommit { batch: 0, key: key.clone(), commitment: batch_commitment::<T>(0, who, r, true, &[1; 32]) };
+	let sig = key.sign(&commit.encode()).expect("keystore");
+	(commit, sig)
+}
+
+fn batch_reveal_of<T: Config>(who: &T::AccountId, r: &SampleReports<T>) -> (BatchReveal<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
+	let key = key_of::<T>(who);
+	let reveal = BatchReveal { batch: 0, key: key.clone(), reports: r.clone(), totals_ok: true, salt: [1; 32] };
+	let sig = key.sign(&reveal.encode()).expect("keystore");
+	(reveal, sig)
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -402,6 +448,40 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(op), 0, BoundedVec::truncate_from(opened));
 		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Commit { .. })));
+	}
+
+	#[benchmark]
+	fn commit_batch_report() {
+		// The last of the panel commits: the commit phase closes.
+		widest::<T>();
+		let panel = opened_batch::<T>();
+		let r = batch_reports::<T>(T::MaxContributions::get());
+		for who in &panel[..panel.len() - 1] {
+			Pallet::<T>::do_commit_batch(batch_commit_of::<T>(who, &r).0).expect("commit");
+		}
+		let (commit, signature) = batch_commit_of::<T>(panel.last().expect("a panel"), &r);
+		#[extrinsic_call]
+		_(RawOrigin::Authorized, commit, signature);
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Reveal { .. })));
+	}
+
+	#[benchmark]
+	fn reveal_batch_report(k: Linear<1, { T::MaxContributions::get() }>) {
+		// The last reveal: the verdict over every sampled leaf and the whole panel.
+		widest::<T>();
+		let panel = opened_batch::<T>();
+		let r = batch_reports::<T>(k);
+		for who in &panel {
+			Pallet::<T>::do_commit_batch(batch_commit_of::<T>(who, &r).0).expect("commit");
+		}
+		let (last, rest) = panel.split_last().expect("a panel");
+		for who in rest {
+			Pallet::<T>::do_reveal_batch(batch_reveal_of::<T>(who, &r).0).expect("reveal");
+		}
+		let (reveal, signature) = batch_reveal_of::<T>(last, &r);
+		#[extrinsic_call]
+		_(RawOrigin::Authorized, reveal, signature);
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Challenge { .. } | BatchPhase::Refunded { .. })));
 	}
 
 	#[benchmark]

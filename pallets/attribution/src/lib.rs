@@ -722,7 +722,7 @@ pub mod pallet {
 		/// transaction signed by its key. Emits `BatchReportCommitted`, and `BatchRevealOpened`
 		/// when the whole panel has committed.
 		#[pallet::call_index(13)]
-		#[pallet::weight(T::WeightInfo::commit_report(T::MaxAssigned::get()))]
+		#[pallet::weight(T::WeightInfo::commit_batch_report())]
 		#[pallet::weight_of_authorize(T::WeightInfo::authorize_report())]
 		#[pallet::authorize(Self::authorize_batch_commit)]
 		pub fn commit_batch_report(
@@ -739,7 +739,7 @@ pub mod pallet {
 		/// verdict. An authorized transaction signed by its key. Emits `BatchReportRevealed`,
 		/// then `BatchSettled` or `BatchRefunded`.
 		#[pallet::call_index(14)]
-		#[pallet::weight(T::WeightInfo::reveal_report(T::MaxAssigned::get(), T::MaxContributions::get().saturating_mul(T::SampleSize::get())))]
+		#[pallet::weight(T::WeightInfo::reveal_batch_report(T::MaxContributions::get()))]
 		#[pallet::weight_of_authorize(T::WeightInfo::authorize_report())]
 		#[pallet::authorize(Self::authorize_batch_reveal)]
 		pub fn reveal_batch_report(

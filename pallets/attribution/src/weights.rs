@@ -38,6 +38,8 @@ pub trait WeightInfo {
 	fn submit_batch(p: u32) -> Weight;
 	fn open_sample(s: u32) -> Weight;
 	fn prove_fraud(p: u32) -> Weight;
+	fn commit_batch_report() -> Weight;
+	fn reveal_batch_report(k: u32) -> Weight;
 }
 
 macro_rules! weights {
@@ -55,6 +57,19 @@ macro_rules! weights {
 				.saturating_add(Weight::from_parts(2_000_000, 0).saturating_mul(s.into()))
 				.saturating_add($db.reads(3_u64))
 				.saturating_add($db.writes(3_u64))
+		}
+		fn commit_batch_report() -> Weight {
+			Weight::from_parts(30_000_000, 4000)
+				.saturating_add($db.reads(4_u64))
+				.saturating_add($db.writes(3_u64))
+		}
+		fn reveal_batch_report(k: u32) -> Weight {
+			// The verdict: per sampled leaf (16) the panel's reports aggregated; strikes; the
+			// payout or the refund.
+			Weight::from_parts(200_000_000, 20_000)
+				.saturating_add(Weight::from_parts(4_000_000, 0).saturating_mul(k.into()))
+				.saturating_add($db.reads(12_u64))
+				.saturating_add($db.writes(12_u64))
 		}
 		fn prove_fraud(p: u32) -> Weight {
 			// A leaf's hash and path, its signature, then the batch's refund: per payer its
