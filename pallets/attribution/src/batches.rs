@@ -153,12 +153,12 @@ impl<T: Config> Pallet<T> {
 		let (seed, _) = T::Randomness::random(&(b"mnemo/attribution/batch", batch).encode());
 		let panel = match Self::draw_panel(seed.as_ref(), params.assigned) {
 			Ok(p) => p,
-			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now),
+			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now, &[]),
 		};
 		let sample = Self::draw_sample(seed.as_ref(), b.header.leaves, T::SampleSize::get());
 		let open_until = match Self::schedule_batch(now.saturating_add(T::OpenPeriod::get()), batch) {
 			Ok(at) => at,
-			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now),
+			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now, &[]),
 		};
 		b.panel = panel.clone();
 		b.sample = BoundedVec::truncate_from(sample.clone());
@@ -214,38 +214,42 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Give `batch`'s charges back to its payers, slash `slash` of its operator's bond to the
-	/// treasury, and close it. Never fails.
-	fn refund_batch(batch: BatchId, mut b: Batch<T>, why: BatchRefund, slash: Perbill, now: BlockNumberFor<T>) {
+	/// Give `batch`'s charges back to its payers, slash `slash` of its operator's bond, and close
+	/// it: `FinderReward` of the slash goes, in equal parts, to `finders` (who proved the fraud,
+	/// or the panel that caught it), the rest to the treasury. Never fails.
+	fn refund_batch(
+		batch: BatchId,
+		mut b: Batch<T>,
+		why: BatchRefund,
+		slash: Perbill,
+		now: BlockNumberFor<T>,
+		finders: &[T::AccountId],
+	) {
 		let amount = T::BatchEscrow::refund(batch).unwrap_or_else(|e| {
 			log::error!(target: LOG_TARGET, "batch {batch}: refund failed: {e:?}");
 			0
 		});
-		let mut slashed = 0;
-		if !slash.is_zero() {
-			if let Some(bond) = Operators::<T>::get(&b.operator) {
-				let amount = slash.mul_floor(bond);
-				let reason = HoldReason::OperatorBond.into();
-				// Moves part of the held bond to the treasury; the rest stays held.
-				if let Ok(moved) = T::Currency::transfer_on_hold(
-					&reason,
-					&b.operator,
-					&T::Treasury::get(),
-					amount,
-					Precision::BestEffort,
-					Restriction::Free,
-					Fortitude::Force,
-				) {
-					slashed = moved;
-					Operators::<T>::insert(&b.operator, bond.saturating_sub(moved));
-				}
+		let (mut slashed, mut rewarded) = (0, 0);
+		if let Some(bond) = Operators::<T>::get(&b.operator).filter(|_| !slash.is_zero()) {
+			let total = slash.mul_floor(bond);
+			let reason = HoldReason::OperatorBond.into();
+			// Part of the held bond moves to `to`; what cannot move stays held.
+			let pay = |to: &T::AccountId, amount| {
+				T::Currency::transfer_on_hold(&reason, &b.operator, to, amount, Precision::BestEffort, Restriction::Free, Fortitude::Force)
+					.unwrap_or(0)
+			};
+			let each = T::FinderReward::get().mul_floor(total).checked_div(finders.len() as u128).unwrap_or(0);
+			for f in finders {
+				rewarded += pay(f, each);
 			}
+			slashed = rewarded + pay(&T::Treasury::get(), total.saturating_sub(rewarded));
+			Operators::<T>::insert(&b.operator, bond.saturating_sub(slashed));
 		}
 		SampledClaims::<T>::remove(batch);
 		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
 		b.phase = BatchPhase::Refunded { at: now, why };
 		Batches::<T>::insert(batch, b);
-		Self::deposit_event(Event::BatchRefunded { batch, why, amount, slashed });
+		Self::deposit_event(Event::BatchRefunded { batch, why, amount, slashed, rewarded });
 	}
 
 	/// The panel attestor a batch commitment comes from, if it may commit now.
@@ -318,7 +322,7 @@ impl<T: Config> Pallet<T> {
 		}
 		let committed = (b.panel.len() - silent.len()) as u32;
 		if committed < params.min_reports {
-			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now);
+			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now, &[]);
 		}
 		match Self::schedule_batch(now.saturating_add(params.reveal_period), batch) {
 			Ok(until) => {
@@ -326,7 +330,7 @@ impl<T: Config> Pallet<T> {
 				Batches::<T>::insert(batch, b);
 				Self::deposit_event(Event::BatchRevealOpened { batch, committed, until });
 			},
-			Err(_) => Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now),
+			Err(_) => Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now, &[]),
 		}
 	}
 
@@ -344,7 +348,7 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		if (reports.len() as u32) < params.min_reports {
-			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now);
+			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now, &[]);
 		}
 		reports.sort_by(|x, y| x.0.cmp(&y.0));
 		let mut faults: Vec<Option<Fault>> = alloc::vec![None; reports.len()];
@@ -357,7 +361,7 @@ impl<T: Config> Pallet<T> {
 			let Aggregate::Agreed { digest, scores, verdicts } =
 				aggregate(&input, T::MaxContributions::get() as usize, params.tolerance)
 			else {
-				return Self::refund_batch(batch, b, BatchRefund::NoMajority, Perbill::zero(), now);
+				return Self::refund_batch(batch, b, BatchRefund::NoMajority, Perbill::zero(), now, &[]);
 			};
 			for (f, v) in faults.iter_mut().zip(verdicts) {
 				if f.is_none() {
@@ -398,14 +402,14 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		if fraud {
-			return Self::refund_batch(batch, b, BatchRefund::Fraud, T::FraudSlash::get(), now);
+			return Self::refund_batch(batch, b, BatchRefund::Fraud, T::FraudSlash::get(), now, &paid);
 		}
 		if totals_wrong {
-			return Self::refund_batch(batch, b, BatchRefund::BadTotals, T::FraudSlash::get(), now);
+			return Self::refund_batch(batch, b, BatchRefund::BadTotals, T::FraudSlash::get(), now, &paid);
 		}
 		let mut b = b;
 		let Ok(until) = Self::schedule_batch(now.saturating_add(params.challenge_window), batch) else {
-			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now);
+			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now, &[]);
 		};
 		// The panel that agreed is kept (in place of the drawn one) for the payout.
 		b.panel = BoundedVec::truncate_from(paid.clone());
@@ -428,7 +432,7 @@ impl<T: Config> Pallet<T> {
 		};
 		if let Err(e) = T::BatchEscrow::settle(batch, payout) {
 			log::warn!(target: LOG_TARGET, "batch {batch}: payout refused: {e:?}");
-			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now);
+			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now, &[]);
 		}
 		b.phase = BatchPhase::Settled { at: now };
 		let (fees, paid) = (b.fees, b.panel.clone());
@@ -454,8 +458,8 @@ impl<T: Config> Pallet<T> {
 		let consented = leaf.voucher.operator == b.operator && Self::leaf_signed(&leaf);
 		let within = leaf.fee <= cap && tokens <= leaf.voucher.max_tokens;
 		ensure!(!consented || !within, Error::<T>::LeafHolds);
-		Self::deposit_event(Event::FraudProven { batch, index: proof.index, prover });
-		Self::refund_batch(batch, b, BatchRefund::Proven, T::FraudSlash::get(), Self::batch_now());
+		Self::deposit_event(Event::FraudProven { batch, index: proof.index, prover: prover.clone() });
+		Self::refund_batch(batch, b, BatchRefund::Proven, T::FraudSlash::get(), Self::batch_now(), &[prover.clone()]);
 		Ok(())
 	}
 
@@ -515,7 +519,7 @@ impl<T: Config> Pallet<T> {
 			match b.phase {
 				BatchPhase::Sampling { at } if at == now => Self::sample(batch, b, now),
 				BatchPhase::Open { until } if until == now =>
-					Self::refund_batch(batch, b, BatchRefund::NotOpened, T::WithholdSlash::get(), now),
+					Self::refund_batch(batch, b, BatchRefund::NotOpened, T::WithholdSlash::get(), now, &[]),
 				BatchPhase::Commit { until } if until == now => Self::close_batch_commit(batch, b, now),
 				BatchPhase::Reveal { until } if until == now => Self::verdict(batch, b, now),
 				BatchPhase::Challenge { until } if until == now => Self::pay_out(batch, b, now),

@@ -184,9 +184,13 @@ pub mod pallet {
 		/// Part of the operator's bond slashed (to the treasury) for a batch it does not open.
 		#[pallet::constant]
 		type WithholdSlash: Get<Perbill>;
-		/// Part of the operator's bond slashed (to the treasury) for a batch proven false.
+		/// Part of the operator's bond slashed for a batch proven false.
 		#[pallet::constant]
 		type FraudSlash: Get<Perbill>;
+		/// Part of a fraud's slash paid to whoever found it (the prover, or the panel that caught
+		/// it); the rest goes to the treasury.
+		#[pallet::constant]
+		type FinderReward: Get<Perbill>;
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
@@ -441,8 +445,9 @@ pub mod pallet {
 		BatchPruned { batch: BatchId },
 		/// `prover` proved leaf `index` of `batch` false.
 		FraudProven { batch: BatchId, index: u32, prover: T::AccountId },
-		/// `batch` was refunded to its payers; `slashed` of its operator's bond went to the treasury.
-		BatchRefunded { batch: BatchId, why: BatchRefund, amount: Balance, slashed: Balance },
+		/// `batch` was refunded to its payers (`amount`); `slashed` of its operator's bond was
+		/// taken, `rewarded` of it to whoever found the fraud and the rest to the treasury.
+		BatchRefunded { batch: BatchId, why: BatchRefund, amount: Balance, slashed: Balance, rewarded: Balance },
 	}
 
 	#[pallet::error]

@@ -173,6 +173,7 @@ impl DatanetsInspect<AccountId> for MockDatanets {
 parameter_types! {
 	pub const WithholdSlash: Perbill = Perbill::from_percent(50);
 	pub const FraudSlash: Perbill = Perbill::from_percent(100);
+	pub const FinderReward: Perbill = Perbill::from_percent(20);
 	/// Batch charges: batch, payer, amount; refunded batches; settled batches.
 	pub static BatchCharged: Vec<(u64, AccountId, Balance)> = Vec::new();
 	pub static BatchesRefunded: Vec<u64> = Vec::new();
@@ -307,6 +308,7 @@ impl pallet_attribution::Config for Test {
 	type MaxBatchesPerBlock = ConstU32<4>;
 	type WithholdSlash = WithholdSlash;
 	type FraudSlash = FraudSlash;
+	type FinderReward = FinderReward;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockHelper;

@@ -36,6 +36,8 @@ parameter_types! {
 	/// All of an operator's bond for a batch proven false (docs/settlement.md: the maths sizes
 	/// batches so that this loses more than cheating gains).
 	pub const FraudSlash: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(100);
+	/// A fifth of a fraud's slash to whoever found it: proving fraud pays.
+	pub const FinderReward: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(20);
 	/// One version record.
 	pub const VersionDeposit: Balance = deposit(1, 96);
 	/// A contribution record and its indexes, kept while it is approved.
@@ -213,6 +215,7 @@ impl pallet_attribution::Config for Runtime {
 	type MaxBatchesPerBlock = ConstU32<16>;
 	type WithholdSlash = WithholdSlash;
 	type FraudSlash = FraudSlash;
+	type FinderReward = FinderReward;
 	type WeightInfo = pallet_attribution::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = AttributionBenchmarkHelper;

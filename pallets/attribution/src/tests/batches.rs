@@ -4,7 +4,7 @@
 use crate::{mock::*, *};
 use mnemo_primitives::{
 	batch::{self, LeafShares, MerkleProof},
-	ContentHash, Voucher,
+	Balance, ContentHash, Voucher,
 };
 use polkadot_sdk::{
 	frame_support::{assert_noop, assert_ok, traits::ConstU32},
@@ -169,7 +169,7 @@ fn a_batch_not_opened_in_time_is_refunded_and_its_operator_slashed() {
 		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND / 2));
 		assert!(matches!(
 			events().last(),
-			Some(Event::BatchRefunded { batch: 0, why: BatchRefund::NotOpened, amount: 40, slashed: 50 })
+			Some(Event::BatchRefunded { batch: 0, why: BatchRefund::NotOpened, amount: 40, slashed: 50, rewarded: 0 })
 		));
 		assert_eq!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { at: 6, why: BatchRefund::NotOpened });
 	});
@@ -264,10 +264,16 @@ fn a_falsified_sampled_leaf_is_caught_refunded_and_its_operator_slashed() {
 			.collect();
 		let sample = opened(inflated);
 		let treasury = free(TREASURY);
+		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		let before: Vec<Balance> = panel.iter().map(|a| free(*a)).collect();
 		panel_reports(|_| (honest(sample.len()), true));
 		assert_eq!(BatchesRefunded::get(), vec![0]);
 		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000), "every payer refunded");
-		assert_eq!(free(TREASURY), treasury + OPERATOR_BOND, "the whole bond slashed");
+		// The whole bond slashed: a fifth to the panel that caught it (6 each of the 20, 2 of
+		// rounding to the treasury), the rest to the treasury.
+		let after: Vec<Balance> = panel.iter().map(|a| free(*a)).collect();
+		assert!(after.iter().zip(&before).all(|(a, b)| a - b == 6), "{before:?} → {after:?}");
+		assert_eq!(free(TREASURY), treasury + OPERATOR_BOND - 18, "the rest of the bond");
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::Fraud, .. }));
 	});
 }
@@ -329,11 +335,13 @@ fn a_leaf_its_payer_never_signed_is_proven_false_before_the_batch_pays_out() {
 			Attribution::prove_fraud(RuntimeOrigin::signed(PAYER), 0, stranger, batch::merkle_proof(&hashes, 0).unwrap()),
 			Error::<Test>::BadLeafProof
 		);
-		let treasury = free(TREASURY);
+		let (treasury, prover) = (free(TREASURY), free(PAYER));
 		assert_ok!(prove(2));
 		assert!(events().iter().any(|e| matches!(e, Event::FraudProven { batch: 0, index: 2, prover: PAYER })));
 		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000), "every payer refunded");
-		assert_eq!(free(TREASURY), treasury + OPERATOR_BOND);
+		// Proving it paid: a fifth of the whole bond to the prover, the rest to the treasury.
+		assert_eq!(free(PAYER), prover + OPERATOR_BOND / 5);
+		assert_eq!(free(TREASURY), treasury + OPERATOR_BOND - OPERATOR_BOND / 5);
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::Proven, .. }));
 		assert_noop!(prove(2), Error::<Test>::BatchPhase);
 		let _ = sample;
