@@ -8,7 +8,7 @@
 use crate::Signer;
 use codec::{Decode, Encode};
 use mnemo_primitives::{AccountId, BlockNumber, Voucher};
-use polkadot_sdk::sp_runtime::{traits::Verify, MultiSignature};
+use polkadot_sdk::sp_runtime::MultiSignature;
 
 /// The runtime's voucher type.
 pub type VoucherOf = Voucher<AccountId, BlockNumber>;
@@ -34,14 +34,7 @@ impl SignedVoucher {
 	/// Whether the signature is the payer's, over the payload raw or wrapped in
 	/// `<Bytes>`…`</Bytes>` (as Polkadot.js `signRaw` signs), as the chain accepts.
 	pub fn verify(&self) -> bool {
-		let payload = self.voucher.signing_payload();
-		if self.signature.verify(&payload[..], &self.payer) {
-			return true;
-		}
-		let mut wrapped = b"<Bytes>".to_vec();
-		wrapped.extend(&payload);
-		wrapped.extend(b"</Bytes>");
-		self.signature.verify(&wrapped[..], &self.payer)
+		self.voucher.signed_by(&self.signature, &self.payer)
 	}
 
 	/// The header value.

@@ -131,6 +131,20 @@ impl<AccountId: Encode, BlockNumber: Encode> Voucher<AccountId, BlockNumber> {
 		out
 	}
 
+	/// Whether `signature` is `signer`'s signature of [`Self::signing_payload`], raw or wrapped in
+	/// `<Bytes>`…`</Bytes>` (as Polkadot.js `signRaw` signs): what the chain and the engine accept.
+	pub fn signed_by<S: Verify>(&self, signature: &S, signer: &<S::Signer as IdentifyAccount>::AccountId) -> bool
+	where
+		S::Signer: IdentifyAccount,
+	{
+		let payload = self.signing_payload();
+		if signature.verify(&payload[..], signer) {
+			return true;
+		}
+		let wrapped = [&b"<Bytes>"[..], &payload, &b"</Bytes>"[..]].concat();
+		signature.verify(&wrapped[..], signer)
+	}
+
 	/// The most this one request can cost: [`inference_fee`] at the price cap for the token
 	/// cap, with the chain's `min_fee`. What a client adds to `cumulative` per voucher.
 	pub fn cap(&self, min_fee: Balance) -> Balance {

@@ -371,17 +371,19 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 		let eng = engine.clone();
 		let payer_hex = hex::encode(payer.0);
 		let last = blocking(move || eng.channel(&payer_hex)).await?;
-		let last = last.filter(|l| l["voucher"].as_str().and_then(|h| SignedVoucher::from_header(h).ok()).is_some_and(|sv| sv.voucher.channel == channel.id));
-		let (seq, base) = match &last {
-			Some(l) => {
-				let sv = SignedVoucher::from_header(l["voucher"].as_str().unwrap_or_default())
-					.map_err(|e| CliError::new("Engine", format!("the engine's last voucher of yours does not decode: {e}")))?;
+		// The engine's last voucher, decoded once; one for an earlier channel does not count.
+		let last = last.and_then(|l| {
+			let sv = SignedVoucher::from_header(l["voucher"].as_str()?).ok()?;
+			let unsettled: u128 = l["unsettled"].as_str().and_then(|u| u.parse().ok()).unwrap_or(0);
+			(sv.voucher.channel == channel.id).then_some((sv, unsettled))
+		});
+		let (seq, base) = match last {
+			Some((sv, unsettled)) => {
 				// Only what this account itself signed counts: the engine cannot make it consent
 				// to more.
 				if sv.payer != payer_id || !sv.verify() || <polkadot_sdk::sp_runtime::AccountId32 as AsRef<[u8; 32]>>::as_ref(&sv.voucher.operator) != &operator.0 {
 					return Err(CliError::new("Engine", "the engine's last voucher of yours is not one you signed for it"));
 				}
-				let unsettled: u128 = l["unsettled"].as_str().and_then(|u| u.parse().ok()).unwrap_or(0);
 				if sv.voucher.expires_at >= best {
 					(sv.voucher.seq, sv.voucher.cumulative)
 				} else {

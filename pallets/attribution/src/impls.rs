@@ -19,7 +19,7 @@ use mnemo_primitives::{
 	ModelStage, ModelsInspect, PaymentEscrow, ReceiptId, RewardSink, Settlement, SpendEntry,
 };
 use polkadot_sdk::sp_runtime::{
-	traits::{Saturating, Verify, Zero},
+	traits::{Saturating, Zero},
 	Perbill,
 };
 
@@ -154,16 +154,6 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Whether `signature` is the payer's signature of the voucher, raw or `<Bytes>`-wrapped.
-	fn signed_by_payer(record: &InferenceRecord<T>) -> bool {
-		let payload = record.voucher.signing_payload();
-		if record.signature.verify(&payload[..], &record.payer) {
-			return true;
-		}
-		let wrapped = [&b"<Bytes>"[..], &payload, &b"</Bytes>"[..]].concat();
-		record.signature.verify(&wrapped[..], &record.payer)
-	}
-
 	/// Check, charge and record one inference; fails changing nothing (the caller's storage
 	/// layer reverts a charge made before a later failure).
 	fn record_one(
@@ -178,7 +168,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(genesis.as_ref() == v.genesis.as_bytes(), Error::<T>::GenesisMismatch);
 		ensure!(now <= v.expires_at, Error::<T>::VoucherExpired);
 		ensure!(v.expires_at <= now.saturating_add(params.max_voucher_lifetime), Error::<T>::VoucherTooLong);
-		ensure!(Self::signed_by_payer(&r), Error::<T>::BadVoucherSignature);
+		ensure!(r.voucher.signed_by(&r.signature, &r.payer), Error::<T>::BadVoucherSignature);
 		ensure!(!Requests::<T>::contains_key(operator, v.request), Error::<T>::DuplicateRequest);
 		let deployed = T::Models::adapter_model(v.adapter).and_then(T::Models::model_stage) == Some(ModelStage::Deployed);
 		let price = T::Models::adapter_price_per_1k_tokens(v.adapter).filter(|_| deployed).ok_or(Error::<T>::AdapterNotDeployed)?;

@@ -120,7 +120,8 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_close_channel(payer: &T::AccountId, operator: &T::AccountId) -> DispatchResult {
 		let mut ch = Channels::<T>::get(payer, operator).ok_or(Error::<T>::NoChannel)?;
 		ensure!(ch.closes_at.is_none(), Error::<T>::ChannelClosing);
-		let closes_at = Self::now().saturating_add(Self::current_params().notice).max(Self::now().saturating_add(One::one()));
+		// At least the next block: a channel never closes in the block that closes it.
+		let closes_at = Self::now().saturating_add(Self::current_params().notice.max(One::one()));
 		ch.closes_at = Some(closes_at);
 		Channels::<T>::insert(payer, operator, ch);
 		Self::deposit_event(Event::ChannelClosing {
