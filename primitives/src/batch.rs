@@ -86,12 +86,7 @@ where
 {
 	/// Whether the payer signed the voucher (raw, or `<Bytes>`-wrapped as Polkadot.js signs).
 	pub fn consented(&self) -> bool {
-		let payload = self.voucher.signing_payload();
-		if self.signature.verify(&payload[..], &self.payer) {
-			return true;
-		}
-		let wrapped = [&b"<Bytes>"[..], &payload, &b"</Bytes>"[..]].concat();
-		self.signature.verify(&wrapped[..], &self.payer)
+		self.voucher.signed_by(&self.signature, &self.payer)
 	}
 }
 

@@ -19,7 +19,7 @@ use polkadot_sdk::{
 	},
 	frame_system::{self, pallet_prelude::BlockNumberFor},
 	sp_runtime::{
-		traits::{Verify, Zero},
+		traits::Zero,
 		DispatchResult, Perbill, Saturating,
 	},
 };
@@ -27,16 +27,6 @@ use polkadot_sdk::{
 impl<T: Config> Pallet<T> {
 	fn batch_now() -> BlockNumberFor<T> {
 		frame_system::Pallet::<T>::block_number()
-	}
-
-	/// Whether `signature` is the payer's signature of `voucher`, raw or `<Bytes>`-wrapped.
-	fn payer_signed(c: &PayerCharge<T>) -> bool {
-		let payload = c.voucher.signing_payload();
-		if c.signature.verify(&payload[..], &c.payer) {
-			return true;
-		}
-		let wrapped = [&b"<Bytes>"[..], &payload, &b"</Bytes>"[..]].concat();
-		c.signature.verify(&wrapped[..], &c.payer)
 	}
 
 	/// Put `batch` in the first block from `at` with a free batch slot; that block.
@@ -83,7 +73,7 @@ impl<T: Config> Pallet<T> {
 			ensure!(genesis.as_ref() == v.genesis.as_bytes(), Error::<T>::GenesisMismatch);
 			ensure!(now <= v.expires_at, Error::<T>::VoucherExpired);
 			ensure!(v.expires_at <= now.saturating_add(params.max_voucher_lifetime), Error::<T>::VoucherTooLong);
-			ensure!(Self::payer_signed(c), Error::<T>::BadVoucherSignature);
+			ensure!(c.voucher.signed_by(&c.signature, &c.payer), Error::<T>::BadVoucherSignature);
 		}
 		for c in &charges {
 			let v = &c.voucher;
@@ -455,22 +445,12 @@ impl<T: Config> Pallet<T> {
 		let params = Self::current_params();
 		let tokens = leaf.input_tokens.saturating_add(leaf.output_tokens);
 		let cap = mnemo_primitives::inference_fee(leaf.voucher.max_price_per_1k, tokens, params.min_fee);
-		let consented = leaf.voucher.operator == b.operator && Self::leaf_signed(&leaf);
+		let consented = leaf.voucher.operator == b.operator && leaf.consented();
 		let within = leaf.fee <= cap && tokens <= leaf.voucher.max_tokens;
 		ensure!(!consented || !within, Error::<T>::LeafHolds);
 		Self::deposit_event(Event::FraudProven { batch, index: proof.index, prover: prover.clone() });
 		Self::refund_batch(batch, b, BatchRefund::Proven, T::FraudSlash::get(), Self::batch_now(), &[prover.clone()]);
 		Ok(())
-	}
-
-	/// Whether the leaf's payer signed its voucher, raw or `<Bytes>`-wrapped.
-	fn leaf_signed(leaf: &BatchLeaf<T>) -> bool {
-		let payload = leaf.voucher.signing_payload();
-		if leaf.signature.verify(&payload[..], &leaf.payer) {
-			return true;
-		}
-		let wrapped = [&b"<Bytes>"[..], &payload, &b"</Bytes>"[..]].concat();
-		leaf.signature.verify(&wrapped[..], &leaf.payer)
 	}
 
 	/// Remove batches finished (paid out or refunded) more than `retention` blocks ago, oldest

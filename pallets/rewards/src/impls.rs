@@ -360,6 +360,42 @@ impl<T: Config> Pallet<T> {
 	}
 }
 
+impl<T: Config> Pallet<T> {
+	/// Move `amount` from `payer`'s channel to `operator` into the pallet's escrow, as voucher
+	/// `seq` of channel `channel` consenting to `cumulative` in all: the channel must be open and
+	/// be that channel, the voucher newer than the last one drawn, the channel's spending within
+	/// `cumulative` and its balance enough. The channel as it is after; changes nothing if it fails.
+	fn draw_on_channel(
+		payer: &T::AccountId,
+		operator: &T::AccountId,
+		channel: u64,
+		seq: u64,
+		cumulative: Balance,
+		amount: Balance,
+		now: BlockNumberFor<T>,
+	) -> Result<Channel<BlockNumberFor<T>>, DispatchError> {
+		let mut ch = Channels::<T>::get(payer, operator).ok_or(Error::<T>::NoChannel)?;
+		ensure!(ch.id == channel, Error::<T>::WrongChannel);
+		ensure!(ch.closes_at.is_none_or(|at| now < at), Error::<T>::ChannelClosed);
+		ensure!(seq > ch.seq, Error::<T>::StaleVoucher);
+		let spent = ch.spent.checked_add(amount).filter(|s| *s <= cumulative).ok_or(Error::<T>::AboveConsent)?;
+		ch.balance = ch.balance.checked_sub(amount).ok_or(Error::<T>::ChannelDepleted)?;
+		T::Currency::transfer_on_hold(
+			&Self::reason(),
+			payer,
+			&Self::account_id(),
+			amount,
+			Precision::Exact,
+			Restriction::Free,
+			Fortitude::Polite,
+		)?;
+		ch.spent = spent;
+		ch.seq = seq;
+		Channels::<T>::insert(payer, operator, &ch);
+		Ok(ch)
+	}
+}
+
 impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 	fn charge(c: Charge<T::AccountId>) -> Result<(), DispatchError> {
 		ensure!(c.amount > 0, Error::<T>::ZeroAmount);
@@ -368,25 +404,7 @@ impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
 			Error::<T>::DuplicateReceipt
 		);
 		let now = Self::now();
-		let mut ch = Channels::<T>::get(&c.payer, &c.operator).ok_or(Error::<T>::NoChannel)?;
-		ensure!(ch.id == c.channel, Error::<T>::WrongChannel);
-		ensure!(ch.closes_at.is_none_or(|at| now < at), Error::<T>::ChannelClosed);
-		ensure!(c.seq > ch.seq, Error::<T>::StaleVoucher);
-		let spent = ch.spent.checked_add(c.amount).filter(|s| *s <= c.cumulative).ok_or(Error::<T>::AboveConsent)?;
-		ch.balance = ch.balance.checked_sub(c.amount).ok_or(Error::<T>::ChannelDepleted)?;
-		// Changes nothing if it fails.
-		T::Currency::transfer_on_hold(
-			&Self::reason(),
-			&c.payer,
-			&Self::account_id(),
-			c.amount,
-			Precision::Exact,
-			Restriction::Free,
-			Fortitude::Polite,
-		)?;
-		ch.spent = spent;
-		ch.seq = c.seq;
-		Channels::<T>::insert(&c.payer, &c.operator, ch);
+		let ch = Self::draw_on_channel(&c.payer, &c.operator, c.channel, c.seq, c.cumulative, c.amount, now)?;
 		let period = Self::period_of(now);
 		Self::record_spend(&c.payer, c.adapter, period, c.amount, true);
 		Escrows::<T>::insert(
@@ -508,25 +526,7 @@ impl<T: Config> BatchEscrow<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 		});
 		ensure!(escrow.operator == c.operator, Error::<T>::UnknownBatch);
 		ensure!(escrow.payers < T::MaxPayersPerBatch::get(), Error::<T>::TooManyPayers);
-		let mut ch = Channels::<T>::get(&c.payer, &c.operator).ok_or(Error::<T>::NoChannel)?;
-		ensure!(ch.id == c.channel, Error::<T>::WrongChannel);
-		ensure!(ch.closes_at.is_none_or(|at| now < at), Error::<T>::ChannelClosed);
-		ensure!(c.seq > ch.seq, Error::<T>::StaleVoucher);
-		let spent = ch.spent.checked_add(c.amount).filter(|s| *s <= c.cumulative).ok_or(Error::<T>::AboveConsent)?;
-		ch.balance = ch.balance.checked_sub(c.amount).ok_or(Error::<T>::ChannelDepleted)?;
-		// Changes nothing if it fails.
-		T::Currency::transfer_on_hold(
-			&Self::reason(),
-			&c.payer,
-			&Self::account_id(),
-			c.amount,
-			Precision::Exact,
-			Restriction::Free,
-			Fortitude::Polite,
-		)?;
-		ch.spent = spent;
-		ch.seq = c.seq;
-		Channels::<T>::insert(&c.payer, &c.operator, ch);
+		let ch = Self::draw_on_channel(&c.payer, &c.operator, c.channel, c.seq, c.cumulative, c.amount, now)?;
 		escrow.total = escrow.total.saturating_add(c.amount);
 		escrow.payers += 1;
 		Self::record_spend_total(&c.payer, escrow.period, c.amount, true);
