@@ -17,7 +17,9 @@ pub mod typed;
 pub mod voucher;
 
 use codec::{Compact, Decode, Encode};
-use mnemo_primitives::{AccountId, Balance, BlockNumber, ContentHash, ReceiptId, RequestId};
+use mnemo_primitives::{AccountId, AdapterId, Balance, BatchId, BlockNumber, ContentHash, ReceiptId, RequestId};
+
+pub use mnemo_primitives::batch::{AdapterFacts, BatchHeader, BatchTerms, Blob, Leaf, MerkleProof};
 use polkadot_sdk::{
 	sp_core::{crypto::Pair as _, sr25519, H256},
 	sp_crypto_hashing::{blake2_128, blake2_256, twox_128, twox_64},
@@ -80,6 +82,67 @@ pub struct Channel {
 	pub seq: u64,
 	/// Set once the payer closed it: no charge lands from this block on.
 	pub closes_at: Option<BlockNumber>,
+}
+
+/// Why the runtime refused a view function (FRAME's `ViewFunctionDispatchError`).
+#[derive(Debug, Decode)]
+pub enum ViewDispatchError {
+	NotImplemented,
+	NotFound([u8; 32]),
+	Codec,
+}
+
+/// A view function's id as FRAME computes it: the 128-bit xxhash of the pallet's name in the
+/// runtime, then that of the function's signature.
+pub fn view_function_id(pallet: &str, signature: &str) -> [u8; 32] {
+	let mut id = [0u8; 32];
+	id[..16].copy_from_slice(&twox_128(pallet.as_bytes()));
+	id[16..].copy_from_slice(&twox_128(signature.as_bytes()));
+	id
+}
+
+/// A receipt's leaf in a batch, with the runtime's types.
+pub type LeafOf = Leaf<AccountId, BlockNumber, MultiSignature>;
+
+/// A batch's blob, with the runtime's types.
+pub type BlobOf = Blob<AccountId, BlockNumber, MultiSignature>;
+
+/// One payer's part of a batch as `submit_batch` takes it (the pallet's `PayerCharge`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct PayerCharge {
+	pub payer: AccountId,
+	/// Its latest voucher in the batch.
+	pub voucher: VoucherOf,
+	pub signature: MultiSignature,
+	/// How many of the batch's leaves are its receipts.
+	pub leaves: u32,
+	/// What they cost in all.
+	pub amount: Balance,
+}
+
+/// Where a batch is (the pallet's `BatchPhase`; a refund's reason as its index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum BatchPhase {
+	Sampling { at: BlockNumber },
+	Open { until: BlockNumber },
+	Commit { until: BlockNumber },
+	Reveal { until: BlockNumber },
+	Challenge { until: BlockNumber },
+	Settled { at: BlockNumber },
+	Refunded { at: BlockNumber, why: u8 },
+}
+
+/// A batch on chain (the pallet's `Batch`, same fields, same order).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct BatchRecord {
+	pub operator: AccountId,
+	pub header: BatchHeader,
+	pub fees: Balance,
+	pub submitted_at: BlockNumber,
+	pub phase: BatchPhase,
+	pub panel: Vec<AccountId>,
+	/// The sampled leaf indices, ascending.
+	pub sample: Vec<u32>,
 }
 
 /// A signing key.
@@ -353,6 +416,66 @@ impl Client {
 	/// Whether `who` is a registered serving operator (its bond, if so).
 	pub fn operator_bond(&self, who: &AccountId) -> Result<Option<Balance>> {
 		self.storage_value(&map_key("Attribution", "Operators", who))
+	}
+
+	/// `Attribution::submit_batch(header, charges)`.
+	pub fn submit_batch_call(header: &BatchHeader, charges: &[PayerCharge]) -> Vec<u8> {
+		let mut c = vec![ATTRIBUTION_PALLET, 11];
+		header.encode_to(&mut c);
+		charges.to_vec().encode_to(&mut c);
+		c
+	}
+
+	/// `Attribution::open_sample(batch, leaves)`: the sampled leaves with their paths, in the
+	/// sample's order.
+	pub fn open_sample_call(batch: BatchId, leaves: &[(LeafOf, MerkleProof)]) -> Vec<u8> {
+		let mut c = vec![ATTRIBUTION_PALLET, 12];
+		batch.encode_to(&mut c);
+		leaves.to_vec().encode_to(&mut c);
+		c
+	}
+
+	/// The id the next batch submitted will get.
+	pub fn next_batch(&self) -> Result<BatchId> {
+		Ok(self.storage_value(&storage_prefix("Attribution", "NextBatch"))?.unwrap_or(0))
+	}
+
+	/// Batch `id`, until it leaves state.
+	pub fn batch(&self, id: BatchId) -> Result<Option<BatchRecord>> {
+		let mut key = storage_prefix("Attribution", "Batches");
+		twox_64_concat(&id, &mut key);
+		self.storage_value(&key)
+	}
+
+	/// What the chain says of `adapter` for batches: its weights, training data and whom its
+	/// fees pay (`None`: no such adapter).
+	pub fn adapter_facts(&self, adapter: AdapterId) -> Result<Option<AdapterFacts<AccountId>>> {
+		self.view("Attribution", "adapter_facts(AdapterId) -> Option<AdapterFacts<T::AccountId>>", &adapter)
+	}
+
+	/// What every batch is split by.
+	pub fn batch_terms(&self) -> Result<BatchTerms<AccountId>> {
+		self.view("Attribution", "batch_terms() -> BatchTerms<T::AccountId>", &())
+	}
+
+	/// A pallet's view function, called through the `RuntimeViewFunction_execute_view_function`
+	/// runtime API at the best block. `signature` is the function's as FRAME hashes it into its
+	/// id: `name(ArgType,…) -> ReturnType`, types as written in the pallet, without spaces
+	/// (`view_function_id` computes the id; a test checks the ids against the runtime's metadata).
+	pub fn view<T: Decode>(&self, pallet: &str, signature: &str, args: &impl Encode) -> Result<T> {
+		const METHOD: &str = "RuntimeViewFunction_execute_view_function";
+		let mut input = view_function_id(pallet, signature).to_vec();
+		args.encode().encode_to(&mut input);
+		let v = self.call("state_call", serde_json::json!([METHOD, format!("0x{}", hex::encode(&input))]))?;
+		let bytes = self.hex_result("state_call", &v)?.unwrap_or_default();
+		let decode = |e: codec::Error| Error::Decode { method: format!("{pallet}.{signature}"), msg: e.to_string() };
+		// `Result<Vec<u8>, ViewFunctionDispatchError>`.
+		let answer: std::result::Result<Vec<u8>, ViewDispatchError> = Decode::decode(&mut &bytes[..]).map_err(decode)?;
+		let answer = answer.map_err(|e| Error::Rpc {
+			method: format!("{pallet}.{signature}"),
+			msg: format!("the runtime refused the view function: {e:?}"),
+		})?;
+		T::decode(&mut &answer[..]).map_err(decode)
 	}
 
 	/// The receipt recorded for `(operator, request)`, while it is in state.

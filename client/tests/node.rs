@@ -57,6 +57,16 @@ fn extrinsics_land_on_a_dev_node() {
 	assert_eq!(chain.nonce(&alice.account()).unwrap(), before + 1, "the batch was included");
 	assert_eq!(chain.receipt_of_request(&alice.account(), &[9; 16]).unwrap(), None);
 
+	// The view functions an operator's engine reads for its batches answer under the ids the
+	// client computes (a wrong id is the runtime's NotFound, an error here).
+	assert_eq!(chain.adapter_facts(4_000_000).unwrap(), None, "no such adapter");
+	let terms = chain.batch_terms().unwrap();
+	assert!(terms.split.is_whole() && terms.top_k > 0 && terms.min_fee > 0, "{terms:?}");
+	assert_eq!(chain.next_batch().unwrap(), 0);
+	assert_eq!(chain.batch(0).unwrap(), None);
+	let wrong = chain.view::<()>("Attribution", "batch_terms() -> Nothing", &());
+	assert!(matches!(wrong, Err(mnemo_client::Error::Rpc { .. })), "{wrong:?}");
+
 	// A transaction the node refuses comes back as an error naming the call.
 	let bad = chain.call("author_submitExtrinsic", serde_json::json!(["0x0102"]));
 	assert!(matches!(bad, Err(mnemo_client::Error::Rpc { .. })), "{bad:?}");

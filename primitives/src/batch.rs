@@ -12,8 +12,9 @@
 //! longer than the 64 bytes of an inner node's, so no inner node can pass for a leaf.
 
 use crate::{
+	engine::{AttributionRequest, DatanetData},
 	rewards::{split_fee, FeeSplit, SplitError},
-	AdapterId, Balance, ContentHash, ContributionId, ContributionShare, Voucher,
+	AdapterId, Balance, ContentHash, ContributionId, ContributionShare, ReceiptId, Voucher,
 };
 use alloc::{collections::BTreeMap, vec::Vec};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
@@ -239,10 +240,111 @@ pub fn totals<A: Clone + Eq, B, S>(leaves: &[Leaf<A, B, S>]) -> Result<(Vec<Paye
 }
 
 /// Whose one contribution is: its contributor and its datanet's owner.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
 pub struct ContributionOwners<AccountId> {
 	pub contributor: AccountId,
 	pub datanet_owner: AccountId,
+}
+
+/// What an operator commits on chain for a batch of receipts.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct BatchHeader {
+	/// The Merkle root of the receipts' leaves.
+	pub root: H256,
+	/// How many leaves.
+	pub leaves: u32,
+	/// Content hash of the batch's [`Blob`] in the operator's store.
+	pub blob: ContentHash,
+	/// The Merkle root of the payouts.
+	pub payouts_root: H256,
+	/// How many payouts.
+	pub payouts_count: u32,
+	/// Their sum.
+	pub payouts_total: Balance,
+	/// The attestors' part of the fees, paid to the panel at the verdict.
+	pub attestors_part: Balance,
+}
+
+/// A whole batch as the operator stores it (SCALE-encoded, by content hash) and serves it: every
+/// leaf's preimage and every payout. Anyone holding it can check it against its header, prove
+/// any leaf or payout in it, and recompute its totals and payouts.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Blob<AccountId, BlockNumber, Signature> {
+	pub leaves: Vec<Leaf<AccountId, BlockNumber, Signature>>,
+	pub payouts: Vec<Payout<AccountId>>,
+	/// The attestors' part of the leaves' fees.
+	pub attestors: Balance,
+}
+
+impl<AccountId: Encode, BlockNumber: Encode, Signature: Encode> Blob<AccountId, BlockNumber, Signature> {
+	/// The leaves' hashes, in order.
+	pub fn leaf_hashes(&self) -> Vec<H256> {
+		self.leaves.iter().map(Leaf::hash).collect()
+	}
+
+	/// The payouts' hashes, in order.
+	pub fn payout_hashes(&self) -> Vec<H256> {
+		self.payouts.iter().map(Payout::hash).collect()
+	}
+
+	/// The header that commits this blob, stored under `blob`.
+	pub fn header(&self, blob: ContentHash) -> BatchHeader {
+		BatchHeader {
+			root: merkle_root(&self.leaf_hashes()),
+			leaves: self.leaves.len() as u32,
+			blob,
+			payouts_root: merkle_root(&self.payout_hashes()),
+			payouts_count: self.payouts.len() as u32,
+			payouts_total: self.payouts.iter().fold(0, |s, p| s.saturating_add(p.amount)),
+			attestors_part: self.attestors,
+		}
+	}
+}
+
+/// What the chain says of one adapter, as an operator needs it to attribute and split the
+/// receipts it served with it and a panel attestor checks them: the adapter's weights and
+/// training data (what the engine attributes against) and whom its fees pay.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct AdapterFacts<AccountId> {
+	pub adapter: AdapterId,
+	/// Content hash of its weights.
+	pub adapter_hash: ContentHash,
+	/// Who receives the adapter owner's part.
+	pub owner: AccountId,
+	/// The datanet versions it was trained on, every contribution in them.
+	pub datanets: Vec<DatanetData>,
+	/// The contributions of those versions that still earn credit, ascending, with whom they pay.
+	pub earning: Vec<(ContributionId, ContributionOwners<AccountId>)>,
+}
+
+impl<AccountId: Clone> AdapterFacts<AccountId> {
+	/// The engine request that attributes `transcript` to this adapter's training data.
+	pub fn request(&self, receipt: ReceiptId, transcript: ContentHash, top_k: u32) -> AttributionRequest {
+		AttributionRequest {
+			receipt,
+			adapter: self.adapter,
+			adapter_hash: self.adapter_hash,
+			datanets: self.datanets.clone(),
+			transcript,
+			top_k,
+		}
+	}
+
+	/// Whom `contribution` pays, if it is in the adapter's data and still earns.
+	pub fn owners(&self, contribution: ContributionId) -> Option<ContributionOwners<AccountId>> {
+		let i = self.earning.binary_search_by_key(&contribution, |(c, _)| *c).ok()?;
+		Some(self.earning[i].1.clone())
+	}
+}
+
+/// What every batch is split by: the chain's fee split, its treasury, the minimum fee and how
+/// many contributions a receipt's attribution names at most.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct BatchTerms<AccountId> {
+	pub split: FeeSplit,
+	pub treasury: AccountId,
+	pub min_fee: Balance,
+	pub top_k: u32,
 }
 
 /// A batch's payouts: who is owed what, and the attestors' part kept apart.

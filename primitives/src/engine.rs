@@ -45,14 +45,18 @@ pub struct ValidateResponse {
 }
 
 /// One contribution of a datanet version, as the engine fetches it: by content hash.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+	Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, codec::Encode, codec::Decode, scale_info::TypeInfo,
+)]
 pub struct DataRef {
 	pub contribution: ContributionId,
 	pub content_hash: ContentHash,
 }
 
 /// A pinned datanet version and every contribution in it (what its merkle root covers).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+	Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, codec::Encode, codec::Decode, scale_info::TypeInfo,
+)]
 pub struct DatanetData {
 	pub datanet: DatanetId,
 	pub version: DatanetVersion,
@@ -218,6 +222,9 @@ pub struct AttributionResponse {
 	/// Digest of every input (adapter hash, datanet versions, transcript hash, method and its
 	/// parameters): attestors that computed the same thing report the same digest.
 	pub digest: ContentHash,
+	/// The transcript's tokens, prompt and output, counted as the serving engine counts them for
+	/// the fee ([`Transcript`]'s prompt and output each encoded alone).
+	pub tokens: u32,
 }
 
 /// The error body of every 4xx/5xx answer of the engine.

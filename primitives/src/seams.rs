@@ -209,4 +209,6 @@ pub trait BatchEscrow<AccountId, BlockNumber> {
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError>;
 	/// Pay `batch` out: its escrow must equal `payout.total + payout.attestors_part` exactly.
 	fn settle(batch: BatchId, payout: BatchPayout<AccountId, BlockNumber>) -> Result<(), DispatchError>;
+	/// The fee split in force: what a batch's payouts are computed with.
+	fn split() -> crate::rewards::FeeSplit;
 }

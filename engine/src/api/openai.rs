@@ -330,15 +330,18 @@ async fn run(s: Arc<Serving>, headers: HeaderMap, prompt: String, c: Common, cha
 	let transcript: Arc<Mutex<Option<ContentHash>>> = Arc::default();
 	let on_finish = match (voucher, &s.meter) {
 		(Some(sv), Some(m)) => {
-			let (m, slot, prompt) = (m.clone(), transcript.clone(), prompt.clone());
+			let (m, slot, prompt, base) = (m.clone(), transcript.clone(), prompt.clone(), s.base.clone());
 			let price_per_1k = price.as_ref().map_or(0, |p| p.price_per_1k);
 			Some(Box::new(move |o: &Outcome| {
 				if o.output_tokens == 0 {
 					m.release(&sv.voucher.request);
 					return Ok(());
 				}
-				let t = serde_json::to_vec(&Transcript { prompt, output: o.text.clone() }).expect("json");
-				let h = m.record(&sv, price_per_1k, &t, o.input_tokens, o.output_tokens)?;
+				let t = Transcript { prompt, output: o.text.clone() };
+				// Charged by the transcript's tokens: what anyone recounts from it.
+				let (input_tokens, output_tokens) = base.tokenizer.transcript_tokens(&t)?;
+				let t = serde_json::to_vec(&t).expect("json");
+				let h = m.record(&sv, price_per_1k, &t, input_tokens, output_tokens)?;
 				*slot.lock().expect("lock") = Some(h);
 				Ok(())
 			}) as crate::serve::OnFinish)

@@ -413,6 +413,7 @@ impl Engine {
 			.flat_map(|d| d.contributions.iter().map(move |c| format!("{}/{}/{}", d.datanet, d.version, c.contribution)))
 			.collect();
 		let cache = self.config.home.join("adapters").join(req.adapter_hash.to_hex()).join("grads");
+		let (prompt_tokens, output_tokens) = base.tokenizer.transcript_tokens(&t)?;
 		let query = attribution::Query { prompt: t.prompt, output: t.output };
 		let inputs = attribution::Inputs {
 			contributions: &contributions,
@@ -443,6 +444,7 @@ impl Engine {
 			method: a.method.to_string(),
 			method_version: a.method_version,
 			digest: a.digest,
+			tokens: prompt_tokens.saturating_add(output_tokens),
 		})
 	}
 }

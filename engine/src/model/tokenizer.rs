@@ -116,6 +116,14 @@ impl Tokenizer {
 		Ok(enc.get_ids().to_vec())
 	}
 
+	/// A transcript's prompt and output tokens as fees count them: each encoded alone. The
+	/// serving engine charges for these and a panel attestor recounts them from the transcript,
+	/// so both count the same whatever the sampler generated (an end-of-text token is not in the
+	/// text, and is not charged).
+	pub fn transcript_tokens(&self, t: &mnemo_primitives::engine::Transcript) -> Result<(u32, u32)> {
+		Ok((self.encode(&t.prompt)?.len() as u32, self.encode(&t.output)?.len() as u32))
+	}
+
 	/// Text of `ids`, special tokens left out.
 	pub fn decode(&self, ids: &[u32]) -> Result<String> {
 		self.inner.decode(ids, true).map_err(|e| Error::bad(format!("cannot decode: {e}")))

@@ -5,7 +5,11 @@
 use crate::{pallet::*, types::*, weights::WeightInfo, LOG_TARGET};
 use alloc::vec::Vec;
 use codec::Encode;
-use mnemo_primitives::{batch, BatchCharge, BatchEscrow, BatchId, ContentHash};
+use mnemo_primitives::{
+	batch::{self, AdapterFacts, BatchTerms, ContributionOwners},
+	engine::{DataRef, DatanetData},
+	AdapterId, BatchCharge, BatchEscrow, BatchId, ContentHash, DatanetsInspect, ModelsInspect,
+};
 use polkadot_sdk::{
 	frame_support::{
 		ensure,
@@ -25,6 +29,45 @@ use polkadot_sdk::{
 };
 
 impl<T: Config> Pallet<T> {
+	/// What the chain says of `adapter` for batches (see the view function `adapter_facts`).
+	pub fn facts_of(adapter: AdapterId) -> Option<AdapterFacts<T::AccountId>> {
+		let adapter_hash = T::Models::adapter_hash(adapter)?;
+		let owner = T::Models::adapter_owner(adapter)?;
+		let mut datanets = Vec::new();
+		let mut earning = Vec::new();
+		for (datanet, version) in T::Models::training_datanets(adapter) {
+			let contributions = T::Datanets::version_contributions(datanet, version);
+			let datanet_owner = T::Datanets::datanet_owner(datanet);
+			for (c, _) in &contributions {
+				let contributor = T::Datanets::contributor(*c).filter(|_| T::Datanets::earns_credit(*c));
+				if let (Some(contributor), Some(datanet_owner)) = (contributor, datanet_owner.clone()) {
+					earning.push((*c, ContributionOwners { contributor, datanet_owner }));
+				}
+			}
+			datanets.push(DatanetData {
+				datanet,
+				version,
+				contributions: contributions
+					.into_iter()
+					.map(|(contribution, content_hash)| DataRef { contribution, content_hash })
+					.collect(),
+			});
+		}
+		earning.sort_by_key(|(c, _)| *c);
+		earning.dedup_by_key(|(c, _)| *c);
+		Some(AdapterFacts { adapter, adapter_hash, owner, datanets, earning })
+	}
+
+	/// What every batch is split by (see the view function `batch_terms`).
+	pub fn terms() -> BatchTerms<T::AccountId> {
+		BatchTerms {
+			split: T::BatchEscrow::split(),
+			treasury: T::Treasury::get(),
+			min_fee: Self::current_params().min_fee,
+			top_k: T::MaxContributions::get(),
+		}
+	}
+
 	fn batch_now() -> BlockNumberFor<T> {
 		frame_system::Pallet::<T>::block_number()
 	}

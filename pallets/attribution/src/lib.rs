@@ -54,7 +54,8 @@ pub mod pallet {
 		pallet_prelude::{BlockNumberFor, *},
 	};
 	use mnemo_primitives::{
-		batch::MerkleProof, AdapterId, Balance, BatchEscrow, BatchId, ContentHash, ContributionId, DatanetsInspect,
+		batch::{AdapterFacts, BatchTerms, MerkleProof},
+		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, ContributionId, DatanetsInspect,
 		ModelsInspect, PaymentEscrow, ReceiptId, RequestId, RewardSink,
 	};
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
@@ -816,6 +817,19 @@ pub mod pallet {
 		/// The current parameters.
 		pub fn params() -> Params<BlockNumberFor<T>> {
 			Self::current_params()
+		}
+
+		/// What an operator's engine needs of the chain to attribute and split receipts of
+		/// `adapter` in a batch, and what a panel attestor checks them against: its weights, its
+		/// training data, whom its fees pay. `None` for an adapter without weights or owner.
+		pub fn adapter_facts(adapter: AdapterId) -> Option<AdapterFacts<T::AccountId>> {
+			Self::facts_of(adapter)
+		}
+
+		/// What every batch is split by: the fee split in force, the treasury, the minimum fee
+		/// and how many contributions an attribution names at most.
+		pub fn batch_terms() -> BatchTerms<T::AccountId> {
+			Self::terms()
 		}
 	}
 

@@ -208,6 +208,9 @@ impl mnemo_primitives::BatchEscrow<AccountId, u64> for MockBatchEscrow {
 	fn settle(_batch: u64, _p: mnemo_primitives::BatchPayout<AccountId, u64>) -> Result<(), DispatchError> {
 		Ok(())
 	}
+	fn split() -> mnemo_primitives::rewards::FeeSplit {
+		Default::default()
+	}
 }
 
 /// Escrow from a credit table; refunds go back to it.

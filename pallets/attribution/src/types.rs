@@ -503,24 +503,7 @@ mod tests {
 	}
 }
 
-/// What an operator commits for a batch of receipts (see `mnemo_primitives::batch`).
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-pub struct BatchHeader {
-	/// The Merkle root of the receipts' leaves.
-	pub root: polkadot_sdk::sp_core::H256,
-	/// How many leaves.
-	pub leaves: u32,
-	/// Content hash of the batch blob (every leaf's preimage, the payouts) in the operator's store.
-	pub blob: ContentHash,
-	/// The Merkle root of the payouts.
-	pub payouts_root: polkadot_sdk::sp_core::H256,
-	/// How many payouts.
-	pub payouts_count: u32,
-	/// Their sum.
-	pub payouts_total: Balance,
-	/// The attestors' part of the fees, paid to the panel at the verdict.
-	pub attestors_part: Balance,
-}
+pub use mnemo_primitives::batch::BatchHeader;
 
 /// One payer's part of a submitted batch: its latest voucher in the batch, signed, and what its
 /// receipts in the batch cost.

@@ -514,6 +514,10 @@ impl<T: Config> RewardSink<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 }
 
 impl<T: Config> BatchEscrow<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
+	fn split() -> FeeSplit {
+		Self::current_params().split
+	}
+
 	fn charge(batch: BatchId, c: BatchCharge<T::AccountId>) -> Result<(), DispatchError> {
 		ensure!(c.amount > 0, Error::<T>::ZeroAmount);
 		ensure!(!BatchCharges::<T>::contains_key(batch, &c.payer), Error::<T>::DuplicateCharge);

@@ -388,3 +388,31 @@ fn finished_batches_leave_state_after_the_retention() {
 		assert_eq!(BatchPruneCursor::<Test>::get(), 1);
 	});
 }
+
+#[test]
+fn an_operator_reads_what_it_attributes_against_and_whom_each_contribution_pays() {
+	new_test_ext().execute_with(|| {
+		Removed::set(vec![101]);
+		let facts = Attribution::adapter_facts(ADAPTER).expect("a deployed adapter has facts");
+		assert_eq!((facts.adapter, facts.owner), (ADAPTER, OWNER));
+		assert_eq!(facts.adapter_hash, ContentHash::of(b"adapter weights"));
+		// Every contribution of the pinned version, the removed one included: the engine
+		// attributes against the version as its root covers it.
+		assert_eq!(facts.datanets.len(), 1);
+		let ids: Vec<_> = facts.datanets[0].contributions.iter().map(|c| c.contribution).collect();
+		assert_eq!((facts.datanets[0].datanet, facts.datanets[0].version, ids), (0, 1, vec![100, 101, 102]));
+		// Only those that still earn pay anyone: the removed one's share goes unpaid.
+		let earning: Vec<_> = facts.earning.iter().map(|(c, o)| (*c, o.contributor, o.datanet_owner)).collect();
+		assert_eq!(earning, vec![(100, C1, DN_OWNER), (102, C2, DN_OWNER)]);
+		assert_eq!(facts.owners(101), None);
+		assert_eq!(facts.owners(102).map(|o| o.contributor), Some(C2));
+		// The request it sends its engine.
+		let req = facts.request(3, ContentHash([4; 32]), 2);
+		assert_eq!((req.adapter, req.adapter_hash, req.transcript, req.top_k), (ADAPTER, facts.adapter_hash, ContentHash([4; 32]), 2));
+		// No weights, no facts.
+		assert_eq!(Attribution::adapter_facts(99), None);
+		let terms = Attribution::batch_terms();
+		assert_eq!((terms.treasury, terms.top_k), (TREASURY, MAX_CONTRIBUTIONS));
+		assert_eq!(terms.min_fee, Attribution::params().min_fee);
+	});
+}

@@ -48,7 +48,7 @@ fn engine_request(id: ReceiptId) -> AttributionRequest {
 
 fn engine_answer(scores: &str) -> String {
 	format!(
-		r#"{{"contributions":[{scores}],"residual":0.2,"method":"datainf","method_version":1,"digest":"{}"}}"#,
+		r#"{{"contributions":[{scores}],"residual":0.2,"method":"datainf","method_version":1,"digest":"{}","tokens":15}}"#,
 		digest(7).to_hex()
 	)
 }
@@ -152,6 +152,7 @@ fn answer(scores: &[(u64, f64)]) -> AttributionResponse {
 		method: "datainf".into(),
 		method_version: 1,
 		digest: digest(1),
+		tokens: 15,
 	}
 }
 
