@@ -227,6 +227,41 @@ pub struct AttributionResponse {
 	pub tokens: u32,
 }
 
+/// Scores as a report carries them: ascending by contribution, none zero, summing to at most
+/// 100%.
+pub fn well_formed(scores: &[(ContributionId, Perbill)]) -> bool {
+	let ascending = scores.windows(2).all(|w| w[0].0 < w[1].0);
+	let positive = scores.iter().all(|(_, s)| !s.is_zero());
+	let sum: u64 = scores.iter().map(|(_, s)| u64::from(s.deconstruct())).sum();
+	ascending && positive && sum <= u64::from(Perbill::one().deconstruct())
+}
+
+impl AttributionResponse {
+	/// The answer as a report's scores, the same for an attestor and an operator: rounded to
+	/// `Perbill`, zeros dropped, the `k` highest kept, ascending by contribution, and trimmed
+	/// (from the highest) if rounding took the sum above 100%. `None` for a malformed answer (a
+	/// score outside `[0, 1]`, a contribution twice).
+	pub fn scores(&self, k: usize) -> Option<Vec<(ContributionId, Perbill)>> {
+		let mut scores = Vec::with_capacity(self.contributions.len());
+		for c in &self.contributions {
+			let p = fraction_to_perbill(c.score)?;
+			if !p.is_zero() {
+				scores.push((c.contribution, p));
+			}
+		}
+		scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+		scores.truncate(k);
+		let sum: u64 = scores.iter().map(|(_, p)| u64::from(p.deconstruct())).sum();
+		let excess = sum.saturating_sub(u64::from(Perbill::one().deconstruct()));
+		if excess > 0 {
+			let top = scores.first_mut()?;
+			top.1 = Perbill::from_parts(top.1.deconstruct().saturating_sub(excess as u32));
+		}
+		scores.sort_by_key(|(c, _)| *c);
+		well_formed(&scores).then_some(scores)
+	}
+}
+
 /// The error body of every 4xx/5xx answer of the engine.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorBody {

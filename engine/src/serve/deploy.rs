@@ -127,7 +127,7 @@ impl Serving {
 					meter.spawn_flusher(m.flush_interval, move || {
 						let client = mnemo_client::Client::connect(&url).map_err(|e| Error::Internal(e.to_string()))?;
 						Ok(Box::new(NodeChain { client, operator: key.clone(), timeout: Duration::from_secs(60) }) as Box<dyn ReceiptChain>)
-					});
+					}, engine.clone());
 				}
 				Some(meter)
 			},

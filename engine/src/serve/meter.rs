@@ -1,6 +1,6 @@
 //! Metering: payer vouchers checked against the payer's payment channel before a request runs,
 //! receipts journaled durably when it ends, and a flusher that records them on chain as signed
-//! `record_inferences` batches.
+//! batches (`submit_batch`), whose samples it opens when the chain draws them.
 //!
 //! ## Who pays: channels and vouchers
 //!
@@ -27,25 +27,27 @@
 //! request, and the chain checks it again when the receipt lands, so an operator cannot charge a
 //! payer beyond what it signed.
 //!
-//! ## Nothing acknowledged is lost, nothing is recorded twice
+//! ## Nothing acknowledged is lost, nothing is charged twice
 //!
 //! When a metered request ends, its transcript is stored in the blob store and its receipt
 //! written (and fsynced) to `serving/receipts/pending/` *before* the answer's last byte is sent.
-//! The flusher takes pending receipts in voucher order per payer (never past a request of the
-//! same payer still running, whose lower `seq` the chain would then refuse as stale), skips
-//! those the chain already holds under `(operator, request id)` (a batch that landed just before
-//! a crash), drops those past expiry, submits the rest in batches of at most 32 and waits for
-//! inclusion; a receipt the chain did not record is tried again (at most [`MAX_ATTEMPTS`] times)
-//! and then moved to `refused/`. The check before every submission is what makes restarts safe;
-//! the chain's own refusal of a repeated request id is the second line.
+//! The flusher commits pending receipts on chain in batches ([`batching`]): a batch is journaled
+//! in `batches/` before its receipts leave `pending/`, found on chain before it is submitted
+//! again, and dissolved back into `pending/` if it cannot land; receipts that cannot be charged
+//! end in `refused/` or `expired/`. The chain's own checks (each payer's voucher number above
+//! the last charged, its cumulative consent) are the second line.
+
+mod batching;
+
+pub use batching::{Attributor, Opened, MAX_LEAVES, MAX_PAYERS};
 
 use crate::{
 	error::{Error, Result},
 	store::BlobStore,
 };
 use codec::{Decode, Encode};
-use mnemo_client::{Channel, InferenceRecord, SignedVoucher};
-use mnemo_primitives::{inference_fee, AccountId, Balance, BlockNumber, ContentHash, ReceiptId, RequestId};
+use mnemo_client::{AdapterFacts, BatchHeader, BatchRecord, BatchTerms, Channel, InferenceRecord, PayerCharge, SignedVoucher};
+use mnemo_primitives::{inference_fee, AccountId, AdapterId, Balance, BatchId, BlockNumber, ContentHash, RequestId};
 use std::{
 	collections::{BTreeMap, BTreeSet},
 	path::{Path, PathBuf},
@@ -56,20 +58,30 @@ use std::{
 	time::Duration,
 };
 
-/// Submissions of one receipt before it is given up as refused.
+/// Submissions of a batch before it is dissolved; attempts of a receipt (its batches dissolved,
+/// its attribution failed) before it is given up as refused.
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The chain as the flusher needs it (the real one is [`mnemo_client`]; tests use a fake).
 pub trait ReceiptChain: Send {
 	fn best_block(&mut self) -> Result<BlockNumber>;
-	/// The receipt recorded for this operator's request, if any.
-	fn recorded(&mut self, request: &RequestId) -> Result<Option<ReceiptId>>;
-	/// Submits a batch and returns once a block includes it.
-	fn submit(&mut self, batch: &[InferenceRecord]) -> Result<()>;
 	/// The payer's payment channel to this operator, if it has one.
 	fn channel(&mut self, payer: &AccountId) -> Result<Option<Channel>>;
 	/// The chain's smallest fee of a receipt and longest voucher lifetime.
 	fn params(&mut self) -> Result<ChainParams>;
+	/// What every batch is split by.
+	fn terms(&mut self) -> Result<BatchTerms<AccountId>>;
+	/// An adapter's weights, training data and whom its fees pay.
+	fn adapter_facts(&mut self, adapter: AdapterId) -> Result<Option<AdapterFacts<AccountId>>>;
+	/// The id the next batch will get.
+	fn next_batch(&mut self) -> Result<BatchId>;
+	/// A batch on chain.
+	fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>>;
+	/// Submits a batch and returns once a block includes the transaction (whether or not it
+	/// landed: [`Self::batch`] tells).
+	fn submit_batch(&mut self, header: &BatchHeader, charges: &[PayerCharge]) -> Result<()>;
+	/// Opens a batch's sampled leaves; returns once a block includes the transaction.
+	fn open_sample(&mut self, batch: BatchId, leaves: &[Opened]) -> Result<()>;
 }
 
 /// What the meter needs of the chain's attribution parameters.
@@ -90,9 +102,8 @@ struct Entry {
 	record: InferenceRecord,
 	/// The fee the chain will charge, as the engine computes it.
 	fee: Balance,
+	/// Batches it was in that did not land, or failed attributions.
 	attempts: u32,
-	/// Set when done: the receipt id on chain.
-	receipt: Option<ReceiptId>,
 }
 
 /// Counters exported at `/metrics`.
@@ -104,6 +115,12 @@ pub struct MeterStats {
 	pub expired: AtomicU64,
 	pub flush_errors: AtomicU64,
 	pub best_block: AtomicU32,
+	/// Batch submissions sent.
+	pub batch_submissions: AtomicU64,
+	/// Batches paid out (or ended and pruned).
+	pub batches_settled: AtomicU64,
+	/// Batches refunded.
+	pub batches_refunded: AtomicU64,
 }
 
 /// What the engine's operator sells an adapter for.
@@ -177,31 +194,40 @@ impl Meter {
 		store: Arc<BlobStore>,
 		view: Option<Box<dyn ReceiptChain>>,
 	) -> Result<Self> {
-		let mut taken = BTreeSet::new();
-		let mut channels: BTreeMap<AccountId, Chan> = BTreeMap::new();
+		// Every receipt in the journal, and whether the chain may still charge it (pending, or
+		// in a batch not yet landed).
+		let mut journal: Vec<(Entry, bool)> = Vec::new();
 		let mut seq = 0;
-		let mut pending = 0;
-		for sub in ["pending", "recorded", "refused", "expired"] {
+		for sub in ["pending", "refused", "expired", "batches", "batches/done"] {
 			let d = dir.join(sub);
 			std::fs::create_dir_all(&d).map_err(Error::io(&d))?;
 			for e in std::fs::read_dir(&d).map_err(Error::io(&d))?.flatten() {
 				if let Some(entry) = read_entry(&e.path()) {
-					pending += u64::from(sub == "pending");
-					taken.insert(entry.record.voucher.request);
-					seq = seq.max(entry.seq + 1);
-					let sv = SignedVoucher {
-						payer: entry.record.payer.clone(),
-						voucher: entry.record.voucher.clone(),
-						signature: entry.record.signature.clone(),
-					};
-					let c = channels.entry(sv.payer.clone()).or_insert_with(|| Chan { last: sv.clone(), unsettled: 0, budget: 0 });
-					if sv.voucher.seq > c.last.voucher.seq {
-						c.last = sv;
-					}
-					if sub == "pending" {
-						c.unsettled = c.unsettled.saturating_add(entry.fee);
-					}
+					journal.push((entry, sub == "pending"));
+				} else if let Some(b) = batching::read_batch(&e.path()) {
+					seq = seq.max(b.seq + 1);
+					let owed = b.id.is_none();
+					journal.extend(b.entries.into_iter().map(|e| (e, owed)));
 				}
+			}
+		}
+		let pending = std::fs::read_dir(dir.join("pending")).map_err(Error::io(dir))?.flatten().filter(|e| read_entry(&e.path()).is_some()).count() as u64;
+		let mut taken = BTreeSet::new();
+		let mut channels: BTreeMap<AccountId, Chan> = BTreeMap::new();
+		for (entry, owed) in journal {
+			taken.insert(entry.record.voucher.request);
+			seq = seq.max(entry.seq + 1);
+			let sv = SignedVoucher {
+				payer: entry.record.payer.clone(),
+				voucher: entry.record.voucher.clone(),
+				signature: entry.record.signature.clone(),
+			};
+			let c = channels.entry(sv.payer.clone()).or_insert_with(|| Chan { last: sv.clone(), unsettled: 0, budget: 0 });
+			if sv.voucher.seq > c.last.voucher.seq {
+				c.last = sv;
+			}
+			if owed {
+				c.unsettled = c.unsettled.saturating_add(entry.fee);
 			}
 		}
 		let m = Meter {
@@ -463,7 +489,6 @@ impl Meter {
 				transcript: hash,
 			},
 			attempts: 0,
-			receipt: None,
 		};
 		write_atomic(&self.path("pending", &entry), &entry.encode())?;
 		self.stats.pending.fetch_add(1, Ordering::Relaxed);
@@ -490,106 +515,48 @@ impl Meter {
 		self.entries("pending")
 	}
 
-	/// Receipts in `pending/`, `recorded/`, `refused/` or `expired/`: (request id, receipt id).
-	pub fn list(&self, sub: &str) -> Vec<(RequestId, Option<ReceiptId>)> {
-		self.entries(sub).unwrap_or_default().into_iter().map(|e| (e.record.voucher.request, e.receipt)).collect()
+	/// The request ids of the receipts in `pending/`, `refused/` or `expired/`.
+	pub fn list(&self, sub: &str) -> Vec<RequestId> {
+		self.entries(sub).unwrap_or_default().into_iter().map(|e| e.record.voucher.request).collect()
 	}
 
-	fn finish(&self, mut e: Entry, sub: &str, receipt: Option<ReceiptId>) -> Result<()> {
+	/// Moves a pending receipt to `sub` (`refused` or `expired`).
+	fn finish(&self, e: Entry, sub: &str) -> Result<()> {
 		let from = self.path("pending", &e);
-		e.receipt = receipt;
 		write_atomic(&self.path(sub, &e), &e.encode())?;
 		std::fs::remove_file(&from).map_err(Error::io(&from))?;
 		self.stats.pending.fetch_sub(1, Ordering::Relaxed);
-		// No longer owed: charged (the chain's balance shows it now) or never to be. A refused or
-		// expired receipt may mean the channel changed (closed, drained): the next request of the
-		// payer reads it again.
+		self.settled(&e, sub);
+		Ok(())
+	}
+
+	/// A receipt is no longer owed: charged in a batch that landed (`recorded`: the chain's
+	/// channel shows it now) or never to be. A refused or expired receipt may mean the channel
+	/// changed (closed, drained): the next request of the payer reads it again.
+	fn settled(&self, e: &Entry, how: &str) {
 		if let Some(c) = self.channels.lock().expect("lock").get_mut(&e.record.payer) {
 			if c.last.voucher.channel == e.record.voucher.channel {
 				c.unsettled = c.unsettled.saturating_sub(e.fee);
 			}
-			if sub != "recorded" {
+			if how != "recorded" {
 				c.budget = 0;
 			}
 		}
-		let c = match sub {
+		let c = match how {
 			"recorded" => &self.stats.recorded,
 			"refused" => &self.stats.refused,
 			_ => &self.stats.expired,
 		};
 		c.fetch_add(1, Ordering::Relaxed);
-		Ok(())
-	}
-
-	/// One flush: settles what the chain already has, drops the expired, submits one batch and
-	/// checks what it recorded. Returns how many receipts are still pending.
-	pub fn flush(&self, chain: &mut dyn ReceiptChain) -> Result<usize> {
-		let best = chain.best_block()?;
-		self.stats.best_block.store(best, Ordering::Relaxed);
-		self.set_params(chain.params()?);
-		// Per payer, the lowest voucher still running: its receipts from there on wait, or the
-		// chain would take a later voucher first and refuse the running one as stale.
-		let mut running: BTreeMap<AccountId, u64> = BTreeMap::new();
-		for (payer, seq, _) in self.running.lock().expect("lock").values() {
-			let s = running.entry(payer.clone()).or_insert(*seq);
-			*s = (*s).min(*seq);
-		}
-		// Payers whose receipts expire first go first (no payer starves behind another); each
-		// payer's receipts in voucher order.
-		let mut pending = self.pending()?;
-		let mut first_expiry: BTreeMap<AccountId, BlockNumber> = BTreeMap::new();
-		for e in &pending {
-			let x = first_expiry.entry(e.record.payer.clone()).or_insert(e.record.voucher.expires_at);
-			*x = (*x).min(e.record.voucher.expires_at);
-		}
-		let key = |e: &Entry| (first_expiry.get(&e.record.payer).copied(), e.record.payer.clone(), e.record.voucher.seq);
-		pending.sort_by_key(key);
-		let mut batch = Vec::new();
-		for e in pending {
-			// Held back behind a running request of the same payer, unless it would expire
-			// waiting: then the running one's voucher is the one that goes stale.
-			let near_expiry = e.record.voucher.expires_at <= best.saturating_add(self.min_validity / 2);
-			if !near_expiry && running.get(&e.record.payer).is_some_and(|s| e.record.voucher.seq > *s) {
-				continue;
-			}
-			if let Some(id) = chain.recorded(&e.record.voucher.request)? {
-				self.finish(e, "recorded", Some(id))?;
-			} else if e.record.voucher.expires_at < best {
-				tracing::warn!(request = %hex::encode(e.record.voucher.request), "receipt expired before it landed");
-				self.finish(e, "expired", None)?;
-			} else if batch.len() < mnemo_client::MAX_BATCH.min(mnemo_client::MAX_RECEIPTS_PER_BLOCK) {
-				batch.push(e);
-			}
-		}
-		if !batch.is_empty() {
-			// Count the attempt before submitting: a crash after submission must not give the
-			// receipt more attempts than allowed.
-			for e in batch.iter_mut() {
-				e.attempts += 1;
-				write_atomic(&self.path("pending", e), &e.encode())?;
-			}
-			let records: Vec<InferenceRecord> = batch.iter().map(|e| e.record.clone()).collect();
-			chain.submit(&records)?;
-			for e in batch {
-				match chain.recorded(&e.record.voucher.request)? {
-					Some(id) => self.finish(e, "recorded", Some(id))?,
-					None if e.attempts >= MAX_ATTEMPTS => {
-						tracing::warn!(request = %hex::encode(e.record.voucher.request), "the chain refused the receipt {MAX_ATTEMPTS} times");
-						self.finish(e, "refused", None)?
-					},
-					None => {},
-				}
-			}
-		}
-		Ok(self.stats.pending.load(Ordering::Relaxed) as usize)
 	}
 
 	/// Flushes every `interval` on a thread of its own, connecting with `connect` (again after
-	/// any error).
+	/// any error), attributing with `attributor`.
 	pub fn spawn_flusher(
 		self: &Arc<Self>,
 		interval: Duration,
 		connect: impl Fn() -> Result<Box<dyn ReceiptChain>> + Send + 'static,
+		attributor: Arc<dyn Attributor>,
 	) {
 		let meter = Arc::downgrade(self);
 		std::thread::Builder::new()
@@ -609,7 +576,7 @@ impl Meter {
 							},
 						}
 					}
-					if let Err(e) = m.flush(chain.as_deref_mut().expect("connected")) {
+					if let Err(e) = m.flush(chain.as_deref_mut().expect("connected"), attributor.as_ref()) {
 						m.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
 						tracing::warn!("receipts: flush failed, will retry: {e}");
 						chain = None;
@@ -640,15 +607,6 @@ impl ReceiptChain for NodeChain {
 		self.client.best_number().map_err(chain_err)
 	}
 
-	fn recorded(&mut self, request: &RequestId) -> Result<Option<ReceiptId>> {
-		self.client.receipt_of_request(&self.operator.account(), request).map_err(chain_err)
-	}
-
-	fn submit(&mut self, batch: &[InferenceRecord]) -> Result<()> {
-		let call = mnemo_client::Client::record_inferences_call(batch);
-		self.client.submit_and_wait(&self.operator, &call, self.timeout).map(|_| ()).map_err(chain_err)
-	}
-
 	fn channel(&mut self, payer: &AccountId) -> Result<Option<Channel>> {
 		self.client.channel(payer, &self.operator.account()).map_err(chain_err)
 	}
@@ -656,6 +614,32 @@ impl ReceiptChain for NodeChain {
 	fn params(&mut self) -> Result<ChainParams> {
 		let p = self.client.attribution_params().map_err(chain_err)?;
 		Ok(p.map_or_else(ChainParams::default, |p| ChainParams { min_fee: p.min_fee, max_voucher_lifetime: p.max_voucher_lifetime }))
+	}
+
+	fn terms(&mut self) -> Result<BatchTerms<AccountId>> {
+		self.client.batch_terms().map_err(chain_err)
+	}
+
+	fn adapter_facts(&mut self, adapter: AdapterId) -> Result<Option<AdapterFacts<AccountId>>> {
+		self.client.adapter_facts(adapter).map_err(chain_err)
+	}
+
+	fn next_batch(&mut self) -> Result<BatchId> {
+		self.client.next_batch().map_err(chain_err)
+	}
+
+	fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>> {
+		self.client.batch(id).map_err(chain_err)
+	}
+
+	fn submit_batch(&mut self, header: &BatchHeader, charges: &[PayerCharge]) -> Result<()> {
+		let call = mnemo_client::Client::submit_batch_call(header, charges);
+		self.client.submit_and_wait(&self.operator, &call, self.timeout).map(|_| ()).map_err(chain_err)
+	}
+
+	fn open_sample(&mut self, batch: BatchId, leaves: &[Opened]) -> Result<()> {
+		let call = mnemo_client::Client::open_sample_call(batch, leaves);
+		self.client.submit_and_wait(&self.operator, &call, self.timeout).map(|_| ()).map_err(chain_err)
 	}
 }
 
@@ -668,41 +652,33 @@ mod tests {
 	use super::*;
 	use mnemo_client::{Signer, VoucherOf};
 
-	/// A chain that records what it is sent, can fail after including a batch (a crash between
-	/// submission and bookkeeping), refuses a request id it already holds, as the pallet does,
-	/// and holds payers' channels.
+	/// A chain that checks and charges batches all or nothing as the pallet does, can fail
+	/// after including one (a crash between submission and bookkeeping), draws and checks
+	/// samples, and holds payers' channels.
 	#[derive(Default)]
 	struct Fake {
-		held: BTreeMap<RequestId, ReceiptId>,
-		submitted: Vec<RequestId>,
-		refuse_adapter: Option<u32>,
-		fail_after_include: bool,
 		best: BlockNumber,
 		channels: BTreeMap<AccountId, Channel>,
 		channel_reads: u32,
+		batches: BTreeMap<BatchId, BatchRecord>,
+		next: BatchId,
+		submissions: u32,
+		/// The next submission lands, then the connection drops.
+		fail_after_include: bool,
+		lost: bool,
+		/// Batches opened: their sampled leaves' request ids.
+		opened: Vec<(BatchId, Vec<RequestId>)>,
+	}
+
+	const ADAPTER: AdapterId = 1;
+
+	fn contributor() -> AccountId {
+		Signer::from_suri("//Contributor").unwrap().account()
 	}
 
 	impl ReceiptChain for Arc<Mutex<Fake>> {
 		fn best_block(&mut self) -> Result<BlockNumber> {
 			Ok(self.lock().unwrap().best)
-		}
-		fn recorded(&mut self, r: &RequestId) -> Result<Option<ReceiptId>> {
-			Ok(self.lock().unwrap().held.get(r).copied())
-		}
-		fn submit(&mut self, batch: &[InferenceRecord]) -> Result<()> {
-			let mut f = self.lock().unwrap();
-			for r in batch {
-				f.submitted.push(r.voucher.request);
-				if Some(r.voucher.adapter) != f.refuse_adapter && !f.held.contains_key(&r.voucher.request) {
-					let id = f.held.len() as u64;
-					f.held.insert(r.voucher.request, id);
-				}
-			}
-			if f.fail_after_include {
-				f.fail_after_include = false;
-				return Err(Error::Internal("connection lost".into()));
-			}
-			Ok(())
 		}
 		fn channel(&mut self, payer: &AccountId) -> Result<Option<Channel>> {
 			let mut f = self.lock().unwrap();
@@ -712,6 +688,114 @@ mod tests {
 		fn params(&mut self) -> Result<ChainParams> {
 			Ok(ChainParams { min_fee: 0, max_voucher_lifetime: 2_000 })
 		}
+		fn terms(&mut self) -> Result<BatchTerms<AccountId>> {
+			Ok(BatchTerms { split: Default::default(), treasury: [9; 32].into(), min_fee: 0, top_k: 4 })
+		}
+		fn adapter_facts(&mut self, adapter: AdapterId) -> Result<Option<AdapterFacts<AccountId>>> {
+			use mnemo_primitives::{batch::ContributionOwners, engine::{DataRef, DatanetData}};
+			let owners = ContributionOwners { contributor: contributor(), datanet_owner: [8; 32].into() };
+			Ok((adapter == ADAPTER).then(|| AdapterFacts {
+				adapter,
+				adapter_hash: ContentHash([1; 32]),
+				owner: [7; 32].into(),
+				datanets: vec![DatanetData { datanet: 0, version: 1, contributions: vec![DataRef { contribution: 100, content_hash: ContentHash([2; 32]) }] }],
+				earning: vec![(100, owners)],
+			}))
+		}
+		fn next_batch(&mut self) -> Result<BatchId> {
+			let mut f = self.lock().unwrap();
+			if std::mem::take(&mut f.lost) {
+				return Err(Error::Internal("connection lost".into()));
+			}
+			Ok(f.next)
+		}
+		fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>> {
+			Ok(self.lock().unwrap().batches.get(&id).cloned())
+		}
+		fn submit_batch(&mut self, header: &BatchHeader, charges: &[PayerCharge]) -> Result<()> {
+			let mut f = self.lock().unwrap();
+			f.submissions += 1;
+			let mut channels = f.channels.clone();
+			for c in charges {
+				assert!(c.voucher.signed_by(&c.signature, &c.payer), "a charge the payer signed");
+				let Some(ch) = channels.get_mut(&c.payer) else { return Ok(()) };
+				let holds = ch.id == c.voucher.channel &&
+					ch.closes_at.is_none() && c.voucher.seq > ch.seq &&
+					ch.spent + c.amount <= c.voucher.cumulative &&
+					ch.balance >= c.amount;
+				if !holds {
+					// Included, not landed: all or nothing.
+					return Ok(());
+				}
+				(ch.spent, ch.balance, ch.seq) = (ch.spent + c.amount, ch.balance - c.amount, c.voucher.seq);
+			}
+			f.channels = channels;
+			let id = f.next;
+			f.next += 1;
+			let record = BatchRecord {
+				operator: Signer::from_suri("//Alice").unwrap().account(),
+				header: header.clone(),
+				fees: charges.iter().map(|c| c.amount).sum(),
+				submitted_at: f.best,
+				phase: mnemo_client::BatchPhase::Sampling { at: f.best + 2 },
+				panel: vec![],
+				sample: vec![],
+			};
+			f.batches.insert(id, record);
+			if std::mem::take(&mut f.fail_after_include) {
+				f.lost = true;
+				return Err(Error::Internal("connection lost".into()));
+			}
+			Ok(())
+		}
+		fn open_sample(&mut self, batch: BatchId, leaves: &[Opened]) -> Result<()> {
+			let mut f = self.lock().unwrap();
+			let best = f.best;
+			let b = f.batches.get_mut(&batch).expect("a batch on chain");
+			assert_eq!(leaves.len(), b.sample.len());
+			for ((leaf, proof), i) in leaves.iter().zip(&b.sample) {
+				assert_eq!(proof.index, *i);
+				assert!(mnemo_primitives::batch::verify(&b.header.root, b.header.leaves, leaf.hash(), proof));
+			}
+			b.phase = mnemo_client::BatchPhase::Commit { until: best + 5 };
+			let requests = leaves.iter().map(|(l, _)| l.voucher.request).collect();
+			f.opened.push((batch, requests));
+			Ok(())
+		}
+	}
+
+	/// The engine's attribution, faked: half of every output to contribution 100, except a
+	/// transcript that says "unattributable".
+	struct FakeAttributor;
+	impl Attributor for FakeAttributor {
+		fn attribute(&self, req: &mnemo_primitives::engine::AttributionRequest) -> Result<mnemo_primitives::engine::AttributionResponse> {
+			if req.transcript == ContentHash::of(b"unattributable") {
+				return Err(Error::NotFound("no such transcript".into()));
+			}
+			Ok(mnemo_primitives::engine::AttributionResponse {
+				contributions: vec![mnemo_primitives::engine::ContributionScore { contribution: 100, score: 0.5 }],
+				residual: 0.5,
+				method: "fake".into(),
+				method_version: 1,
+				digest: req.transcript,
+				tokens: 0,
+			})
+		}
+	}
+
+	fn flush(m: &Meter, chain: &Arc<Mutex<Fake>>) -> Result<usize> {
+		m.flush(&mut chain.clone(), &FakeAttributor)
+	}
+
+	/// A channel with room for everything the tests spend.
+	fn roomy() -> Channel {
+		Channel { id: 0, balance: 1_000_000, spent: 0, seq: 0, closes_at: None }
+	}
+
+	/// The request ids of every landed batch's leaves, in order.
+	fn batched(m: &Meter, chain: &Arc<Mutex<Fake>>) -> Vec<Vec<RequestId>> {
+		let f = chain.lock().unwrap();
+		f.batches.values().map(|b| m.blob(&b.header).unwrap().leaves.iter().map(|l| l.voucher.request).collect()).collect()
 	}
 
 	fn signed(payer: &Signer, operator: &Signer, request: u8, adapter: u32, seq: u64, cumulative: Balance) -> String {
@@ -741,42 +825,44 @@ mod tests {
 		let dir = tempfile::tempdir().unwrap();
 		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
 		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
-		let price = Price { chain_adapter: 1, price_per_1k: 10 };
+		let price = Price { chain_adapter: ADAPTER, price_per_1k: 10 };
 		let open = || Meter::open(&dir.path().join("receipts"), op.account(), Default::default(), store.clone(), None).unwrap();
-		let chain = Arc::new(Mutex::new(Fake { best: 5, refuse_adapter: Some(2), fail_after_include: true, ..Default::default() }));
+		let chain = Arc::new(Mutex::new(Fake { best: 5, fail_after_include: true, ..Default::default() }));
+		chain.lock().unwrap().channels.insert(payer.account(), roomy());
 		{
 			let m = open();
 			for i in 0..3u8 {
-				let (sv, allowed) = m.admit(Some(&voucher(&payer, &op, i, 1)), &price, 10, 100).unwrap();
+				let (sv, allowed) = m.admit(Some(&voucher(&payer, &op, i, ADAPTER)), &price, 10, 100).unwrap();
 				assert_eq!(allowed, 40, "max_tokens lowered to the voucher's cap");
 				m.record(&sv, price.price_per_1k, format!("t{i}").as_bytes(), 10, 5).unwrap();
 			}
-			let bad = Price { chain_adapter: 2, ..price.clone() };
-			let (sv, _) = m.admit(Some(&voucher(&payer, &op, 9, 2)), &bad, 10, 10).unwrap();
-			m.record(&sv, bad.price_per_1k, b"t9", 10, 5).unwrap();
+			// A receipt the engine cannot attribute (its transcript is not one it can read).
+			let (sv, _) = m.admit(Some(&voucher(&payer, &op, 9, ADAPTER)), &price, 10, 10).unwrap();
+			m.record(&sv, price.price_per_1k, b"unattributable", 10, 5).unwrap();
 			// The chain includes the batch, then the connection drops before bookkeeping.
-			assert!(m.flush(&mut chain.clone()).is_err());
-			assert_eq!(m.list("pending").len(), 4, "nothing is marked done without the chain's word");
+			assert!(flush(&m, &chain).is_err());
+			assert_eq!(m.list("pending").len(), 1, "the batch is journaled; the unattributable one waits");
 		} // the engine stops
 		let m = open();
-		let err = m.admit(Some(&voucher(&payer, &op, 1, 1)), &price, 10, 10).unwrap_err();
+		let err = m.admit(Some(&voucher(&payer, &op, 1, ADAPTER)), &price, 10, 10).unwrap_err();
 		assert_eq!(err.status(), 409, "a request id survives the restart: {err}");
 		// The channel's last voucher survives it too: the next one continues from it.
 		let view = m.channel(&payer.account()).expect("the payer's channel, from the journal");
 		assert_eq!((view.seq, view.cumulative.as_str()), (10, "100"));
-		let err = m.admit(Some(&signed(&payer, &op, 20, 1, 10, 200)), &price, 10, 10).unwrap_err();
+		let err = m.admit(Some(&signed(&payer, &op, 20, ADAPTER, 10, 200)), &price, 10, 10).unwrap_err();
 		assert_eq!(err.status(), 409, "a voucher number used before the restart: {err}");
-		// After the restart: the three held receipts are settled without a second submission;
-		// the refused one is tried again up to MAX_ATTEMPTS, then set aside.
-		while m.flush(&mut chain.clone()).unwrap() > 0 {}
-		let f = chain.lock().unwrap();
-		let count = |r: u8| f.submitted.iter().filter(|x| **x == [r; 16]).count();
-		assert_eq!((count(0), count(1), count(2)), (1, 1, 1), "each held receipt submitted once");
-		assert_eq!(count(9), MAX_ATTEMPTS as usize, "the refused one tried {MAX_ATTEMPTS} times");
-		assert_eq!(m.list("recorded").iter().map(|x| x.1).collect::<Vec<_>>(), vec![Some(0), Some(1), Some(2)]);
-		assert_eq!(m.list("refused").len(), 1);
-		assert_eq!(m.list("pending").len(), 0);
+		// After the restart the landed batch is found, not submitted again; the receipt that
+		// cannot be attributed is tried MAX_ATTEMPTS times, then set aside.
+		while flush(&m, &chain).unwrap() > 0 {}
+		assert_eq!(chain.lock().unwrap().submissions, 1, "submitted once");
+		assert_eq!(batched(&m, &chain), vec![vec![[0; 16], [1; 16], [2; 16]]]);
+		assert_eq!(m.list("refused"), vec![[9; 16]]);
+		assert_eq!(m.stats.recorded.load(Ordering::Relaxed), 3);
 		assert_eq!(m.channel(&payer.account()).unwrap().unsettled, "0", "nothing owed once all is settled");
+		// The chain charged the payer's channel what the leaves cost: 15 tokens at 10 per
+		// 1,000 is 1 each (rounded up).
+		let ch = chain.lock().unwrap().channels[&payer.account()];
+		assert_eq!((ch.spent, ch.seq), (3, 3));
 	}
 
 	#[test]
@@ -846,11 +932,13 @@ mod tests {
 		m.record(&sv, price.price_per_1k, b"t", 5, 5).unwrap();
 		assert_eq!(m.channel(&payer.account()).unwrap().unsettled, "2", "10 tokens cost the minimum fee, 2");
 		admit(&signed(&payer, &op, 3, 1, 10, 50)).unwrap();
-		// A receipt the chain refuses (here: its adapter) makes the engine read the channel
-		// again before the payer's next request: the channel may have closed or drained.
-		chain.lock().unwrap().refuse_adapter = Some(1);
-		while m.flush(&mut chain.clone()).unwrap() > 0 {}
+		// A receipt the chain would refuse (here: the channel drained under it) makes the engine
+		// read the channel again before the payer's next request.
+		chain.lock().unwrap().channels.insert(payer.account(), Channel { balance: 0, ..ch });
+		while flush(&m, &chain).unwrap() > 0 {}
 		assert_eq!(m.list("refused").len(), 1);
+		assert_eq!(chain.lock().unwrap().submissions, 0, "nothing the chain would refuse is sent");
+		chain.lock().unwrap().channels.insert(payer.account(), ch);
 		let reads = chain.lock().unwrap().channel_reads;
 		admit(&signed(&payer, &op, 8, 1, 11, 60)).unwrap();
 		assert_eq!(chain.lock().unwrap().channel_reads, reads + 1);
@@ -880,17 +968,114 @@ mod tests {
 		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
 		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
 		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, None).unwrap();
-		let price = Price { chain_adapter: 1, price_per_1k: 10 };
+		let price = Price { chain_adapter: ADAPTER, price_per_1k: 10 };
 		let chain = Arc::new(Mutex::new(Fake { best: 5, ..Default::default() }));
+		chain.lock().unwrap().channels.insert(payer.account(), roomy());
 		let svs: Vec<SignedVoucher> =
-			(0..3u8).map(|i| m.admit(Some(&voucher(&payer, &op, i, 1)), &price, 5, 10).unwrap().0).collect();
+			(0..3u8).map(|i| m.admit(Some(&voucher(&payer, &op, i, ADAPTER)), &price, 5, 10).unwrap().0).collect();
 		// Vouchers 2 and 3 finish first; voucher 1 is still running.
 		m.record(&svs[2], 10, b"c", 5, 5).unwrap();
 		m.record(&svs[1], 10, b"b", 5, 5).unwrap();
-		assert_eq!(m.flush(&mut chain.clone()).unwrap(), 2, "both wait behind the running request");
-		assert!(chain.lock().unwrap().submitted.is_empty());
+		assert_eq!(flush(&m, &chain).unwrap(), 2, "both wait behind the running request");
+		assert_eq!(chain.lock().unwrap().submissions, 0);
 		m.record(&svs[0], 10, b"a", 5, 5).unwrap();
-		assert_eq!(m.flush(&mut chain.clone()).unwrap(), 0);
-		assert_eq!(chain.lock().unwrap().submitted, vec![[0; 16], [1; 16], [2; 16]], "in voucher order");
+		assert_eq!(flush(&m, &chain).unwrap(), 0);
+		assert_eq!(batched(&m, &chain), vec![vec![[0; 16], [1; 16], [2; 16]]], "in voucher order");
+	}
+
+	#[test]
+	fn a_batch_splits_every_fee_opens_its_sample_and_is_followed_to_its_end() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
+		let op = Signer::from_suri("//Alice").unwrap();
+		let payers: Vec<Signer> = ["//Bob", "//Charlie"].iter().map(|s| Signer::from_suri(s).unwrap()).collect();
+		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, None).unwrap();
+		let price = Price { chain_adapter: ADAPTER, price_per_1k: 100 };
+		let chain = Arc::new(Mutex::new(Fake { best: 5, ..Default::default() }));
+		for (n, p) in payers.iter().enumerate() {
+			chain.lock().unwrap().channels.insert(p.account(), roomy());
+			for i in 0..3u8 {
+				let request = i + 10 * n as u8;
+				let (sv, _) = m.admit(Some(&signed(p, &op, request, ADAPTER, u64::from(i) + 1, 100 * (u64::from(i) + 1) as u128)), &price, 5, 10).unwrap();
+				m.record(&sv, price.price_per_1k, &[request], 20, 30).unwrap();
+			}
+		}
+		assert_eq!(flush(&m, &chain).unwrap(), 0);
+		let b = chain.lock().unwrap().batches[&0].clone();
+		let blob = m.blob(&b.header).unwrap();
+		// One charge per payer: its last voucher, its leaves, what they cost (50 tokens at 100
+		// per 1,000: 5 each).
+		let f = chain.lock().unwrap();
+		for p in &payers {
+			let ch = f.channels[&p.account()];
+			assert_eq!((ch.spent, ch.seq), (15, 3), "{}", p.account());
+		}
+		drop(f);
+		assert_eq!(b.fees, 30);
+		// Every leaf carries the engine's attribution; the payouts and the attestors' part add
+		// up to the fees, to the unit; the contributor gets the contributors' part of every fee
+		// (50% of 5, rounded down: 2).
+		assert!(blob.leaves.iter().all(|l| l.shares.iter().map(|(c, p)| (*c, p.deconstruct())).collect::<Vec<_>>() == vec![(100, 500_000_000)] && l.digest == l.transcript));
+		assert_eq!(blob.payouts.iter().map(|p| p.amount).sum::<Balance>() + blob.attestors, 30);
+		assert_eq!(blob.payouts.iter().find(|p| p.who == contributor()).map(|p| p.amount), Some(12));
+		// The chain draws its sample: the flusher opens exactly those leaves, with their paths.
+		{
+			let mut f = chain.lock().unwrap();
+			let b = f.batches.get_mut(&0).unwrap();
+			(b.phase, b.sample) = (mnemo_client::BatchPhase::Open { until: 20 }, vec![1, 4]);
+		}
+		flush(&m, &chain).unwrap();
+		flush(&m, &chain).unwrap();
+		assert_eq!(chain.lock().unwrap().opened, vec![(0, vec![[1; 16], [11; 16]])], "opened once");
+		// Paid out: the batch leaves the journal's open batches.
+		chain.lock().unwrap().batches.get_mut(&0).unwrap().phase = mnemo_client::BatchPhase::Settled { at: 30 };
+		flush(&m, &chain).unwrap();
+		assert!(m.batch_files().unwrap().is_empty());
+		assert_eq!(m.stats.batches_settled.load(Ordering::Relaxed), 1);
+	}
+
+	#[test]
+	fn a_batch_the_chain_will_not_take_is_dissolved_and_its_payer_left_out() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
+		let (op, bob, dave) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap(), Signer::from_suri("//Dave").unwrap());
+		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, None).unwrap();
+		let price = Price { chain_adapter: ADAPTER, price_per_1k: 10 };
+		let chain = Arc::new(Mutex::new(Fake { best: 5, ..Default::default() }));
+		for p in [&bob, &dave] {
+			chain.lock().unwrap().channels.insert(p.account(), roomy());
+		}
+		for (p, request) in [(&bob, 1u8), (&dave, 2u8)] {
+			let (sv, _) = m.admit(Some(&voucher(p, &op, request, ADAPTER)), &price, 5, 10).unwrap();
+			m.record(&sv, price.price_per_1k, &[request], 5, 5).unwrap();
+		}
+		// Dave's channel passes the engine's check, then is charged elsewhere before the batch
+		// lands (his voucher number goes stale): the chain includes the batch and charges nobody.
+		struct Racing(Arc<Mutex<Fake>>, AccountId);
+		impl ReceiptChain for Racing {
+			fn best_block(&mut self) -> Result<BlockNumber> { self.0.best_block() }
+			fn channel(&mut self, p: &AccountId) -> Result<Option<Channel>> { self.0.channel(p) }
+			fn params(&mut self) -> Result<ChainParams> { self.0.params() }
+			fn terms(&mut self) -> Result<BatchTerms<AccountId>> { self.0.terms() }
+			fn adapter_facts(&mut self, a: AdapterId) -> Result<Option<AdapterFacts<AccountId>>> { self.0.adapter_facts(a) }
+			fn next_batch(&mut self) -> Result<BatchId> { self.0.next_batch() }
+			fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>> { self.0.batch(id) }
+			fn submit_batch(&mut self, h: &BatchHeader, c: &[PayerCharge]) -> Result<()> {
+				self.0.lock().unwrap().channels.get_mut(&self.1).unwrap().seq = 50;
+				self.0.submit_batch(h, c)
+			}
+			fn open_sample(&mut self, b: BatchId, l: &[Opened]) -> Result<()> { self.0.open_sample(b, l) }
+		}
+		let mut racing = Racing(chain.clone(), dave.account());
+		for _ in 0..MAX_ATTEMPTS {
+			assert_eq!(m.flush(&mut racing, &FakeAttributor).unwrap(), 0, "in a batch, in flight");
+		}
+		assert_eq!(chain.lock().unwrap().submissions, MAX_ATTEMPTS);
+		// Dissolved: back to pending; the next batch leaves Dave (now stale) out and lands.
+		assert_eq!(m.flush(&mut racing, &FakeAttributor).unwrap(), 2);
+		while flush(&m, &chain).unwrap() > 0 {}
+		assert_eq!(batched(&m, &chain), vec![vec![[1; 16]]]);
+		assert_eq!(m.list("refused"), vec![[2; 16]]);
+		assert_eq!(chain.lock().unwrap().channels[&bob.account()].seq, 2);
 	}
 }

@@ -24,12 +24,12 @@ use frame_system::{
 	pallet_prelude::BlockNumberFor,
 };
 use mnemo_primitives::{
-	engine::{fraction_to_perbill, AttributionRequest, AttributionResponse, DataRef, DatanetData},
+	engine::{AttributionRequest, DataRef, DatanetData},
 	ContentHash, DatanetsInspect, ModelsInspect, ReceiptId,
 };
 use polkadot_sdk::{
 	frame_support::traits::Get, sp_application_crypto::RuntimeAppPublic,
-	sp_runtime::offchain::storage::StorageValueRef, sp_runtime::Perbill,
+	sp_runtime::offchain::storage::StorageValueRef,
 };
 
 /// Blocks before a worker asks the engine or submits again about the same receipt.
@@ -103,33 +103,11 @@ pub(crate) fn request<T: Config>(id: ReceiptId, r: &Receipt<T>) -> Result<Attrib
 	})
 }
 
-/// The engine's answer as a report's scores: rounded to `Perbill`, zeros dropped, the `k`
-/// highest kept, ascending by contribution, and trimmed (from the highest) if rounding took the
-/// sum above 100%. `None` for a malformed answer (a score outside `[0, 1]`, a contribution twice).
-pub(crate) fn scores_from_engine(resp: &AttributionResponse, k: usize) -> Option<Vec<Score>> {
-	let mut scores = Vec::with_capacity(resp.contributions.len());
-	for c in &resp.contributions {
-		let p = fraction_to_perbill(c.score)?;
-		if !p.is_zero() {
-			scores.push((c.contribution, p));
-		}
-	}
-	scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-	scores.truncate(k);
-	let sum: u64 = scores.iter().map(|(_, p)| u64::from(p.deconstruct())).sum();
-	let excess = sum.saturating_sub(u64::from(Perbill::one().deconstruct()));
-	if excess > 0 {
-		let top = scores.first_mut()?;
-		top.1 = Perbill::from_parts(top.1.deconstruct().saturating_sub(excess as u32));
-	}
-	scores.sort_by_key(|(c, _)| *c);
-	well_formed(&scores).then_some(scores)
-}
-
 fn commit<T: Config>(id: ReceiptId, r: &Receipt<T>, who: &T::AccountId, key: &T::AttestorId) -> Result<(), String> {
 	let req = request::<T>(id, r)?;
 	let resp = mnemo_ocw::attribute(&req).map_err(|e| format!("no attribution from the engine: {e}"))?;
-	let scores = scores_from_engine(&resp, T::MaxContributions::get() as usize)
+	let scores = resp
+		.scores(T::MaxContributions::get() as usize)
 		.ok_or("the engine's scores are malformed (outside [0, 1] or repeated)")?;
 	let salt = polkadot_sdk::sp_io::offchain::random_seed();
 	let kept_key = local_key(b"report", id, key);

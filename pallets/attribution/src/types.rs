@@ -240,13 +240,7 @@ pub fn commitment<AccountId: Encode>(
 		.using_encoded(polkadot_sdk::sp_io::hashing::blake2_256)
 }
 
-/// Whether scores are well formed: strictly ascending ids, no zero score, sum at most 100%.
-pub fn well_formed(scores: &[Score]) -> bool {
-	let ascending = scores.windows(2).all(|w| w[0].0 < w[1].0);
-	let positive = scores.iter().all(|(_, s)| !s.is_zero());
-	let sum: u64 = scores.iter().map(|(_, s)| u64::from(s.deconstruct())).sum();
-	ascending && positive && sum <= u64::from(Perbill::one().deconstruct())
-}
+pub use mnemo_primitives::engine::well_formed;
 
 /// The outcome of aggregating revealed reports.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -158,16 +158,15 @@ fn answer(scores: &[(u64, f64)]) -> AttributionResponse {
 
 #[test]
 fn engine_scores_become_well_formed_report_scores() {
-	use crate::ocw::scores_from_engine;
 	// Sorted by contribution, zeros dropped.
-	assert_eq!(scores_from_engine(&answer(&[(5, 0.2), (3, 0.7), (4, 0.0)]), 4), Some(vec![(3, pb(70)), (5, pb(20))]));
+	assert_eq!(answer(&[(5, 0.2), (3, 0.7), (4, 0.0)]).scores(4), Some(vec![(3, pb(70)), (5, pb(20))]));
 	// The k highest.
-	assert_eq!(scores_from_engine(&answer(&[(1, 0.1), (2, 0.3), (3, 0.2)]), 2), Some(vec![(2, pb(30)), (3, pb(20))]));
+	assert_eq!(answer(&[(1, 0.1), (2, 0.3), (3, 0.2)]).scores(2), Some(vec![(2, pb(30)), (3, pb(20))]));
 	// Rounding above 100% is trimmed from the highest.
-	let s = scores_from_engine(&answer(&[(1, 0.6666666666), (2, 0.3333333338)]), 4).unwrap();
+	let s = answer(&[(1, 0.6666666666), (2, 0.3333333338)]).scores(4).unwrap();
 	assert_eq!(s.iter().map(|(_, p)| p.deconstruct() as u64).sum::<u64>(), 1_000_000_000);
 	// Malformed: out of range, repeated.
-	assert_eq!(scores_from_engine(&answer(&[(1, -0.1)]), 4), None);
-	assert_eq!(scores_from_engine(&answer(&[(1, f64::NAN)]), 4), None);
-	assert_eq!(scores_from_engine(&answer(&[(1, 0.2), (1, 0.3)]), 4), None);
+	assert_eq!(answer(&[(1, -0.1)]).scores(4), None);
+	assert_eq!(answer(&[(1, f64::NAN)]).scores(4), None);
+	assert_eq!(answer(&[(1, 0.2), (1, 0.3)]).scores(4), None);
 }

@@ -1,0 +1,445 @@
+//! Batches: the flusher commits the journal's receipts on chain many at a time.
+//!
+//! Each flush takes the pending receipts (each payer's in voucher order, never past a request of
+//! the same payer still running), checks each payer's channel can pay for its part, attributes
+//! every receipt with this engine (the operator's own attribution: the digest and the shares a
+//! panel of attestors will recompute on a sample), splits every fee by the chain's split into
+//! payouts, stores the whole batch ([`BlobOf`]: every leaf, every payout) in the blob store and
+//! commits it with `submit_batch`: the Merkle roots of its leaves and payouts and one charge per
+//! payer. When the chain draws the batch's sample, the flusher opens the sampled leaves with
+//! `open_sample`; it follows the batch until it is paid out or refunded.
+//!
+//! A batch is written (fsynced) to `batches/` before its receipts leave `pending/` and before
+//! it is submitted. One batch is in flight at a time: after a restart, or when a submission's
+//! answer is lost, the flusher looks for it on chain (a batch of this operator with its root,
+//! among those numbered since it was first submitted) before submitting it again. A batch that
+//! does not land in [`MAX_ATTEMPTS`] submissions, or one of whose vouchers would expire first, is
+//! dissolved: its receipts go back to `pending/` (expired ones to `expired/`), each with one more
+//! attempt counted, so a payer whose channel can no longer pay is left out of the next one.
+
+use super::*;
+use mnemo_client::{AdapterFacts, BatchHeader, BatchPhase, BatchRecord, BlobOf, LeafOf, MerkleProof, PayerCharge};
+use mnemo_primitives::{
+	batch::{self, LeafShares, MAX_LEAF_SHARES},
+	engine::{AttributionRequest, AttributionResponse},
+	AdapterId, BatchId,
+};
+
+/// Most receipts in one batch (the runtime's `MaxReceiptsPerBatch`).
+pub const MAX_LEAVES: usize = 4096;
+
+/// Most payers charged by one batch (the runtime's `MaxPayersPerBatch`).
+pub const MAX_PAYERS: usize = 256;
+
+/// The operator's own attribution of a receipt (the engine's; tests use a fake).
+pub trait Attributor: Send + Sync {
+	fn attribute(&self, req: &AttributionRequest) -> Result<AttributionResponse>;
+}
+
+/// A batch in the journal.
+#[derive(Clone, Debug, Encode, Decode)]
+pub(super) struct BatchFile {
+	pub(super) seq: u64,
+	/// Its receipts, in leaf order.
+	pub(super) entries: Vec<Entry>,
+	pub(super) header: BatchHeader,
+	pub(super) charges: Vec<PayerCharge>,
+	/// The chain's next batch id before the first submission: it lands at or above it.
+	from: BatchId,
+	attempts: u32,
+	/// Its id on chain, once landed.
+	pub(super) id: Option<BatchId>,
+	/// Whether its sample was opened.
+	opened: bool,
+}
+
+/// How a landed batch ended.
+enum Ended {
+	Settled,
+	Refunded,
+	/// No longer in state: pruned after its end.
+	Gone,
+}
+
+impl Meter {
+	fn batch_path(&self, seq: u64) -> PathBuf {
+		self.dir.join("batches").join(format!("{seq:012}.batch"))
+	}
+
+	/// The batches in the journal (not yet ended), oldest first.
+	pub(super) fn batch_files(&self) -> Result<Vec<BatchFile>> {
+		let d = self.dir.join("batches");
+		let mut v: Vec<BatchFile> =
+			std::fs::read_dir(&d).map_err(Error::io(&d))?.flatten().filter_map(|e| read_batch(&e.path())).collect();
+		v.sort_by_key(|b| b.seq);
+		Ok(v)
+	}
+
+	fn write_batch(&self, b: &BatchFile) -> Result<()> {
+		write_atomic(&self.batch_path(b.seq), &b.encode())
+	}
+
+	/// One flush: follows the batches on chain (opening a sample when drawn), lands or dissolves
+	/// the one in flight, and builds and submits the next from `pending/`. Returns how many
+	/// receipts are still pending.
+	pub fn flush(&self, chain: &mut dyn ReceiptChain, attributor: &dyn Attributor) -> Result<usize> {
+		let best = chain.best_block()?;
+		self.stats.best_block.store(best, Ordering::Relaxed);
+		self.set_params(chain.params()?);
+		let mut in_flight = false;
+		for mut b in self.batch_files()? {
+			if b.id.is_none() && !self.land(chain, &mut b, best)? {
+				in_flight = true;
+				continue;
+			}
+			self.follow(chain, &mut b)?;
+		}
+		if !in_flight {
+			if let Some(mut b) = self.build(chain, attributor, best)? {
+				if self.land(chain, &mut b, best)? {
+					self.follow(chain, &mut b)?;
+				}
+			}
+		}
+		Ok(self.stats.pending.load(Ordering::Relaxed) as usize)
+	}
+
+	/// Gets batch `b` on chain: finds it there, submits it, or dissolves it. Whether it landed.
+	fn land(&self, chain: &mut dyn ReceiptChain, b: &mut BatchFile, best: BlockNumber) -> Result<bool> {
+		if self.landed(chain, b)? {
+			return Ok(true);
+		}
+		if b.attempts >= MAX_ATTEMPTS || b.entries.iter().any(|e| e.record.voucher.expires_at <= best.saturating_add(1)) {
+			tracing::warn!(batch = b.seq, attempts = b.attempts, "a batch did not land: its receipts go back to pending");
+			self.dissolve(b, best)?;
+			return Ok(false);
+		}
+		// Count the attempt before submitting: a crash after submission must not give the
+		// batch more attempts than allowed.
+		b.attempts += 1;
+		self.write_batch(b)?;
+		self.stats.batch_submissions.fetch_add(1, Ordering::Relaxed);
+		if let Err(e) = chain.submit_batch(&b.header, &b.charges) {
+			tracing::warn!(batch = b.seq, "submitting a batch failed: {e}");
+		}
+		self.landed(chain, b)
+	}
+
+	/// Whether `b` is on chain (recording its id if so).
+	fn landed(&self, chain: &mut dyn ReceiptChain, b: &mut BatchFile) -> Result<bool> {
+		let next = chain.next_batch()?;
+		for id in b.from..next {
+			let Some(r) = chain.batch(id)? else { continue };
+			if r.operator == self.operator && r.header == b.header {
+				b.id = Some(id);
+				self.write_batch(b)?;
+				for e in &b.entries {
+					self.settled(e, "recorded");
+				}
+				tracing::info!(batch = id, receipts = b.entries.len(), payers = b.charges.len(), "batch landed");
+				return Ok(true);
+			}
+		}
+		Ok(false)
+	}
+
+	/// Puts the receipts of a batch that will not land back in `pending/` (one more attempt
+	/// counted; past [`MAX_ATTEMPTS`] to `refused/`), or in `expired/`.
+	fn dissolve(&self, b: &BatchFile, best: BlockNumber) -> Result<()> {
+		for e in &b.entries {
+			let mut e = e.clone();
+			e.attempts += 1;
+			write_atomic(&self.path("pending", &e), &e.encode())?;
+			self.stats.pending.fetch_add(1, Ordering::Relaxed);
+		}
+		let path = self.batch_path(b.seq);
+		std::fs::remove_file(&path).map_err(Error::io(&path))?;
+		for e in &b.entries {
+			let e = e.clone();
+			if e.record.voucher.expires_at < best {
+				self.finish(e, "expired")?;
+			} else if e.attempts + 1 > MAX_ATTEMPTS {
+				self.finish(e, "refused")?;
+			}
+		}
+		Ok(())
+	}
+
+	/// Follows a landed batch: opens its sample once drawn; forgets it once it ended.
+	fn follow(&self, chain: &mut dyn ReceiptChain, b: &mut BatchFile) -> Result<()> {
+		let Some(id) = b.id else { return Ok(()) };
+		let ended = match chain.batch(id)? {
+			None => Some(Ended::Gone),
+			Some(BatchRecord { phase: BatchPhase::Settled { .. }, .. }) => Some(Ended::Settled),
+			Some(BatchRecord { phase: BatchPhase::Refunded { .. }, .. }) => Some(Ended::Refunded),
+			Some(r) => {
+				if matches!(r.phase, BatchPhase::Open { .. }) && !b.opened {
+					let blob = self.blob(&b.header)?;
+					let hashes = blob.leaf_hashes();
+					let mut opened = Vec::with_capacity(r.sample.len());
+					for i in &r.sample {
+						let leaf = blob.leaves.get(*i as usize).cloned();
+						let proof = batch::merkle_proof(&hashes, *i);
+						let (Some(leaf), Some(proof)) = (leaf, proof) else {
+							return Err(Error::Internal(format!("batch {id}: the chain sampled leaf {i}, which it does not have")));
+						};
+						opened.push((leaf, proof));
+					}
+					chain.open_sample(id, &opened)?;
+					b.opened = true;
+					self.write_batch(b)?;
+					tracing::info!(batch = id, sampled = opened.len(), "sample opened");
+				}
+				None
+			},
+		};
+		if let Some(ended) = ended {
+			let counter = match ended {
+				Ended::Settled => &self.stats.batches_settled,
+				Ended::Refunded => &self.stats.batches_refunded,
+				Ended::Gone => &self.stats.batches_settled,
+			};
+			counter.fetch_add(1, Ordering::Relaxed);
+			let (from, to) = (self.batch_path(b.seq), self.dir.join("batches").join("done").join(format!("{id:012}.batch")));
+			std::fs::rename(&from, &to).map_err(Error::io(&to))?;
+		}
+		Ok(())
+	}
+
+	/// The whole of a batch from the blob store, checked against its header.
+	pub(super) fn blob(&self, header: &BatchHeader) -> Result<BlobOf> {
+		let bytes = self.store.get(&header.blob)?;
+		let blob = BlobOf::decode(&mut &bytes[..]).map_err(|e| Error::Internal(format!("batch blob {}: {e}", header.blob.to_hex())))?;
+		if blob.header(header.blob) != *header {
+			return Err(Error::Internal(format!("batch blob {} does not match its header", header.blob.to_hex())));
+		}
+		Ok(blob)
+	}
+
+	/// Builds the next batch from `pending/` and journals it (its receipts leave `pending/`).
+	fn build(&self, chain: &mut dyn ReceiptChain, attributor: &dyn Attributor, best: BlockNumber) -> Result<Option<BatchFile>> {
+		let candidates = self.candidates(best)?;
+		if candidates.is_empty() {
+			return Ok(None);
+		}
+		// Each payer's channel must pay for its part, as the chain will check; a payer whose
+		// channel cannot is refused whole.
+		let mut refused: BTreeSet<AccountId> = BTreeSet::new();
+		for (payer, part) in charges_of(&candidates) {
+			if let Err(why) = can_pay(chain.channel(&payer)?, &part, best) {
+				tracing::warn!(%payer, "receipts refused: {why}");
+				refused.insert(payer);
+			}
+		}
+		let terms = chain.terms()?;
+		let top_k = terms.top_k.min(MAX_LEAF_SHARES);
+		let mut facts: BTreeMap<AdapterId, Option<AdapterFacts<AccountId>>> = BTreeMap::new();
+		// A payer whose receipt could not be attributed waits whole: a later voucher charged
+		// first would make the earlier one stale.
+		let mut blocked: BTreeSet<AccountId> = BTreeSet::new();
+		let mut entries = Vec::new();
+		let mut leaves: Vec<LeafOf> = Vec::new();
+		for mut e in candidates {
+			let payer = e.record.payer.clone();
+			if refused.contains(&payer) {
+				self.finish(e, "refused")?;
+				continue;
+			}
+			if blocked.contains(&payer) {
+				continue;
+			}
+			let adapter = e.record.voucher.adapter;
+			if !facts.contains_key(&adapter) {
+				facts.insert(adapter, chain.adapter_facts(adapter)?);
+			}
+			let attributed = match &facts[&adapter] {
+				None => Err(format!("adapter {adapter} has no weights or owner on chain")),
+				Some(f) => attributor
+					.attribute(&f.request(leaves.len() as u64, e.record.transcript, top_k))
+					.map_err(|err| err.to_string())
+					.and_then(|a| {
+						let shares = a.scores(top_k as usize).ok_or("the attribution's scores are malformed")?;
+						Ok((a.digest, LeafShares::truncate_from(shares)))
+					}),
+			};
+			match attributed {
+				Ok((digest, shares)) => {
+					leaves.push(batch::Leaf {
+						payer: payer.clone(),
+						voucher: e.record.voucher.clone(),
+						signature: e.record.signature.clone(),
+						input_tokens: e.record.input_tokens,
+						output_tokens: e.record.output_tokens,
+						fee: e.fee,
+						transcript: e.record.transcript,
+						digest,
+						shares,
+					});
+					entries.push(e);
+				},
+				Err(why) => {
+					tracing::warn!(request = %hex::encode(e.record.voucher.request), "cannot attribute the receipt: {why}");
+					blocked.insert(payer);
+					e.attempts += 1;
+					if e.attempts >= MAX_ATTEMPTS {
+						self.finish(e, "refused")?;
+					} else {
+						write_atomic(&self.path("pending", &e), &e.encode())?;
+					}
+				},
+			}
+		}
+		if leaves.is_empty() {
+			return Ok(None);
+		}
+		let owner = |a: AdapterId| facts.get(&a).cloned().flatten().map(|f| f.owner);
+		let owners = |c| facts.values().flatten().find_map(|f| f.owners(c));
+		let payouts = batch::payouts(&leaves, &terms.split, &terms.treasury, owner, owners)
+			.map_err(|e| Error::Internal(format!("cannot split the batch's fees: {e:?}")))?;
+		let blob = BlobOf { leaves, payouts: payouts.payouts, attestors: payouts.attestors };
+		let hash = self.store.put_own(&blob.encode())?;
+		let header = blob.header(hash);
+		let charges = charges_of(&entries)
+			.into_iter()
+			.map(|(payer, part)| PayerCharge {
+				payer,
+				voucher: part.last.voucher,
+				signature: part.last.signature,
+				leaves: part.leaves,
+				amount: part.amount,
+			})
+			.collect();
+		let b = BatchFile {
+			seq: self.seq.fetch_add(1, Ordering::SeqCst),
+			entries,
+			header,
+			charges,
+			from: chain.next_batch()?,
+			attempts: 0,
+			id: None,
+			opened: false,
+		};
+		self.write_batch(&b)?;
+		for e in &b.entries {
+			let p = self.path("pending", e);
+			std::fs::remove_file(&p).map_err(Error::io(&p))?;
+			self.stats.pending.fetch_sub(1, Ordering::Relaxed);
+		}
+		Ok(Some(b))
+	}
+
+	/// The pending receipts that go into the next batch, in order: payers whose receipts expire
+	/// first go first, each payer's in voucher order, none past a running request of its payer
+	/// (unless it would expire waiting); at most [`MAX_LEAVES`] of at most [`MAX_PAYERS`] payers.
+	/// Those already expired go to `expired/`.
+	fn candidates(&self, best: BlockNumber) -> Result<Vec<Entry>> {
+		// Per payer, the lowest voucher still running: its receipts from there on wait, or the
+		// chain would take a later voucher first and refuse the running one as stale.
+		let mut running: BTreeMap<AccountId, u64> = BTreeMap::new();
+		for (payer, seq, _) in self.running.lock().expect("lock").values() {
+			let s = running.entry(payer.clone()).or_insert(*seq);
+			*s = (*s).min(*seq);
+		}
+		let mut pending = self.pending()?;
+		let mut first_expiry: BTreeMap<AccountId, BlockNumber> = BTreeMap::new();
+		for e in &pending {
+			let x = first_expiry.entry(e.record.payer.clone()).or_insert(e.record.voucher.expires_at);
+			*x = (*x).min(e.record.voucher.expires_at);
+		}
+		let key = |e: &Entry| (first_expiry.get(&e.record.payer).copied(), e.record.payer.clone(), e.record.voucher.seq);
+		pending.sort_by_key(key);
+		let mut payers: BTreeSet<AccountId> = BTreeSet::new();
+		let mut out = Vec::new();
+		for e in pending {
+			let near_expiry = e.record.voucher.expires_at <= best.saturating_add(self.min_validity / 2);
+			if !near_expiry && running.get(&e.record.payer).is_some_and(|s| e.record.voucher.seq > *s) {
+				continue;
+			}
+			if e.record.voucher.expires_at <= best.saturating_add(1) {
+				tracing::warn!(request = %hex::encode(e.record.voucher.request), "receipt expired before it landed");
+				self.finish(e, "expired")?;
+				continue;
+			}
+			let new_payer = !payers.contains(&e.record.payer);
+			if out.len() >= MAX_LEAVES || (new_payer && payers.len() >= MAX_PAYERS) {
+				continue;
+			}
+			payers.insert(e.record.payer.clone());
+			out.push(e);
+		}
+		Ok(out)
+	}
+}
+
+/// A batch file of the journal (`None`: not one).
+pub(super) fn read_batch(path: &Path) -> Option<BatchFile> {
+	if path.extension().is_none_or(|e| e != "batch") {
+		return None;
+	}
+	let bytes = std::fs::read(path).ok()?;
+	BatchFile::decode(&mut &bytes[..]).ok()
+}
+
+/// One payer's part of a batch.
+struct Part {
+	/// Its latest voucher among them.
+	last: SignedVoucher,
+	/// The lowest voucher number among them.
+	first_seq: u64,
+	leaves: u32,
+	amount: Balance,
+}
+
+/// Each payer's part of `entries`, in the order payers first appear.
+fn charges_of(entries: &[Entry]) -> Vec<(AccountId, Part)> {
+	let mut out: Vec<(AccountId, Part)> = Vec::new();
+	for e in entries {
+		let sv = SignedVoucher { payer: e.record.payer.clone(), voucher: e.record.voucher.clone(), signature: e.record.signature.clone() };
+		match out.iter_mut().find(|(p, _)| *p == e.record.payer) {
+			Some((_, part)) => {
+				if sv.voucher.seq > part.last.voucher.seq {
+					part.last = sv;
+				}
+				part.first_seq = part.first_seq.min(e.record.voucher.seq);
+				part.leaves += 1;
+				part.amount = part.amount.saturating_add(e.fee);
+			},
+			None => out.push((
+				e.record.payer.clone(),
+				Part { first_seq: e.record.voucher.seq, last: sv, leaves: 1, amount: e.fee },
+			)),
+		}
+	}
+	out
+}
+
+/// Whether the payer's channel `ch` can pay `part`, as the chain will check.
+fn can_pay(ch: Option<Channel>, part: &Part, best: BlockNumber) -> std::result::Result<(), String> {
+	let ch = ch.ok_or("it has no payment channel to this operator")?;
+	let v = &part.last.voucher;
+	if ch.id != v.channel {
+		return Err(format!("its vouchers are for channel {}, its channel is {}", v.channel, ch.id));
+	}
+	if ch.closes_at.is_some_and(|at| at <= best.saturating_add(1)) {
+		return Err("its channel has closed".into());
+	}
+	if part.first_seq <= ch.seq {
+		return Err(format!("its voucher {} is not above the channel's last charged ({})", part.first_seq, ch.seq));
+	}
+	if ch.spent.saturating_add(part.amount) > v.cumulative {
+		return Err(format!("{} more would take the channel past its consent ({})", part.amount, v.cumulative));
+	}
+	if ch.balance < part.amount {
+		return Err(format!("its channel holds {}, its receipts cost {}", ch.balance, part.amount));
+	}
+	Ok(())
+}
+
+impl Attributor for crate::api::service::Engine {
+	fn attribute(&self, req: &AttributionRequest) -> Result<AttributionResponse> {
+		crate::api::service::Engine::attribute(self, req)
+	}
+}
+
+/// A sampled leaf as the operator opens it: the leaf and its Merkle path.
+pub type Opened = (LeafOf, MerkleProof);
