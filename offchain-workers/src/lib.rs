@@ -22,7 +22,7 @@ use mnemo_primitives::{
 		AttributionRequest, AttributionResponse, ErrorBody, EvalMetrics, EvalRequest, TrainAccepted, TrainRequest, TrainStatus,
 		ValidateRequest, ValidateResponse,
 	},
-	offchain_keys,
+	offchain_keys, ContentHash,
 };
 use polkadot_sdk::sp_runtime::offchain::{
 	http,
@@ -64,7 +64,7 @@ impl core::fmt::Display for Error {
 			Error::BadEngineUrl => write!(f, "the stored engine URL is not an http(s) URL"),
 			Error::Http(what) => write!(f, "HTTP request to the engine failed: {what}"),
 			Error::Status { code, message } => write!(f, "engine answered {code}: {message}"),
-			Error::TooLarge => write!(f, "engine answer larger than {MAX_RESPONSE_BYTES} bytes"),
+			Error::TooLarge => write!(f, "engine answer larger than allowed"),
 			Error::BadJson(e) => write!(f, "engine answer is not the expected JSON: {e}"),
 		}
 	}
@@ -128,6 +128,25 @@ pub fn get_json<Resp: DeserializeOwned>(path: &str, deadline_ms: u64) -> Result<
 	read_json(pending, deadline)
 }
 
+/// Largest blob a worker fetches: a batch of the runtime's most receipts with room to spare.
+pub const MAX_BLOB_BYTES: usize = 8 << 20;
+
+/// `GET {engine}/v1/blobs/{hash}`: the blob's bytes, checked against `hash`.
+pub fn get_blob(hash: &ContentHash) -> Result<Vec<u8>, Error> {
+	let url = format!("{}/v1/blobs/{}", engine_url()?, hash.to_hex());
+	let deadline = deadline_after(DEFAULT_DEADLINE_MS);
+	let pending = http::Request::get(&url)
+		.add_header("Accept", "application/octet-stream")
+		.deadline(deadline)
+		.send()
+		.map_err(|_| Error::Http("could not send"))?;
+	let body = read_body(pending, deadline, MAX_BLOB_BYTES)?;
+	if ContentHash::of(&body) != *hash {
+		return Err(Error::Http("the blob does not hash to its name"));
+	}
+	Ok(body)
+}
+
 /// How long an attribution may take: the engine may compute gradients of a query (one minute).
 pub const ATTRIBUTION_DEADLINE_MS: u64 = 60_000;
 
@@ -183,6 +202,12 @@ fn read_json<Resp: DeserializeOwned>(
 	pending: http::PendingRequest,
 	deadline: Timestamp,
 ) -> Result<Resp, Error> {
+	let body = read_body(pending, deadline, MAX_RESPONSE_BYTES)?;
+	serde_json::from_slice(&body).map_err(|e| Error::BadJson(format!("{e}")))
+}
+
+/// A 2xx answer's body, at most `limit` bytes; any other answer as its error.
+fn read_body(pending: http::PendingRequest, deadline: Timestamp, limit: usize) -> Result<Vec<u8>, Error> {
 	let response = pending
 		.try_wait(deadline)
 		.map_err(|_| Error::Http("deadline passed"))?
@@ -194,7 +219,7 @@ fn read_json<Resp: DeserializeOwned>(
 	let code = response.code;
 	let mut body = Vec::new();
 	for chunk in response.body() {
-		if body.len() >= MAX_RESPONSE_BYTES {
+		if body.len() >= limit {
 			return Err(Error::TooLarge);
 		}
 		body.push(chunk);
@@ -205,7 +230,7 @@ fn read_json<Resp: DeserializeOwned>(
 			.unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
 		return Err(Error::Status { code, message });
 	}
-	serde_json::from_slice(&body).map_err(|e| Error::BadJson(format!("{e}")))
+	Ok(body)
 }
 
 /// Test support: the exact exchange this client has with the engine, for sp-core's
@@ -227,6 +252,18 @@ pub mod testing {
 				.collect(),
 			body,
 			response: Some(response.as_bytes().to_vec()),
+			sent: true,
+			..Default::default()
+		}
+	}
+
+	/// `GET {uri}` of a blob, answered with `bytes` (status 200).
+	pub fn expected_blob(uri: &str, bytes: Vec<u8>) -> PendingRequest {
+		PendingRequest {
+			method: "GET".into(),
+			uri: uri.into(),
+			headers: alloc::vec![("Accept".into(), "application/octet-stream".into())],
+			response: Some(bytes),
 			sent: true,
 			..Default::default()
 		}

@@ -420,6 +420,75 @@ pub fn payouts<A: Clone + Ord, B, S>(
 	Ok(Payouts { payouts: owed.into_iter().map(|(who, amount)| Payout { who, amount }).collect(), attestors })
 }
 
+/// Why a batch does not add up ([`audit`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum AuditError {
+	/// The blob is not what the header commits (roots, counts or totals differ).
+	NotCommitted,
+	/// Leaf `0`: a request its payer did not sign, or for another operator.
+	NotConsented(u32),
+	/// Leaf `0`: more tokens than its voucher allows, or a fee above its voucher's cap.
+	AboveVoucher(u32),
+	/// The payers charged on chain are not the leaves' payers with the leaves' sums.
+	WrongCharges,
+	/// The payouts are not the split of the leaves' fees.
+	WrongPayouts,
+	/// The leaves are not grouped by payer in voucher order, or a sum overflows.
+	Totals(BatchError),
+}
+
+/// Whether a batch adds up, as a panel attestor checks it whole: `blob` is what `header`
+/// commits; every leaf is a request its payer signed for `operator`, within its voucher's tokens
+/// and price cap (at `min_fee`); the chain charged exactly the leaves' payers their leaves' sums
+/// (`charges`, in any order); and the payouts are the split of every fee by `terms` among the
+/// owners `facts` names. The sampled leaves' attribution is checked apart, by recomputation.
+pub fn audit<A, B, S>(
+	blob: &Blob<A, B, S>,
+	header: &BatchHeader,
+	operator: &A,
+	charges: &[(A, Balance)],
+	terms: &BatchTerms<A>,
+	facts: impl Fn(AdapterId) -> Option<AdapterFacts<A>>,
+) -> Result<(), AuditError>
+where
+	A: Clone + Ord + Encode,
+	B: Encode,
+	S: Encode + Verify<Signer: IdentifyAccount<AccountId = A>>,
+{
+	if blob.header(header.blob) != *header {
+		return Err(AuditError::NotCommitted);
+	}
+	for (i, l) in blob.leaves.iter().enumerate() {
+		if l.voucher.operator != *operator || !l.consented() {
+			return Err(AuditError::NotConsented(i as u32));
+		}
+		let tokens = l.input_tokens.saturating_add(l.output_tokens);
+		let cap = crate::inference_fee(l.voucher.max_price_per_1k, tokens, terms.min_fee);
+		if tokens > l.voucher.max_tokens || l.fee > cap {
+			return Err(AuditError::AboveVoucher(i as u32));
+		}
+	}
+	let (payers, _) = totals(&blob.leaves).map_err(AuditError::Totals)?;
+	let mut charged: Vec<(A, Balance)> = charges.to_vec();
+	charged.sort();
+	let mut owed: Vec<(A, Balance)> = payers.into_iter().map(|p| (p.payer, p.amount)).collect();
+	owed.sort();
+	if charged != owed {
+		return Err(AuditError::WrongCharges);
+	}
+	let mut known: BTreeMap<AdapterId, Option<AdapterFacts<A>>> = BTreeMap::new();
+	for l in &blob.leaves {
+		known.entry(l.voucher.adapter).or_insert_with(|| facts(l.voucher.adapter));
+	}
+	let owner = |a: AdapterId| known.get(&a).cloned().flatten().map(|f| f.owner);
+	let owners = |c| known.values().flatten().find_map(|f| f.owners(c));
+	let expected = payouts(&blob.leaves, &terms.split, &terms.treasury, owner, owners).map_err(AuditError::Totals)?;
+	if expected.payouts != blob.payouts || expected.attestors != blob.attestors {
+		return Err(AuditError::WrongPayouts);
+	}
+	Ok(())
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -574,6 +643,98 @@ mod tests {
 		assert!(p.payouts.windows(2).all(|w| w[0].who < w[1].who), "one per account, ascending");
 		// No owner for the adapter: refused.
 		assert_eq!(payouts(&leaves, &split, &999, |_| None, owners), Err(BatchError::UnknownAdapter));
+	}
+
+	#[test]
+	fn an_audit_finds_every_way_a_batch_can_fail_to_add_up() {
+		use crate::engine::{DataRef, DatanetData};
+		use polkadot_sdk::{
+			sp_core::{sr25519, Pair},
+			sp_runtime::{AccountId32, MultiSignature},
+		};
+		let keys: Vec<sr25519::Pair> = ["//Bob", "//Dave"].iter().map(|s| sr25519::Pair::from_string(s, None).unwrap()).collect();
+		let operator = AccountId32::new([9; 32]);
+		let (owner, contributor, dn_owner, treasury) =
+			(AccountId32::new([1; 32]), AccountId32::new([2; 32]), AccountId32::new([3; 32]), AccountId32::new([4; 32]));
+		let mut leaves = Vec::new();
+		for (k, key) in keys.iter().enumerate() {
+			for seq in 1..=3u64 {
+				let voucher = Voucher {
+					request: [(k * 10) as u8 + seq as u8; 16],
+					operator: operator.clone(),
+					adapter: 1,
+					max_price_per_1k: 100,
+					max_tokens: 200,
+					channel: 0,
+					seq,
+					cumulative: 100 * u128::from(seq),
+					expires_at: 50u32,
+					genesis: Default::default(),
+				};
+				let signature = MultiSignature::Sr25519(key.sign(&voucher.signing_payload()));
+				leaves.push(Leaf {
+					payer: AccountId32::from(key.public()),
+					voucher,
+					signature,
+					input_tokens: 100,
+					output_tokens: 50,
+					fee: 15,
+					transcript: ContentHash([seq as u8; 32]),
+					digest: ContentHash([7; 32]),
+					shares: BoundedVec::truncate_from(alloc::vec![(5, Perbill::from_percent(40))]),
+				});
+			}
+		}
+		let facts = AdapterFacts {
+			adapter: 1,
+			adapter_hash: ContentHash([1; 32]),
+			owner: owner.clone(),
+			datanets: alloc::vec![DatanetData { datanet: 0, version: 1, contributions: alloc::vec![DataRef { contribution: 5, content_hash: ContentHash([5; 32]) }] }],
+			earning: alloc::vec![(5, ContributionOwners { contributor: contributor.clone(), datanet_owner: dn_owner })],
+		};
+		let terms = BatchTerms { split: Default::default(), treasury: treasury.clone(), min_fee: 1, top_k: 4 };
+		let facts_of = |a: AdapterId| (a == 1).then(|| facts.clone());
+		let build = |leaves: Vec<Leaf<AccountId32, u32, MultiSignature>>| {
+			let p = payouts(&leaves, &terms.split, &terms.treasury, |_| Some(owner.clone()), |c| facts.owners(c)).unwrap();
+			let blob = Blob { leaves, payouts: p.payouts, attestors: p.attestors };
+			let header = blob.header(ContentHash([8; 32]));
+			(blob, header)
+		};
+		let payers: Vec<AccountId32> = keys.iter().map(|k| AccountId32::from(k.public())).collect();
+		let charges = alloc::vec![(payers[1].clone(), 45), (payers[0].clone(), 45)];
+		let (blob, header) = build(leaves.clone());
+		assert_eq!(audit(&blob, &header, &operator, &charges, &terms, facts_of), Ok(()));
+		// The contributor's part of every fee (40% of the contributors' 50%, relative: all of it).
+		assert_eq!(blob.payouts.iter().find(|p| p.who == contributor).map(|p| p.amount), Some(6 * 7));
+		// A blob that is not the committed one.
+		let mut other = header.clone();
+		other.payouts_total += 1;
+		assert_eq!(audit(&blob, &other, &operator, &charges, &terms, facts_of), Err(AuditError::NotCommitted));
+		// Another operator's batch.
+		assert_eq!(audit(&blob, &header, &treasury, &charges, &terms, facts_of), Err(AuditError::NotConsented(0)));
+		// A request nobody signed.
+		let mut forged = leaves.clone();
+		forged[4].voucher.request = [99; 16];
+		let (b, h) = build(forged);
+		assert_eq!(audit(&b, &h, &operator, &charges, &terms, facts_of), Err(AuditError::NotConsented(4)));
+		// A fee above the voucher's cap (150 tokens at 100 per 1,000: 15).
+		let mut dear = leaves.clone();
+		dear[2].fee = 16;
+		let (b, h) = build(dear);
+		let dear_charges = alloc::vec![(payers[0].clone(), 46), (payers[1].clone(), 45)];
+		assert_eq!(audit(&b, &h, &operator, &dear_charges, &terms, facts_of), Err(AuditError::AboveVoucher(2)));
+		// One payer charged the other's share.
+		let shifted = alloc::vec![(payers[0].clone(), 60), (payers[1].clone(), 30)];
+		assert_eq!(audit(&blob, &header, &operator, &shifted, &terms, facts_of), Err(AuditError::WrongCharges));
+		assert_eq!(audit(&blob, &header, &operator, &charges[..1], &terms, facts_of), Err(AuditError::WrongCharges));
+		// Payouts kept by the operator instead of the contributor.
+		let mut skimmed = blob.clone();
+		if let Some(p) = skimmed.payouts.iter_mut().find(|p| p.who == contributor) {
+			p.who = operator.clone();
+		}
+		skimmed.payouts.sort_by(|a, b| a.who.cmp(&b.who));
+		let h = skimmed.header(ContentHash([8; 32]));
+		assert_eq!(audit(&skimmed, &h, &operator, &charges, &terms, facts_of), Err(AuditError::WrongPayouts));
 	}
 
 	#[test]

@@ -211,4 +211,6 @@ pub trait BatchEscrow<AccountId, BlockNumber> {
 	fn settle(batch: BatchId, payout: BatchPayout<AccountId, BlockNumber>) -> Result<(), DispatchError>;
 	/// The fee split in force: what a batch's payouts are computed with.
 	fn split() -> crate::rewards::FeeSplit;
+	/// What `batch` charged each payer, while it is held.
+	fn charges(batch: BatchId) -> alloc::vec::Vec<(AccountId, Balance)>;
 }

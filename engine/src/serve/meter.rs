@@ -1018,6 +1018,10 @@ mod tests {
 		assert!(blob.leaves.iter().all(|l| l.shares.iter().map(|(c, p)| (*c, p.deconstruct())).collect::<Vec<_>>() == vec![(100, 500_000_000)] && l.digest == l.transcript));
 		assert_eq!(blob.payouts.iter().map(|p| p.amount).sum::<Balance>() + blob.attestors, 30);
 		assert_eq!(blob.payouts.iter().find(|p| p.who == contributor()).map(|p| p.amount), Some(12));
+		// What a panel attestor checks of it whole holds: consent, caps, charges, payouts.
+		let charges: Vec<(AccountId, Balance)> = payers.iter().map(|p| (p.account(), 15)).collect();
+		let (terms, facts) = (chain.clone().terms().unwrap(), chain.clone().adapter_facts(ADAPTER).unwrap());
+		assert_eq!(mnemo_primitives::batch::audit(&blob, &b.header, &op.account(), &charges, &terms, |_| facts.clone()), Ok(()));
 		// The chain draws its sample: the flusher opens exactly those leaves, with their paths.
 		{
 			let mut f = chain.lock().unwrap();

@@ -211,6 +211,9 @@ impl mnemo_primitives::BatchEscrow<AccountId, u64> for MockBatchEscrow {
 	fn split() -> mnemo_primitives::rewards::FeeSplit {
 		Default::default()
 	}
+	fn charges(batch: u64) -> Vec<(AccountId, Balance)> {
+		BatchCharged::get().into_iter().filter(|(b, ..)| *b == batch).map(|(_, p, a)| (p, a)).collect()
+	}
 }
 
 /// Escrow from a credit table; refunds go back to it.

@@ -518,6 +518,10 @@ impl<T: Config> BatchEscrow<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 		Self::current_params().split
 	}
 
+	fn charges(batch: BatchId) -> Vec<(T::AccountId, Balance)> {
+		BatchCharges::<T>::iter_prefix(batch).map(|(payer, (_, amount))| (payer, amount)).collect()
+	}
+
 	fn charge(batch: BatchId, c: BatchCharge<T::AccountId>) -> Result<(), DispatchError> {
 		ensure!(c.amount > 0, Error::<T>::ZeroAmount);
 		ensure!(!BatchCharges::<T>::contains_key(batch, &c.payer), Error::<T>::DuplicateCharge);

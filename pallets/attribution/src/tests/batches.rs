@@ -19,7 +19,7 @@ fn v(n: u8, seq: u64) -> Voucher<AccountId, u64> {
 
 /// Eight leaves: PAYER's requests 0..5 (vouchers 1..5), PAYER2's 5..8 (vouchers 1..3), 5 each
 /// (500 tokens at the voucher's cap of 10 per 1,000).
-fn leaves() -> Vec<BatchLeaf<Test>> {
+pub(super) fn leaves() -> Vec<BatchLeaf<Test>> {
 	(0..8u8)
 		.map(|i| {
 			let (payer, seq) = if i < 5 { (PAYER, u64::from(i) + 1) } else { (PAYER2, u64::from(i) - 4) };
@@ -54,7 +54,7 @@ fn header(leaves: &[BatchLeaf<Test>]) -> BatchHeader {
 }
 
 /// The charges of `leaves`: each payer's last voucher, its leaves and their fees.
-fn charges(leaves: &[BatchLeaf<Test>]) -> Vec<PayerCharge<Test>> {
+pub(super) fn charges(leaves: &[BatchLeaf<Test>]) -> Vec<PayerCharge<Test>> {
 	let mut out: Vec<PayerCharge<Test>> = Vec::new();
 	for l in leaves {
 		match out.last_mut() {

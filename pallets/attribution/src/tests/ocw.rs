@@ -170,3 +170,90 @@ fn engine_scores_become_well_formed_report_scores() {
 	assert_eq!(answer(&[(1, f64::NAN)]).scores(4), None);
 	assert_eq!(answer(&[(1, 0.2), (1, 0.3)]).scores(4), None);
 }
+
+/// A batch of [`super::batches::leaves`] committed with its whole blob in the engine's store
+/// (its payouts skimmed by the operator if `skim`), sampled and opened; the blob's bytes.
+fn batch_in_commit(state: &mut testing::OffchainState, skim: bool) -> Vec<u8> {
+	use mnemo_primitives::batch::{self, Blob};
+	let leaves = super::batches::leaves();
+	let facts = Attribution::adapter_facts(ADAPTER).unwrap();
+	let terms = Attribution::batch_terms();
+	let p = batch::payouts(&leaves, &terms.split, &terms.treasury, |_| Some(OWNER), |c| facts.owners(c)).unwrap();
+	let mut blob = Blob { leaves: leaves.clone(), payouts: p.payouts, attestors: p.attestors };
+	if skim {
+		for p in blob.payouts.iter_mut().filter(|p| p.who == C1) {
+			p.who = OPERATOR;
+		}
+		blob.payouts.sort_by_key(|p| p.who);
+	}
+	let bytes = codec::Encode::encode(&blob);
+	let header = blob.header(ContentHash::of(&bytes));
+	let charges = super::batches::charges(&leaves);
+	assert_ok!(Attribution::submit_batch(RuntimeOrigin::signed(OPERATOR), header, charges.try_into().unwrap()));
+	run_to_block(3);
+	let sample = Batches::<Test>::get(0).unwrap().sample.into_inner();
+	let hashes = blob.leaf_hashes();
+	let opened: Vec<_> = sample.iter().map(|i| (leaves[*i as usize].clone(), batch::merkle_proof(&hashes, *i).unwrap())).collect();
+	assert_ok!(Attribution::open_sample(RuntimeOrigin::signed(OPERATOR), 0, opened.try_into().unwrap()));
+	// What the worker asks the engine: the blob, then each sampled leaf's attribution.
+	state.expect_request(mnemo_ocw::testing::expected_blob(&format!("{ENGINE}/v1/blobs/{}", ContentHash::of(&bytes).to_hex()), bytes.clone()));
+	for i in &sample {
+		let req = facts.request(u64::from(*i), leaves[*i as usize].transcript, MAX_CONTRIBUTIONS);
+		let answer = format!(
+			r#"{{"contributions":[{{"contribution":100,"score":0.05}}],"residual":0.95,"method":"datainf","method_version":1,"digest":"{}","tokens":500}}"#,
+			ContentHash([7; 32]).to_hex()
+		);
+		state.expect_request(mnemo_ocw::testing::expected_post(&format!("{ENGINE}/v1/attribution"), &req, &answer));
+	}
+	bytes
+}
+
+#[test]
+fn a_panel_attestor_audits_the_batch_recomputes_its_sample_and_reports_by_commit_reveal() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		batch_in_commit(&mut state.write(), false);
+		Attribution::offchain_worker(3);
+		let calls = pool_calls(&pool);
+		assert_eq!(calls.len(), 1);
+		assert!(matches!(&calls[0], RuntimeCall::Attribution(Call::commit_batch_report { commit, .. }) if commit.batch == 0));
+		for c in calls {
+			assert_ok!(dispatch_authorized(c));
+		}
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Reveal { .. }));
+		// Next block: the reveal, from what the worker kept; the sample held up.
+		Attribution::offchain_worker(4);
+		let calls = pool_calls(&pool);
+		assert!(matches!(&calls[..], [RuntimeCall::Attribution(Call::reveal_batch_report { reveal, .. })] if reveal.totals_ok && reveal.reports.len() == 3));
+		for c in calls {
+			assert_ok!(dispatch_authorized(c));
+		}
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Challenge { .. }));
+		// Nothing more to do about it.
+		Attribution::offchain_worker(5);
+		assert!(pool_calls(&pool).is_empty());
+	});
+}
+
+#[test]
+fn payouts_the_operator_skimmed_are_reported_and_the_batch_refunded() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		batch_in_commit(&mut state.write(), true);
+		Attribution::offchain_worker(3);
+		for c in pool_calls(&pool) {
+			assert_ok!(dispatch_authorized(c));
+		}
+		Attribution::offchain_worker(4);
+		let calls = pool_calls(&pool);
+		assert!(matches!(&calls[..], [RuntimeCall::Attribution(Call::reveal_batch_report { reveal, .. })] if !reveal.totals_ok));
+		for c in calls {
+			assert_ok!(dispatch_authorized(c));
+		}
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::BadTotals, .. }));
+	});
+}
