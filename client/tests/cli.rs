@@ -335,3 +335,15 @@ async fn the_cli_drives_a_datanet_from_creation_to_a_published_version() {
 	assert!(String::from_utf8_lossy(&out.stdout).contains("datanet"));
 	drop(node);
 }
+
+/// A signing key given in the environment is a secret: `--help` names the variable, never its
+/// value.
+#[test]
+fn help_names_the_key_variable_and_never_shows_the_key() {
+	let phrase = "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
+	let out = Command::new(env!("CARGO_BIN_EXE_mnemo")).arg("--help").env("MNEMO_SURI", phrase).output().unwrap();
+	let help = String::from_utf8_lossy(&out.stdout);
+	assert!(out.status.success(), "{help}");
+	assert!(help.contains("MNEMO_SURI"), "{help}");
+	assert!(!help.contains("bottom drive"), "the key is printed: {help}");
+}

@@ -195,6 +195,12 @@ async fn bad_training_requests_get_a_4xx_with_a_reason() {
 	let (s, b) = call(&app, Method::GET, "/v2/anything", Body::empty()).await;
 	assert_eq!(s, StatusCode::NOT_FOUND);
 	assert!(error(&b).contains("no such endpoint"));
+	// An OpenAI route on an engine that serves no model says how to serve one.
+	for path in ["/v1/models", "/v1/chat/completions", "/v1/models/tiny"] {
+		let (s, b) = call(&app, Method::GET, path, Body::empty()).await;
+		assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+		assert!(error(&b).contains("mnemo-engine serve --serve"), "{path}: {}", error(&b));
+	}
 	let huge = vec![b' '; mnemo_engine::api::MAX_JSON_BODY + 1];
 	assert_eq!(post(huge).await.0, StatusCode::PAYLOAD_TOO_LARGE);
 }

@@ -112,6 +112,14 @@ async fn completions_chat_and_models_answer_as_openai_does() {
 	let ids: Vec<String> = json(&b)["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
 	assert_eq!(ids, vec!["tiny", "free", "paid"]);
 	assert_eq!(json(&b)["data"][2]["mnemo"]["metered"], true);
+	// One model by id, as OpenAI's `GET /v1/models/{id}`; an unknown one is `model_not_found`.
+	let (st, b) = call(&app, Method::GET, "/v1/models/paid", "").await;
+	assert_eq!(st, StatusCode::OK);
+	assert_eq!((json(&b)["id"].as_str(), json(&b)["object"].as_str(), json(&b)["mnemo"]["metered"].as_bool()), (Some("paid"), Some("model"), Some(true)));
+	let (st, b) = call(&app, Method::GET, "/v1/models/tiny", "").await;
+	assert_eq!((st, json(&b)["mnemo"]["base"].as_bool()), (StatusCode::OK, Some(true)));
+	let (st, b) = call(&app, Method::GET, "/v1/models/nope", "").await;
+	assert_eq!((st, json(&b)["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("model_not_found")));
 
 	let body = json!({"model": "free", "prompt": "To be, or not", "max_tokens": 6, "temperature": 0, "ignore_eos": true});
 	let (st, b, id) = post(&app, "/v1/completions", body.clone(), &[]).await;
@@ -176,6 +184,7 @@ async fn a_metered_request_needs_a_voucher_and_leaves_a_durable_receipt() {
 	assert_eq!(st, StatusCode::UNAUTHORIZED);
 	assert!(oai_error(&b).contains("X-Mnemo-Voucher"), "{}", oai_error(&b));
 	assert_eq!(json(&b)["error"]["type"], "authentication_error");
+	assert_eq!(json(&b)["error"]["code"], "unauthorized", "OpenAI's codes are strings");
 	// For another adapter: refused before anything runs.
 	let (st, _, _) = post(&app, "/v1/completions", body.clone(), &[("x-mnemo-voucher", voucher(1, 8, 100))]).await;
 	assert_eq!(st, StatusCode::FORBIDDEN);

@@ -31,7 +31,7 @@ pub struct Cli {
 	pub engine: String,
 	/// The signing key as a secret URI: a dev account (`//Alice`), a mnemonic phrase or a 0x seed,
 	/// with optional `//hard/soft` derivations and `///password`.
-	#[arg(long, global = true, env = "MNEMO_SURI", conflicts_with = "key_file")]
+	#[arg(long, global = true, env = "MNEMO_SURI", hide_env_values = true, conflicts_with = "key_file")]
 	pub suri: Option<String>,
 	/// The signing key as a Polkadot.js JSON key file (exported from Polkadot.js apps or the
 	/// browser extension). Its password comes from `MNEMO_KEY_PASSWORD` or a prompt.

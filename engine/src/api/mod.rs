@@ -284,8 +284,18 @@ async fn metrics(State(e): State<Arc<Engine>>) -> Response {
 	([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-async fn not_found() -> ApiError {
-	ApiError(StatusCode::NOT_FOUND, "no such endpoint".into())
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+	const SERVING: [&str; 4] = ["/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/deployments"];
+	if SERVING.iter().any(|p| uri.path() == *p || uri.path().starts_with(&format!("{p}/"))) {
+		return ApiError(
+			StatusCode::NOT_FOUND,
+			format!(
+				"{} is an OpenAI serving route, and this engine serves no model: start it with `mnemo-engine serve --serve <base>` (e.g. --serve tiny or --serve smollm2-135m)",
+				uri.path()
+			),
+		);
+	}
+	ApiError(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path()))
 }
 
 async fn count(State(e): State<Arc<Engine>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {

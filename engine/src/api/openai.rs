@@ -58,8 +58,17 @@ fn error_type(s: StatusCode) -> &'static str {
 	}
 }
 
+/// OpenAI's `code`: a string (`model_not_found` for a model this engine does not serve, the
+/// status's reason in snake case otherwise: `payment_required`, `too_many_requests`, …).
+fn error_code(status: StatusCode, msg: &str) -> String {
+	if status == StatusCode::NOT_FOUND && msg.starts_with("model `") {
+		return "model_not_found".into();
+	}
+	status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace([' ', '-'], "_")
+}
+
 fn error_json(status: StatusCode, msg: &str) -> Value {
-	json!({"error": {"message": msg, "type": error_type(status), "param": null, "code": status.as_u16()}})
+	json!({"error": {"message": msg, "type": error_type(status), "param": null, "code": error_code(status, msg)}})
 }
 
 impl IntoResponse for OaiError {
@@ -75,7 +84,8 @@ fn bad(msg: impl Into<String>) -> OaiError {
 }
 
 
-async fn models(State(s): State<Arc<Serving>>) -> Json<Value> {
+/// Every model this engine serves, as OpenAI's model objects: the base, then each deployment.
+fn model_objects(s: &Serving) -> Vec<Value> {
 	let mut data = vec![json!({"id": s.base.id, "object": "model", "created": 0, "owned_by": "mnemo", "mnemo": {"base": true}})];
 	for d in s.deployments() {
 		data.push(json!({
@@ -84,6 +94,18 @@ async fn models(State(s): State<Arc<Serving>>) -> Json<Value> {
 				"price_per_1k": d.price_per_1k.to_string(), "rank": d.rank, "metered": d.chain_adapter.is_some()}
 		}));
 	}
+	data
+}
+
+/// `GET /v1/models/{id}`: one model object, or 404 `model_not_found`.
+async fn model(State(s): State<Arc<Serving>>, Path(id): Path<String>) -> OaiResult<Json<Value>> {
+	model_objects(&s).into_iter().find(|m| m["id"] == id.as_str()).map(Json).ok_or_else(|| {
+		OaiError(StatusCode::NOT_FOUND, format!("model `{id}` is not deployed here (GET /v1/models lists what is)"))
+	})
+}
+
+async fn models(State(s): State<Arc<Serving>>) -> Json<Value> {
+	let data = model_objects(&s);
 	// Who records the receipts and for which chain: what a payer's voucher must name.
 	let metering = s.meter.as_ref().map(|m| json!({"operator": hex::encode(<[u8; 32]>::from(m.operator.clone())), "genesis": hex::encode(m.genesis)}));
 	Json(json!({"object": "list", "data": data, "mnemo": {"metering": metering}}))
@@ -501,6 +523,7 @@ fn stream(meta: Meta, rx: tokio::sync::mpsc::UnboundedReceiver<Event>, include_u
 pub fn routes(s: Arc<Serving>) -> Router {
 	Router::new()
 		.route("/v1/models", get(models))
+		.route("/v1/models/{id}", get(model))
 		.route("/v1/completions", post(completions))
 		.route("/v1/chat/completions", post(chat))
 		.route("/v1/deployments/{name}", put(deploy).delete(undeploy))
