@@ -1,6 +1,8 @@
 //! Batches: a serving operator commits many receipts at once; a panel and a sample of its leaves
-//! are drawn from randomness the operator could not see; the operator opens the sampled leaves.
-//! (The panel's commit–reveal over the sample, the verdict and the payout follow.)
+//! are drawn from randomness the operator could not see; the operator opens the sampled leaves;
+//! the panel recomputes them and audits the whole batch by commit–reveal; the verdict pays the
+//! batch out after a challenge window in which anyone may prove a leaf false, or refunds it and
+//! slashes its operator.
 
 use crate::{pallet::*, types::*, weights::WeightInfo, LOG_TARGET};
 use alloc::vec::Vec;
@@ -27,6 +29,10 @@ use polkadot_sdk::{
 		DispatchResult, Perbill, Saturating,
 	},
 };
+
+/// How many blocks past its due block a batch's deadline may move when that block's slots are
+/// full.
+pub const DEADLINE_SLACK: u32 = 16;
 
 impl<T: Config> Pallet<T> {
 	/// What the chain says of `adapter` for batches (see the view function `adapter_facts`).
@@ -75,7 +81,7 @@ impl<T: Config> Pallet<T> {
 	/// Put `batch` in the first block from `at` with a free batch slot; that block.
 	fn schedule_batch(at: BlockNumberFor<T>, batch: BatchId) -> Result<BlockNumberFor<T>, Error<T>> {
 		let mut block = at;
-		for _ in 0..=crate::impls::DEADLINE_SLACK {
+		for _ in 0..=DEADLINE_SLACK {
 			if BatchDeadlines::<T>::try_mutate(block, |d| d.try_push(batch)).is_ok() {
 				return Ok(block);
 			}
@@ -193,11 +199,24 @@ impl<T: Config> Pallet<T> {
 			Ok(at) => at,
 			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now, &[]),
 		};
+		Self::hold_panel(&panel, true);
 		b.panel = panel.clone();
 		b.sample = BoundedVec::truncate_from(sample.clone());
 		b.phase = BatchPhase::Open { until: open_until };
 		Batches::<T>::insert(batch, b);
 		Self::deposit_event(Event::BatchSampled { batch, panel, sample, open_until });
+	}
+
+	/// Count a batch's panel in (`true`) or out of its attestors' open batches: an attestor
+	/// cannot leave while it sits on a panel whose verdict is not in.
+	fn hold_panel(panel: &[T::AccountId], hold: bool) {
+		for a in panel {
+			Attestors::<T>::mutate(a, |x| {
+				if let Some(x) = x {
+					x.open = if hold { x.open.saturating_add(1) } else { x.open.saturating_sub(1) };
+				}
+			});
+		}
 	}
 
 	/// `n` distinct active attestors, drawn with `seed`.
@@ -258,6 +277,9 @@ impl<T: Config> Pallet<T> {
 		now: BlockNumberFor<T>,
 		finders: &[T::AccountId],
 	) {
+		if matches!(b.phase, BatchPhase::Open { .. } | BatchPhase::Commit { .. } | BatchPhase::Reveal { .. }) {
+			Self::hold_panel(&b.panel, false);
+		}
 		let amount = T::BatchEscrow::refund(batch).unwrap_or_else(|e| {
 			log::error!(target: LOG_TARGET, "batch {batch}: refund failed: {e:?}");
 			0
@@ -444,7 +466,9 @@ impl<T: Config> Pallet<T> {
 		let Ok(until) = Self::schedule_batch(now.saturating_add(params.challenge_window), batch) else {
 			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now, &[]);
 		};
-		// The panel that agreed is kept (in place of the drawn one) for the payout.
+		// The panel's part ends here. The one that agreed is kept (in place of the drawn one)
+		// for the payout.
+		Self::hold_panel(&b.panel, false);
 		b.panel = BoundedVec::truncate_from(paid.clone());
 		b.phase = BatchPhase::Challenge { until };
 		Batches::<T>::insert(batch, b);
@@ -499,7 +523,7 @@ impl<T: Config> Pallet<T> {
 	/// Remove batches finished (paid out or refunded) more than `retention` blocks ago, oldest
 	/// first, as far as `remaining` allows; each batch's record goes to the offchain index.
 	pub(crate) fn prune_batches(now: BlockNumberFor<T>, remaining: Weight) -> Weight {
-		let per = T::WeightInfo::prune_receipt(T::MaxAssigned::get());
+		let per = T::WeightInfo::prune_batch();
 		let mut used = T::WeightInfo::prune_idle();
 		if remaining.any_lt(used) {
 			return Weight::zero();

@@ -2,14 +2,14 @@
 
 use super::*;
 use crate::{frame_support, frame_system};
-use alloc::{vec, vec::Vec};
+use alloc::vec::Vec;
 use frame_benchmarking::v2::*;
 use frame_support::{
 	traits::{fungible::Mutate, Authorize, EnsureOrigin, Get, Hooks},
 	BoundedVec,
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use mnemo_primitives::{Balance, ContentHash, ContributionId, ReceiptId, Voucher};
+use mnemo_primitives::{Balance, ContentHash, ContributionId, Voucher};
 use polkadot_sdk::{
 	frame_benchmarking,
 	sp_application_crypto::RuntimeAppPublic,
@@ -24,10 +24,9 @@ fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
 	who
 }
 
-/// Parameters at their most expensive: every receipt gets `MaxAssigned` attestors, and all of
-/// them must commit.
+/// Parameters at their most expensive: every batch gets a panel of `MaxAssigned` attestors.
 fn widest<T: Config>() {
-	// Events (and so refusals) are only kept from block 1.
+	// Events are only kept from block 1.
 	frame_system::Pallet::<T>::set_block_number(1u32.into());
 	let mut p = Pallet::<T>::default_params();
 	p.assigned = T::MaxAssigned::get();
@@ -54,40 +53,6 @@ fn attestors<T: Config>(n: u32) -> Vec<T::AccountId> {
 		.collect()
 }
 
-fn record<T: Config>(i: u32, operator: &T::AccountId, adapter: mnemo_primitives::AdapterId) -> InferenceRecord<T> {
-	let payer = T::BenchmarkHelper::payer(i, operator);
-	let now = frame_system::Pallet::<T>::block_number();
-	let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
-	let voucher = Voucher {
-		request: [i as u8; 16],
-		operator: operator.clone(),
-		adapter,
-		max_price_per_1k: Balance::MAX,
-		max_tokens: u32::MAX,
-		channel: T::BenchmarkHelper::channel(&payer, operator),
-		seq: u64::from(i) + 1,
-		cumulative: Balance::MAX,
-		expires_at: now + 10u32.into(),
-		genesis: H256::from_slice(genesis.as_ref()),
-	};
-	let signature = T::BenchmarkHelper::sign(&payer, &voucher.signing_payload());
-	InferenceRecord { payer, voucher, signature, input_tokens: 1_000, output_tokens: 1_000, transcript: ContentHash::of(b"t") }
-}
-
-/// A recorded receipt with `MaxAssigned` attestors; returns it, the adapter's contributions
-/// and the attestors in the panel.
-fn recorded<T: Config>(i: u32, k: u32) -> (ReceiptId, Vec<ContributionId>, Vec<T::AccountId>) {
-	let op = Operators::<T>::iter_keys().next().unwrap_or_else(operator::<T>);
-	let (adapter, contributions) = T::BenchmarkHelper::deployed_adapter(k);
-	let id = NextReceipt::<T>::get();
-	let batch = BoundedVec::truncate_from(vec![record::<T>(i, &op, adapter)]);
-	Pallet::<T>::record_inferences(RawOrigin::Signed(op).into(), batch).expect("batch");
-	let Some(r) = Receipts::<T>::get(id) else {
-		panic!("not recorded: {:?}", frame_system::Pallet::<T>::events().last().map(|e| e.event.clone()))
-	};
-	(id, contributions, r.assigned.into_inner())
-}
-
 fn key_of<T: Config>(who: &T::AccountId) -> T::AttestorId {
 	Attestors::<T>::get(who).expect("attestor").key
 }
@@ -99,43 +64,6 @@ fn scores<T: Config>(contributions: &[ContributionId], k: u32) -> Scores<T> {
 	let mut s: Vec<Score> = contributions.iter().take(k).map(|c| (*c, each)).collect();
 	s.sort_by_key(|(c, _)| *c);
 	BoundedVec::truncate_from(s)
-}
-
-fn commit_of<T: Config>(id: ReceiptId, who: &T::AccountId, s: &Scores<T>) -> (Commit<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
-	let key = key_of::<T>(who);
-	let commit = Commit { receipt: id, key: key.clone(), commitment: commitment(id, who, &ContentHash::of(b"d"), s, &[1; 32]) };
-	let sig = key.sign(&commit.encode()).expect("keystore");
-	(commit, sig)
-}
-
-fn reveal_of<T: Config>(id: ReceiptId, who: &T::AccountId, s: &Scores<T>) -> (Reveal<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
-	let key = key_of::<T>(who);
-	let reveal = Reveal { receipt: id, key: key.clone(), digest: ContentHash::of(b"d"), scores: s.clone(), salt: [1; 32] };
-	let sig = key.sign(&reveal.encode()).expect("keystore");
-	(reveal, sig)
-}
-
-/// All of the panel commit; all but the last reveal. Returns the last and its reveal.
-fn almost_revealed<T: Config>(i: u32, k: u32) -> (ReceiptId, T::AccountId, Scores<T>) {
-	let (id, contributions, panel) = recorded::<T>(i, k);
-	let s = scores::<T>(&contributions, k);
-	for who in &panel {
-		let (c, _) = commit_of::<T>(id, who, &s);
-		Pallet::<T>::do_commit(c).expect("commit");
-	}
-	let (last, rest) = panel.split_last().expect("a panel");
-	for who in rest {
-		let (r, _) = reveal_of::<T>(id, who, &s);
-		Pallet::<T>::do_reveal(r).expect("reveal");
-	}
-	(id, last.clone(), s)
-}
-
-fn settled<T: Config>() -> ReceiptId {
-	let (id, last, s) = almost_revealed::<T>(0, T::MaxContributions::get());
-	let (r, _) = reveal_of::<T>(id, &last, &s);
-	Pallet::<T>::do_reveal(r).expect("reveal");
-	id
 }
 
 use codec::Encode;
@@ -281,24 +209,11 @@ mod benchmarks {
 	}
 
 	#[benchmark]
-	fn record_inferences(n: Linear<1, { T::MaxBatch::get().min(T::MaxReceiptsPerBlock::get()) }>) {
-		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let op = operator::<T>();
-		let (adapter, _) = T::BenchmarkHelper::deployed_adapter(1);
-		let batch = BoundedVec::truncate_from((0..n).map(|i| record::<T>(i, &op, adapter)).collect());
-		#[extrinsic_call]
-		_(RawOrigin::Signed(op), batch);
-		assert_eq!(NextReceipt::<T>::get(), u64::from(n));
-	}
-
-	#[benchmark]
 	fn authorize_report() -> Result<(), BenchmarkError> {
 		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let (id, contributions, panel) = recorded::<T>(0, 1);
-		let (commit, signature) = commit_of::<T>(id, &panel[0], &scores::<T>(&contributions, 1));
-		let call = Call::<T>::commit_report { commit, signature };
+		let panel = opened_batch::<T>();
+		let (commit, signature) = batch_commit_of::<T>(&panel[0], &batch_reports::<T>(T::MaxContributions::get()));
+		let call = Call::<T>::commit_batch_report { commit, signature };
 		#[block]
 		{
 			call.authorize(TransactionSource::External)
@@ -306,72 +221,6 @@ mod benchmarks {
 				.map_err(|_| "authorized")?;
 		}
 		Ok(())
-	}
-
-	#[benchmark]
-	fn commit_report(a: Linear<1, { T::MaxAssigned::get() }>) {
-		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let (id, contributions, panel) = recorded::<T>(0, 1);
-		let s = scores::<T>(&contributions, 1);
-		// The last of the panel commits: the phase closes.
-		for who in &panel[..panel.len() - 1] {
-			Pallet::<T>::do_commit(commit_of::<T>(id, who, &s).0).expect("commit");
-		}
-		let (commit, signature) = commit_of::<T>(id, panel.last().expect("a panel"), &s);
-		#[extrinsic_call]
-		_(RawOrigin::Authorized, commit, signature);
-		assert!(matches!(Receipts::<T>::get(id).map(|r| r.phase), Some(Phase::Reveal { .. })));
-	}
-
-	#[benchmark]
-	fn reveal_report(a: Linear<1, { T::MaxAssigned::get() }>, k: Linear<1, { T::MaxContributions::get() }>) {
-		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let (id, last, s) = almost_revealed::<T>(0, k);
-		let (reveal, signature) = reveal_of::<T>(id, &last, &s);
-		#[extrinsic_call]
-		_(RawOrigin::Authorized, reveal, signature);
-		assert!(Attributions::<T>::contains_key(id));
-	}
-
-	#[benchmark]
-	fn challenge() {
-		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let id = settled::<T>();
-		let who = funded::<T>("challenger", 0);
-		#[extrinsic_call]
-		_(RawOrigin::Signed(who), id, ContentHash::of(b"e"));
-		assert!(Challenges::<T>::contains_key(id));
-	}
-
-	#[benchmark]
-	fn resolve_challenge(a: Linear<1, { T::MaxAssigned::get() }>) -> Result<(), BenchmarkError> {
-		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let id = settled::<T>();
-		let who = funded::<T>("challenger", 0);
-		Pallet::<T>::challenge(RawOrigin::Signed(who).into(), id, ContentHash::of(b"e")).expect("challenged");
-		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
-		#[extrinsic_call]
-		_(origin as T::RuntimeOrigin, id, true);
-		assert!(!Challenges::<T>::contains_key(id));
-		Ok(())
-	}
-
-	#[benchmark]
-	fn expire_challenge() {
-		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let id = settled::<T>();
-		let who = funded::<T>("challenger", 0);
-		Pallet::<T>::challenge(RawOrigin::Signed(who.clone()).into(), id, ContentHash::of(b"e")).expect("challenged");
-		let Some(Phase::Settled { release_at, .. }) = Receipts::<T>::get(id).map(|r| r.phase) else { panic!("settled") };
-		frame_system::Pallet::<T>::set_block_number(release_at);
-		#[extrinsic_call]
-		_(RawOrigin::Signed(who), id);
-		assert!(!Challenges::<T>::contains_key(id));
 	}
 
 	#[benchmark]
@@ -383,37 +232,57 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// `d` receipts reach their reveal deadline with all but one report revealed: each settles.
+	/// `d` batches of `MaxPayersPerBatch` payers reach their opening deadline unopened: each is
+	/// refunded to every payer and its operator slashed.
 	#[benchmark]
-	fn on_initialize(d: Linear<0, { T::MaxReceiptsPerBlock::get().min(T::MaxDeadlinesPerBlock::get()) }>) {
+	fn on_initialize(d: Linear<0, { T::MaxBatchesPerBlock::get() }>) {
 		widest::<T>();
 		attestors::<T>(T::MaxAssigned::get());
 		let mut due = BlockNumberFor::<T>::zero();
 		for i in 0..d {
-			let (id, _, _) = almost_revealed::<T>(i, T::MaxContributions::get());
-			if let Some(Phase::Reveal { until }) = Receipts::<T>::get(id).map(|r| r.phase) {
+			let op = funded::<T>("operator", i + 1);
+			Pallet::<T>::register_operator(RawOrigin::Signed(op.clone()).into()).expect("operator");
+			let (_, header, charges) = batch_of::<T>(&op, T::MaxPayersPerBatch::get(), 0);
+			Pallet::<T>::submit_batch(RawOrigin::Signed(op).into(), header, BoundedVec::truncate_from(charges))
+				.expect("submitted");
+		}
+		// Drawn, then not opened.
+		if d > 0 {
+			let BatchPhase::Sampling { at } = Batches::<T>::get(0).expect("batch").phase else { panic!("sampling") };
+			frame_system::Pallet::<T>::set_block_number(at);
+			Pallet::<T>::on_initialize(at);
+			if let Some(BatchPhase::Open { until }) = Batches::<T>::get(0).map(|b| b.phase) {
 				due = until;
 			}
 		}
+		frame_system::Pallet::<T>::set_block_number(due);
 		#[block]
 		{
 			Pallet::<T>::on_initialize(due);
 		}
+		assert!((0..u64::from(d)).all(|b| matches!(Batches::<T>::get(b).map(|b| b.phase), Some(BatchPhase::Refunded { .. }))));
 	}
 
+	/// A batch whose whole panel committed and none revealed: refunded at the reveal deadline,
+	/// then pruned once the retention has passed.
 	#[benchmark]
-	fn prune_receipt(a: Linear<1, { T::MaxAssigned::get() }>) {
+	fn prune_batch() {
 		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let id = settled::<T>();
-		let r = Receipts::<T>::get(id).expect("receipt");
-		let at = Pallet::<T>::prunable_at(&r, Pallet::<T>::current_params().retention).expect("finished");
+		let panel = opened_batch::<T>();
+		let r = batch_reports::<T>(1);
+		for who in &panel {
+			Pallet::<T>::do_commit_batch(batch_commit_of::<T>(who, &r).0).expect("commit");
+		}
+		let BatchPhase::Reveal { until } = Batches::<T>::get(0).expect("batch").phase else { panic!("reveal") };
+		frame_system::Pallet::<T>::set_block_number(until);
+		Pallet::<T>::on_initialize(until);
+		let at = until + Pallet::<T>::current_params().retention;
 		frame_system::Pallet::<T>::set_block_number(at);
 		#[block]
 		{
-			Pallet::<T>::prune(at, frame_support::weights::Weight::MAX);
+			Pallet::<T>::prune_batches(at, frame_support::weights::Weight::MAX);
 		}
-		assert!(!Receipts::<T>::contains_key(id));
+		assert!(!Batches::<T>::contains_key(0));
 	}
 
 	#[benchmark]
@@ -503,7 +372,7 @@ mod benchmarks {
 	fn prune_idle() {
 		#[block]
 		{
-			Pallet::<T>::prune(1u32.into(), frame_support::weights::Weight::MAX);
+			Pallet::<T>::prune_batches(1u32.into(), frame_support::weights::Weight::MAX);
 		}
 	}
 

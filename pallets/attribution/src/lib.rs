@@ -46,7 +46,7 @@ pub mod pallet {
 		pallet_prelude::*,
 		traits::{
 			fungible::{Inspect, InspectHold, Mutate, MutateHold},
-			EnsureOrigin, Randomness, UnixTime,
+			EnsureOrigin, Randomness,
 		},
 	};
 	use frame_system::{
@@ -56,7 +56,7 @@ pub mod pallet {
 	use mnemo_primitives::{
 		batch::{AdapterFacts, BatchTerms, MerkleProof},
 		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, ContributionId, DatanetsInspect,
-		ModelsInspect, PaymentEscrow, ReceiptId, RequestId, RewardSink,
+		ModelsInspect,
 	};
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
 	use sp_runtime::{
@@ -103,23 +103,14 @@ pub mod pallet {
 		/// Which contributions are in which datanet version and whose they are (`pallet-datanets`).
 		type Datanets: DatanetsInspect<Self::AccountId>;
 
-		/// Charges payers and escrows fees until settlement (`pallet-rewards`).
-		type Escrow: PaymentEscrow<Self::AccountId>;
-
-		/// Splits a settled fee into credits (`pallet-rewards`).
-		type Rewards: RewardSink<Self::AccountId, BlockNumberFor<Self>>;
-
-		/// Assigns attestors to receipts. On the parachain: the relay parent's storage root
+		/// Draws batches' panels and samples. On the parachain: the relay parent's storage root
 		/// mixed with the subject (see the runtime); tests use a seeded substitute.
 		type Randomness: Randomness<Self::Hash, BlockNumberFor<Self>>;
 
-		/// Wall-clock time for the spend log.
-		type Time: UnixTime;
-
-		/// Who sets the parameters and resolves challenges (governance).
+		/// Who sets the parameters (governance).
 		type GovernanceOrigin: EnsureOrigin<Self::RuntimeOrigin>;
 
-		/// Where strike slashes and dismissed challengers' bonds go.
+		/// Where slashes go.
 		#[pallet::constant]
 		type Treasury: Get<Self::AccountId>;
 
@@ -129,17 +120,7 @@ pub mod pallet {
 		/// Held from an attestor while it is registered.
 		#[pallet::constant]
 		type AttestorBond: Get<Balance>;
-		/// Held from a challenger until governance resolves the challenge.
-		#[pallet::constant]
-		type ChallengeBond: Get<Balance>;
-
-		/// Most receipts in one `record_inferences` batch.
-		#[pallet::constant]
-		type MaxBatch: Get<u32>;
-		/// Most receipts recorded in one block (all operators together).
-		#[pallet::constant]
-		type MaxReceiptsPerBlock: Get<u32>;
-		/// Most attestors assigned to one receipt.
+		/// Most attestors on one batch's panel.
 		#[pallet::constant]
 		type MaxAssigned: Get<u32>;
 		/// Most contributions in a report and in an attribution (the engine's top K).
@@ -148,13 +129,7 @@ pub mod pallet {
 		/// Most attestors taking assignments.
 		#[pallet::constant]
 		type MaxAttestors: Get<u32>;
-		/// Most receipt deadlines in one block.
-		#[pallet::constant]
-		type MaxDeadlinesPerBlock: Get<u32>;
-		/// Most recent attributions kept per contributor (the oldest give way).
-		#[pallet::constant]
-		type MaxRecent: Get<u32>;
-		/// Most receipts pruned in one block.
+		/// Most batches pruned in one block.
 		#[pallet::constant]
 		type MaxPrunePerBlock: Get<u32>;
 		/// Pool priority of attestors' transactions.
@@ -222,8 +197,6 @@ pub mod pallet {
 		OperatorBond,
 		/// An attestor's bond.
 		AttestorBond,
-		/// A challenger's bond.
-		ChallengeBond,
 	}
 
 	/// Periods, quorum and penalties.
@@ -245,67 +218,6 @@ pub mod pallet {
 	/// Attestors that take assignments, in registration order.
 	#[pallet::storage]
 	pub type Active<T: Config> = StorageValue<_, BoundedVec<T::AccountId, T::MaxAttestors>, ValueQuery>;
-
-	/// The id the next receipt gets.
-	#[pallet::storage]
-	pub type NextReceipt<T> = StorageValue<_, ReceiptId, ValueQuery>;
-
-	/// Receipts, until pruned.
-	#[pallet::storage]
-	pub type Receipts<T: Config> = StorageMap<_, Twox64Concat, ReceiptId, Receipt<T>>;
-
-	/// Request ids seen per operator, with their receipt; kept until the receipt is pruned,
-	/// which is after the voucher expired, so a request can never be recorded twice.
-	#[pallet::storage]
-	pub type Requests<T: Config> =
-		StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Identity, RequestId, ReceiptId>;
-
-	/// Assigned attestors' commitments and reveals.
-	#[pallet::storage]
-	pub type Reports<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, ReceiptId, Blake2_128Concat, T::AccountId, Report<T>>;
-
-	/// What each attestor still has to do: receipts it is assigned to that await its commitment
-	/// or reveal. Its offchain worker reads this.
-	#[pallet::storage]
-	pub type Assignments<T: Config> =
-		StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Twox64Concat, ReceiptId, ()>;
-
-	/// Settled attributions, until pruned.
-	#[pallet::storage]
-	pub type Attributions<T: Config> = StorageMap<_, Twox64Concat, ReceiptId, FinalAttribution<T>>;
-
-	/// Open challenges.
-	#[pallet::storage]
-	pub type Challenges<T: Config> = StorageMap<_, Twox64Concat, ReceiptId, Challenge<T>>;
-
-	/// Receipts with a deadline (end of commit or reveal phase, challenge expiry) at a block.
-	#[pallet::storage]
-	pub type Deadlines<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		BlockNumberFor<T>,
-		BoundedVec<ReceiptId, T::MaxDeadlinesPerBlock>,
-		ValueQuery,
-	>;
-
-	/// Receipts recorded in the current block (the block number and the count).
-	#[pallet::storage]
-	pub type BlockReceipts<T: Config> = StorageValue<_, (BlockNumberFor<T>, u32), ValueQuery>;
-
-	/// Each contributor's latest attributions (receipt, contribution, score), newest last.
-	#[pallet::storage]
-	pub type RecentAttributions<T: Config> = StorageMap<
-		_,
-		Blake2_128Concat,
-		T::AccountId,
-		BoundedVec<(ReceiptId, ContributionId, Perbill), T::MaxRecent>,
-		ValueQuery,
-	>;
-
-	/// How many spend-log entries each payer has in the offchain index.
-	#[pallet::storage]
-	pub type SpendCount<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
 
 	/// The id the next batch gets.
 	#[pallet::storage]
@@ -333,10 +245,6 @@ pub mod pallet {
 	/// The oldest batch not yet pruned.
 	#[pallet::storage]
 	pub type BatchPruneCursor<T> = StorageValue<_, BatchId, ValueQuery>;
-
-	/// The oldest receipt not yet pruned.
-	#[pallet::storage]
-	pub type PruneCursor<T> = StorageValue<_, ReceiptId, ValueQuery>;
 
 	#[pallet::genesis_config]
 	pub struct GenesisConfig<T: Config> {
@@ -366,61 +274,16 @@ pub mod pallet {
 		OperatorUnregistered { who: T::AccountId, returned: Balance },
 		/// An account registered as an attestor.
 		AttestorRegistered { who: T::AccountId, key: T::AttestorId, bond: Balance },
-		/// An attestor takes no new assignments; it can leave once `open` receipts are done and
-		/// the challenge windows its bond backs end at `locked_until`.
-		AttestorLeaving { who: T::AccountId, open: u32, locked_until: BlockNumberFor<T> },
+		/// An attestor sits on no new panel; it can leave once the `open` batches whose panels
+		/// it sits on are done.
+		AttestorLeaving { who: T::AccountId, open: u32 },
 		/// An attestor left; what is left of its bond was returned.
 		AttestorUnregistered { who: T::AccountId, returned: Balance },
-		/// An inference was recorded: `fee` is escrowed from the payer, and the `assigned`
-		/// attestors commit to their attribution reports until `commit_until`.
-		ReceiptRecorded {
-			receipt: ReceiptId,
-			operator: T::AccountId,
-			payer: T::AccountId,
-			request: RequestId,
-			adapter: AdapterId,
-			input_tokens: u32,
-			output_tokens: u32,
-			fee: Balance,
-			assigned: Panel<T>,
-			commit_until: BlockNumberFor<T>,
-		},
-		/// One inference of a batch was refused (the rest of the batch is unaffected).
-		ReceiptRefused { operator: T::AccountId, payer: T::AccountId, request: RequestId, error: DispatchError },
-		/// An assigned attestor committed to its report.
-		ReportCommitted { receipt: ReceiptId, attestor: T::AccountId, commits: u32 },
-		/// The commit phase closed: the `committed` attestors reveal until `until`.
-		RevealOpened { receipt: ReceiptId, committed: u32, until: BlockNumberFor<T> },
-		/// An attestor revealed its report.
-		ReportRevealed { receipt: ReceiptId, attestor: T::AccountId, digest: ContentHash, reveals: u32 },
-		/// Attribution settled: `fee` is split by `shares` (highest first) into credits pending
-		/// until `release_at`; the `panel` attestors share the attestors' part.
-		ReceiptSettled {
-			receipt: ReceiptId,
-			fee: Balance,
-			digest: ContentHash,
-			shares: BoundedVec<Score, T::MaxContributions>,
-			panel: Panel<T>,
-			release_at: BlockNumberFor<T>,
-		},
-		/// The fee went back to the payer (its channel, or its account once the channel closed).
-		ReceiptRefunded { receipt: ReceiptId, payer: T::AccountId, amount: Balance, why: RefundReason },
 		/// An attestor earned a strike (`strikes` in its current window).
-		AttestorStruck { attestor: T::AccountId, receipt: ReceiptId, fault: Fault, strikes: u32 },
+		AttestorStruck { attestor: T::AccountId, batch: BatchId, fault: Fault, strikes: u32 },
 		/// Part of an attestor's bond went to the treasury; below `AttestorBond` it takes no
 		/// new assignments (`active` false) until it registers again.
 		AttestorSlashed { attestor: T::AccountId, amount: Balance, bond_left: Balance, active: bool },
-		/// Someone challenged a settled attribution.
-		ChallengeFiled { receipt: ReceiptId, challenger: T::AccountId, bond: Balance, evidence: ContentHash },
-		/// Governance upheld a challenge: the fee went back to the payer (`refunded`) and the
-		/// challenger got its bond back plus `reward` from the panel's bonds.
-		ChallengeUpheld { receipt: ReceiptId, challenger: T::AccountId, reward: Balance, refunded: Balance },
-		/// Governance dismissed a challenge: the challenger's bond went to the treasury.
-		ChallengeDismissed { receipt: ReceiptId, challenger: T::AccountId, slashed: Balance },
-		/// Nobody resolved the challenge before the credits were released: bond returned.
-		ChallengeExpired { receipt: ReceiptId, challenger: T::AccountId, returned: Balance },
-		/// A finished receipt left state; its record is in the offchain index.
-		ReceiptPruned { receipt: ReceiptId },
 		/// Governance changed the parameters.
 		ParamsSet { params: Params<BlockNumberFor<T>> },
 		/// `operator` committed batch `batch`: `leaves` receipts from `payers` payers, `fees` in
@@ -503,28 +366,8 @@ pub mod pallet {
 		VoucherTooLong,
 		/// The payer did not sign the voucher.
 		BadVoucherSignature,
-		/// This operator already recorded this request id.
-		DuplicateRequest,
-		/// The adapter is unknown or not deployed.
-		AdapterNotDeployed,
-		/// The adapter's price is above the voucher's cap.
-		PriceAboveCap,
-		/// An inference has at least one token.
-		NoTokens,
-		/// More tokens than the voucher allows.
-		TooManyTokens,
-		/// `MaxReceiptsPerBlock` receipts were recorded in this block; send it in a later one.
-		BlockFull,
 		/// Fewer active attestors than `assigned`: nobody could attribute the receipt.
 		TooFewAttestors,
-		/// Too many receipts have a deadline around that block; try again in a later block.
-		DeadlinesFull,
-		/// No receipt with that id (or it was pruned).
-		UnknownReceipt,
-		/// The attestor is not assigned to that receipt (or has nothing left to do for it).
-		NotAssigned,
-		/// The receipt is not in the phase this needs.
-		WrongPhase,
 		/// The attestor already committed.
 		AlreadyCommitted,
 		/// The attestor did not commit.
@@ -535,16 +378,6 @@ pub mod pallet {
 		CommitmentMismatch,
 		/// Scores must be ascending by contribution, non-zero and sum to at most 100%.
 		BadScores,
-		/// A scored contribution is not in the adapter's training data.
-		UnknownContribution,
-		/// The challenge window of that receipt is closed.
-		ChallengeClosed,
-		/// The receipt is already challenged.
-		AlreadyChallenged,
-		/// The receipt has no open challenge.
-		NoChallenge,
-		/// The attestor's bond was slashed below `AttestorBond`: unregister and register again.
-		BondTooLow,
 		/// Quorum bounds (1 ≤ min_reports ≤ quorum ≤ assigned ≤ MaxAssigned), periods (≥ 1),
 		/// strikes (≥ 1), a minimum fee above zero, or a retention shorter than the longest
 		/// voucher are invalid.
@@ -554,12 +387,11 @@ pub mod pallet {
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
-			Self::process_deadlines(now).saturating_add(Self::process_batch_deadlines(now))
+			Self::process_batch_deadlines(now)
 		}
 
 		fn on_idle(now: BlockNumberFor<T>, remaining: Weight) -> Weight {
-			let used = Self::prune(now, remaining);
-			used.saturating_add(Self::prune_batches(now, remaining.saturating_sub(used)))
+			Self::prune_batches(now, remaining)
 		}
 
 		fn offchain_worker(now: BlockNumberFor<T>) {
@@ -569,11 +401,8 @@ pub mod pallet {
 		fn integrity_test() {
 			assert!(T::MaxAssigned::get() >= 1, "MaxAssigned must be at least 1");
 			assert!(T::MaxContributions::get() >= 1, "MaxContributions must be at least 1");
-			assert!(
-				T::MaxDeadlinesPerBlock::get() >= T::MaxReceiptsPerBlock::get(),
-				"every receipt of a full block needs a deadline slot"
-			);
-			assert!(T::MaxRecent::get() >= 1, "MaxRecent must be at least 1");
+			assert!(T::SampleSize::get() >= 1, "SampleSize must be at least 1");
+			assert!(T::MaxBatchesPerBlock::get() >= 1, "MaxBatchesPerBlock must be at least 1");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -593,7 +422,7 @@ pub mod pallet {
 			Self::do_register_operator(who)
 		}
 
-		/// Stop being an operator; the bond comes back. Its recorded receipts settle as usual.
+		/// Stop being an operator; the bond comes back. Its submitted batches settle as usual.
 		/// Emits `OperatorUnregistered`.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::unregister_operator())]
@@ -611,90 +440,14 @@ pub mod pallet {
 			Self::do_register_attestor(who, key)
 		}
 
-		/// Stop taking assignments and, once the attestor's open receipts are done and the
-		/// challenge windows its bond backs have closed, leave with what is left of the bond.
+		/// Stop sitting on new panels and, once the batches whose panels it sits on are done, leave
+		/// with what is left of the bond.
 		/// Call again to complete. Emits `AttestorLeaving` or `AttestorUnregistered`.
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::unregister_attestor(T::MaxAttestors::get()))]
 		pub fn unregister_attestor(origin: OriginFor<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_unregister_attestor(who)
-		}
-
-		/// A serving operator records a batch of inferences, each with its payer's voucher and
-		/// signature. Each is checked and charged on its own: a refused one emits
-		/// `ReceiptRefused` and the others still land (`ReceiptRecorded`).
-		#[pallet::call_index(4)]
-		#[pallet::weight(T::WeightInfo::record_inferences(batch.len() as u32))]
-		pub fn record_inferences(
-			origin: OriginFor<T>,
-			batch: BoundedVec<InferenceRecord<T>, T::MaxBatch>,
-		) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_record_inferences(who, batch)
-		}
-
-		/// An assigned attestor commits to its report. An authorized transaction signed by its
-		/// key. Emits `ReportCommitted`, and `RevealOpened` at `quorum` commitments.
-		#[pallet::call_index(5)]
-		#[pallet::weight(T::WeightInfo::commit_report(T::MaxAssigned::get()))]
-		#[pallet::weight_of_authorize(T::WeightInfo::authorize_report())]
-		#[pallet::authorize(Self::authorize_commit)]
-		pub fn commit_report(
-			origin: OriginFor<T>,
-			commit: Commit<T>,
-			// Checked in `authorize_commit`.
-			_signature: <T::AttestorId as RuntimeAppPublic>::Signature,
-		) -> DispatchResult {
-			ensure_authorized(origin)?;
-			Self::do_commit(commit)
-		}
-
-		/// A committed attestor reveals its report. When every committer has revealed, the
-		/// receipt settles. An authorized transaction signed by its key. Emits
-		/// `ReportRevealed`, then `ReceiptSettled` or `ReceiptRefunded`.
-		#[pallet::call_index(6)]
-		#[pallet::weight(T::WeightInfo::reveal_report(T::MaxAssigned::get(), T::MaxContributions::get()))]
-		#[pallet::weight_of_authorize(T::WeightInfo::authorize_report())]
-		#[pallet::authorize(Self::authorize_reveal)]
-		pub fn reveal_report(
-			origin: OriginFor<T>,
-			reveal: Reveal<T>,
-			// Checked in `authorize_reveal`.
-			_signature: <T::AttestorId as RuntimeAppPublic>::Signature,
-		) -> DispatchResult {
-			ensure_authorized(origin)?;
-			Self::do_reveal(reveal)
-		}
-
-		/// Challenge a settled attribution within its challenge window, with `evidence` (a
-		/// content hash). Holds `ChallengeBond` until governance resolves it.
-		/// Emits `ChallengeFiled`.
-		#[pallet::call_index(7)]
-		#[pallet::weight(T::WeightInfo::challenge())]
-		pub fn challenge(origin: OriginFor<T>, receipt: ReceiptId, evidence: ContentHash) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_challenge(who, receipt, evidence)
-		}
-
-		/// Resolve a challenge. Upheld: the fee's pending credits go back to the payer, each
-		/// panel attestor loses `challenge_slash` of its bond to the challenger, whose bond
-		/// comes back. Dismissed: the challenger's bond goes to the treasury.
-		/// `GovernanceOrigin`. Emits `ChallengeUpheld` or `ChallengeDismissed`.
-		#[pallet::call_index(8)]
-		#[pallet::weight(T::WeightInfo::resolve_challenge(T::MaxAssigned::get()))]
-		pub fn resolve_challenge(origin: OriginFor<T>, receipt: ReceiptId, uphold: bool) -> DispatchResult {
-			T::GovernanceOrigin::ensure_origin(origin)?;
-			Self::do_resolve(receipt, uphold)
-		}
-
-		/// Return the bond of a challenge nobody resolved before its receipt's credits were
-		/// released. Anyone. Emits `ChallengeExpired`.
-		#[pallet::call_index(10)]
-		#[pallet::weight(T::WeightInfo::expire_challenge())]
-		pub fn expire_challenge(origin: OriginFor<T>, receipt: ReceiptId) -> DispatchResult {
-			ensure_signed(origin)?;
-			Self::do_expire_challenge(receipt)
 		}
 
 		/// A serving operator commits a batch of receipts: the Merkle roots of its leaves and
@@ -784,34 +537,15 @@ pub mod pallet {
 
 	#[pallet::view_functions]
 	impl<T: Config> Pallet<T> {
-		/// A receipt, its attribution (each contribution, its contributor, its score, the paid
-		/// panel), the reports behind it, and its open challenge.
-		pub fn receipt(
-			receipt: ReceiptId,
-		) -> Option<(Receipt<T>, Option<FinalAttribution<T>>, Vec<(T::AccountId, Report<T>)>, Option<Challenge<T>>)> {
-			let r = Receipts::<T>::get(receipt)?;
-			Some((
-				r,
-				Attributions::<T>::get(receipt),
-				Reports::<T>::iter_prefix(receipt).collect(),
-				Challenges::<T>::get(receipt),
-			))
-		}
-
-		/// A contributor's latest attributions: (receipt, contribution, score), newest last.
-		pub fn recent_attributions(contributor: T::AccountId) -> Vec<(ReceiptId, ContributionId, Perbill)> {
-			RecentAttributions::<T>::get(contributor).into_inner()
-		}
-
-		/// The receipt a serving operator recorded for a request id, while it is in state.
-		pub fn receipt_of_request(operator: T::AccountId, request: RequestId) -> Option<ReceiptId> {
-			Requests::<T>::get(operator, request)
-		}
-
-		/// An attestor's record and the receipts awaiting its commitment or reveal.
-		pub fn attestor(who: T::AccountId) -> Option<(Attestor<T>, Vec<ReceiptId>)> {
+		/// An attestor's record and the batches whose panels it sits on that await its
+		/// commitment or reveal.
+		pub fn attestor(who: T::AccountId) -> Option<(Attestor<T>, Vec<BatchId>)> {
 			let a = Attestors::<T>::get(&who)?;
-			Some((a, Assignments::<T>::iter_key_prefix(&who).collect()))
+			let waiting = Batches::<T>::iter()
+				.filter(|(_, b)| b.panel.contains(&who) && matches!(b.phase, BatchPhase::Commit { .. } | BatchPhase::Reveal { .. }))
+				.map(|(id, _)| id)
+				.collect();
+			Some((a, waiting))
 		}
 
 		/// The current parameters.
@@ -834,24 +568,6 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
-		fn authorize_commit(
-			_source: TransactionSource,
-			c: &Commit<T>,
-			signature: &<T::AttestorId as RuntimeAppPublic>::Signature,
-		) -> TransactionValidityWithRefund {
-			let attestor = Self::check_commit(c).map_err(|_| InvalidTransaction::Stale)?;
-			Self::valid_signed(&c.key, c, signature, (b"commit", c.receipt, attestor))
-		}
-
-		fn authorize_reveal(
-			_source: TransactionSource,
-			r: &Reveal<T>,
-			signature: &<T::AttestorId as RuntimeAppPublic>::Signature,
-		) -> TransactionValidityWithRefund {
-			let attestor = Self::check_reveal(r).map_err(|_| InvalidTransaction::Stale)?;
-			Self::valid_signed(&r.key, r, signature, (b"reveal", r.receipt, attestor))
-		}
-
 		fn authorize_batch_commit(
 			_source: TransactionSource,
 			c: &BatchCommit<T>,
@@ -871,7 +587,7 @@ pub mod pallet {
 		}
 
 		/// A valid transaction if `key` signed `payload`, providing `tag` (one commitment and
-		/// one reveal per attestor and receipt reach a block).
+		/// one reveal per attestor and batch reach a block).
 		fn valid_signed(
 			key: &T::AttestorId,
 			payload: &impl Encode,

@@ -1,16 +1,13 @@
 //! The smallest runtime that runs the pallet: System, Balances and Attribution, with the models,
-//! datanets, escrow, reward-sink and randomness seams mocked (the runtime's tests use the real
-//! pallets).
+//! datanets, batch-escrow and randomness seams mocked (the runtime's tests use the real pallets).
 
 use crate as pallet_attribution;
 use codec::Encode;
-pub use mnemo_primitives::ReceiptId;
 pub use polkadot_sdk::frame_support::BoundedVec;
 use crate::*;
 use mnemo_primitives::{
 	AdapterId, Balance, ContentHash, ContributionId, DatanetId, DatanetVersion, DatanetsInspect,
-	ModelId, ModelStage, ModelsInspect, PaymentEscrow, Reputation, RequestId, RewardSink,
-	Settlement, Voucher,
+	ModelId, ModelStage, ModelsInspect, Reputation, RequestId, Voucher,
 };
 use polkadot_sdk::{
 	frame_support::{
@@ -58,13 +55,10 @@ impl pallet_balances::Config for Test {
 
 pub const OPERATOR_BOND: Balance = 100;
 pub const ATTESTOR_BOND: Balance = 200;
-pub const CHALLENGE_BOND: Balance = 50;
 pub const TREASURY: AccountId = 999;
 pub const MAX_ASSIGNED: u32 = 4;
 pub const MAX_CONTRIBUTIONS: u32 = 4;
 pub const MAX_ATTESTORS: u32 = 6;
-pub const MAX_RECEIPTS_PER_BLOCK: u32 = 3;
-pub const MAX_RECENT: u32 = 3;
 
 /// Accounts.
 pub const OPERATOR: AccountId = 1;
@@ -92,17 +86,9 @@ pub const PRICE: Balance = 10;
 parameter_types! {
 	/// Credit each payer has with the mock escrow.
 	pub static Credit: Vec<(AccountId, Balance)> = Vec::new();
-	/// Escrowed fees: receipt, payer, amount.
-	pub static Escrowed: Vec<(ReceiptId, AccountId, Balance)> = Vec::new();
-	/// The voucher each charge was made under: receipt, seq, cumulative.
-	pub static ChargedUnder: Vec<(ReceiptId, u64, Balance)> = Vec::new();
-	/// What the mock sink settled.
-	pub static Settled: Vec<Settlement<AccountId, u64>> = Vec::new();
 	/// Contributions that no longer earn credit.
 	pub static Removed: Vec<ContributionId> = Vec::new();
-	/// Whether the sink refuses settlements.
-	pub static SinkRefuses: bool = false;
-	/// Randomness seed of attestor assignment.
+	/// Randomness seed of panels and samples.
 	pub static Seed: u64 = 0;
 	pub const Treasury: AccountId = TREASURY;
 }
@@ -216,67 +202,12 @@ impl mnemo_primitives::BatchEscrow<AccountId, u64> for MockBatchEscrow {
 	}
 }
 
-/// Escrow from a credit table; refunds go back to it.
-pub struct MockEscrow;
-impl PaymentEscrow<AccountId> for MockEscrow {
-	fn charge(c: mnemo_primitives::Charge<AccountId>) -> Result<(), DispatchError> {
-		let mut credit = Credit::get();
-		let entry = credit.iter_mut().find(|(p, _)| *p == c.payer).ok_or(DispatchError::Other("NoAllowance"))?;
-		if entry.1 < c.amount {
-			// What the real escrow's `InsufficientCredit` is to this pallet: an error that
-			// survives encoding in an event.
-			return Err(DispatchError::Token(polkadot_sdk::sp_runtime::TokenError::FundsUnavailable));
-		}
-		if Escrowed::get().iter().any(|(r, ..)| *r == c.receipt) {
-			return Err(DispatchError::Other("DuplicateReceipt"));
-		}
-		entry.1 -= c.amount;
-		Credit::set(credit);
-		Escrowed::mutate(|e| e.push((c.receipt, c.payer, c.amount)));
-		ChargedUnder::mutate(|e| e.push((c.receipt, c.seq, c.cumulative)));
-		Ok(())
-	}
-	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError> {
-		let (_, payer, amount) = Escrowed::get()
-			.into_iter()
-			.find(|(r, ..)| *r == receipt)
-			.ok_or(DispatchError::Other("UnknownReceipt"))?;
-		Escrowed::mutate(|e| e.retain(|(r, ..)| *r != receipt));
-		Settled::mutate(|s| s.retain(|x| x.receipt != receipt));
-		Credit::mutate(|c| c.iter_mut().filter(|(p, _)| *p == payer).for_each(|(_, b)| *b += amount));
-		Ok(amount)
-	}
-}
-
-pub struct MockSink;
-impl RewardSink<AccountId, u64> for MockSink {
-	fn settle(s: Settlement<AccountId, u64>) -> Result<Balance, DispatchError> {
-		if SinkRefuses::get() {
-			return Err(DispatchError::Other("ReleaseQueueFull"));
-		}
-		let (_, _, fee) = Escrowed::get()
-			.into_iter()
-			.find(|(r, ..)| *r == s.receipt)
-			.ok_or(DispatchError::Other("NotEscrowed"))?;
-		Settled::mutate(|v| v.push(s));
-		Ok(fee)
-	}
-}
-
 /// A seeded substitute for relay-chain randomness.
 pub struct MockRandomness;
 impl frame_support::traits::Randomness<H256, u64> for MockRandomness {
 	fn random(subject: &[u8]) -> (H256, u64) {
 		let h = (Seed::get(), subject).using_encoded(polkadot_sdk::sp_io::hashing::blake2_256);
 		(H256(h), System::block_number())
-	}
-}
-
-/// Six seconds per block from a fixed epoch.
-pub struct MockTime;
-impl frame_support::traits::UnixTime for MockTime {
-	fn now() -> core::time::Duration {
-		core::time::Duration::from_millis(1_700_000_000_000 + System::block_number() * 6_000)
 	}
 }
 
@@ -287,22 +218,14 @@ impl pallet_attribution::Config for Test {
 	type PayerSignature = TestSignature;
 	type Models = MockModels;
 	type Datanets = MockDatanets;
-	type Escrow = MockEscrow;
-	type Rewards = MockSink;
 	type Randomness = MockRandomness;
-	type Time = MockTime;
 	type GovernanceOrigin = EnsureRoot<AccountId>;
 	type Treasury = Treasury;
 	type OperatorBond = ConstU128<OPERATOR_BOND>;
 	type AttestorBond = ConstU128<ATTESTOR_BOND>;
-	type ChallengeBond = ConstU128<CHALLENGE_BOND>;
-	type MaxBatch = ConstU32<4>;
-	type MaxReceiptsPerBlock = ConstU32<MAX_RECEIPTS_PER_BLOCK>;
 	type MaxAssigned = ConstU32<MAX_ASSIGNED>;
 	type MaxContributions = ConstU32<MAX_CONTRIBUTIONS>;
 	type MaxAttestors = ConstU32<MAX_ATTESTORS>;
-	type MaxDeadlinesPerBlock = ConstU32<6>;
-	type MaxRecent = ConstU32<MAX_RECENT>;
 	type MaxPrunePerBlock = ConstU32<2>;
 	type AttestorPriority = frame_support::traits::ConstU64<{ 1 << 20 }>;
 	type BatchEscrow = MockBatchEscrow;
@@ -329,9 +252,9 @@ impl crate::BenchmarkHelper<AccountId, TestSignature> for MockHelper {
 	}
 	fn payer(i: u32, _operator: &AccountId) -> AccountId {
 		// The benchmark harness rolls storage back between runs, not these tables.
-		let next = NextReceipt::<Test>::get();
-		Escrowed::mutate(|e| e.retain(|(r, ..)| *r < next));
-		Settled::mutate(|e| e.retain(|s| s.receipt < next));
+		if NextBatch::<Test>::get() == 0 {
+			BatchCharged::set(Vec::new());
+		}
 		let who = 10_000 + u64::from(i);
 		Credit::mutate(|c| c.push((who, Balance::MAX / 4)));
 		who
@@ -411,10 +334,9 @@ pub fn new_test_ext() -> TestExternalities {
 	ext.execute_with(|| {
 		System::set_block_number(1);
 		Credit::set(vec![(PAYER, 10_000), (PAYER2, 10_000), (POOR, 1)]);
-		Escrowed::set(Vec::new());
-		Settled::set(Vec::new());
+		BatchCharged::set(Vec::new());
+		BatchesRefunded::set(Vec::new());
 		Removed::set(Vec::new());
-		SinkRefuses::set(false);
 		Seed::set(0);
 	});
 	ext
@@ -519,25 +441,6 @@ pub fn voucher(n: u8) -> Voucher<AccountId, u64> {
 	}
 }
 
-/// A record of `voucher` signed by `payer`, with 300 input and 200 output tokens.
-pub fn record(payer: AccountId, voucher: Voucher<AccountId, u64>) -> InferenceRecord<Test> {
-	let signature = TestSignature(payer, voucher.signing_payload());
-	InferenceRecord { payer, voucher, signature, input_tokens: 300, output_tokens: 200, transcript: ContentHash::of(b"transcript") }
-}
-
-/// Record one inference of `PAYER` for request `n`; returns the receipt id.
-pub fn recorded(n: u8) -> ReceiptId {
-	let next = NextReceipt::<Test>::get();
-	Attribution::record_inferences(RuntimeOrigin::signed(OPERATOR), vec![record(PAYER, voucher(n))].try_into().unwrap())
-		.expect("batch accepted");
-	assert_eq!(NextReceipt::<Test>::get(), next + 1, "recorded: {:?}", events().last());
-	next
-}
-
-pub fn assigned(id: ReceiptId) -> Vec<AccountId> {
-	Receipts::<Test>::get(id).expect("receipt").assigned.into_inner()
-}
-
 /// Dispatch an attestor's call as the authorized transaction its worker would submit.
 pub fn dispatch_authorized(call: RuntimeCall) -> DispatchResult {
 	use polkadot_sdk::{
@@ -567,50 +470,8 @@ pub fn digest(n: u8) -> ContentHash {
 	ContentHash([n; 32])
 }
 
-pub fn commit_call(who: AccountId, id: ReceiptId, d: ContentHash, scores: &[Score]) -> RuntimeCall {
-	let key = key_of(who);
-	let commit = Commit { receipt: id, key: key.clone(), commitment: commitment(id, &who, &d, scores, &salt(who)) };
-	let signature = sign(&key, &commit);
-	RuntimeCall::Attribution(crate::Call::commit_report { commit, signature })
-}
-
-pub fn reveal_call(who: AccountId, id: ReceiptId, d: ContentHash, scores: &[Score]) -> RuntimeCall {
-	let key = key_of(who);
-	let reveal = Reveal { receipt: id, key: key.clone(), digest: d, scores: scores.to_vec().try_into().unwrap(), salt: salt(who) };
-	let signature = sign(&key, &reveal);
-	RuntimeCall::Attribution(crate::Call::reveal_report { reveal, signature })
-}
-
-/// `who` commits to and (once the reveal phase is open) reveals nothing yet: commit only.
-pub fn commit(who: AccountId, id: ReceiptId, d: ContentHash, scores: &[Score]) {
-	dispatch_authorized(commit_call(who, id, d, scores)).expect("committed");
-}
-
-pub fn reveal(who: AccountId, id: ReceiptId, d: ContentHash, scores: &[Score]) {
-	dispatch_authorized(reveal_call(who, id, d, scores)).expect("revealed");
-}
-
 pub fn pb(x: u32) -> Perbill {
 	Perbill::from_percent(x)
-}
-
-/// The scores most tests report: contribution 100 at 50%, 102 at 30%.
-pub fn scores() -> Vec<Score> {
-	vec![(100, pb(50)), (102, pb(30))]
-}
-
-/// Record a receipt and have its three assigned attestors report `reports` (one per attestor,
-/// in assignment order) through commit and reveal; returns the receipt and its panel.
-pub fn reported(n: u8, reports: &[(ContentHash, Vec<Score>)]) -> (ReceiptId, Vec<AccountId>) {
-	let id = recorded(n);
-	let panel = assigned(id);
-	for (a, (d, s)) in panel.iter().zip(reports) {
-		commit(*a, id, *d, s);
-	}
-	for (a, (d, s)) in panel.iter().zip(reports) {
-		reveal(*a, id, *d, s);
-	}
-	(id, panel)
 }
 
 /// Externalities with an offchain worker, a transaction pool and a keystore attached.
@@ -639,19 +500,3 @@ pub fn keystore_with_attestor(seed: &str) -> (MemoryKeystore, AttestorKey) {
 	(keystore, public.into())
 }
 
-/// A check's outcome as a dispatch result, to compare errors.
-pub fn e<R>(r: Result<R, crate::Error<Test>>) -> Result<(), DispatchError> {
-	r.map(|_| ()).map_err(Into::into)
-}
-
-/// The error of the last refused inference.
-pub fn last_refusal() -> DispatchError {
-	events()
-		.into_iter()
-		.rev()
-		.find_map(|e| match e {
-			crate::Event::ReceiptRefused { error, .. } => Some(error),
-			_ => None,
-		})
-		.expect("a refusal")
-}

@@ -1,30 +1,21 @@
-//! The attestor worker: computes attribution for the receipts it is assigned to and reports it
-//! by commit-reveal.
+//! The attestor worker: audits the batches whose panels it sits on and recomputes their sampled
+//! leaves, and reports by commit-reveal.
 //!
 //! Each block, on a node whose keystore holds an `attr` key registered with
-//! `register_attestor`, for each such key and each receipt in its `Assignments`:
+//! `register_attestor` (engine URL from node-local offchain storage, `mnemo_setEngineUrl`), for
+//! each such key and each batch whose panel holds the key's attestor:
 //!
-//! 1. **Commit phase, not committed.** `POST /v1/attribution` to the engine (URL from node-local
-//!    offchain storage, `mnemo_setEngineUrl`) with the adapter, its training datanet versions
-//!    with every contribution, and the transcript hash; turn the answer into `Perbill` scores;
-//!    draw a 32-byte salt from the node's randomness; keep (digest, scores, salt) in node-local
-//!    storage; submit `commit_report` with the hash of them.
-//! 2. **Reveal phase, committed, not revealed.** Read back what it kept and submit
-//!    `reveal_report`. A node that lost its local storage cannot reveal, and is struck.
-//!
-//! And for each batch whose panel holds the key's attestor:
-//!
-//! 3. **Commit phase, not committed.** `GET /v1/blobs/{blob}` from the engine: the whole batch,
+//! 1. **Commit phase, not committed.** `GET /v1/blobs/{blob}` from the engine: the whole batch,
 //!    checked against its content hash and audited against its header and the chain
 //!    (`mnemo_primitives::batch::audit`: consent and caps of every leaf, each payer's charge, the
 //!    payouts as the split of every fee); `POST /v1/attribution` for each sampled leaf, whose
 //!    digest, token count and scores become the reports; commit to them and the audit's outcome
 //!    (`commit_batch_report`), keeping them in node-local storage.
-//! 4. **Reveal phase, committed, not revealed.** `reveal_batch_report` from what it kept.
+//! 2. **Reveal phase, committed, not revealed.** `reveal_batch_report` from what it kept.
 //!
 //! Every submission is an authorized (feeless, nonce-free) transaction signed by the attestor
 //! key, so two blocks' submissions never collide on a nonce. A node-local mark keeps a worker
-//! from asking the engine or submitting twice about one receipt within [`RETRY_AFTER`] blocks.
+//! from asking the engine or submitting twice about one batch within [`RETRY_AFTER`] blocks.
 
 use crate::{frame_system, pallet::*, types::*, LOG_TARGET};
 use alloc::{format, string::String, vec::Vec};
@@ -34,20 +25,13 @@ use frame_system::{
 	pallet_prelude::BlockNumberFor,
 };
 use mnemo_primitives::{
-	engine::{AttributionRequest, DataRef, DatanetData},
 	batch::{audit, Blob, MAX_LEAF_SHARES},
-	BatchEscrow, BatchId, ContentHash, DatanetsInspect, ModelsInspect, ReceiptId,
+	BatchEscrow, BatchId,
 };
-use polkadot_sdk::{
-	frame_support::traits::Get, sp_application_crypto::RuntimeAppPublic,
-	sp_runtime::offchain::storage::StorageValueRef,
-};
+use polkadot_sdk::{sp_application_crypto::RuntimeAppPublic, sp_runtime::offchain::storage::StorageValueRef};
 
-/// Blocks before a worker asks the engine or submits again about the same receipt.
+/// Blocks before a worker asks the engine or submits again about the same batch.
 pub const RETRY_AFTER: u32 = 3;
-
-/// How many assignments a worker looks at per key and block.
-const SCAN: usize = 16;
 
 pub(crate) fn run<T: Config>(now: BlockNumberFor<T>) {
 	let keys: Vec<_> =
@@ -55,27 +39,6 @@ pub(crate) fn run<T: Config>(now: BlockNumberFor<T>) {
 	let now: u32 = now.try_into().unwrap_or(u32::MAX);
 	for key in keys {
 		let Some(who) = AttestorOf::<T>::get(&key) else { continue };
-		for id in Assignments::<T>::iter_key_prefix(&who).take(SCAN) {
-			let Some(r) = Receipts::<T>::get(id) else { continue };
-			let result = match r.phase {
-				Phase::Commit { .. } if !Reports::<T>::contains_key(id, &who) => {
-					if !mark(b"commit", id, &key, now) {
-						continue;
-					}
-					commit::<T>(id, &r, &who, &key)
-				},
-				Phase::Reveal { .. } => {
-					if !mark(b"reveal", id, &key, now) {
-						continue;
-					}
-					reveal::<T>(id, &key)
-				},
-				_ => Ok(()),
-			};
-			if let Err(e) = result {
-				log::warn!(target: LOG_TARGET, "attestor worker, receipt {id}: {e}");
-			}
-		}
 		for (batch, b) in Batches::<T>::iter() {
 			if !b.panel.contains(&who) {
 				continue;
@@ -176,70 +139,6 @@ fn local_key(what: &[u8], id: u64, key: &impl Encode) -> Vec<u8> {
 
 fn mark(what: &[u8], id: u64, key: &impl Encode, now: u32) -> bool {
 	mnemo_ocw::mark_unless_recent(&local_key(what, id, key), now, RETRY_AFTER)
-}
-
-/// The request the engine answers for receipt `r`.
-pub(crate) fn request<T: Config>(id: ReceiptId, r: &Receipt<T>) -> Result<AttributionRequest, String> {
-	let adapter_hash = T::Models::adapter_hash(r.adapter).ok_or("the adapter has no weights hash")?;
-	let datanets = T::Models::training_datanets(r.adapter)
-		.into_iter()
-		.map(|(datanet, version)| DatanetData {
-			datanet,
-			version,
-			contributions: T::Datanets::version_contributions(datanet, version)
-				.into_iter()
-				.map(|(contribution, content_hash)| DataRef { contribution, content_hash })
-				.collect(),
-		})
-		.collect();
-	Ok(AttributionRequest {
-		receipt: id,
-		adapter: r.adapter,
-		adapter_hash,
-		datanets,
-		transcript: r.transcript,
-		top_k: T::MaxContributions::get(),
-	})
-}
-
-fn commit<T: Config>(id: ReceiptId, r: &Receipt<T>, who: &T::AccountId, key: &T::AttestorId) -> Result<(), String> {
-	let req = request::<T>(id, r)?;
-	let resp = mnemo_ocw::attribute(&req).map_err(|e| format!("no attribution from the engine: {e}"))?;
-	let scores = resp
-		.scores(T::MaxContributions::get() as usize)
-		.ok_or("the engine's scores are malformed (outside [0, 1] or repeated)")?;
-	let salt = polkadot_sdk::sp_io::offchain::random_seed();
-	let kept_key = local_key(b"report", id, key);
-	StorageValueRef::persistent(&kept_key).set(&(resp.digest, scores.clone(), salt));
-	let commit = Commit::<T> {
-		receipt: id,
-		key: key.clone(),
-		commitment: commitment(id, who, &resp.digest, &scores, &salt),
-	};
-	let signature = sign(key, &commit)?;
-	submit::<T>(Call::<T>::commit_report { commit, signature })?;
-	log::info!(
-		target: LOG_TARGET,
-		"receipt {id}: committed to {} scores by {} v{}",
-		scores.len(),
-		resp.method,
-		resp.method_version
-	);
-	Ok(())
-}
-
-fn reveal<T: Config>(id: ReceiptId, key: &T::AttestorId) -> Result<(), String> {
-	let kept_key = local_key(b"report", id, key);
-	let kept = StorageValueRef::persistent(&kept_key);
-	let Ok(Some((digest, scores, salt))) = kept.get::<(ContentHash, Vec<Score>, [u8; 32])>() else {
-		return Err(String::from("committed, but this node no longer has the report to reveal"));
-	};
-	let scores = Scores::<T>::try_from(scores).map_err(|_| "the kept report has too many scores")?;
-	let reveal = Reveal::<T> { receipt: id, key: key.clone(), digest, scores, salt };
-	let signature = sign(key, &reveal)?;
-	submit::<T>(Call::<T>::reveal_report { reveal, signature })?;
-	log::info!(target: LOG_TARGET, "receipt {id}: report revealed");
-	Ok(())
 }
 
 fn sign<K: RuntimeAppPublic>(key: &K, payload: &impl Encode) -> Result<K::Signature, String> {

@@ -3,7 +3,7 @@
 use crate::pallet::Config;
 use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use mnemo_primitives::{AdapterId, Balance, ContentHash, ContributionId, ReceiptId, RequestId, Voucher};
+use mnemo_primitives::{AdapterId, Balance, ContentHash, ContributionId, Voucher};
 use polkadot_sdk::{
 	frame_support::{BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
 	frame_system::pallet_prelude::BlockNumberFor,
@@ -66,90 +66,6 @@ pub struct Params<BlockNumber> {
 	pub max_voucher_lifetime: BlockNumber,
 }
 
-/// Where a receipt is in its life.
-#[derive(
-	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
-)]
-pub enum Phase<BlockNumber> {
-	/// Assigned attestors commit to their reports until `until` (inclusive), or until `quorum`
-	/// have committed.
-	Commit { until: BlockNumber },
-	/// Committers reveal until `until` (inclusive); when all have, it settles.
-	Reveal { until: BlockNumber },
-	/// Settled at `at`: the fee is split into pending credits that become claimable at
-	/// `release_at`. Challengeable until `at + challenge_window`.
-	Settled { at: BlockNumber, release_at: BlockNumber },
-	/// The fee went back to the payer at `at`.
-	Refunded { at: BlockNumber, why: RefundReason },
-}
-
-/// Why a receipt's fee was refunded.
-#[derive(
-	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
-)]
-pub enum RefundReason {
-	/// Fewer than `min_reports` attestors committed or revealed before the deadline.
-	TooFewReports,
-	/// No digest was reported by more than half of the revealed reports.
-	NoMajority,
-	/// The adapter's owner is gone or the reward sink refused the settlement.
-	Unsettleable,
-	/// A challenge against the settlement was upheld.
-	ChallengeUpheld,
-}
-
-/// An inference receipt.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
-#[scale_info(skip_type_params(T))]
-pub struct Receipt<T: Config> {
-	/// The serving operator that recorded it.
-	pub operator: AccountIdOf<T>,
-	/// Who paid.
-	pub payer: AccountIdOf<T>,
-	/// The payer's request id; unique per operator.
-	pub request: RequestId,
-	/// The adapter that served it.
-	pub adapter: AdapterId,
-	/// Prompt tokens.
-	pub input_tokens: u32,
-	/// Generated tokens.
-	pub output_tokens: u32,
-	/// Content hash of the transcript (prompt and output) in the operator's blob store.
-	pub transcript: ContentHash,
-	/// The fee charged, escrowed until settlement.
-	pub fee: Balance,
-	/// The block that recorded it.
-	pub recorded_at: BlockNumberFor<T>,
-	/// When the payer's voucher expired: the request id cannot be replayed after this.
-	pub voucher_expires_at: BlockNumberFor<T>,
-	/// The attestors assigned to it.
-	pub assigned: Panel<T>,
-	/// Where it is.
-	pub phase: Phase<BlockNumberFor<T>>,
-}
-
-/// One assigned attestor's report: a commitment, later revealed.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
-#[scale_info(skip_type_params(T))]
-pub struct Report<T: Config> {
-	/// `blake2_256` of [`commitment`]'s preimage.
-	pub commitment: [u8; 32],
-	/// What it revealed: the digest of the engine's inputs and the scores.
-	pub revealed: Option<(ContentHash, Scores<T>)>,
-}
-
-/// The settled attribution of a receipt.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
-#[scale_info(skip_type_params(T))]
-pub struct FinalAttribution<T: Config> {
-	/// The digest the majority reported.
-	pub digest: ContentHash,
-	/// Each credited contribution, its contributor and its final score (highest first).
-	pub shares: BoundedVec<(ContributionId, AccountIdOf<T>, Perbill), T::MaxContributions>,
-	/// The attestors paid for it: majority digest, within tolerance.
-	pub panel: Panel<T>,
-}
-
 /// A registered attestor.
 #[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(T))]
@@ -162,82 +78,10 @@ pub struct Attestor<T: Config> {
 	pub strikes: u32,
 	/// Start of the current strike window.
 	pub window_start: BlockNumberFor<T>,
-	/// Receipts it is assigned to that are not settled or refunded.
+	/// Batches whose panel it sits on, from their draw until its part in them ends.
 	pub open: u32,
-	/// Its bond backs settlements until this block (their challenges may slash it).
-	pub locked_until: BlockNumberFor<T>,
-	/// Whether it takes new assignments (false once it asked to leave or fell below the bond).
+	/// Whether it sits on new panels (false once it asked to leave or fell below the bond).
 	pub active: bool,
-}
-
-/// An open challenge of a settled attribution.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
-#[scale_info(skip_type_params(T))]
-pub struct Challenge<T: Config> {
-	/// Who challenged.
-	pub challenger: AccountIdOf<T>,
-	/// Its bond (held).
-	pub bond: Balance,
-	/// Content hash of its evidence (in any blob store).
-	pub evidence: ContentHash,
-	/// When.
-	pub filed_at: BlockNumberFor<T>,
-}
-
-/// One inference in a `record_inferences` batch.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
-#[scale_info(skip_type_params(T))]
-pub struct InferenceRecord<T: Config> {
-	/// Who pays.
-	pub payer: AccountIdOf<T>,
-	/// What the payer consented to.
-	pub voucher: Voucher<AccountIdOf<T>, BlockNumberFor<T>>,
-	/// The payer's signature of `voucher.signing_payload()` (raw or `<Bytes>`-wrapped).
-	pub signature: T::PayerSignature,
-	/// Prompt tokens.
-	pub input_tokens: u32,
-	/// Generated tokens.
-	pub output_tokens: u32,
-	/// Content hash of the transcript in the operator's blob store.
-	pub transcript: ContentHash,
-}
-
-/// An assigned attestor's commitment, signed by its key.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
-#[scale_info(skip_type_params(T))]
-pub struct Commit<T: Config> {
-	pub receipt: ReceiptId,
-	pub key: T::AttestorId,
-	/// [`commitment`] of what it will reveal.
-	pub commitment: [u8; 32],
-}
-
-/// An attestor's revealed report, signed by its key.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
-#[scale_info(skip_type_params(T))]
-pub struct Reveal<T: Config> {
-	pub receipt: ReceiptId,
-	pub key: T::AttestorId,
-	/// The engine's digest of its inputs.
-	pub digest: ContentHash,
-	/// The scores, ascending by contribution id, summing to at most 100%.
-	pub scores: Scores<T>,
-	/// The secret that hid the report until now.
-	pub salt: [u8; 32],
-}
-
-/// What an attestor commits to: `blake2_256` of the domain tag, the receipt, the attestor's
-/// account, the digest, the scores and a secret salt. The account is in it, so a commitment
-/// copied from another attestor cannot be revealed.
-pub fn commitment<AccountId: Encode>(
-	receipt: ReceiptId,
-	attestor: &AccountId,
-	digest: &ContentHash,
-	scores: &[Score],
-	salt: &[u8; 32],
-) -> [u8; 32] {
-	(b"mnemo/attribution/commit", receipt, attestor, digest, scores, salt)
-		.using_encoded(polkadot_sdk::sp_io::hashing::blake2_256)
 }
 
 pub use mnemo_primitives::engine::well_formed;
@@ -268,7 +112,7 @@ pub enum Fault {
 	DigestMismatch,
 	/// Its scores are further than the tolerance (L1) from the final attribution.
 	Deviation,
-	/// Assigned, but did not commit before the commit phase closed at its deadline.
+	/// On the panel, but did not commit before the commit phase closed at its deadline.
 	NoCommit,
 	/// Committed but did not reveal before the reveal deadline.
 	NoReveal,

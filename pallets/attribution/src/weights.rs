@@ -24,16 +24,10 @@ pub trait WeightInfo {
 	fn unregister_operator() -> Weight;
 	fn register_attestor(a: u32) -> Weight;
 	fn unregister_attestor(a: u32) -> Weight;
-	fn record_inferences(n: u32) -> Weight;
 	fn authorize_report() -> Weight;
-	fn commit_report(a: u32) -> Weight;
-	fn reveal_report(a: u32, k: u32) -> Weight;
-	fn challenge() -> Weight;
-	fn resolve_challenge(a: u32) -> Weight;
-	fn expire_challenge() -> Weight;
 	fn set_params() -> Weight;
 	fn on_initialize(d: u32) -> Weight;
-	fn prune_receipt(a: u32) -> Weight;
+	fn prune_batch() -> Weight;
 	fn prune_idle() -> Weight;
 	fn submit_batch(p: u32) -> Weight;
 	fn open_sample(s: u32) -> Weight;
@@ -101,71 +95,23 @@ macro_rules! weights {
 				.saturating_add($db.reads(4_u64))
 				.saturating_add($db.writes(5_u64))
 		}
-		fn record_inferences(n: u32) -> Weight {
-			// Per receipt: signature check, adapter (3 reads), request index, block count, the
-			// active list, a deadline slot, the rewards charge (10 reads, 9 writes), the receipt,
-			// assignments and attestor counts for up to 8 attestors, the spend-log counter.
-			Weight::from_parts(20_000_000, 2000)
-				.saturating_add(Weight::from_parts(150_000_000, 12_000).saturating_mul(n.into()))
-				.saturating_add($db.reads(1_u64 + 32 * n as u64))
-				.saturating_add($db.writes(34 * n as u64))
-		}
 		fn authorize_report() -> Weight {
 			// Signature check, key index, receipt, assignment or report, training data.
 			Weight::from_parts(60_000_000, 4000).saturating_add($db.reads(8_u64))
-		}
-		fn commit_report(a: u32) -> Weight {
-			// The checks again, the report, counting the panel's reports; closing the phase
-			// (assignments of the panel, a deadline slot).
-			Weight::from_parts(30_000_000, 4000)
-				.saturating_add(Weight::from_parts(2_000_000, 2600).saturating_mul(a.into()))
-				.saturating_add($db.reads(6_u64 + 2 * a as u64))
-				.saturating_add($db.writes(3_u64 + a as u64))
-		}
-		fn reveal_report(a: u32, k: u32) -> Weight {
-			// The checks (commitment hash, K contributions in the training data), then the
-			// settlement at its largest: aggregation over `a` reports, strikes, contributors and
-			// datanet owners of K contributions, the rewards sink (2K + a payees), recent
-			// attributions, the panel's locks.
-			Weight::from_parts(80_000_000, 10_000)
-				.saturating_add(Weight::from_parts(6_000_000, 2600).saturating_mul(a.into()))
-				.saturating_add(Weight::from_parts(8_000_000, 5200).saturating_mul(k.into()))
-				.saturating_add($db.reads(12_u64 + 4 * a as u64 + 7 * k as u64))
-				.saturating_add($db.writes(8_u64 + 4 * a as u64 + 4 * k as u64))
-		}
-		fn challenge() -> Weight {
-			Weight::from_parts(35_000_000, 4000)
-				.saturating_add($db.reads(3_u64))
-				.saturating_add($db.writes(3_u64))
-		}
-		fn resolve_challenge(a: u32) -> Weight {
-			// The rewards refund of pending credits (up to 42 ledgers), each panel bond slashed.
-			Weight::from_parts(80_000_000, 10_000)
-				.saturating_add(Weight::from_parts(30_000_000, 5200).saturating_mul(a.into()))
-				.saturating_add($db.reads(52_u64 + 3 * a as u64))
-				.saturating_add($db.writes(50_u64 + 3 * a as u64))
-		}
-		fn expire_challenge() -> Weight {
-			Weight::from_parts(30_000_000, 4000)
-				.saturating_add($db.reads(3_u64))
-				.saturating_add($db.writes(3_u64))
 		}
 		fn set_params() -> Weight {
 			Weight::from_parts(10_000_000, 0).saturating_add($db.writes(1_u64))
 		}
 		fn on_initialize(d: u32) -> Weight {
-			// Each due receipt at its worst: a settlement with 8 reports and 16 contributions
-			// (as `reveal_report(8, 16)` without the checks).
+			// Each due batch at its worst: a verdict over the panel's reports on every sampled
+			// leaf, or a refund of every payer's charge (an estimate, as below).
 			Weight::from_parts(3_000_000, 1500)
 				.saturating_add(Weight::from_parts(260_000_000, 110_000).saturating_mul(d.into()))
 				.saturating_add($db.reads(1_u64 + 156 * d as u64))
 				.saturating_add($db.writes(1_u64 + 104 * d as u64))
 		}
-		fn prune_receipt(a: u32) -> Weight {
-			Weight::from_parts(25_000_000, 6000)
-				.saturating_add(Weight::from_parts(1_000_000, 2600).saturating_mul(a.into()))
-				.saturating_add($db.reads(4_u64 + a as u64))
-				.saturating_add($db.writes(4_u64 + a as u64))
+		fn prune_batch() -> Weight {
+			Weight::from_parts(25_000_000, 6000).saturating_add($db.reads(3_u64)).saturating_add($db.writes(3_u64))
 		}
 		fn prune_idle() -> Weight {
 			Weight::from_parts(3_000_000, 1500).saturating_add($db.reads(3_u64)).saturating_add($db.writes(1_u64))

@@ -176,7 +176,7 @@ fn a_batch_not_opened_in_time_is_refunded_and_its_operator_slashed() {
 }
 
 /// A batch submitted and its sample opened by its operator; the leaves and the sample.
-fn opened(leaves: Vec<BatchLeaf<Test>>) -> Vec<u32> {
+pub(super) fn opened(leaves: Vec<BatchLeaf<Test>>) -> Vec<u32> {
 	assert_ok!(submit(header(&leaves), charges(&leaves)));
 	run_to_block(3);
 	let sample = Batches::<Test>::get(0).unwrap().sample.into_inner();
@@ -189,7 +189,7 @@ fn opened(leaves: Vec<BatchLeaf<Test>>) -> Vec<u32> {
 
 /// What an honest engine recomputes for every leaf of [`leaves`]: 500 tokens, digest 7,
 /// contribution 100 at 5%.
-fn honest(n: usize) -> SampleReports<Test> {
+pub(super) fn honest(n: usize) -> SampleReports<Test> {
 	(0..n)
 		.map(|_| SampleReport { tokens: 500, digest: ContentHash([7; 32]), scores: vec![(100, Perbill::from_percent(5))].try_into().unwrap() })
 		.collect::<Vec<_>>()
@@ -212,7 +212,7 @@ fn reveal_report(who: AccountId, reports: &SampleReports<Test>, totals_ok: bool)
 }
 
 /// Every panel attestor commits, then reveals, `f(attestor)`.
-fn panel_reports(f: impl Fn(AccountId) -> (SampleReports<Test>, bool)) -> Vec<AccountId> {
+pub(super) fn panel_reports(f: impl Fn(AccountId) -> (SampleReports<Test>, bool)) -> Vec<AccountId> {
 	let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
 	for a in &panel {
 		let (r, ok) = f(*a);

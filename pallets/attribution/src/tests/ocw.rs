@@ -4,7 +4,7 @@
 use crate::{mock::*, *};
 use codec::Decode;
 use mnemo_primitives::{
-	engine::{AttributionRequest, AttributionResponse, ContributionScore, DataRef, DatanetData},
+	engine::{AttributionResponse, ContributionScore},
 	offchain_keys, ContentHash,
 };
 use polkadot_sdk::{
@@ -28,40 +28,7 @@ fn pool_calls(pool: &Pool) -> Vec<RuntimeCall> {
 		.collect()
 }
 
-fn engine_request(id: ReceiptId) -> AttributionRequest {
-	AttributionRequest {
-		receipt: id,
-		adapter: ADAPTER,
-		adapter_hash: ContentHash::of(b"adapter weights"),
-		datanets: vec![DatanetData {
-			datanet: 0,
-			version: 1,
-			contributions: [100u64, 101, 102]
-				.iter()
-				.map(|c| DataRef { contribution: *c, content_hash: ContentHash::of(&c.to_le_bytes()) })
-				.collect(),
-		}],
-		transcript: ContentHash::of(b"transcript"),
-		top_k: MAX_CONTRIBUTIONS,
-	}
-}
-
-fn engine_answer(scores: &str) -> String {
-	format!(
-		r#"{{"contributions":[{scores}],"residual":0.2,"method":"datainf","method_version":1,"digest":"{}","tokens":15}}"#,
-		digest(7).to_hex()
-	)
-}
-
-fn expect_attribution(state: &mut testing::OffchainState, id: ReceiptId, answer: &str) {
-	state.expect_request(mnemo_ocw::testing::expected_post(
-		&format!("{ENGINE}/v1/attribution"),
-		&engine_request(id),
-		answer,
-	));
-}
-
-/// One attestor (the worker's key) is enough for a receipt.
+/// One attestor (the worker's key) is a whole panel.
 fn single_attestor_setup(key: AttestorKey) {
 	let mut p = params();
 	(p.assigned, p.quorum, p.min_reports) = (1, 1, 1);
@@ -69,80 +36,6 @@ fn single_attestor_setup(key: AttestorKey) {
 	Attribution::register_operator(RuntimeOrigin::signed(OPERATOR)).unwrap();
 	assert_ok!(Attribution::register_attestor(RuntimeOrigin::signed(A1), key));
 	set_engine_url(ENGINE);
-}
-
-#[test]
-fn the_worker_commits_then_reveals_and_two_blocks_reports_land() {
-	let (keystore, key) = keystore_with_attestor("//Attestor");
-	let (mut ext, state, pool) = offchain_ext(keystore);
-	ext.execute_with(|| {
-		single_attestor_setup(key);
-		let first = recorded(1);
-		expect_attribution(&mut state.write(), first, &engine_answer(r#"{"contribution":102,"score":0.3},{"contribution":100,"score":0.5}"#));
-		Attribution::offchain_worker(1);
-		let calls = pool_calls(&pool);
-		assert_eq!(calls.len(), 1);
-		assert!(matches!(&calls[0], RuntimeCall::Attribution(Call::commit_report { commit, .. }) if commit.receipt == first));
-		for c in calls {
-			assert_ok!(dispatch_authorized(c));
-		}
-		assert_eq!(Receipts::<Test>::get(first).unwrap().phase, Phase::Reveal { until: 6 });
-
-		// Next block: a new receipt to commit to, and the first to reveal; both land.
-		run_to_block(2);
-		let second = recorded(2);
-		expect_attribution(&mut state.write(), second, &engine_answer(r#"{"contribution":101,"score":0.9}"#));
-		Attribution::offchain_worker(2);
-		let calls = pool_calls(&pool);
-		assert_eq!(calls.len(), 2);
-		for c in calls {
-			assert_ok!(dispatch_authorized(c));
-		}
-		let a = Attributions::<Test>::get(first).expect("settled");
-		assert_eq!(a.digest, digest(7));
-		assert_eq!(a.shares.into_inner(), vec![(100, C1, pb(50)), (102, C2, pb(30))]);
-		assert_eq!(Receipts::<Test>::get(second).unwrap().phase, Phase::Reveal { until: 7 });
-
-		// Block 3: the second is revealed; nothing is asked twice.
-		run_to_block(3);
-		Attribution::offchain_worker(3);
-		let calls = pool_calls(&pool);
-		assert_eq!(calls.len(), 1);
-		assert_ok!(dispatch_authorized(calls.into_iter().next().unwrap()));
-		assert_eq!(Attributions::<Test>::get(second).unwrap().shares.into_inner(), vec![(101, C1, pb(90))]);
-		Attribution::offchain_worker(3);
-		assert!(pool_calls(&pool).is_empty());
-		Attribution::do_try_state().unwrap();
-	});
-}
-
-#[test]
-fn a_malformed_engine_answer_is_not_reported() {
-	let (keystore, key) = keystore_with_attestor("//Attestor");
-	let (mut ext, state, pool) = offchain_ext(keystore);
-	ext.execute_with(|| {
-		single_attestor_setup(key);
-		let id = recorded(1);
-		expect_attribution(&mut state.write(), id, &engine_answer(r#"{"contribution":100,"score":1.5}"#));
-		Attribution::offchain_worker(1);
-		assert!(pool_calls(&pool).is_empty());
-		// Within the retry window the worker does not ask again.
-		Attribution::offchain_worker(1);
-		assert!(pool_calls(&pool).is_empty());
-	});
-}
-
-#[test]
-fn without_an_engine_url_the_worker_submits_nothing() {
-	let (keystore, key) = keystore_with_attestor("//Attestor");
-	let (mut ext, _state, pool) = offchain_ext(keystore);
-	ext.execute_with(|| {
-		single_attestor_setup(key);
-		polkadot_sdk::sp_io::offchain::local_storage_clear(StorageKind::PERSISTENT, offchain_keys::ENGINE_URL);
-		recorded(1);
-		Attribution::offchain_worker(1);
-		assert!(pool_calls(&pool).is_empty());
-	});
 }
 
 fn answer(scores: &[(u64, f64)]) -> AttributionResponse {
@@ -173,7 +66,7 @@ fn engine_scores_become_well_formed_report_scores() {
 
 /// A batch of [`super::batches::leaves`] committed with its whole blob in the engine's store
 /// (its payouts skimmed by the operator if `skim`), sampled and opened; the blob's bytes.
-fn batch_in_commit(state: &mut testing::OffchainState, skim: bool) -> Vec<u8> {
+fn batch_in_commit(state: Option<&mut testing::OffchainState>, skim: bool, score: &str, answered: usize) -> Vec<u8> {
 	use mnemo_primitives::batch::{self, Blob};
 	let leaves = super::batches::leaves();
 	let facts = Attribution::adapter_facts(ADAPTER).unwrap();
@@ -195,12 +88,14 @@ fn batch_in_commit(state: &mut testing::OffchainState, skim: bool) -> Vec<u8> {
 	let hashes = blob.leaf_hashes();
 	let opened: Vec<_> = sample.iter().map(|i| (leaves[*i as usize].clone(), batch::merkle_proof(&hashes, *i).unwrap())).collect();
 	assert_ok!(Attribution::open_sample(RuntimeOrigin::signed(OPERATOR), 0, opened.try_into().unwrap()));
-	// What the worker asks the engine: the blob, then each sampled leaf's attribution.
+	// What the worker asks the engine: the blob, then each sampled leaf's attribution (the
+	// first `answered` of them: it stops at a bad answer).
+	let Some(state) = state else { return bytes };
 	state.expect_request(mnemo_ocw::testing::expected_blob(&format!("{ENGINE}/v1/blobs/{}", ContentHash::of(&bytes).to_hex()), bytes.clone()));
-	for i in &sample {
+	for i in sample.iter().take(answered) {
 		let req = facts.request(u64::from(*i), leaves[*i as usize].transcript, MAX_CONTRIBUTIONS);
 		let answer = format!(
-			r#"{{"contributions":[{{"contribution":100,"score":0.05}}],"residual":0.95,"method":"datainf","method_version":1,"digest":"{}","tokens":500}}"#,
+			r#"{{"contributions":[{{"contribution":100,"score":{score}}}],"residual":0.95,"method":"datainf","method_version":1,"digest":"{}","tokens":500}}"#,
 			ContentHash([7; 32]).to_hex()
 		);
 		state.expect_request(mnemo_ocw::testing::expected_post(&format!("{ENGINE}/v1/attribution"), &req, &answer));
@@ -214,7 +109,7 @@ fn a_panel_attestor_audits_the_batch_recomputes_its_sample_and_reports_by_commit
 	let (mut ext, state, pool) = offchain_ext(keystore);
 	ext.execute_with(|| {
 		single_attestor_setup(key);
-		batch_in_commit(&mut state.write(), false);
+		batch_in_commit(Some(&mut state.write()), false, "0.05", 3);
 		Attribution::offchain_worker(3);
 		let calls = pool_calls(&pool);
 		assert_eq!(calls.len(), 1);
@@ -243,7 +138,7 @@ fn payouts_the_operator_skimmed_are_reported_and_the_batch_refunded() {
 	let (mut ext, state, pool) = offchain_ext(keystore);
 	ext.execute_with(|| {
 		single_attestor_setup(key);
-		batch_in_commit(&mut state.write(), true);
+		batch_in_commit(Some(&mut state.write()), true, "0.05", 3);
 		Attribution::offchain_worker(3);
 		for c in pool_calls(&pool) {
 			assert_ok!(dispatch_authorized(c));
@@ -255,5 +150,33 @@ fn payouts_the_operator_skimmed_are_reported_and_the_batch_refunded() {
 			assert_ok!(dispatch_authorized(c));
 		}
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::BadTotals, .. }));
+	});
+}
+
+#[test]
+fn a_malformed_engine_answer_is_not_reported() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		batch_in_commit(Some(&mut state.write()), false, "1.5", 1);
+		Attribution::offchain_worker(3);
+		assert!(pool_calls(&pool).is_empty());
+		// Within the retry window the worker does not ask again.
+		Attribution::offchain_worker(3);
+		assert!(pool_calls(&pool).is_empty());
+	});
+}
+
+#[test]
+fn without_an_engine_url_the_worker_submits_nothing() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, _state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		batch_in_commit(None, false, "0.05", 0);
+		polkadot_sdk::sp_io::offchain::local_storage_clear(StorageKind::PERSISTENT, offchain_keys::ENGINE_URL);
+		Attribution::offchain_worker(3);
+		assert!(pool_calls(&pool).is_empty());
 	});
 }

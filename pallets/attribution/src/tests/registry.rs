@@ -56,34 +56,25 @@ fn the_active_list_is_bounded() {
 }
 
 #[test]
-fn an_attestor_leaves_once_its_receipts_are_done_and_their_challenge_windows_closed() {
+fn an_attestor_leaves_once_the_batches_on_its_panels_are_decided() {
 	build_and_execute(|| {
-		Attribution::register_operator(RuntimeOrigin::signed(OPERATOR)).unwrap();
-		for a in [A1, A2, A3] {
-			attestor(a);
-		}
-		let id = recorded(1);
-		// Leaving stops new assignments but keeps the bond while the receipt is open.
-		assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(A1)));
-		assert!(matches!(events().last(), Some(Event::AttestorLeaving { who: A1, open: 1, .. })));
-		assert!(!Active::<Test>::get().contains(&A1));
-		assert_eq!(held(HoldReason::AttestorBond, A1), ATTESTOR_BOND);
-		// It still reports on what it was assigned.
-		for a in [A1, A2, A3] {
-			commit(a, id, digest(1), &scores());
-		}
-		for a in [A1, A2, A3] {
-			reveal(a, id, digest(1), &scores());
-		}
-		let Some(Phase::Settled { release_at, .. }) = Receipts::<Test>::get(id).map(|r| r.phase) else { panic!() };
-		// Its bond backs the settlement until the credits are released.
-		assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(A1)));
-		assert!(matches!(events().last(), Some(Event::AttestorLeaving { open: 0, locked_until, .. }) if *locked_until == release_at));
-		run_to_block(release_at);
-		assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(A1)));
-		assert!(matches!(events().last(), Some(Event::AttestorUnregistered { who: A1, returned: ATTESTOR_BOND })));
-		assert_eq!(free(A1), START);
-		assert!(AttestorOf::<Test>::iter().all(|(_, who)| who != A1));
-		assert_noop!(Attribution::unregister_attestor(RuntimeOrigin::signed(A1)), Error::<Test>::NotAttestor);
+		setup();
+		super::batches::opened(super::batches::leaves());
+		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		let leaver = panel[0];
+		// Leaving stops new panels but keeps the bond while its panel's verdict is not in.
+		assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(leaver)));
+		assert!(matches!(events().last(), Some(Event::AttestorLeaving { who, open: 1 }) if *who == leaver));
+		assert!(!Active::<Test>::get().contains(&leaver));
+		assert_eq!(held(HoldReason::AttestorBond, leaver), ATTESTOR_BOND);
+		// It still reports on the batch it sits on; the verdict frees it.
+		let n = Batches::<Test>::get(0).unwrap().sample.len();
+		super::batches::panel_reports(|_| (super::batches::honest(n), true));
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Challenge { .. }));
+		assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(leaver)));
+		assert!(matches!(events().last(), Some(Event::AttestorUnregistered { who, returned: ATTESTOR_BOND }) if *who == leaver));
+		assert_eq!(free(leaver), START);
+		assert!(AttestorOf::<Test>::iter().all(|(_, who)| who != leaver));
+		assert_noop!(Attribution::unregister_attestor(RuntimeOrigin::signed(leaver)), Error::<Test>::NotAttestor);
 	});
 }
