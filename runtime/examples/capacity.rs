@@ -7,8 +7,10 @@
 //! 1. Every pallet's `on_initialize` at its worst case (all per-block bounds full at once),
 //!    beside what normal transactions leave of the block: hooks are mandatory, so a block whose
 //!    hooks are all due, filled with transactions, must still be within its limits.
-//! 2. One paid inference in today's per-receipt flow, and how many a block can afford by time
-//!    and by proof size, beside the runtime's per-block limits.
+//! 2. One paid inference in batches: a full batch's on-chain work (its submission, the opening
+//!    of its sample, its panel's commitments and reveals, its deadlines in the hook, the claims
+//!    of its payouts) over its receipts, and how many inferences a block can settle by time and
+//!    by proof size.
 //!
 //! It prints; it does not judge. The figures are only as good as the weights: see each
 //! `weights.rs` header for how they were made.
@@ -61,8 +63,8 @@ fn worst_hooks() -> Vec<(&'static str, Weight)> {
 		("models: job deadlines", models),
 		("rewards: release", RewardsW::release(<Runtime as pallet_rewards::Config>::MaxReleasesPerBlock::get())),
 		(
-			"attribution: receipt deadlines",
-			AttributionW::on_initialize(<Runtime as pallet_attribution::Config>::MaxDeadlinesPerBlock::get()),
+			"attribution: batch deadlines",
+			AttributionW::on_initialize(<Runtime as pallet_attribution::Config>::MaxBatchesPerBlock::get()),
 		),
 	]
 }
@@ -89,34 +91,45 @@ fn hooks() {
 
 fn inference() {
 	type A = Runtime;
-	let max_batch: u32 = <A as pallet_attribution::Config>::MaxBatch::get();
-	let assigned: u32 = <A as pallet_attribution::Config>::MaxAssigned::get();
+	let leaves: u32 = <A as pallet_attribution::Config>::MaxReceiptsPerBatch::get();
+	let payers: u32 = <A as pallet_attribution::Config>::MaxPayersPerBatch::get();
+	let sample: u32 = <A as pallet_attribution::Config>::SampleSize::get();
+	let panel: u32 = <A as pallet_attribution::Config>::MaxAssigned::get();
 	let contributions: u32 = <A as pallet_attribution::Config>::MaxContributions::get();
-	let per_block: u32 = <A as pallet_attribution::Config>::MaxReceiptsPerBlock::get();
-	let releases: u32 = <A as pallet_rewards::Config>::MaxReleasesPerBlock::get();
+	let payouts: u32 = <A as pallet_rewards::Config>::MaxPayoutsPerBatch::get();
 	let normal = RuntimeBlockWeights::get().get(DispatchClass::Normal).max_total.unwrap_or(Weight::MAX);
 
-	// One paid inference, today's flow: its share of a full batch of receipts; each of its
-	// attestors' commitment and reveal (each authorised, with the widest panel and the most
-	// contributions); its two deadlines (commit, reveal) in the attribution hook; its release.
-	let record = AttributionW::record_inferences(max_batch) / max_batch as u64;
-	let report = AttributionW::authorize_report().saturating_mul(2)
-		.saturating_add(AttributionW::commit_report(assigned))
-		.saturating_add(AttributionW::reveal_report(assigned, contributions));
+	// One full batch: its submission (every payer charged), the opening of its sample, each
+	// panel attestor's authorised commitment and reveal (the last one's verdict included), its
+	// five deadlines in the hook (sampling, opening, commit, reveal, payout), and one claim per
+	// payout (every account it pays claims once).
+	let submit = AttributionW::submit_batch(payers);
+	let open = AttributionW::open_sample(sample);
+	let report = AttributionW::authorize_report()
+		.saturating_mul(2)
+		.saturating_add(AttributionW::commit_batch_report())
+		.saturating_add(AttributionW::reveal_batch_report(contributions));
 	let deadline = AttributionW::on_initialize(1).saturating_sub(AttributionW::on_initialize(0));
-	let release = RewardsW::release(releases).saturating_sub(RewardsW::on_initialize_idle()) / releases as u64;
-	let one = record
-		.saturating_add(report.saturating_mul(assigned as u64))
-		.saturating_add(deadline.saturating_mul(2))
-		.saturating_add(release);
+	let claims = RewardsW::claim_payout(32).saturating_mul(payouts as u64);
+	let batch = submit
+		.saturating_add(open)
+		.saturating_add(report.saturating_mul(panel as u64))
+		.saturating_add(deadline.saturating_mul(5))
+		.saturating_add(claims);
+	let one = batch / leaves as u64;
 	let by_time = normal.ref_time() / one.ref_time().max(1);
 	let by_proof = normal.proof_size() / one.proof_size().max(1);
-	println!("one paid inference (batch of {max_batch}, {assigned} attestors, {contributions} contributions):");
-	println!("  record {:.3} ms, {:.1} KiB; each attestor's commit and reveal {:.3} ms, {:.1} KiB; deadlines {:.3} ms; release {:.3} ms, {:.1} KiB", ms(record), kib(record), ms(report), kib(report), ms(deadline.saturating_mul(2)), ms(release), kib(release));
-	println!("  total {:.3} ms, {:.1} KiB: the weights allow {} a block by time, {} by proof size; the runtime's limits allow {} recorded and {} released a block",
-		ms(one), kib(one), by_time, by_proof, per_block, releases);
-	let verdict = if by_time.min(by_proof) >= per_block as u64 { "affordable" } else { "NOT affordable" };
-	println!("  {per_block} receipts a block are {verdict} by these weights");
+	println!("one paid inference in a full batch ({leaves} receipts from {payers} payers, {sample} sampled, a panel of {panel}, {payouts} payouts):");
+	println!(
+		"  the batch: submit {:.2} ms, {:.1} KiB; open {:.2} ms; panel {:.2} ms; deadlines {:.2} ms; claims {:.2} ms, {:.1} KiB; total {:.2} ms, {:.1} KiB",
+		ms(submit), kib(submit), ms(open), ms(report.saturating_mul(panel as u64)), ms(deadline.saturating_mul(5)), ms(claims), kib(claims), ms(batch), kib(batch)
+	);
+	println!(
+		"  one inference {:.4} ms, {:.3} KiB: the weights allow {} a block by time, {} by proof size",
+		ms(one), kib(one), by_time, by_proof
+	);
+	let verdict = if by_time.min(by_proof) >= 10_000 { "affordable" } else { "NOT affordable" };
+	println!("  10,000 paid inferences a block are {verdict} by these weights");
 }
 
 fn main() {

@@ -55,7 +55,7 @@ pub mod pallet {
 	};
 	use mnemo_primitives::{
 		batch::{AdapterFacts, BatchTerms, MerkleProof},
-		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, ContributionId, DatanetsInspect,
+		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, DatanetsInspect,
 		ModelsInspect,
 	};
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;

@@ -151,10 +151,8 @@ impl pallet_rewards::Config for Runtime {
 parameter_types! {
 	/// A serving operator's bond.
 	pub const OperatorBond: Balance = 100 * UNIT;
-	/// An attestor's bond: what strikes and upheld challenges slash.
+	/// An attestor's bond: what strikes slash.
 	pub const AttestorBond: Balance = 100 * UNIT;
-	/// A challenger's bond.
-	pub const ChallengeBond: Balance = 20 * UNIT;
 	/// Attestors' commitments and reveals are feeless; they rank like trainers' reports.
 	pub const AttestorPriority: u64 = TrainerPriority::get();
 }
@@ -185,24 +183,15 @@ impl pallet_attribution::Config for Runtime {
 	type PayerSignature = crate::Signature;
 	type Models = Models;
 	type Datanets = Datanets;
-	type Escrow = Rewards;
-	type Rewards = Rewards;
 	type Randomness = RelayRandomness;
-	type Time = crate::Timestamp;
 	type GovernanceOrigin = GovernanceOrRoot;
 	type Treasury = TreasuryAccount;
 	type OperatorBond = OperatorBond;
 	type AttestorBond = AttestorBond;
-	type ChallengeBond = ChallengeBond;
-	type MaxBatch = ConstU32<32>;
-	// Settling is bounded by the deadlines of a block: 16 receipts a block, each settling at
-	// most once, with at most 5 attestors and the rewards pallet's 16 contributions.
-	type MaxReceiptsPerBlock = ConstU32<16>;
+	// A panel of at most 5 attestors, each report naming at most 16 contributions.
 	type MaxAssigned = ConstU32<5>;
 	type MaxContributions = ConstU32<16>;
 	type MaxAttestors = ConstU32<64>;
-	type MaxDeadlinesPerBlock = ConstU32<32>;
-	type MaxRecent = ConstU32<32>;
 	type MaxPrunePerBlock = ConstU32<16>;
 	type AttestorPriority = AttestorPriority;
 	type BatchEscrow = Rewards;

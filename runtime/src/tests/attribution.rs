@@ -1,14 +1,15 @@
-//! pallet-attribution in the real runtime: a payer-signed receipt recorded by an operator is
-//! charged through pallet-rewards' escrow, reported by its assigned attestor through the real
-//! transaction extensions (authorized, feeless), settled into pending credits, and claimed,
-//! with total issuance unchanged.
+//! pallet-attribution in the real runtime: a batch of payer-signed receipts committed by an
+//! operator is charged on the payers' channels through pallet-rewards, sampled from the runtime's
+//! randomness, opened, reported on by its panel through the real transaction extensions
+//! (authorized, feeless), paid out, and a payout claimed by its Merkle proof, with total issuance
+//! unchanged.
 
 use super::*;
 use codec::Encode;
 use frame_support::{assert_ok, traits::Hooks};
 use frame_system::offchain::CreateAuthorizedTransaction;
 use mnemo_primitives::{ContentHash, Voucher};
-use pallet_attribution::{AttestorKey, Commit, InferenceRecord, Phase, Reveal};
+use pallet_attribution::AttestorKey;
 use polkadot_sdk::{
 	sp_application_crypto::RuntimeAppPublic,
 	sp_core::Pair,
@@ -68,98 +69,6 @@ fn apply_authorized(call: pallet_attribution::Call<Runtime>) {
 	assert_ok!(Executive::apply_extrinsic(xt).expect("applied"));
 }
 
-#[test]
-fn a_receipt_flows_from_the_operator_to_claimed_shares_through_the_real_rewards_pallet() {
-	let mut ext = new_test_ext(sp_genesis_builder::DEV_RUNTIME_PRESET);
-	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
-	ext.execute_with(|| {
-		System::set_block_number(1);
-		deployed_adapter();
-		let issuance = Balances::total_issuance();
-		let (payer, operator, attestor) = (K::Bob, K::Charlie, K::Dave);
-		assert_ok!(Rewards::open_channel(signed(payer), acc(operator), 10 * UNIT));
-		assert_ok!(Attribution::register_operator(signed(operator)));
-		let key = AttestorKey::generate_pair(Some(b"//DaveAttestor".to_vec()));
-		assert_ok!(Attribution::register_attestor(signed(attestor), key.clone()));
-
-		// Bob signs a voucher for one request, the first on his channel to Charlie, consenting
-		// to its cap (2,000 tokens at 1 MNEMO per 1,000); Charlie records it.
-		let record = |request: u8, seq: u64, cumulative: Balance| {
-			let voucher = Voucher {
-				request: [request; 16],
-				operator: acc(operator),
-				adapter: 0,
-				max_price_per_1k: UNIT,
-				max_tokens: 2_000,
-				channel: 0,
-				seq,
-				cumulative,
-				expires_at: 50,
-				genesis: System::block_hash(0),
-			};
-			let signature = MultiSignature::Sr25519(payer.pair().sign(&voucher.signing_payload()));
-			InferenceRecord::<Runtime> {
-				payer: acc(payer),
-				voucher,
-				signature,
-				input_tokens: 300,
-				output_tokens: 200,
-				transcript: ContentHash::of(b"prompt and answer"),
-			}
-		};
-		assert_ok!(Attribution::record_inferences(signed(operator), vec![record(7, 1, 2 * UNIT)].try_into().unwrap()));
-		let fee = UNIT / 2;
-		let receipt = pallet_attribution::Receipts::<Runtime>::get(0).expect("recorded");
-		assert_eq!((receipt.fee, receipt.assigned.to_vec()), (fee, vec![acc(attestor)]));
-		assert_eq!(Rewards::held_for_channels(&acc(payer)), 10 * UNIT - fee);
-
-		// The payer's consent holds through the real wiring: a second request under the same
-		// voucher number, or one whose cumulative consent the charge would pass, is refused.
-		let refused = |error: pallet_rewards::Error<Runtime>| {
-			let error = sp_runtime::DispatchError::from(error);
-			System::events().iter().any(|r| {
-				matches!(&r.event, RuntimeEvent::Attribution(pallet_attribution::Event::ReceiptRefused { error: e, .. })
-					if *e == error)
-			})
-		};
-		assert_ok!(Attribution::record_inferences(signed(operator), vec![record(8, 1, 4 * UNIT)].try_into().unwrap()));
-		assert!(refused(pallet_rewards::Error::StaleVoucher));
-		assert_ok!(Attribution::record_inferences(signed(operator), vec![record(9, 2, fee + fee / 2)].try_into().unwrap()));
-		assert!(refused(pallet_rewards::Error::AboveConsent));
-		assert_eq!(pallet_attribution::NextReceipt::<Runtime>::get(), 1, "neither was recorded");
-
-		// The attestor commits and reveals (no contribution scored: all is residual).
-		let digest = ContentHash::of(b"inputs");
-		let salt = [3; 32];
-		let commitment = pallet_attribution::commitment(0, &acc(attestor), &digest, &[], &salt);
-		let commit = Commit::<Runtime> { receipt: 0, key: key.clone(), commitment };
-		let sig = key.sign(&commit.encode()).unwrap();
-		apply_authorized(pallet_attribution::Call::commit_report { commit, signature: sig });
-		let reveal = Reveal::<Runtime> { receipt: 0, key: key.clone(), digest, scores: Default::default(), salt };
-		let sig = key.sign(&reveal.encode()).unwrap();
-		apply_authorized(pallet_attribution::Call::reveal_report { reveal, signature: sig });
-		let Some(Phase::Settled { release_at, .. }) = pallet_attribution::Receipts::<Runtime>::get(0).map(|r| r.phase) else {
-			panic!("settled")
-		};
-
-		// After the challenge window and resolution period, the credits are claimable:
-		// Alice (adapter owner) 20% + the residual of the contributors' 50% and datanet owners'
-		// 10%; Dave 10% as the attestor; the treasury 10%.
-		run_to(release_at);
-		let before = [K::Alice, K::Dave].map(|k| Balances::free_balance(acc(k)));
-		assert_ok!(Rewards::claim(signed(K::Alice)));
-		assert_ok!(Rewards::claim(signed(K::Dave)));
-		let after = [K::Alice, K::Dave].map(|k| Balances::free_balance(acc(k)));
-		assert_eq!([after[0] - before[0], after[1] - before[1]], [fee * 80 / 100, fee / 10]);
-		assert_eq!(Balances::total_issuance(), issuance);
-		Attribution::do_try_state().unwrap();
-		Rewards::do_try_state().unwrap();
-	});
-}
-
-/// A batch through the real wiring: the payer's charge on its channel (pallet-rewards), the
-/// sample drawn from the runtime's randomness, the operator opening it, the attestor's
-/// authorized commit and reveal, the verdict, and a payout claimed by its Merkle proof.
 #[test]
 fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
 	use mnemo_primitives::batch::{self, Leaf, LeafShares, MerkleProof};
