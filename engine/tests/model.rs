@@ -358,3 +358,75 @@ fn a_quantised_models_host_passes_compute_what_the_tensor_path_does() {
 	let d = max_abs_diff(&f32m.hidden(&[p.clone()], None, None).to_host(), &q8.hidden(&[p.clone()], None, Some(&mut cache)).to_host());
 	assert!(d > 1e-3, "{d}");
 }
+
+/// `lora`'s tensors rewritten in `dtype` (f16 or bf16), with a PEFT config saying `use_rslora`.
+fn peft_file(lora: &Lora, dtype: safetensors::Dtype) -> (Vec<u8>, serde_json::Value) {
+	let f32_file = lora.to_safetensors().unwrap();
+	let st = safetensors::SafeTensors::deserialize(&f32_file).unwrap();
+	let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+		.tensors()
+		.into_iter()
+		.map(|(name, view)| {
+			let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+			let bytes: Vec<u8> = match dtype {
+				safetensors::Dtype::F16 => values.flat_map(|v| half::f16::from_f32(v).to_le_bytes()).collect(),
+				safetensors::Dtype::BF16 => values.flat_map(|v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+				_ => values.flat_map(|v| (v as i64).to_le_bytes()).collect(),
+			};
+			(name, view.shape().to_vec(), bytes)
+		})
+		.collect();
+	let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+		.iter()
+		.map(|(n, shape, b)| (n.clone(), safetensors::tensor::TensorView::new(dtype, shape.clone(), b).unwrap()))
+		.collect();
+	let bytes = safetensors::serialize(views, None).unwrap();
+	let mut config = lora.config.peft_json();
+	config["use_rslora"] = serde_json::json!(true);
+	(bytes, config)
+}
+
+#[test]
+fn peft_adapters_in_half_precision_with_rank_stabilised_scaling_load_as_peft_means_them() {
+	let m = random_model(4);
+	let cfg = LoraConfig::new(4, 8.0, vec![Target::Q, Target::V], "test").unwrap();
+	let mut lora = Lora::init(cfg, &m.config, 5, &device());
+	for p in lora.weights.pairs.iter_mut() {
+		let [r, o] = p.b.val().dims();
+		let vals: Vec<f32> = (0..r * o).map(|i| ((i * 37 % 17) as f32 - 8.0) / 40.0).collect();
+		p.b = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vals, [r, o]), &device()));
+	}
+	let tokens = vec![vec![7u32, 80, 81, 82, 9, 120]];
+	for dtype in [safetensors::Dtype::F16, safetensors::Dtype::BF16] {
+		let (bytes, config) = peft_file(&lora, dtype);
+		let loaded = Lora::from_safetensors(&bytes, Some(&config), &m.config, &device()).unwrap();
+		// alpha / √r, not alpha / r.
+		assert!(loaded.config.rslora);
+		assert_eq!(loaded.config.scale(), 8.0 / 2.0);
+		// The values, widened from half precision.
+		let tol = if dtype == safetensors::Dtype::F16 { 1e-3 } else { 1e-2 };
+		for (a, b) in lora.weights.pairs.iter().zip(&loaded.weights.pairs) {
+			assert!(max_abs_diff(&a.b.val().to_host(), &b.b.val().to_host()) <= tol, "{dtype:?}");
+		}
+		// The same outputs as the f32 adapter with alpha · √r under plain scaling (within the
+		// half-precision rounding of its weights).
+		let mut doubled = lora.config.peft_json();
+		doubled["lora_alpha"] = serde_json::json!(8.0 * 2.0);
+		let plain = Lora::from_safetensors(&lora.to_safetensors().unwrap(), Some(&doubled), &m.config, &device()).unwrap();
+		let want = m.forward(&tokens, Some(&plain), None).to_host();
+		let got = m.forward(&tokens, Some(&loaded), None).to_host();
+		assert!(max_abs_diff(&want, &got) <= 20.0 * tol, "{dtype:?}: {}", max_abs_diff(&want, &got));
+		// And not the outputs of alpha / r: the scaling is honoured, not ignored.
+		let ignored = m.forward(&tokens, Some(&lora), None).to_host();
+		assert!(max_abs_diff(&ignored, &got) > 20.0 * tol, "{dtype:?}: rslora made no difference");
+	}
+	// Another dtype is one clear refusal.
+	let (bytes, config) = peft_file(&lora, safetensors::Dtype::I64);
+	let err = Lora::from_safetensors(&bytes, Some(&config), &m.config, &device()).err().expect("refused").to_string();
+	assert!(err.contains("F32, F16 or BF16"), "{err}");
+	let mut bad = config.clone();
+	bad["use_rslora"] = serde_json::json!("yes");
+	let (f16, _) = peft_file(&lora, safetensors::Dtype::F16);
+	let err = Lora::from_safetensors(&f16, Some(&bad), &m.config, &device()).err().expect("refused").to_string();
+	assert!(err.contains("use_rslora"), "{err}");
+}
