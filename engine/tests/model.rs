@@ -430,3 +430,69 @@ fn peft_adapters_in_half_precision_with_rank_stabilised_scaling_load_as_peft_mea
 	let err = Lora::from_safetensors(&f16, Some(&bad), &m.config, &device()).err().expect("refused").to_string();
 	assert!(err.contains("use_rslora"), "{err}");
 }
+
+/// `bytes` (a GGUF file) with `extra` metadata set and, if given, an `output.weight` tensor.
+fn regguf(bytes: Vec<u8>, extra: &[(&str, mnemo_engine::model::gguf::Value)], output: Option<(Vec<u64>, &[f32])>) -> Vec<u8> {
+	let g = Gguf::parse(bytes, Path::new("in.gguf")).unwrap();
+	let mut w = Writer::default();
+	for (k, v) in &g.metadata {
+		w.meta(k, v.clone());
+	}
+	for (k, v) in extra {
+		w.meta(k, v.clone());
+	}
+	for (name, info) in &g.tensors {
+		w.tensor_f32(name, info.dims.clone(), &g.dequantize(name).unwrap());
+	}
+	if let Some((dims, data)) = output {
+		w.tensor_f32("output.weight", dims, data);
+	}
+	w.to_bytes()
+}
+
+#[test]
+fn an_untied_output_head_and_wide_heads_load_as_the_file_says_and_unsupported_files_are_refused() {
+	use mnemo_engine::model::{gguf::Value, Config};
+	// Widths in whole 32-weight blocks, so the model can be quantised too.
+	let m = Llama::random(Config { intermediate: 64, ..small_config() }, 8, &device()).unwrap();
+	let (v, h) = (m.config.vocab, m.config.hidden);
+	let tokens = vec![vec![1u32, 50, 60, 70, 80, 2]];
+	// An untied head: logits are the final hidden states times `output.weight`, not the
+	// embedding.
+	let head: Vec<f32> = (0..v * h).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 2000.0).collect();
+	let bytes = regguf(home::to_gguf(&m, "test"), &[], Some((vec![h as u64, v as u64], &head)));
+	let untied = Llama::from_gguf(&Gguf::parse(bytes, Path::new("u.gguf")).unwrap(), 64, &device()).unwrap();
+	let hidden = untied.hidden(&tokens, None, None).to_host();
+	let t = hidden.len() / h;
+	let mut want = vec![0f32; t * v];
+	for r in 0..t {
+		for o in 0..v {
+			want[r * v + o] = (0..h).map(|i| hidden[r * h + i] * head[o * h + i]).sum();
+		}
+	}
+	let got = untied.forward(&tokens, None, None).to_host();
+	assert!(max_abs_diff(&want, &got) < 1e-4, "{}", max_abs_diff(&want, &got));
+	assert!(max_abs_diff(&got, &m.forward(&tokens, None, None).to_host()) > 0.1, "the head was ignored");
+	// It survives writing and quantising.
+	let again = Llama::from_gguf(&Gguf::parse(home::to_gguf(&untied, "u"), Path::new("u2.gguf")).unwrap(), 64, &device()).unwrap();
+	assert_eq!(again.forward(&tokens, None, None).to_host(), got);
+	let q = untied.quantized(Format::Q8_0).unwrap();
+	assert!(max_abs_diff(&q.forward(&tokens, None, None).to_host(), &got) < 0.05);
+
+	// Heads wider than hidden / heads: the file's key length decides.
+	let wide = Llama::random(Config { head_dim: 16, ..small_config() }, 3, &device()).unwrap();
+	let loaded = Llama::from_gguf(&Gguf::parse(home::to_gguf(&wide, "w"), Path::new("w.gguf")).unwrap(), 64, &device()).unwrap();
+	assert_eq!(loaded.config.head_dim, 16);
+	assert_eq!(loaded.forward(&tokens, None, None).to_host(), wide.forward(&tokens, None, None).to_host());
+
+	// What the engine does not implement is refused by name, not run wrongly.
+	let refuse = |extra: &[(&str, Value)], want: &str| {
+		let bytes = regguf(home::to_gguf(&m, "test"), extra, None);
+		let err = Llama::from_gguf(&Gguf::parse(bytes, Path::new("r.gguf")).unwrap(), 64, &device()).err().expect("refused").to_string();
+		assert!(err.contains(want), "{err}");
+	};
+	refuse(&[("llama.rope.scaling.type", Value::String("yarn".into()))], "RoPE scaling `yarn`");
+	refuse(&[("llama.rope.dimension_count", Value::U32(4))], "RoPE over 4");
+	refuse(&[("general.architecture", Value::String("qwen2".into()))], "not llama");
+	refuse(&[("llama.attention.value_length", Value::U32(4))], "value heads 4 wide");
+}
