@@ -496,3 +496,22 @@ fn an_untied_output_head_and_wide_heads_load_as_the_file_says_and_unsupported_fi
 	refuse(&[("general.architecture", Value::String("qwen2".into()))], "not llama");
 	refuse(&[("llama.attention.value_length", Value::U32(4))], "value heads 4 wide");
 }
+
+/// Q4_K, Q5_K and Q6_K super-blocks dequantise to what llama.cpp's own Python package gives
+/// (`tests/fixtures/kquants.json`, written by `scripts/kquant_fixture.py` with gguf-py 0.19.0).
+#[test]
+fn k_quant_blocks_dequantise_as_llama_cpp_does() {
+	use mnemo_engine::model::gguf::dequantize;
+	let fixture: serde_json::Value =
+		serde_json::from_str(include_str!("fixtures/kquants.json")).expect("the fixture is JSON");
+	for (name, ty) in [("Q4_K", GgmlType::Q4_K), ("Q5_K", GgmlType::Q5_K), ("Q6_K", GgmlType::Q6_K)] {
+		let blocks = hex::decode(fixture[name]["blocks"].as_str().unwrap()).unwrap();
+		let want: Vec<f32> = fixture[name]["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+		assert_eq!(want.len(), 3 * 256, "{name}");
+		let got = dequantize(ty, &blocks);
+		assert_eq!(got.len(), want.len(), "{name}");
+		let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+		assert_eq!(worst, 0.0, "{name}: differs from llama.cpp's by up to {worst}");
+		assert!(want.iter().any(|v| *v != 0.0), "{name}: a fixture of zeros proves nothing");
+	}
+}
