@@ -1,7 +1,8 @@
 //! The Llama-architecture decoder: token embedding, `layers` blocks of (RMSNorm, grouped-query
 //! attention with rotate-half RoPE, RMSNorm, SwiGLU MLP), a final RMSNorm and an LM head tied to
-//! the embedding, or its own `lm_head.weight` (GGUF's `output.weight`) when the file has one. It runs on whichever burn device it was loaded on (`flex` CPU by default,
-//! `cuda` with the feature); nothing in it names a backend.
+//! the embedding, or its own `lm_head.weight` (GGUF's `output.weight`) when the file has one. It
+//! runs on whichever burn device it was loaded on (`flex` CPU by default, `cuda` with the
+//! feature); nothing in it names a backend.
 //!
 //! Weights are frozen constants. Trainable low-rank adapters ([`crate::model::lora::Lora`]) are passed
 //! to [`Llama::forward`] and added to the projections they target, so one base model in memory

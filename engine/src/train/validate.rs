@@ -20,6 +20,8 @@ use crate::attribution::dedup::{normalise, shingles, Signature};
 pub fn quality(text: &str) -> f64 {
 	let chars = text.chars().count().max(1) as f64;
 	let letters = text.chars().filter(|c| c.is_alphabetic() || *c == ' ' || *c == '\n').count() as f64;
+	// Text with no words has no shingles, so no novelty (`shingles` gives a blank text one, so
+	// that two blank texts still compare as equal).
 	let sh = if text.split_whitespace().next().is_some() { shingles(text) } else { Vec::new() };
 	let mut distinct = sh.clone();
 	distinct.sort();
