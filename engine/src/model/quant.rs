@@ -6,14 +6,11 @@
 //! scale: ~150 MB a token) or Q4_1 (32 weights as 4-bit levels, a scale and an offset: ~100 MB),
 //! the format SmolLM2's GGUF file ships its matrices in, so holding them as Q4_1 gives back the
 //! file's own values. Rows of the output are each a run of blocks along the input, and
-//! [`QMatrix::matmul`] multiplies a few rows of activations by it (AVX2 and FMA when the CPU has
-//! them, picked at run time; plain Rust otherwise, the same sums bit for bit), each weight read
-//! once per [`KERNEL_ROWS`] rows. The activations are rounded to 16-bit integers, one scale per
-//! block of 32, so a block's products are exact integer sums (`madd` of 16-bit pairs) scaled
-//! once: an error of at most half a step in 65,534 of the block's largest input, far below the
-//! weights' own, for a fifth fewer instructions than converting every weight to f32. Larger row
-//! counts (prompts, training) dequantise the matrix and use the f32 product instead, where
-//! arithmetic, not memory, is the limit.
+//! [`QMatrix::matmul`] multiplies a few rows of activations by it, converting each block to f32
+//! in registers (AVX2 and FMA when the CPU has them, picked at run time; plain Rust otherwise),
+//! each weight read once per [`KERNEL_ROWS`] rows. Larger row counts (prompts, training)
+//! dequantise the matrix and use the f32 product instead, where arithmetic, not memory, is the
+//! limit.
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -124,97 +121,45 @@ impl QMatrix {
 		w
 	}
 
-	/// `x · Wᵀ` for `rows` rows of `x` (`[rows, in]`): `[rows, out]`. Each row's blocks of 32
-	/// inputs are first rounded to 16-bit integers with one scale per block ([`Activations`]),
-	/// so a block's 32 products are summed exactly in integers and scaled once; the rounding is
-	/// half a step in 65,534 of the block's largest input, far below the weights' own. Outputs
-	/// are split between the threads of the current pool in fixed runs; each output is summed
-	/// block by block in one order, so the result does not depend on the thread count.
+	/// `x · Wᵀ` for `rows` rows of `x` (`[rows, in]`): `[rows, out]`. Outputs are split between
+	/// the threads of the current pool in fixed runs; each output is summed block by block in
+	/// one order, so the result does not depend on the thread count.
 	pub fn matmul(&self, x: &[f32], rows: usize) -> Vec<f32> {
-		Self::matmul_many(&[self], x, rows).pop().expect("one matrix, one product")
-	}
-
-	/// [`Self::matmul`] of each of `ms` (all `in` wide) with the same rows `x`, in one parallel
-	/// pass over all their outputs: q, k and v (or gate and up) of a layer cost one hand-over to
-	/// the pool, not three, and one rounding of the activations.
-	pub fn matmul_many(ms: &[&QMatrix], x: &[f32], rows: usize) -> Vec<Vec<f32>> {
+		assert!(x.len() == rows * self.inp, "rows of `in` values");
 		/// Outputs per task.
 		const RUN: usize = 32;
-		let inp = ms.first().map_or(0, |m| m.inp);
-		assert!(ms.iter().all(|m| m.inp == inp) && x.len() == rows * inp, "rows of `in` values");
-		let offsets = ms.iter().any(|m| m.format == Format::Q4_1);
-		let mut ys: Vec<Vec<f32>> = ms.iter().map(|m| vec![0f32; rows * m.out]).collect();
-		let total: usize = ms.iter().map(|m| m.out).sum();
+		let nb = self.inp / BLOCK;
+		let qb = self.format.quant_bytes();
+		let kernel = kernel(self.format);
+		let mut y = vec![0f32; rows * self.out];
 		for first in (0..rows).step_by(KERNEL_ROWS) {
 			let n = KERNEL_ROWS.min(rows - first);
-			let a = Activations::of(&x[first * inp..(first + n) * inp], offsets);
-			// Column-major while computing (each matrix's [out, n] in turn), so each task
-			// writes one stretch.
-			let mut t = vec![0f32; total * n];
-			let mut tasks = Vec::with_capacity(total / RUN + ms.len());
-			let mut rest = t.as_mut_slice();
-			for (i, m) in ms.iter().enumerate() {
-				for o in (0..m.out).step_by(RUN) {
-					let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(RUN.min(m.out - o) * n);
-					tasks.push((i, o, chunk));
-					rest = tail;
-				}
-			}
-			tasks.into_par_iter().for_each(|(i, first_out, chunk)| {
-				let m = ms[i];
-				let (nb, qb, kernel) = (inp / BLOCK, m.format.quant_bytes(), kernel(m.format));
+			let x = &x[first * self.inp..(first + n) * self.inp];
+			// Q4_1's offsets multiply each block's sum of inputs: once per row and block.
+			let xsum: Vec<f32> = match self.format {
+				Format::Q8_0 => Vec::new(),
+				Format::Q4_1 => x.chunks(BLOCK).map(|b| b.iter().sum()).collect(),
+			};
+			// Column-major while computing ([out, n]), so each task writes one stretch.
+			let mut t = vec![0f32; self.out * n];
+			t.par_chunks_mut(RUN * n).enumerate().for_each(|(c, chunk)| {
 				for (k, y) in chunk.chunks_mut(n).enumerate() {
-					let o = first_out + k;
+					let o = c * RUN + k;
 					let row = Row {
-						q: &m.quants[o * nb * qb..(o + 1) * nb * qb],
-						d: &m.scales[o * nb..(o + 1) * nb],
-						m: if m.mins.is_empty() { &[] } else { &m.mins[o * nb..(o + 1) * nb] },
+						q: &self.quants[o * nb * qb..(o + 1) * nb * qb],
+						d: &self.scales[o * nb..(o + 1) * nb],
+						m: if self.mins.is_empty() { &[] } else { &self.mins[o * nb..(o + 1) * nb] },
 					};
-					kernel(&row, &a, inp, y);
+					kernel(&row, x, &xsum, self.inp, y);
 				}
 			});
-			let mut at = 0;
-			for (m, y) in ms.iter().zip(&mut ys) {
-				for o in 0..m.out {
-					for r in 0..n {
-						y[(first + r) * m.out + o] = t[at + o * n + r];
-					}
+			for o in 0..self.out {
+				for r in 0..n {
+					y[(first + r) * self.out + o] = t[o * n + r];
 				}
-				at += m.out * n;
 			}
 		}
-		ys
-	}
-}
-
-/// Up to [`KERNEL_ROWS`] rows of activations as the kernels take them: each block of 32 inputs
-/// `x ≈ s · q`, `q` a 16-bit integer, `s = max|x| / 32767`.
-struct Activations {
-	q: Vec<i16>,
-	/// One scale per row and block.
-	s: Vec<f32>,
-	/// Q4_1: each row's block sums of the inputs as given (the offsets multiply them).
-	sum: Vec<f32>,
-}
-
-impl Activations {
-	/// `x` rounded; with the block sums of the inputs when `offsets` (a Q4_1 matrix takes them).
-	fn of(x: &[f32], offsets: bool) -> Self {
-		let mut q = vec![0i16; x.len()];
-		let mut s = Vec::with_capacity(x.len() / BLOCK);
-		for (x, q) in x.chunks(BLOCK).zip(q.chunks_mut(BLOCK)) {
-			let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
-			let d = amax / 32767.0;
-			let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-			// Half away from zero, then toward zero: an inline conversion, not a call to `round`.
-			q.iter_mut().zip(x).for_each(|(q, v)| {
-				let t = v * id;
-				*q = (t + 0.5f32.copysign(t)) as i16;
-			});
-			s.push(d);
-		}
-		let sum = if offsets { x.chunks(BLOCK).map(|b| b.iter().sum()).collect() } else { Vec::new() };
-		Activations { q, s, sum }
+		y
 	}
 }
 
@@ -225,32 +170,32 @@ struct Row<'a> {
 	m: &'a [f32],
 }
 
-/// One output of every row of the activations: `y[r] = Σ_b d[b] · s[r][b] · Σ_i q_bi · x_q[r][32b
-/// + i]` (+ `m[b] · Σ_i x[r][32b + i]` for Q4_1).
-type Kernel = fn(&Row<'_>, &Activations, usize, &mut [f32]);
+/// One output of every row of `x`: `y[r] = Σ_b d[b] · Σ_i q_bi · x[r][32b + i]` (+ `m[b] ·
+/// Σ_i x[r][32b + i]` for Q4_1, from `xsum`).
+type Kernel = fn(&Row<'_>, &[f32], &[f32], usize, &mut [f32]);
 
 fn kernel(format: Format) -> Kernel {
 	#[cfg(target_arch = "x86_64")]
 	if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
 		return match format {
-			// SAFETY: the CPU has AVX2 and FMA (checked above); the kernel checks its slices'
+			// SAFETY: the CPU has AVX2 and FMA (checked above); the kernels check their slices'
 			// lengths before any load.
-			Format::Q8_0 => |w, x, inp, y| unsafe { avx2::rows::<true>(w, x, inp, y) },
-			Format::Q4_1 => |w, x, inp, y| unsafe { avx2::rows::<false>(w, x, inp, y) },
+			Format::Q8_0 => |w, x, _, inp, y| unsafe { avx2::q8_0(w, x, inp, y) },
+			Format::Q4_1 => |w, x, xsum, inp, y| unsafe { avx2::q4_1(w, x, xsum, inp, y) },
 		};
 	}
 	match format {
-		Format::Q8_0 => |w, x, inp, y| portable(Format::Q8_0, w, x, inp, y),
-		Format::Q4_1 => |w, x, inp, y| portable(Format::Q4_1, w, x, inp, y),
+		Format::Q8_0 => portable_q8_0,
+		Format::Q4_1 => portable_q4_1,
 	}
 }
 
-/// The weight `i` (0..32) of a block's quants, as an integer level.
-fn level(format: Format, q: &[u8], i: usize) -> i32 {
+/// The weight `i` (0..32) of a block's quants.
+fn level(format: Format, q: &[u8], i: usize) -> f32 {
 	match format {
-		Format::Q8_0 => i32::from(q[i] as i8),
-		Format::Q4_1 if i < BLOCK / 2 => i32::from(q[i] & 0x0F),
-		Format::Q4_1 => i32::from(q[i - BLOCK / 2] >> 4),
+		Format::Q8_0 => f32::from(q[i] as i8),
+		Format::Q4_1 if i < BLOCK / 2 => f32::from(q[i] & 0x0F),
+		Format::Q4_1 => f32::from(q[i - BLOCK / 2] >> 4),
 	}
 }
 
@@ -261,130 +206,117 @@ fn lanes_sum(l: &[f32; 8]) -> f32 {
 	two[0] + two[1]
 }
 
-/// The same sums in plain Rust, in the AVX2 kernel's eight lanes and order. Lane `l` of a block
-/// is the exact integer sum of its weights `2l, 2l + 1, 16 + 2l, 17 + 2l` times their inputs.
-/// Blocks go in pairs: `p = d₀s₀ · lane₀`, then `p = d₁s₁ · lane₁ + p` (fused), and the
-/// row's lane adds `p` (a last odd block alone), so each lane's running sum waits on one add
-/// per two blocks.
-fn portable(format: Format, w: &Row<'_>, x: &Activations, inp: usize, y: &mut [f32]) {
+/// The same sums in plain Rust, eight lanes per block as the AVX2 kernels keep them.
+fn portable(format: Format, w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
 	let qb = format.quant_bytes();
 	let nb = inp / BLOCK;
 	for (r, y) in y.iter_mut().enumerate() {
-		let xq = &x.q[r * inp..(r + 1) * inp];
-		let lane = |b: usize, l: usize| -> f32 {
-			let (q, xb) = (&w.q[b * qb..(b + 1) * qb], &xq[b * BLOCK..(b + 1) * BLOCK]);
-			[2 * l, 2 * l + 1, 16 + 2 * l, 17 + 2 * l].iter().map(|&i| level(format, q, i) * i32::from(xb[i])).sum::<i32>() as f32
-		};
-		let scale = |b: usize| w.d[b] * x.s[r * nb + b];
+		let xr = &x[r * inp..(r + 1) * inp];
 		let mut acc = [0f32; 8];
 		let mut offset = 0f32;
-		for b in (0..nb).step_by(2) {
-			for (l, a) in acc.iter_mut().enumerate() {
-				let mut p = scale(b) * lane(b, l);
-				if b + 1 < nb {
-					p = scale(b + 1).mul_add(lane(b + 1, l), p);
+		for (b, d) in w.d.iter().enumerate() {
+			let q = &w.q[b * qb..(b + 1) * qb];
+			let mut lanes = [0f32; 8];
+			for k in 0..BLOCK / 8 {
+				for (l, lane) in lanes.iter_mut().enumerate() {
+					let i = k * 8 + l;
+					*lane = level(format, q, i).mul_add(xr[b * BLOCK + i], *lane);
 				}
-				*a += p;
 			}
-		}
-		if format == Format::Q4_1 {
-			for b in 0..nb {
-				offset = w.m[b].mul_add(x.sum[r * nb + b], offset);
+			for (a, l) in acc.iter_mut().zip(lanes) {
+				*a = d.mul_add(l, *a);
+			}
+			if format == Format::Q4_1 {
+				offset = w.m[b].mul_add(xsum[r * nb + b], offset);
 			}
 		}
 		*y = lanes_sum(&acc) + offset;
 	}
 }
 
+fn portable_q8_0(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+	portable(Format::Q8_0, w, x, xsum, inp, y)
+}
+
+fn portable_q4_1(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+	portable(Format::Q4_1, w, x, xsum, inp, y)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-	use super::{Activations, Row, BLOCK, KERNEL_ROWS};
+	use super::{Row, BLOCK, KERNEL_ROWS};
 	use std::arch::x86_64::*;
 
-	/// Q8_0 (`SIGNED`) or Q4_1: a block's 32 levels as two vectors of 16-bit integers, weights
-	/// 0..16 and 16..32.
+	/// Multiplies the block's four vectors of f32 weights by each row's inputs into `acc`.
 	#[target_feature(enable = "avx2,fma")]
-	unsafe fn levels<const SIGNED: bool>(q: *const u8) -> (__m256i, __m256i) {
-		if SIGNED {
-			let lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(q as *const __m128i));
-			let hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(q.add(16) as *const __m128i));
-			(lo, hi)
-		} else {
-			let bytes = _mm_loadu_si128(q as *const __m128i);
-			let low = _mm_set1_epi8(0x0F);
-			let lo = _mm_and_si128(bytes, low);
-			let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
-			(_mm256_cvtepu8_epi16(lo), _mm256_cvtepu8_epi16(hi))
+	unsafe fn block(w: [__m256; 4], d: f32, x: &[f32], inp: usize, base: usize, acc: &mut [__m256; KERNEL_ROWS], rows: usize) {
+		let d = _mm256_set1_ps(d);
+		for (r, a) in acc.iter_mut().enumerate().take(rows) {
+			let xp = x.as_ptr().add(r * inp + base);
+			let mut lanes = _mm256_mul_ps(w[0], _mm256_loadu_ps(xp));
+			lanes = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp.add(8)), lanes);
+			lanes = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xp.add(16)), lanes);
+			lanes = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xp.add(24)), lanes);
+			*a = _mm256_fmadd_ps(d, lanes, *a);
 		}
 	}
 
-	/// [`blocks`] for as many rows as `y` has, each count compiled on its own so that the
-	/// rows' accumulators stay in registers.
+	/// Eight signed bytes at `p` as f32.
 	#[target_feature(enable = "avx2,fma")]
-	pub unsafe fn rows<const SIGNED: bool>(w: &Row<'_>, x: &Activations, inp: usize, y: &mut [f32]) {
-		match y.len() {
-			1 => blocks::<SIGNED, 1>(w, x, inp, y),
-			2 => blocks::<SIGNED, 2>(w, x, inp, y),
-			3 => blocks::<SIGNED, 3>(w, x, inp, y),
-			4 => blocks::<SIGNED, 4>(w, x, inp, y),
-			5 => blocks::<SIGNED, 5>(w, x, inp, y),
-			6 => blocks::<SIGNED, 6>(w, x, inp, y),
-			7 => blocks::<SIGNED, 7>(w, x, inp, y),
-			_ => blocks::<SIGNED, KERNEL_ROWS>(w, x, inp, y),
-		}
+	unsafe fn signed8(p: *const u8) -> __m256 {
+		_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)))
 	}
 
-	/// A block's eight lanes for one row: `madd` pairs the 16-bit levels with the row's 16-bit
-	/// inputs at `x` into exact 32-bit sums (|sum| ≤ 4 · 127 · 32767 < 2²⁴, so exact in f32 too).
-	#[inline]
+	/// The low eight bytes of `v` as unsigned f32.
 	#[target_feature(enable = "avx2,fma")]
-	unsafe fn lanes((lo, hi): (__m256i, __m256i), x: *const i16) -> __m256 {
-		let lo = _mm256_madd_epi16(lo, _mm256_loadu_si256(x as *const __m256i));
-		let hi = _mm256_madd_epi16(hi, _mm256_loadu_si256(x.add(16) as *const __m256i));
-		_mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi))
+	unsafe fn unsigned8(v: __m128i) -> __m256 {
+		_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))
 	}
 
-	/// Every row's sum for one output, blocks in pairs as [`super::portable`] takes them.
 	#[target_feature(enable = "avx2,fma")]
-	unsafe fn blocks<const SIGNED: bool, const R: usize>(w: &Row<'_>, x: &Activations, inp: usize, y: &mut [f32]) {
-		let nb = inp / BLOCK;
-		let qb = if SIGNED { BLOCK } else { BLOCK / 2 };
-		assert!(y.len() == R && w.q.len() == nb * qb && w.d.len() == nb && x.q.len() >= R * inp && x.s.len() >= R * nb);
-		assert!(SIGNED || (w.m.len() == nb && x.sum.len() >= R * nb));
-		let scale = |r: usize, b: usize| _mm256_set1_ps(*w.d.get_unchecked(b) * *x.s.get_unchecked(r * nb + b));
-		let mut acc = [_mm256_setzero_ps(); R];
-		let pairs = nb / 2;
-		for p in 0..pairs {
-			let b = 2 * p;
-			let first = levels::<SIGNED>(w.q.as_ptr().add(b * qb));
-			let second = levels::<SIGNED>(w.q.as_ptr().add((b + 1) * qb));
-			for (r, acc) in acc.iter_mut().enumerate() {
-				let xp = x.q.as_ptr().add(r * inp + b * BLOCK);
-				let sum = _mm256_mul_ps(scale(r, b), lanes(first, xp));
-				let sum = _mm256_fmadd_ps(scale(r, b + 1), lanes(second, xp.add(BLOCK)), sum);
-				*acc = _mm256_add_ps(*acc, sum);
-			}
-		}
-		if nb % 2 == 1 {
-			let b = nb - 1;
-			let last = levels::<SIGNED>(w.q.as_ptr().add(b * qb));
-			for (r, acc) in acc.iter_mut().enumerate() {
-				*acc = _mm256_add_ps(*acc, _mm256_mul_ps(scale(r, b), lanes(last, x.q.as_ptr().add(r * inp + b * BLOCK))));
-			}
-		}
+	unsafe fn finish(acc: &[__m256; KERNEL_ROWS], offset: &[f32; KERNEL_ROWS], y: &mut [f32]) {
 		for (r, y) in y.iter_mut().enumerate() {
-			let mut offset = 0f32;
-			if !SIGNED {
-				for b in 0..nb {
-					offset = w.m.get_unchecked(b).mul_add(*x.sum.get_unchecked(r * nb + b), offset);
-				}
-			}
 			// [`super::lanes_sum`]'s order, in registers.
 			let four = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
 			let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
 			let one = _mm_add_ss(two, _mm_shuffle_ps(two, two, 1));
-			*y = _mm_cvtss_f32(one) + offset;
+			*y = _mm_cvtss_f32(one) + offset[r];
 		}
+	}
+
+	#[target_feature(enable = "avx2,fma")]
+	pub unsafe fn q8_0(w: &Row<'_>, x: &[f32], inp: usize, y: &mut [f32]) {
+		let rows = y.len();
+		assert!(w.q.len() == inp && w.d.len() * BLOCK == inp && rows <= KERNEL_ROWS && x.len() >= rows * inp);
+		let mut acc = [_mm256_setzero_ps(); KERNEL_ROWS];
+		for (b, d) in w.d.iter().enumerate() {
+			let qp = w.q.as_ptr().add(b * BLOCK);
+			let v = [signed8(qp), signed8(qp.add(8)), signed8(qp.add(16)), signed8(qp.add(24))];
+			block(v, *d, x, inp, b * BLOCK, &mut acc, rows);
+		}
+		finish(&acc, &[0f32; KERNEL_ROWS], y);
+	}
+
+	#[target_feature(enable = "avx2,fma")]
+	pub unsafe fn q4_1(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+		let rows = y.len();
+		let nb = inp / BLOCK;
+		assert!(w.q.len() * 2 == inp && w.d.len() == nb && w.m.len() == nb && rows <= KERNEL_ROWS && x.len() >= rows * inp);
+		assert!(xsum.len() >= rows * nb);
+		let mut acc = [_mm256_setzero_ps(); KERNEL_ROWS];
+		let mut offset = [0f32; KERNEL_ROWS];
+		let low = _mm_set1_epi8(0x0F);
+		for b in 0..nb {
+			let bytes = _mm_loadu_si128(w.q.as_ptr().add(b * BLOCK / 2) as *const __m128i);
+			let lo = _mm_and_si128(bytes, low);
+			let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
+			let v = [unsigned8(lo), unsigned8(_mm_srli_si128(lo, 8)), unsigned8(hi), unsigned8(_mm_srli_si128(hi, 8))];
+			block(v, w.d[b], x, inp, b * BLOCK, &mut acc, rows);
+			for (r, o) in offset.iter_mut().enumerate().take(rows) {
+				*o = w.m[b].mul_add(xsum[r * nb + b], *o);
+			}
+		}
+		finish(&acc, &offset, y);
 	}
 }
 
@@ -418,28 +350,16 @@ mod tests {
 				let x = values(rows * inp, 7 + rows as u32);
 				let y = m.matmul(&x, rows);
 				for r in 0..rows {
-					let xr = &x[r * inp..(r + 1) * inp];
-					let a = Activations::of(xr, format == Format::Q4_1);
 					for o in 0..out {
-						let w = &dq[o * inp..(o + 1) * inp];
-						// The product with the rounded activations (Q4_1's offsets times the sums of
-						// the inputs as given), in f64.
-						let min = |i: usize| f64::from(m.mins.get(o * nb + i / BLOCK).copied().unwrap_or(0.0));
-						let rounded: f64 = (0..inp)
-							.map(|i| f64::from(a.s[i / BLOCK]) * f64::from(a.q[i]) * (f64::from(w[i]) - min(i)) + f64::from(xr[i]) * min(i))
-							.sum();
-						let got = f64::from(y[r * out + o]);
-						assert!((got - rounded).abs() < 1e-4, "{format:?} row {r} output {o}: {got} against {rounded}");
-						// Against the exact product: within half an activation step per weight.
-						let exact: f64 = (0..inp).map(|i| f64::from(xr[i]) * f64::from(w[i])).sum();
-						let bound: f64 = (0..inp).map(|i| f64::from(a.s[i / BLOCK]) / 2.0 * f64::from(w[i].abs())).sum();
-						assert!((got - exact).abs() <= bound + 1e-4, "{format:?} row {r} output {o}: {got} against {exact}, bound {bound}");
+						let want: f64 = (0..inp).map(|i| f64::from(x[r * inp + i]) * f64::from(dq[o * inp + i])).sum();
+						assert!((f64::from(y[r * out + o]) - want).abs() < 1e-4, "{format:?} row {r} output {o}");
 					}
 				}
-				// The portable kernel gives the sums of the one picked for this CPU, bit for bit.
+				// The portable kernel gives the sums of the one picked for this CPU.
 				for first in (0..rows).step_by(KERNEL_ROWS) {
 					let n = KERNEL_ROWS.min(rows - first);
-					let a = Activations::of(&x[first * inp..(first + n) * inp], format == Format::Q4_1);
+					let xs = &x[first * inp..(first + n) * inp];
+					let xsum: Vec<f32> = xs.chunks(BLOCK).map(|b| b.iter().sum()).collect();
 					let mut p = vec![0f32; n];
 					for o in 0..out {
 						let row = Row {
@@ -447,34 +367,14 @@ mod tests {
 							d: &m.scales[o * nb..(o + 1) * nb],
 							m: if m.mins.is_empty() { &[] } else { &m.mins[o * nb..(o + 1) * nb] },
 						};
-						portable(format, &row, &a, inp, &mut p);
+						portable(format, &row, xs, &xsum, inp, &mut p);
 						for r in 0..n {
 							assert_eq!(p[r].to_bits(), y[(first + r) * out + o].to_bits(), "{format:?}");
 						}
 					}
 				}
 			}
-			// The activations' rounding: a block's largest input is ±32767 steps, zeros stay zero.
-			let a = Activations::of(&[vec![0.0; BLOCK], values(BLOCK, 3)].concat(), format == Format::Q4_1);
-			assert!(a.q[..BLOCK].iter().all(|&q| q == 0) && a.s[0] == 0.0);
-			assert_eq!(a.q[BLOCK..].iter().map(|q| q.unsigned_abs()).max(), Some(32767));
 		}
 		assert!(QMatrix::quantize(&w[..70 * 48], 70, 48, Format::Q8_0).is_err(), "48 inputs are not whole blocks");
-	}
-
-	#[test]
-	fn several_matrices_in_one_pass_give_each_ones_product() {
-		let inp = 64;
-		let a = QMatrix::quantize(&values(40 * inp, 1), 40, inp, Format::Q8_0).unwrap();
-		let b = QMatrix::quantize(&values(70 * inp, 2), 70, inp, Format::Q4_1).unwrap();
-		let c = QMatrix::quantize(&values(33 * inp, 3), 33, inp, Format::Q8_0).unwrap();
-		for rows in [1, 11] {
-			let x = values(rows * inp, 9);
-			let many = QMatrix::matmul_many(&[&a, &b, &c], &x, rows);
-			for (m, y) in [&a, &b, &c].iter().zip(&many) {
-				let alone = m.matmul(&x, rows);
-				assert_eq!(alone.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), y.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-			}
-		}
 	}
 }
