@@ -212,6 +212,8 @@ pub fn to_gguf(model: &Llama, name: &str) -> Vec<u8> {
 		.meta("llama.block_count", Value::U32(c.layers as u32))
 		.meta("llama.attention.head_count", Value::U32(c.heads as u32))
 		.meta("llama.attention.head_count_kv", Value::U32(c.kv_heads as u32))
+		.meta("llama.attention.key_length", Value::U32(c.head_dim as u32))
+		.meta("llama.attention.value_length", Value::U32(c.head_dim as u32))
 		.meta("llama.rope.freq_base", Value::F32(c.rope_theta as f32))
 		.meta("llama.attention.layer_norm_rms_epsilon", Value::F32(c.rms_eps as f32))
 		.meta("tokenizer.ggml.model", s("gpt2"))

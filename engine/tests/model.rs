@@ -358,3 +358,160 @@ fn a_quantised_models_host_passes_compute_what_the_tensor_path_does() {
 	let d = max_abs_diff(&f32m.hidden(&[p.clone()], None, None).to_host(), &q8.hidden(&[p.clone()], None, Some(&mut cache)).to_host());
 	assert!(d > 1e-3, "{d}");
 }
+
+/// `lora`'s tensors rewritten in `dtype` (f16 or bf16), with a PEFT config saying `use_rslora`.
+fn peft_file(lora: &Lora, dtype: safetensors::Dtype) -> (Vec<u8>, serde_json::Value) {
+	let f32_file = lora.to_safetensors().unwrap();
+	let st = safetensors::SafeTensors::deserialize(&f32_file).unwrap();
+	let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+		.tensors()
+		.into_iter()
+		.map(|(name, view)| {
+			let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+			let bytes: Vec<u8> = match dtype {
+				safetensors::Dtype::F16 => values.flat_map(|v| half::f16::from_f32(v).to_le_bytes()).collect(),
+				safetensors::Dtype::BF16 => values.flat_map(|v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+				_ => values.flat_map(|v| (v as i64).to_le_bytes()).collect(),
+			};
+			(name, view.shape().to_vec(), bytes)
+		})
+		.collect();
+	let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+		.iter()
+		.map(|(n, shape, b)| (n.clone(), safetensors::tensor::TensorView::new(dtype, shape.clone(), b).unwrap()))
+		.collect();
+	let bytes = safetensors::serialize(views, None).unwrap();
+	let mut config = lora.config.peft_json();
+	config["use_rslora"] = serde_json::json!(true);
+	(bytes, config)
+}
+
+#[test]
+fn peft_adapters_in_half_precision_with_rank_stabilised_scaling_load_as_peft_means_them() {
+	let m = random_model(4);
+	let cfg = LoraConfig::new(4, 8.0, vec![Target::Q, Target::V], "test").unwrap();
+	let mut lora = Lora::init(cfg, &m.config, 5, &device());
+	for p in lora.weights.pairs.iter_mut() {
+		let [r, o] = p.b.val().dims();
+		let vals: Vec<f32> = (0..r * o).map(|i| ((i * 37 % 17) as f32 - 8.0) / 40.0).collect();
+		p.b = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vals, [r, o]), &device()));
+	}
+	let tokens = vec![vec![7u32, 80, 81, 82, 9, 120]];
+	for dtype in [safetensors::Dtype::F16, safetensors::Dtype::BF16] {
+		let (bytes, config) = peft_file(&lora, dtype);
+		let loaded = Lora::from_safetensors(&bytes, Some(&config), &m.config, &device()).unwrap();
+		// alpha / √r, not alpha / r.
+		assert!(loaded.config.rslora);
+		assert_eq!(loaded.config.scale(), 8.0 / 2.0);
+		// The values, widened from half precision.
+		let tol = if dtype == safetensors::Dtype::F16 { 1e-3 } else { 1e-2 };
+		for (a, b) in lora.weights.pairs.iter().zip(&loaded.weights.pairs) {
+			assert!(max_abs_diff(&a.b.val().to_host(), &b.b.val().to_host()) <= tol, "{dtype:?}");
+		}
+		// The same outputs as the f32 adapter with alpha · √r under plain scaling (within the
+		// half-precision rounding of its weights).
+		let mut doubled = lora.config.peft_json();
+		doubled["lora_alpha"] = serde_json::json!(8.0 * 2.0);
+		let plain = Lora::from_safetensors(&lora.to_safetensors().unwrap(), Some(&doubled), &m.config, &device()).unwrap();
+		let want = m.forward(&tokens, Some(&plain), None).to_host();
+		let got = m.forward(&tokens, Some(&loaded), None).to_host();
+		assert!(max_abs_diff(&want, &got) <= 20.0 * tol, "{dtype:?}: {}", max_abs_diff(&want, &got));
+		// And not the outputs of alpha / r: the scaling is honoured, not ignored.
+		let ignored = m.forward(&tokens, Some(&lora), None).to_host();
+		assert!(max_abs_diff(&ignored, &got) > 20.0 * tol, "{dtype:?}: rslora made no difference");
+	}
+	// Another dtype is one clear refusal.
+	let (bytes, config) = peft_file(&lora, safetensors::Dtype::I64);
+	let err = Lora::from_safetensors(&bytes, Some(&config), &m.config, &device()).err().expect("refused").to_string();
+	assert!(err.contains("F32, F16 or BF16"), "{err}");
+	let mut bad = config.clone();
+	bad["use_rslora"] = serde_json::json!("yes");
+	let (f16, _) = peft_file(&lora, safetensors::Dtype::F16);
+	let err = Lora::from_safetensors(&f16, Some(&bad), &m.config, &device()).err().expect("refused").to_string();
+	assert!(err.contains("use_rslora"), "{err}");
+}
+
+/// `bytes` (a GGUF file) with `extra` metadata set and, if given, an `output.weight` tensor.
+fn regguf(bytes: Vec<u8>, extra: &[(&str, mnemo_engine::model::gguf::Value)], output: Option<(Vec<u64>, &[f32])>) -> Vec<u8> {
+	let g = Gguf::parse(bytes, Path::new("in.gguf")).unwrap();
+	let mut w = Writer::default();
+	for (k, v) in &g.metadata {
+		w.meta(k, v.clone());
+	}
+	for (k, v) in extra {
+		w.meta(k, v.clone());
+	}
+	for (name, info) in &g.tensors {
+		w.tensor_f32(name, info.dims.clone(), &g.dequantize(name).unwrap());
+	}
+	if let Some((dims, data)) = output {
+		w.tensor_f32("output.weight", dims, data);
+	}
+	w.to_bytes()
+}
+
+#[test]
+fn an_untied_output_head_and_wide_heads_load_as_the_file_says_and_unsupported_files_are_refused() {
+	use mnemo_engine::model::{gguf::Value, Config};
+	// Widths in whole 32-weight blocks, so the model can be quantised too.
+	let m = Llama::random(Config { intermediate: 64, ..small_config() }, 8, &device()).unwrap();
+	let (v, h) = (m.config.vocab, m.config.hidden);
+	let tokens = vec![vec![1u32, 50, 60, 70, 80, 2]];
+	// An untied head: logits are the final hidden states times `output.weight`, not the
+	// embedding.
+	let head: Vec<f32> = (0..v * h).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 2000.0).collect();
+	let bytes = regguf(home::to_gguf(&m, "test"), &[], Some((vec![h as u64, v as u64], &head)));
+	let untied = Llama::from_gguf(&Gguf::parse(bytes, Path::new("u.gguf")).unwrap(), 64, &device()).unwrap();
+	let hidden = untied.hidden(&tokens, None, None).to_host();
+	let t = hidden.len() / h;
+	let mut want = vec![0f32; t * v];
+	for r in 0..t {
+		for o in 0..v {
+			want[r * v + o] = (0..h).map(|i| hidden[r * h + i] * head[o * h + i]).sum();
+		}
+	}
+	let got = untied.forward(&tokens, None, None).to_host();
+	assert!(max_abs_diff(&want, &got) < 1e-4, "{}", max_abs_diff(&want, &got));
+	assert!(max_abs_diff(&got, &m.forward(&tokens, None, None).to_host()) > 0.1, "the head was ignored");
+	// It survives writing and quantising.
+	let again = Llama::from_gguf(&Gguf::parse(home::to_gguf(&untied, "u"), Path::new("u2.gguf")).unwrap(), 64, &device()).unwrap();
+	assert_eq!(again.forward(&tokens, None, None).to_host(), got);
+	let q = untied.quantized(Format::Q8_0).unwrap();
+	assert!(max_abs_diff(&q.forward(&tokens, None, None).to_host(), &got) < 0.05);
+
+	// Heads wider than hidden / heads: the file's key length decides.
+	let wide = Llama::random(Config { head_dim: 16, ..small_config() }, 3, &device()).unwrap();
+	let loaded = Llama::from_gguf(&Gguf::parse(home::to_gguf(&wide, "w"), Path::new("w.gguf")).unwrap(), 64, &device()).unwrap();
+	assert_eq!(loaded.config.head_dim, 16);
+	assert_eq!(loaded.forward(&tokens, None, None).to_host(), wide.forward(&tokens, None, None).to_host());
+
+	// What the engine does not implement is refused by name, not run wrongly.
+	let refuse = |extra: &[(&str, Value)], want: &str| {
+		let bytes = regguf(home::to_gguf(&m, "test"), extra, None);
+		let err = Llama::from_gguf(&Gguf::parse(bytes, Path::new("r.gguf")).unwrap(), 64, &device()).err().expect("refused").to_string();
+		assert!(err.contains(want), "{err}");
+	};
+	refuse(&[("llama.rope.scaling.type", Value::String("yarn".into()))], "RoPE scaling `yarn`");
+	refuse(&[("llama.rope.dimension_count", Value::U32(4))], "RoPE over 4");
+	refuse(&[("general.architecture", Value::String("qwen2".into()))], "not llama");
+	refuse(&[("llama.attention.value_length", Value::U32(4))], "value heads 4 wide");
+}
+
+/// Q4_K, Q5_K and Q6_K super-blocks dequantise to what llama.cpp's own Python package gives
+/// (`tests/fixtures/kquants.json`, written by `scripts/kquant_fixture.py` with gguf-py 0.19.0).
+#[test]
+fn k_quant_blocks_dequantise_as_llama_cpp_does() {
+	use mnemo_engine::model::gguf::dequantize;
+	let fixture: serde_json::Value =
+		serde_json::from_str(include_str!("fixtures/kquants.json")).expect("the fixture is JSON");
+	for (name, ty) in [("Q4_K", GgmlType::Q4_K), ("Q5_K", GgmlType::Q5_K), ("Q6_K", GgmlType::Q6_K)] {
+		let blocks = hex::decode(fixture[name]["blocks"].as_str().unwrap()).unwrap();
+		let want: Vec<f32> = fixture[name]["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+		assert_eq!(want.len(), 3 * 256, "{name}");
+		let got = dequantize(ty, &blocks);
+		assert_eq!(got.len(), want.len(), "{name}");
+		let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+		assert_eq!(worst, 0.0, "{name}: differs from llama.cpp's by up to {worst}");
+		assert!(want.iter().any(|v| *v != 0.0), "{name}: a fixture of zeros proves nothing");
+	}
+}

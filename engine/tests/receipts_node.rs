@@ -4,8 +4,9 @@
 //! chain, and retried no more than `MAX_ATTEMPTS` times when the chain does not record it.
 //!
 //! The chain here has no deployed adapter (deploying one takes the whole governance and training
-//! loop, issue 13), so it refuses the receipt with `AdapterNotDeployed`: what this proves is the
-//! path (encoding, signing, inclusion, the storage check, bounded retry), not settlement.
+//! loop, which `scripts/demo` runs), so it refuses the receipt with `AdapterNotDeployed`: what
+//! this proves is the path (encoding, signing, inclusion, the storage check, bounded retry), not
+//! settlement.
 //!
 //! Needs the node binary (`cargo build -p mnemo-node` at the workspace root; `scripts/test`
 //! builds it first). Without it the test says so and passes only when `MNEMO_REQUIRE_NODE` is

@@ -1,5 +1,5 @@
 //! Exact and near duplicates, found before any gradient is computed, so copying data cannot
-//! multiply a share.
+//! multiply a share. The engine's one MinHash: contribution validation uses it too.
 //!
 //! Text is normalised (lower case, every run of characters that are not letters or digits
 //! becomes one space) and cut into shingles of three consecutive words (word shingles, not
@@ -44,23 +44,28 @@ pub fn normalise(text: &str) -> String {
 	out
 }
 
+/// The hashes of a text's shingles ([`SHINGLE`] consecutive words of its normalised form, or
+/// the whole text when it is shorter), in order, repeats included.
+pub fn shingles(text: &str) -> Vec<u64> {
+	let norm = normalise(text);
+	let words: Vec<u64> =
+		norm.split(' ').map(|w| w.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| mix(h ^ u64::from(b)))).collect();
+	let shingle_hash = |w: &[u64]| w.iter().fold(0x8422_2325_cbf2_9ce4u64, |h, x| mix(h ^ x));
+	if words.len() <= SHINGLE {
+		vec![shingle_hash(&words)]
+	} else {
+		words.windows(SHINGLE).map(shingle_hash).collect()
+	}
+}
+
 /// A text's MinHash signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature(pub [u64; PERMUTATIONS]);
 
 impl Signature {
 	pub fn of(text: &str) -> Self {
-		let norm = normalise(text);
-		let words: Vec<u64> =
-			norm.split(' ').map(|w| w.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| mix(h ^ u64::from(b)))).collect();
-		let shingle_hash = |w: &[u64]| w.iter().fold(0x8422_2325_cbf2_9ce4u64, |h, x| mix(h ^ x));
-		let hashes: Vec<u64> = if words.len() <= SHINGLE {
-			vec![shingle_hash(&words)]
-		} else {
-			words.windows(SHINGLE).map(shingle_hash).collect()
-		};
 		let mut sig = [u64::MAX; PERMUTATIONS];
-		for h in hashes {
+		for h in shingles(text) {
 			for (j, s) in sig.iter_mut().enumerate() {
 				*s = (*s).min(mix(h ^ mix(j as u64 + 1)));
 			}

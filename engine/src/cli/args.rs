@@ -116,6 +116,12 @@ pub(crate) enum Command {
 		/// New tokens per row when generating.
 		#[arg(long, default_value_t = 32)]
 		new_tokens: usize,
+		/// Weight formats to generate with (comma-separated: f32, q8_0, q4_1).
+		#[arg(long, default_value = "f32,q8_0,q4_1", value_delimiter = ',', value_parser = ["f32", "q8_0", "q4_1"])]
+		weights: Vec<String>,
+		/// Batch sizes to generate at (comma-separated).
+		#[arg(long, default_value = "1,8", value_delimiter = ',')]
+		batches: Vec<usize>,
 		#[arg(long)]
 		json: bool,
 	},

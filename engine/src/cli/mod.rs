@@ -195,7 +195,7 @@ fn run() -> anyhow::Result<()> {
 				print_attribution(&query, &a, &cs, &contributors);
 			}
 		},
-		Command::Bench { what: None, bases, steps, new_tokens, json } => {
+		Command::Bench { what: None, bases, steps, new_tokens, weights, batches, json } => {
 			let mut rows = Vec::new();
 			for id in bases.split(',').map(str::trim).filter(|s| !s.is_empty()) {
 				let b = load_base(&home, id, 512, &dev)?;
@@ -206,13 +206,21 @@ fn run() -> anyhow::Result<()> {
 				let copy = |format| -> anyhow::Result<Base> {
 					Ok(Base { id: b.id.clone(), model: b.model.quantized(format)?, tokenizer: b.tokenizer.clone() })
 				};
-				let (q8, q4) = (copy(Format::Q8_0)?, copy(Format::Q4_1)?);
-				for (weights, base) in [("f32", &b), ("q8_0", &q8), ("q4_1", &q4)] {
-					for batch in [1, 8] {
-						rows.push(mnemo_engine::bench::generation(base, weights, bandwidth, batch, 16, new_tokens)?);
+				for format in &weights {
+					// f32 is the base as loaded; the others are copies (clap admits only these three).
+					let quantised = match format.as_str() {
+						"q8_0" => Some(copy(Format::Q8_0)?),
+						"q4_1" => Some(copy(Format::Q4_1)?),
+						_ => None,
+					};
+					let base = quantised.as_ref().unwrap_or(&b);
+					for &batch in &batches {
+						rows.push(mnemo_engine::bench::generation(base, format, bandwidth, batch, 16, new_tokens)?);
 					}
 				}
-				rows.push(mnemo_engine::bench::lora_steps(&b, 8, 64, steps)?);
+				if steps > 0 {
+					rows.push(mnemo_engine::bench::lora_steps(&b, 8, 64, steps)?);
+				}
 			}
 			if json {
 				println!("{}", serde_json::to_string_pretty(&rows)?);

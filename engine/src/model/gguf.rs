@@ -85,7 +85,8 @@ impl Value {
 	}
 }
 
-/// The ggml element types this engine reads.
+/// The ggml element types this engine reads (ggml's names).
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GgmlType {
 	F32,
@@ -94,6 +95,11 @@ pub enum GgmlType {
 	Q4_1,
 	Q8_0,
 	BF16,
+	/// k-quants: super-blocks of 256 weights in 8 (Q4_K, Q5_K) or 16 (Q6_K) sub-blocks with
+	/// their own scales, as most published GGUF files hold their matrices.
+	Q4_K,
+	Q5_K,
+	Q6_K,
 }
 
 impl GgmlType {
@@ -104,6 +110,9 @@ impl GgmlType {
 			2 => GgmlType::Q4_0,
 			3 => GgmlType::Q4_1,
 			8 => GgmlType::Q8_0,
+			12 => GgmlType::Q4_K,
+			13 => GgmlType::Q5_K,
+			14 => GgmlType::Q6_K,
 			30 => GgmlType::BF16,
 			_ => return None,
 		})
@@ -116,6 +125,9 @@ impl GgmlType {
 			GgmlType::Q4_0 => 2,
 			GgmlType::Q4_1 => 3,
 			GgmlType::Q8_0 => 8,
+			GgmlType::Q4_K => 12,
+			GgmlType::Q5_K => 13,
+			GgmlType::Q6_K => 14,
 			GgmlType::BF16 => 30,
 		}
 	}
@@ -128,6 +140,9 @@ impl GgmlType {
 			GgmlType::Q4_0 => (32, 18),
 			GgmlType::Q4_1 => (32, 20),
 			GgmlType::Q8_0 => (32, 34),
+			GgmlType::Q4_K => (256, 144),
+			GgmlType::Q5_K => (256, 176),
+			GgmlType::Q6_K => (256, 210),
 		}
 	}
 }
@@ -363,9 +378,55 @@ pub fn dequantize(ty: GgmlType, raw: &[u8]) -> Vec<f32> {
 				out.extend(qs.iter().map(|&q| d * (q & 0x0F) as f32 + m));
 				out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m));
 			},
+			GgmlType::Q4_K | GgmlType::Q5_K => {
+				// d, dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of 32, then (Q5_K)
+				// 32 bytes of fifth bits, then 128 bytes of low nibbles: sub-block `g` takes the
+				// low (even g) or high (odd g) nibbles of bytes `32·(g/2)..`, and bit `g` of
+				// each fifth-bit byte.
+				let (d, dmin) = (half(&b[0..2]), half(&b[2..4]));
+				let (sc, mn) = k_scales(&b[4..16]);
+				let (qh, qs) = if ty == GgmlType::Q5_K { (Some(&b[16..48]), &b[48..176]) } else { (None, &b[16..144]) };
+				for g in 0..8 {
+					let (dl, ml) = (d * sc[g] as f32, dmin * mn[g] as f32);
+					for l in 0..32 {
+						let mut q = (qs[32 * (g / 2) + l] >> (4 * (g % 2))) & 0x0F;
+						if let Some(qh) = qh {
+							q |= ((qh[l] >> g) & 1) << 4;
+						}
+						out.push(dl * q as f32 - ml);
+					}
+				}
+			},
+			GgmlType::Q6_K => {
+				// 128 bytes of low nibbles, 64 of high bit pairs, 16 signed scales (one per 16
+				// weights), then d; weights are 6-bit, offset by 32.
+				let (ql, qh, scales, d) = (&b[0..128], &b[128..192], &b[192..208], half(&b[208..210]));
+				for e in 0..256 {
+					let (g, l) = (e / 32, e % 32);
+					let (h, r) = (g / 4, g % 4);
+					let low = (ql[64 * h + 32 * (r % 2) + l] >> (4 * (r / 2))) & 0x0F;
+					let high = (qh[32 * h + l] >> (2 * r)) & 0x03;
+					let q = (low | (high << 4)) as i32 - 32;
+					out.push(d * (scales[e / 16] as i8) as f32 * q as f32);
+				}
+			},
 		}
 	}
 	out
+}
+
+/// The 8 scales and 8 mins of a Q4_K/Q5_K super-block, 6 bits each, packed in 12 bytes: the
+/// first four of each in the low 6 bits of bytes 0–3 (scales) and 4–7 (mins), the last four in
+/// the nibbles of bytes 8–11 with their top two bits in the top bits of bytes 0–7.
+fn k_scales(p: &[u8]) -> ([u8; 8], [u8; 8]) {
+	let (mut sc, mut mn) = ([0u8; 8], [0u8; 8]);
+	for j in 0..4 {
+		sc[j] = p[j] & 0x3F;
+		mn[j] = p[j + 4] & 0x3F;
+		sc[j + 4] = (p[j + 8] & 0x0F) | ((p[j] >> 2) & 0x30);
+		mn[j + 4] = (p[j + 8] >> 4) | ((p[j + 4] >> 2) & 0x30);
+	}
+	(sc, mn)
 }
 
 /// Quantises `f32` values to Q4_1 blocks the way ggml's reference quantiser does (per block of

@@ -62,11 +62,20 @@ impl Llama {
 		let n = positions.len();
 		assert_eq!(x.len(), n * c.hidden, "rows of the model's width");
 		for (l, ms) in layers.iter().enumerate() {
-			// Projections `which` of the rows `x`: the quantised products, plus the low-rank
-			// updates of `x` (handed over as one tensor for all of them).
+			// Projections `which` of the rows `x`: the quantised products (in one pass), plus
+			// the low-rank updates of `x` (handed over as one tensor for all of them).
 			let project = |which: &[usize], x: &[f32]| -> Vec<Vec<f32>> {
 				let rows = low_rank.map(|_| Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, x.len() / n]), &self.device));
-				which.iter().map(|&i| self.host_project(l, ms[i], i, low_rank.zip(rows.as_ref()), x, n)).collect()
+				self.base_matmuls.fetch_add(which.len() as u64, std::sync::atomic::Ordering::Relaxed);
+				let base = QMatrix::matmul_many(&which.iter().map(|&i| ms[i]).collect::<Vec<_>>(), x, n);
+				let mut ys = base.into_iter();
+				which.iter().map(|&i| {
+					let mut y = ys.next().expect("one product per projection");
+					if let Some(d) = low_rank.zip(rows.as_ref()).and_then(|(lr, rows)| lr.delta(l, Target::ALL[i], rows.clone())) {
+						add(&mut y, &super::ToHost::to_host(d));
+					}
+					y
+				}).collect()
 			};
 			let xn = rms_norm(&x, &tables.norms[l].0, c.rms_eps as f32);
 			let [mut q, mut k, v]: [Vec<f32>; 3] = project(&[0, 1, 2], &xn).try_into().expect("three projections");
@@ -80,17 +89,6 @@ impl Llama {
 			add(&mut x, &project(&[6], &h)[0]);
 		}
 		rms_norm(&x, &tables.final_norm, c.rms_eps as f32)
-	}
-
-	/// Projection `i` of layer `l` for `n` host rows `x`: the quantised product plus the
-	/// low-rank update of `x` (the same rows as a tensor), if any.
-	fn host_project(&self, l: usize, m: &QMatrix, i: usize, low_rank: Option<(&dyn LowRank, &Tensor<2>)>, x: &[f32], n: usize) -> Vec<f32> {
-		self.base_matmuls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-		let mut y = m.matmul(x, n);
-		if let Some(d) = low_rank.and_then(|(lr, rows)| lr.delta(l, Target::ALL[i], rows.clone())) {
-			add(&mut y, &super::ToHost::to_host(d));
-		}
-		y
 	}
 }
 

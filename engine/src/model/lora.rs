@@ -95,6 +95,8 @@ pub struct LoraConfig {
 	pub targets: Vec<Target>,
 	/// The base model id the adapter belongs to.
 	pub base: String,
+	/// Rank-stabilised scaling (PEFT's `use_rslora`): `alpha / √r` instead of `alpha / r`.
+	pub rslora: bool,
 }
 
 impl LoraConfig {
@@ -108,11 +110,16 @@ impl LoraConfig {
 		if targets.is_empty() {
 			return Err(Error::bad("a LoRA adapter needs at least one target module"));
 		}
-		Ok(LoraConfig { rank, alpha, targets, base: base.to_string() })
+		Ok(LoraConfig { rank, alpha, targets, base: base.to_string(), rslora: false })
 	}
 
+	/// The factor on `x·A·B`: `alpha / r`, or `alpha / √r` for a rank-stabilised adapter.
 	pub fn scale(&self) -> f64 {
-		self.alpha / self.rank as f64
+		if self.rslora {
+			self.alpha / (self.rank as f64).sqrt()
+		} else {
+			self.alpha / self.rank as f64
+		}
 	}
 
 	/// `adapter_config.json` as PEFT writes it.
@@ -137,7 +144,7 @@ impl LoraConfig {
 			"target_modules": self.targets.iter().map(|t| t.peft()).collect::<Vec<_>>(),
 			"task_type": "CAUSAL_LM",
 			"use_dora": false,
-			"use_rslora": false,
+			"use_rslora": self.rslora,
 		})
 	}
 
@@ -158,7 +165,12 @@ impl LoraConfig {
 			.iter()
 			.filter_map(|t| t.as_str().map(str::to_string))
 			.collect();
-		LoraConfig::new(rank, alpha, Target::parse_list(&targets)?, base)
+		let rslora = match v.get("use_rslora") {
+			None | Some(serde_json::Value::Null) => false,
+			Some(serde_json::Value::Bool(b)) => *b,
+			Some(other) => return Err(bad(&format!("`use_rslora` is {other}, not true or false"))),
+		};
+		Ok(LoraConfig { rslora, ..LoraConfig::new(rank, alpha, Target::parse_list(&targets)?, base)? })
 	}
 }
 
@@ -313,15 +325,25 @@ impl Lora {
 				let load = |suffix: &str, shape: [usize; 2]| -> Result<Tensor<2>> {
 					let name = format!("{prefix}.{suffix}");
 					let view = st.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
-					if view.dtype() != safetensors::Dtype::F32 || view.shape() != shape {
-						return Err(bad(format!(
-							"tensor `{name}` is {:?} {:?}, expected F32 {shape:?}",
-							view.dtype(),
-							view.shape()
-						)));
+					if view.shape() != shape {
+						return Err(bad(format!("tensor `{name}` is {:?}, expected {shape:?}", view.shape())));
 					}
-					let data: Vec<f32> =
-						view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+					// As PEFT saves them: f32, or f16 / bf16 (`save_pretrained` of a half-precision
+					// model), widened to f32.
+					let data: Vec<f32> = match view.dtype() {
+						safetensors::Dtype::F32 => {
+							view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+						},
+						safetensors::Dtype::F16 => {
+							view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+						},
+						safetensors::Dtype::BF16 => {
+							view.data().chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+						},
+						other => {
+							return Err(bad(format!("tensor `{name}` is {other:?}; adapters are read in F32, F16 or BF16")))
+						},
+					};
 					if data.iter().any(|v| !v.is_finite()) {
 						return Err(bad(format!("tensor `{name}` holds a non-finite value")));
 					}

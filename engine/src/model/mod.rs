@@ -1,7 +1,8 @@
 //! The Llama-architecture decoder: token embedding, `layers` blocks of (RMSNorm, grouped-query
 //! attention with rotate-half RoPE, RMSNorm, SwiGLU MLP), a final RMSNorm and an LM head tied to
-//! the embedding. It runs on whichever burn device it was loaded on (`flex` CPU by default,
-//! `cuda` with the feature); nothing in it names a backend.
+//! the embedding, or its own `lm_head.weight` (GGUF's `output.weight`) when the file has one. It
+//! runs on whichever burn device it was loaded on (`flex` CPU by default, `cuda` with the
+//! feature); nothing in it names a backend.
 //!
 //! Weights are frozen constants. Trainable low-rank adapters ([`crate::model::lora::Lora`]) are passed
 //! to [`Llama::forward`] and added to the projections they target, so one base model in memory
@@ -157,6 +158,9 @@ pub struct Llama {
 	pub config: Config,
 	device: Device,
 	embed: Tensor<2>,
+	/// The LM head `[vocab, hidden]` when it is not the embedding (an untied `lm_head.weight`,
+	/// GGUF's `output.weight`).
+	head: Option<Tensor<2>>,
 	blocks: Vec<Block>,
 	norm: Tensor<1>,
 	cos: Tensor<2>,
@@ -212,12 +216,17 @@ pub struct HeadLoss {
 /// Weights in Hugging Face's orientation (`[out, in]` matrices) by HF-style name, row-major.
 pub trait WeightSource {
 	fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+	/// Whether the source holds an optional weight (`lm_head.weight`, absent when the LM head
+	/// is tied to the embedding).
+	fn has(&self, _name: &str) -> bool {
+		false
+	}
 }
 
 impl Llama {
 	/// Builds the model from weights named as in Hugging Face's `LlamaForCausalLM`
 	/// (`model.layers.{i}.self_attn.q_proj.weight`, ...; `model.embed_tokens.weight` doubles as
-	/// the LM head).
+	/// the LM head unless the source has its own `lm_head.weight`).
 	pub fn from_source(config: Config, source: &dyn WeightSource, device: &Device) -> Result<Self> {
 		config.check().map_err(Error::Internal)?;
 		let (h, v) = (config.hidden, config.vocab);
@@ -229,6 +238,7 @@ impl Llama {
 			Ok(Tensor::<1>::from_data(TensorData::new(source.get(name, &[n])?, [n]), device))
 		};
 		let embed = mat("model.embed_tokens.weight", v, h)?;
+		let head = if source.has("lm_head.weight") { Some(mat("lm_head.weight", v, h)?) } else { None };
 		let mut blocks = Vec::with_capacity(config.layers);
 		for l in 0..config.layers {
 			let p = format!("model.layers.{l}");
@@ -252,7 +262,19 @@ impl Llama {
 		}
 		let norm = vec("model.norm.weight", h)?;
 		let (cos, sin) = rope_tables(&config, device);
-		Ok(Llama { config, device: device.clone(), embed, blocks, norm, cos, sin, head_q8: None, host: None, base_matmuls: Default::default() })
+		Ok(Llama {
+			config,
+			device: device.clone(),
+			embed,
+			head,
+			blocks,
+			norm,
+			cos,
+			sin,
+			head_q8: None,
+			host: None,
+			base_matmuls: Default::default(),
+		})
 	}
 
 	/// Loads a llama.cpp GGUF file: shape from `llama.*`, weights dequantised to f32 and the
@@ -265,6 +287,25 @@ impl Llama {
 		let u = |k: &str| g.get_u64(&format!("llama.{k}")).map(|v| v as usize);
 		let hidden = u("embedding_length")?;
 		let heads = u("attention.head_count")?;
+		// The width of a head: the file's key length when it gives one (models whose heads are
+		// not `hidden / heads` wide), else `hidden / heads`.
+		let head_dim = u("attention.key_length").unwrap_or(hidden / heads.max(1));
+		if let Ok(v) = u("attention.value_length") {
+			if v != head_dim {
+				return Err(Error::format(g.path(), format!("value heads {v} wide and key heads {head_dim} wide are not supported")));
+			}
+		}
+		if let Ok(t) = g.get("llama.rope.scaling.type") {
+			let t = t.as_str().unwrap_or("?");
+			if t != "none" {
+				return Err(Error::format(g.path(), format!("RoPE scaling `{t}` is not supported (only unscaled RoPE)")));
+			}
+		}
+		if let Ok(r) = u("rope.dimension_count") {
+			if r != head_dim {
+				return Err(Error::format(g.path(), format!("RoPE over {r} of a head's {head_dim} dimensions is not supported (only the whole head)")));
+			}
+		}
 		let config = Config {
 			vocab: g.info("token_embd.weight")?.dims.get(1).copied().unwrap_or(0) as usize,
 			hidden,
@@ -272,7 +313,7 @@ impl Llama {
 			layers: u("block_count")?,
 			heads,
 			kv_heads: u("attention.head_count_kv").unwrap_or(heads),
-			head_dim: hidden / heads.max(1),
+			head_dim,
 			rope_theta: g.get_f64("llama.rope.freq_base").unwrap_or(10_000.0),
 			rms_eps: g.get_f64("llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
 			max_seq: max_seq.min(u("context_length").unwrap_or(max_seq)),
@@ -282,6 +323,11 @@ impl Llama {
 
 	pub fn device(&self) -> &Device {
 		&self.device
+	}
+
+	/// The LM head `[vocab, hidden]`: its own weights, or the embedding's when tied.
+	fn head_weights(&self) -> Tensor<2> {
+		self.head.clone().unwrap_or_else(|| self.embed.clone())
 	}
 
 	/// Logits `[batch, len, vocab]` for `tokens` (`batch` rows of equal length), continuing the
@@ -297,7 +343,7 @@ impl Llama {
 	fn lm_head(&self, h: Tensor<2>) -> Tensor<2> {
 		match self.head_q8.as_ref().and_then(|q| quantised_product(q, &h, &self.device)) {
 			Some(logits) => logits,
-			None => h.matmul(self.embed.clone().transpose()),
+			None => h.matmul(self.head_weights().transpose()),
 		}
 	}
 
@@ -331,7 +377,7 @@ impl Llama {
 		assert!(weights.is_none_or(|w| w.len() == n), "one weight per row");
 		assert!(targets.iter().all(|&t| (t as usize) < vocab), "targets are token ids of the vocabulary");
 		let rows = (HEAD_CHUNK_ELEMENTS / vocab).clamp(1, n.max(1));
-		let head = self.embed.clone().transpose();
+		let head = self.head_weights().transpose();
 		let mut nll = vec![0f32; n];
 		let mut grads = Vec::with_capacity(n.div_ceil(rows));
 		for start in (0..n).step_by(rows) {
@@ -359,7 +405,7 @@ impl Llama {
 			});
 			if weights.is_some() {
 				let dz = Tensor::<2>::from_data(TensorData::new(z, [len, vocab]), &self.device);
-				grads.push(dz.matmul(self.embed.clone()));
+				grads.push(dz.matmul(self.head_weights()));
 			}
 		}
 		let grad = weights.map(|_| if grads.len() == 1 { grads.pop().expect("one chunk") } else { Tensor::cat(grads, 0) });
@@ -497,6 +543,9 @@ impl Llama {
 			}
 		}
 		out.push(("model.norm.weight".to_string(), vec![h], host1(&self.norm)));
+		if let Some(head) = &self.head {
+			out.push(("lm_head.weight".to_string(), vec![v, h], host2(head)));
+		}
 		out
 	}
 
@@ -616,6 +665,7 @@ impl Llama {
 			config: self.config.clone(),
 			device: self.device.clone(),
 			embed: self.embed.clone(),
+			head: self.head.clone(),
 			blocks: self.blocks.clone(),
 			norm: self.norm.clone(),
 			cos: self.cos.clone(),
@@ -641,7 +691,7 @@ impl Llama {
 			}
 		}
 		let [vocab, hidden] = self.embed.dims();
-		m.head_q8 = Some(Arc::new(QMatrix::quantize(&self.embed.clone().to_host(), vocab, hidden, quant::Format::Q8_0)?));
+		m.head_q8 = Some(Arc::new(QMatrix::quantize(&self.head_weights().to_host(), vocab, hidden, quant::Format::Q8_0)?));
 		let host1 = |t: &Tensor<1>| t.clone().to_host();
 		m.host = Some(Arc::new(host::HostTables {
 			norms: self.blocks.iter().map(|b| (host1(&b.attn_norm), host1(&b.ffn_norm))).collect(),
@@ -774,6 +824,9 @@ pub fn gguf_name(hf: &str) -> Option<String> {
 	if hf == "model.norm.weight" {
 		return Some("output_norm.weight".into());
 	}
+	if hf == "lm_head.weight" {
+		return Some("output.weight".into());
+	}
 	let rest = hf.strip_prefix("model.layers.")?;
 	let (layer, module) = rest.split_once('.')?;
 	let short = match module {
@@ -813,6 +866,10 @@ pub fn permute_rope_rows(w: &[f32], heads: usize, rows: usize, cols: usize, inve
 }
 
 impl WeightSource for GgufWeights<'_> {
+	fn has(&self, name: &str) -> bool {
+		gguf_name(name).is_some_and(|g| self.g.info(&g).is_ok())
+	}
+
 	fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
 		let gname = gguf_name(name).ok_or_else(|| Error::Internal(format!("no GGUF name for {name}")))?;
 		let info = self.g.info(&gname)?;

@@ -8,7 +8,8 @@
 //! file's own values. Rows of the output are each a run of blocks along the input, and
 //! [`QMatrix::matmul`] multiplies a few rows of activations by it, converting each block to f32
 //! in registers (AVX2 and FMA when the CPU has them, picked at run time; plain Rust otherwise),
-//! each weight read once per [`KERNEL_ROWS`] rows. Larger row counts (prompts, training)
+//! each weight read once per [`KERNEL_ROWS`] rows, by a kernel compiled once per row count so
+//! that each row's accumulators stay in registers. Larger row counts (prompts, training)
 //! dequantise the matrix and use the f32 product instead, where arithmetic, not memory, is the
 //! limit.
 
@@ -121,45 +122,65 @@ impl QMatrix {
 		w
 	}
 
-	/// `x · Wᵀ` for `rows` rows of `x` (`[rows, in]`): `[rows, out]`. Outputs are split between
-	/// the threads of the current pool in fixed runs; each output is summed block by block in
-	/// one order, so the result does not depend on the thread count.
+	/// `x · Wᵀ` for `rows` rows of `x` (`[rows, in]`): `[rows, out]`. Outputs are split
+	/// between the threads of the current pool in fixed runs; each output is summed block by
+	/// block in one order, so the result does not depend on the thread count.
 	pub fn matmul(&self, x: &[f32], rows: usize) -> Vec<f32> {
-		assert!(x.len() == rows * self.inp, "rows of `in` values");
+		Self::matmul_many(&[self], x, rows).pop().expect("one matrix, one product")
+	}
+
+	/// [`Self::matmul`] of each of `ms` (all `in` wide) with the same rows `x`, in one parallel
+	/// pass over all their outputs: q, k and v (or gate and up) of a layer cost one hand-over to
+	/// the pool, not three.
+	pub fn matmul_many(ms: &[&QMatrix], x: &[f32], rows: usize) -> Vec<Vec<f32>> {
 		/// Outputs per task.
 		const RUN: usize = 32;
-		let nb = self.inp / BLOCK;
-		let qb = self.format.quant_bytes();
-		let kernel = kernel(self.format);
-		let mut y = vec![0f32; rows * self.out];
+		let inp = ms.first().map_or(0, |m| m.inp);
+		assert!(ms.iter().all(|m| m.inp == inp) && x.len() == rows * inp, "rows of `in` values");
+		let offsets = ms.iter().any(|m| m.format == Format::Q4_1);
+		let mut ys: Vec<Vec<f32>> = ms.iter().map(|m| vec![0f32; rows * m.out]).collect();
+		let total: usize = ms.iter().map(|m| m.out).sum();
 		for first in (0..rows).step_by(KERNEL_ROWS) {
 			let n = KERNEL_ROWS.min(rows - first);
-			let x = &x[first * self.inp..(first + n) * self.inp];
+			let x = &x[first * inp..(first + n) * inp];
 			// Q4_1's offsets multiply each block's sum of inputs: once per row and block.
-			let xsum: Vec<f32> = match self.format {
-				Format::Q8_0 => Vec::new(),
-				Format::Q4_1 => x.chunks(BLOCK).map(|b| b.iter().sum()).collect(),
-			};
-			// Column-major while computing ([out, n]), so each task writes one stretch.
-			let mut t = vec![0f32; self.out * n];
-			t.par_chunks_mut(RUN * n).enumerate().for_each(|(c, chunk)| {
-				for (k, y) in chunk.chunks_mut(n).enumerate() {
-					let o = c * RUN + k;
-					let row = Row {
-						q: &self.quants[o * nb * qb..(o + 1) * nb * qb],
-						d: &self.scales[o * nb..(o + 1) * nb],
-						m: if self.mins.is_empty() { &[] } else { &self.mins[o * nb..(o + 1) * nb] },
-					};
-					kernel(&row, x, &xsum, self.inp, y);
-				}
-			});
-			for o in 0..self.out {
-				for r in 0..n {
-					y[(first + r) * self.out + o] = t[o * n + r];
+			let xsum: Vec<f32> = if offsets { x.chunks(BLOCK).map(|b| b.iter().sum()).collect() } else { Vec::new() };
+			// Column-major while computing (each matrix's [out, n] in turn), so each task
+			// writes one stretch.
+			let mut t = vec![0f32; total * n];
+			let mut tasks = Vec::with_capacity(total / RUN + ms.len());
+			let mut rest = t.as_mut_slice();
+			for (i, m) in ms.iter().enumerate() {
+				for o in (0..m.out).step_by(RUN) {
+					let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(RUN.min(m.out - o) * n);
+					tasks.push((i, o, chunk));
+					rest = tail;
 				}
 			}
+			tasks.into_par_iter().for_each(|(i, first_out, chunk)| {
+				let m = ms[i];
+				let (nb, qb, kernel) = (inp / BLOCK, m.format.quant_bytes(), kernel(m.format));
+				for (k, y) in chunk.chunks_mut(n).enumerate() {
+					let o = first_out + k;
+					let row = Row {
+						q: &m.quants[o * nb * qb..(o + 1) * nb * qb],
+						d: &m.scales[o * nb..(o + 1) * nb],
+						m: if m.mins.is_empty() { &[] } else { &m.mins[o * nb..(o + 1) * nb] },
+					};
+					kernel(&row, x, &xsum, inp, y);
+				}
+			});
+			let mut at = 0;
+			for (m, y) in ms.iter().zip(&mut ys) {
+				for o in 0..m.out {
+					for r in 0..n {
+						y[(first + r) * m.out + o] = t[at + o * n + r];
+					}
+				}
+				at += m.out * n;
+			}
 		}
-		y
+		ys
 	}
 }
 
@@ -180,8 +201,8 @@ fn kernel(format: Format) -> Kernel {
 		return match format {
 			// SAFETY: the CPU has AVX2 and FMA (checked above); the kernels check their slices'
 			// lengths before any load.
-			Format::Q8_0 => |w, x, _, inp, y| unsafe { avx2::q8_0(w, x, inp, y) },
-			Format::Q4_1 => |w, x, xsum, inp, y| unsafe { avx2::q4_1(w, x, xsum, inp, y) },
+			Format::Q8_0 => |w, x, _, inp, y| unsafe { avx2::rows::<true>(w, x, &[], inp, y) },
+			Format::Q4_1 => |w, x, xsum, inp, y| unsafe { avx2::rows::<false>(w, x, xsum, inp, y) },
 		};
 	}
 	match format {
@@ -248,10 +269,11 @@ mod avx2 {
 	use std::arch::x86_64::*;
 
 	/// Multiplies the block's four vectors of f32 weights by each row's inputs into `acc`.
+	#[inline]
 	#[target_feature(enable = "avx2,fma")]
-	unsafe fn block(w: [__m256; 4], d: f32, x: &[f32], inp: usize, base: usize, acc: &mut [__m256; KERNEL_ROWS], rows: usize) {
+	unsafe fn block<const R: usize>(w: [__m256; 4], d: f32, x: &[f32], inp: usize, base: usize, acc: &mut [__m256; R]) {
 		let d = _mm256_set1_ps(d);
-		for (r, a) in acc.iter_mut().enumerate().take(rows) {
+		for (r, a) in acc.iter_mut().enumerate() {
 			let xp = x.as_ptr().add(r * inp + base);
 			let mut lanes = _mm256_mul_ps(w[0], _mm256_loadu_ps(xp));
 			lanes = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp.add(8)), lanes);
@@ -273,8 +295,50 @@ mod avx2 {
 		_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))
 	}
 
+	/// Q8_0 (`SIGNED`) or Q4_1 for as many rows as `y` has, each count compiled on its own so
+	/// that the rows' accumulators stay in registers.
 	#[target_feature(enable = "avx2,fma")]
-	unsafe fn finish(acc: &[__m256; KERNEL_ROWS], offset: &[f32; KERNEL_ROWS], y: &mut [f32]) {
+	pub unsafe fn rows<const SIGNED: bool>(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+		match y.len() {
+			1 => blocks::<SIGNED, 1>(w, x, xsum, inp, y),
+			2 => blocks::<SIGNED, 2>(w, x, xsum, inp, y),
+			3 => blocks::<SIGNED, 3>(w, x, xsum, inp, y),
+			4 => blocks::<SIGNED, 4>(w, x, xsum, inp, y),
+			5 => blocks::<SIGNED, 5>(w, x, xsum, inp, y),
+			6 => blocks::<SIGNED, 6>(w, x, xsum, inp, y),
+			7 => blocks::<SIGNED, 7>(w, x, xsum, inp, y),
+			_ => blocks::<SIGNED, KERNEL_ROWS>(w, x, xsum, inp, y),
+		}
+	}
+
+	/// Every row's sum for one output: each block's levels converted to f32 once, multiplied by
+	/// each row's inputs (Q4_1's offsets times the rows' block sums beside).
+	#[target_feature(enable = "avx2,fma")]
+	unsafe fn blocks<const SIGNED: bool, const R: usize>(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
+		let nb = inp / BLOCK;
+		let qb = if SIGNED { BLOCK } else { BLOCK / 2 };
+		assert!(y.len() == R && R <= KERNEL_ROWS && w.q.len() == nb * qb && w.d.len() == nb && x.len() >= R * inp);
+		assert!(SIGNED || (w.m.len() == nb && xsum.len() >= R * nb));
+		let mut acc = [_mm256_setzero_ps(); R];
+		let mut offset = [0f32; R];
+		let low = _mm_set1_epi8(0x0F);
+		for b in 0..nb {
+			let v = if SIGNED {
+				let qp = w.q.as_ptr().add(b * BLOCK);
+				[signed8(qp), signed8(qp.add(8)), signed8(qp.add(16)), signed8(qp.add(24))]
+			} else {
+				let bytes = _mm_loadu_si128(w.q.as_ptr().add(b * BLOCK / 2) as *const __m128i);
+				let lo = _mm_and_si128(bytes, low);
+				let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
+				[unsigned8(lo), unsigned8(_mm_srli_si128(lo, 8)), unsigned8(hi), unsigned8(_mm_srli_si128(hi, 8))]
+			};
+			block(v, *w.d.get_unchecked(b), x, inp, b * BLOCK, &mut acc);
+			if !SIGNED {
+				for (r, o) in offset.iter_mut().enumerate() {
+					*o = w.m.get_unchecked(b).mul_add(*xsum.get_unchecked(r * nb + b), *o);
+				}
+			}
+		}
 		for (r, y) in y.iter_mut().enumerate() {
 			// [`super::lanes_sum`]'s order, in registers.
 			let four = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
@@ -282,41 +346,6 @@ mod avx2 {
 			let one = _mm_add_ss(two, _mm_shuffle_ps(two, two, 1));
 			*y = _mm_cvtss_f32(one) + offset[r];
 		}
-	}
-
-	#[target_feature(enable = "avx2,fma")]
-	pub unsafe fn q8_0(w: &Row<'_>, x: &[f32], inp: usize, y: &mut [f32]) {
-		let rows = y.len();
-		assert!(w.q.len() == inp && w.d.len() * BLOCK == inp && rows <= KERNEL_ROWS && x.len() >= rows * inp);
-		let mut acc = [_mm256_setzero_ps(); KERNEL_ROWS];
-		for (b, d) in w.d.iter().enumerate() {
-			let qp = w.q.as_ptr().add(b * BLOCK);
-			let v = [signed8(qp), signed8(qp.add(8)), signed8(qp.add(16)), signed8(qp.add(24))];
-			block(v, *d, x, inp, b * BLOCK, &mut acc, rows);
-		}
-		finish(&acc, &[0f32; KERNEL_ROWS], y);
-	}
-
-	#[target_feature(enable = "avx2,fma")]
-	pub unsafe fn q4_1(w: &Row<'_>, x: &[f32], xsum: &[f32], inp: usize, y: &mut [f32]) {
-		let rows = y.len();
-		let nb = inp / BLOCK;
-		assert!(w.q.len() * 2 == inp && w.d.len() == nb && w.m.len() == nb && rows <= KERNEL_ROWS && x.len() >= rows * inp);
-		assert!(xsum.len() >= rows * nb);
-		let mut acc = [_mm256_setzero_ps(); KERNEL_ROWS];
-		let mut offset = [0f32; KERNEL_ROWS];
-		let low = _mm_set1_epi8(0x0F);
-		for b in 0..nb {
-			let bytes = _mm_loadu_si128(w.q.as_ptr().add(b * BLOCK / 2) as *const __m128i);
-			let lo = _mm_and_si128(bytes, low);
-			let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
-			let v = [unsigned8(lo), unsigned8(_mm_srli_si128(lo, 8)), unsigned8(hi), unsigned8(_mm_srli_si128(hi, 8))];
-			block(v, w.d[b], x, inp, b * BLOCK, &mut acc, rows);
-			for (r, o) in offset.iter_mut().enumerate().take(rows) {
-				*o = w.m[b].mul_add(xsum[r * nb + b], *o);
-			}
-		}
-		finish(&acc, &offset, y);
 	}
 }
 
@@ -376,5 +405,21 @@ mod tests {
 			}
 		}
 		assert!(QMatrix::quantize(&w[..70 * 48], 70, 48, Format::Q8_0).is_err(), "48 inputs are not whole blocks");
+	}
+
+	#[test]
+	fn several_matrices_in_one_pass_give_each_ones_product() {
+		let inp = 64;
+		let a = QMatrix::quantize(&values(40 * inp, 1), 40, inp, Format::Q8_0).unwrap();
+		let b = QMatrix::quantize(&values(70 * inp, 2), 70, inp, Format::Q4_1).unwrap();
+		let c = QMatrix::quantize(&values(33 * inp, 3), 33, inp, Format::Q8_0).unwrap();
+		for rows in [1, 11] {
+			let x = values(rows * inp, 9);
+			let many = QMatrix::matmul_many(&[&a, &b, &c], &x, rows);
+			for (m, y) in [&a, &b, &c].iter().zip(&many) {
+				let alone = m.matmul(&x, rows);
+				assert_eq!(alone.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), y.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+			}
+		}
 	}
 }

@@ -4,65 +4,25 @@
 //! - **Schema.** The blob exists, has the declared size, parses as text or JSONL rows
 //!   ([`crate::train::data::parse_rows`]) and has the declared row count (JSONL: one row per non-empty
 //!   line; plain text: one row per non-empty line). Only `text` datanets are checked by content.
-//! - **Duplicates.** Text is normalised (lower case, runs of whitespace to one space). Exact:
-//!   equal normalised text. Near: the Jaccard similarity of word 5-gram shingle sets, estimated
-//!   with a 128-function MinHash (error about ±0.09 at worst, less near 0 and 1).
+//! - **Duplicates.** With the engine's one MinHash, attribution's
+//!   ([`crate::attribution::dedup`]): text normalised (lower case, letters and digits, single
+//!   spaces). Exact: equal normalised text. Near: the Jaccard similarity of word 3-gram shingle
+//!   sets, estimated with 128 hash functions (error about ±0.09 at worst, less near 0 and 1).
 //! - **Quality** in [0, 1]: the product of the share of letters and spaces among characters, the
 //!   share of distinct shingles (1 for text that never repeats itself), and a penalty for
 //!   implausible mean word lengths (below 2 or above 12 letters).
 
 use crate::train::data::parse_rows;
 
-/// Number of MinHash functions.
-pub const MINHASH_FUNCTIONS: usize = 128;
-const SHINGLE_WORDS: usize = 5;
-
-/// Lower-cased text with whitespace runs collapsed.
-pub fn normalise(text: &str) -> String {
-	text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
-}
-
-fn shingles(normalised: &str) -> Vec<u64> {
-	let words: Vec<&str> = normalised.split(' ').filter(|w| !w.is_empty()).collect();
-	let hash = |s: &[&str]| {
-		let h = mnemo_primitives::ContentHash::of(s.join(" ").as_bytes()).0;
-		u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
-	};
-	if words.len() < SHINGLE_WORDS {
-		return if words.is_empty() { Vec::new() } else { vec![hash(&words)] };
-	}
-	words.windows(SHINGLE_WORDS).map(hash).collect()
-}
-
-/// A MinHash signature of a text's shingles.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Signature(pub Vec<u64>);
-
-impl Signature {
-	pub fn of(text: &str) -> Self {
-		let sh = shingles(&normalise(text));
-		Signature(
-			(0..MINHASH_FUNCTIONS as u64)
-				.map(|i| {
-					let (a, b) = (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(2 * i + 1), 0xD1B5_4A32_D192_ED03u64.wrapping_mul(i + 1));
-					sh.iter().map(|&s| (s ^ b).wrapping_mul(a).rotate_left(29)).min().unwrap_or(u64::MAX)
-				})
-				.collect(),
-		)
-	}
-
-	/// Estimated Jaccard similarity.
-	pub fn similarity(&self, other: &Signature) -> f64 {
-		let same = self.0.iter().zip(&other.0).filter(|(a, b)| a == b && **a != u64::MAX).count();
-		same as f64 / MINHASH_FUNCTIONS as f64
-	}
-}
+use crate::attribution::dedup::{normalise, shingles, Signature};
 
 /// Quality score of a text in [0, 1] (see the module docs).
 pub fn quality(text: &str) -> f64 {
 	let chars = text.chars().count().max(1) as f64;
 	let letters = text.chars().filter(|c| c.is_alphabetic() || *c == ' ' || *c == '\n').count() as f64;
-	let sh = shingles(&normalise(text));
+	// Text with no words has no shingles, so no novelty (`shingles` gives a blank text one, so
+	// that two blank texts still compare as equal).
+	let sh = if text.split_whitespace().next().is_some() { shingles(text) } else { Vec::new() };
 	let mut distinct = sh.clone();
 	distinct.sort();
 	distinct.dedup();
