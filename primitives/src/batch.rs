@@ -3,8 +3,12 @@
 //! A serving operator's engine gathers the receipts of a few seconds into a batch. Every receipt
 //! is a [`Leaf`]; the batch commits the binary Merkle root of the leaves' hashes and their count,
 //! so any single receipt can later be proven to be in it ([`MerkleProof`]), and the chain stores a
-//! few hundred bytes per batch whatever its size. The same tree commits the batch's payouts
-//! ([`Payout`]): who is owed what, claimed by proof.
+//! few hundred bytes per batch whatever its size. The same tree commits the operator's payouts
+//! ([`Payout`]): for every account its batches have ever paid, the running total owed to it.
+//! Each batch names the operator's batch it extends ([`BatchHeader::prev`]), whose totals plus
+//! its own fees' split give its own ([`cumulate`]); an account claims by proof against any
+//! recent settled batch of the operator and receives what that total adds to what it claimed
+//! before, so it claims once whenever it likes, not once per batch.
 //!
 //! The tree is `binary-merkle-tree`'s (Polkadot-SDK's, as BEEFY uses it) over blake2-256: inner
 //! nodes hash the concatenation of their two children, an odd node is carried up unchanged. Leaf
@@ -14,7 +18,7 @@
 use crate::{
 	engine::{AttributionRequest, DatanetData},
 	rewards::{split_fee, FeeSplit, SplitError},
-	AdapterId, Balance, ContentHash, ContributionId, ContributionShare, ReceiptId, Voucher,
+	AdapterId, Balance, BatchId, ContentHash, ContributionId, ContributionShare, ReceiptId, Voucher,
 };
 use alloc::{collections::BTreeMap, vec::Vec};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
@@ -91,18 +95,20 @@ where
 	}
 }
 
-/// One account's payout from a batch.
+/// What one operator owes one account: in a batch's split, the account's part of the batch's
+/// fees; in a batch's payouts tree, the running total of its parts over the operator's batches up
+/// to and including this one.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
 pub struct Payout<AccountId> {
 	/// Who is owed.
 	pub who: AccountId,
-	/// How much, all its roles in the batch together.
+	/// How much, all its roles together.
 	pub amount: Balance,
 }
 
 impl<AccountId: Encode> Payout<AccountId> {
-	/// Domain separator of payout hashes.
-	pub const CONTEXT: &'static [u8] = b"mnemo/batch/payout/v1";
+	/// Domain separator of payout hashes (v2: running totals).
+	pub const CONTEXT: &'static [u8] = b"mnemo/batch/payout/v2";
 
 	/// The payout's hash in the batch's payouts tree.
 	pub fn hash(&self) -> H256 {
@@ -203,6 +209,44 @@ pub enum BatchError {
 	Split(SplitError),
 	/// A sum overflowed.
 	Overflow,
+	/// Payouts are not strictly ascending by account.
+	Unsorted,
+}
+
+/// The payouts tree of a batch: `prev`, the running totals of the batch it extends, plus
+/// `parts`, its own fees' split (both strictly ascending by account), account by account.
+/// Ascending by account; an account of `prev` with no part keeps its total.
+pub fn cumulate<A: Clone + Ord>(prev: &[Payout<A>], parts: &[Payout<A>]) -> Result<Vec<Payout<A>>, BatchError> {
+	let ascending = |v: &[Payout<A>]| v.windows(2).all(|w| w[0].who < w[1].who);
+	if !ascending(prev) || !ascending(parts) {
+		return Err(BatchError::Unsorted);
+	}
+	let mut out = Vec::with_capacity(prev.len() + parts.len());
+	let (mut i, mut j) = (0, 0);
+	while i < prev.len() || j < parts.len() {
+		let next = match (prev.get(i), parts.get(j)) {
+			(Some(a), Some(b)) if a.who == b.who => {
+				i += 1;
+				j += 1;
+				Payout { who: a.who.clone(), amount: a.amount.checked_add(b.amount).ok_or(BatchError::Overflow)? }
+			},
+			(Some(a), Some(b)) if a.who < b.who => {
+				i += 1;
+				a.clone()
+			},
+			(Some(a), None) => {
+				i += 1;
+				a.clone()
+			},
+			(_, Some(b)) => {
+				j += 1;
+				b.clone()
+			},
+			(None, None) => break,
+		};
+		out.push(next);
+	}
+	Ok(out)
 }
 
 /// The per-payer and per-adapter totals of `leaves`, which must be grouped by payer with each
@@ -255,22 +299,28 @@ pub struct BatchHeader {
 	pub leaves: u32,
 	/// Content hash of the batch's [`Blob`] in the operator's store.
 	pub blob: ContentHash,
-	/// The Merkle root of the payouts.
+	/// The Merkle root of the operator's running payouts after this batch.
 	pub payouts_root: H256,
-	/// How many payouts.
+	/// How many payouts (accounts) that tree has.
 	pub payouts_count: u32,
-	/// Their sum.
+	/// What this batch adds to them: its fees less the attestors' part.
 	pub payouts_total: Balance,
 	/// The attestors' part of the fees, paid to the panel at the verdict.
 	pub attestors_part: Balance,
+	/// The operator's batch whose running payouts this one extends (`None`: its first).
+	pub prev: Option<BatchId>,
 }
 
 /// A whole batch as the operator stores it (SCALE-encoded, by content hash) and serves it: every
-/// leaf's preimage and every payout. Anyone holding it can check it against its header, prove
-/// any leaf or payout in it, and recompute its totals and payouts.
+/// leaf's preimage and the operator's running payouts. Anyone holding it and the blob of the
+/// batch it extends can check it against its header, prove any leaf or payout in it, and
+/// recompute its totals and payouts.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct Blob<AccountId, BlockNumber, Signature> {
+	/// The operator's batch this one extends.
+	pub prev: Option<BatchId>,
 	pub leaves: Vec<Leaf<AccountId, BlockNumber, Signature>>,
+	/// The running totals after this batch, ascending by account.
 	pub payouts: Vec<Payout<AccountId>>,
 	/// The attestors' part of the leaves' fees.
 	pub attestors: Balance,
@@ -295,8 +345,9 @@ impl<AccountId: Encode, BlockNumber: Encode, Signature: Encode> Blob<AccountId, 
 			blob,
 			payouts_root: merkle_root(&self.payout_hashes()),
 			payouts_count: self.payouts.len() as u32,
-			payouts_total: self.payouts.iter().fold(0, |s, p| s.saturating_add(p.amount)),
+			payouts_total: self.leaves.iter().fold(0, |s: Balance, l| s.saturating_add(l.fee)).saturating_sub(self.attestors),
 			attestors_part: self.attestors,
+			prev: self.prev,
 		}
 	}
 }
@@ -431,8 +482,12 @@ pub enum AuditError {
 	AboveVoucher(u32),
 	/// The payers charged on chain are not the leaves' payers with the leaves' sums.
 	WrongCharges,
-	/// The payouts are not the split of the leaves' fees.
+	/// The payouts are not the running totals of the batch it extends plus the split of the
+	/// leaves' fees.
 	WrongPayouts,
+	/// The running totals given for the batch it extends are not what that batch committed (the
+	/// auditor's input, not the batch, is wrong).
+	WrongPrev,
 	/// The leaves are not grouped by payer in voucher order, or a sum overflows.
 	Totals(BatchError),
 }
@@ -440,13 +495,18 @@ pub enum AuditError {
 /// Whether a batch adds up, as a panel attestor checks it whole: `blob` is what `header`
 /// commits; every leaf is a request its payer signed for `operator`, within its voucher's tokens
 /// and price cap (at `min_fee`); the chain charged exactly the leaves' payers their leaves' sums
-/// (`charges`, in any order); and the payouts are the split of every fee by `terms` among the
-/// owners `facts` names. The sampled leaves' attribution is checked apart, by recomputation.
+/// (`charges`, in any order); and the payouts are `prev`'s running totals (the payouts of the
+/// batch it extends, which must hash to `prev_root`, that batch's committed payouts root) plus
+/// the split of every fee by `terms` among the owners `facts` names. The sampled leaves'
+/// attribution is checked apart, by recomputation.
+#[allow(clippy::too_many_arguments)]
 pub fn audit<A, B, S>(
 	blob: &Blob<A, B, S>,
 	header: &BatchHeader,
 	operator: &A,
 	charges: &[(A, Balance)],
+	prev: &[Payout<A>],
+	prev_root: &H256,
 	terms: &BatchTerms<A>,
 	facts: impl Fn(AdapterId) -> Option<AdapterFacts<A>>,
 ) -> Result<(), AuditError>
@@ -457,6 +517,9 @@ where
 {
 	if blob.header(header.blob) != *header {
 		return Err(AuditError::NotCommitted);
+	}
+	if merkle_root(&prev.iter().map(Payout::hash).collect::<Vec<_>>()) != *prev_root {
+		return Err(AuditError::WrongPrev);
 	}
 	for (i, l) in blob.leaves.iter().enumerate() {
 		if l.voucher.operator != *operator || !l.consented() {
@@ -483,7 +546,8 @@ where
 	let owner = |a: AdapterId| known.get(&a).cloned().flatten().map(|f| f.owner);
 	let owners = |c| known.values().flatten().find_map(|f| f.owners(c));
 	let expected = payouts(&blob.leaves, &terms.split, &terms.treasury, owner, owners).map_err(AuditError::Totals)?;
-	if expected.payouts != blob.payouts || expected.attestors != blob.attestors {
+	let running = cumulate(prev, &expected.payouts).map_err(|_| AuditError::WrongPayouts)?;
+	if running != blob.payouts || expected.attestors != blob.attestors {
 		return Err(AuditError::WrongPayouts);
 	}
 	Ok(())
@@ -694,39 +758,41 @@ mod tests {
 		};
 		let terms = BatchTerms { split: Default::default(), treasury: treasury.clone(), min_fee: 1, top_k: 4 };
 		let facts_of = |a: AdapterId| (a == 1).then(|| facts.clone());
-		let build = |leaves: Vec<Leaf<AccountId32, u32, MultiSignature>>| {
+		let extend = |prev: &[Payout<AccountId32>], leaves: Vec<Leaf<AccountId32, u32, MultiSignature>>| {
 			let p = payouts(&leaves, &terms.split, &terms.treasury, |_| Some(owner.clone()), |c| facts.owners(c)).unwrap();
-			let blob = Blob { leaves, payouts: p.payouts, attestors: p.attestors };
+			let blob = Blob { prev: None, leaves, payouts: cumulate(prev, &p.payouts).unwrap(), attestors: p.attestors };
 			let header = blob.header(ContentHash([8; 32]));
 			(blob, header)
 		};
+		let build = |leaves| extend(&[], leaves);
+		let none = merkle_root(&[]);
 		let payers: Vec<AccountId32> = keys.iter().map(|k| AccountId32::from(k.public())).collect();
 		let charges = alloc::vec![(payers[1].clone(), 45), (payers[0].clone(), 45)];
 		let (blob, header) = build(leaves.clone());
-		assert_eq!(audit(&blob, &header, &operator, &charges, &terms, facts_of), Ok(()));
+		assert_eq!(audit(&blob, &header, &operator, &charges, &[], &none, &terms, facts_of), Ok(()));
 		// The contributor's part of every fee (40% of the contributors' 50%, relative: all of it).
 		assert_eq!(blob.payouts.iter().find(|p| p.who == contributor).map(|p| p.amount), Some(6 * 7));
 		// A blob that is not the committed one.
 		let mut other = header.clone();
 		other.payouts_total += 1;
-		assert_eq!(audit(&blob, &other, &operator, &charges, &terms, facts_of), Err(AuditError::NotCommitted));
+		assert_eq!(audit(&blob, &other, &operator, &charges, &[], &none, &terms, facts_of), Err(AuditError::NotCommitted));
 		// Another operator's batch.
-		assert_eq!(audit(&blob, &header, &treasury, &charges, &terms, facts_of), Err(AuditError::NotConsented(0)));
+		assert_eq!(audit(&blob, &header, &treasury, &charges, &[], &none, &terms, facts_of), Err(AuditError::NotConsented(0)));
 		// A request nobody signed.
 		let mut forged = leaves.clone();
 		forged[4].voucher.request = [99; 16];
 		let (b, h) = build(forged);
-		assert_eq!(audit(&b, &h, &operator, &charges, &terms, facts_of), Err(AuditError::NotConsented(4)));
+		assert_eq!(audit(&b, &h, &operator, &charges, &[], &none, &terms, facts_of), Err(AuditError::NotConsented(4)));
 		// A fee above the voucher's cap (150 tokens at 100 per 1,000: 15).
 		let mut dear = leaves.clone();
 		dear[2].fee = 16;
 		let (b, h) = build(dear);
 		let dear_charges = alloc::vec![(payers[0].clone(), 46), (payers[1].clone(), 45)];
-		assert_eq!(audit(&b, &h, &operator, &dear_charges, &terms, facts_of), Err(AuditError::AboveVoucher(2)));
+		assert_eq!(audit(&b, &h, &operator, &dear_charges, &[], &none, &terms, facts_of), Err(AuditError::AboveVoucher(2)));
 		// One payer charged the other's share.
 		let shifted = alloc::vec![(payers[0].clone(), 60), (payers[1].clone(), 30)];
-		assert_eq!(audit(&blob, &header, &operator, &shifted, &terms, facts_of), Err(AuditError::WrongCharges));
-		assert_eq!(audit(&blob, &header, &operator, &charges[..1], &terms, facts_of), Err(AuditError::WrongCharges));
+		assert_eq!(audit(&blob, &header, &operator, &shifted, &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
+		assert_eq!(audit(&blob, &header, &operator, &charges[..1], &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
 		// Payouts kept by the operator instead of the contributor.
 		let mut skimmed = blob.clone();
 		if let Some(p) = skimmed.payouts.iter_mut().find(|p| p.who == contributor) {
@@ -734,7 +800,56 @@ mod tests {
 		}
 		skimmed.payouts.sort_by(|a, b| a.who.cmp(&b.who));
 		let h = skimmed.header(ContentHash([8; 32]));
-		assert_eq!(audit(&skimmed, &h, &operator, &charges, &terms, facts_of), Err(AuditError::WrongPayouts));
+		assert_eq!(audit(&skimmed, &h, &operator, &charges, &[], &none, &terms, facts_of), Err(AuditError::WrongPayouts));
+
+		// The operator's next batch extends the first one's running totals.
+		let first = blob.payouts.clone();
+		let first_root = header.payouts_root;
+		let next_leaves: Vec<_> = leaves[..3].iter().cloned().map(|mut l| {
+			l.voucher.seq += 3;
+			l.voucher.cumulative += 300;
+			l.signature = MultiSignature::Sr25519(keys[0].sign(&l.voucher.signing_payload()));
+			l
+		}).collect();
+		let next_charges = alloc::vec![(payers[0].clone(), 45)];
+		let (mut next, _) = extend(&first, next_leaves);
+		next.prev = Some(7);
+		let nh = next.header(ContentHash([8; 32]));
+		assert_eq!(audit(&next, &nh, &operator, &next_charges, &first, &first_root, &terms, facts_of), Ok(()));
+		assert_eq!(nh.payouts_total, 45 - nh.attestors_part, "a batch adds its own fees, not the running totals");
+		let total_of = |b: &Blob<AccountId32, u32, MultiSignature>, who: &AccountId32| b.payouts.iter().find(|p| p.who == *who).map(|p| p.amount);
+		assert_eq!(total_of(&next, &contributor), Some(6 * 7 + 3 * 7), "running: both batches' parts");
+		// Audited against totals the first batch did not commit: the input is wrong, not the batch.
+		let mut wrong = first.clone();
+		wrong[0].amount += 1;
+		assert_eq!(audit(&next, &nh, &operator, &next_charges, &wrong, &first_root, &terms, facts_of), Err(AuditError::WrongPrev));
+		// Built as if the first batch never was (the accounts' earlier totals dropped).
+		let (mut fresh, _) = extend(&[], next.leaves.clone());
+		fresh.prev = Some(7);
+		let fh = fresh.header(nh.blob);
+		assert_eq!(audit(&fresh, &fh, &operator, &next_charges, &first, &first_root, &terms, facts_of), Err(AuditError::WrongPayouts));
+		// A running total raised beyond what the batches paid it (the operator's own).
+		let mut raised = next.clone();
+		match raised.payouts.iter_mut().find(|p| p.who == owner) {
+			Some(p) => p.amount += 1,
+			None => unreachable!("the adapter owner is paid"),
+		}
+		let rh = raised.header(nh.blob);
+		assert_eq!(audit(&raised, &rh, &operator, &next_charges, &first, &first_root, &terms, facts_of), Err(AuditError::WrongPayouts));
+	}
+
+	#[test]
+	fn running_totals_add_each_accounts_part_and_keep_the_rest() {
+		let p = |who: u64, amount: Balance| Payout { who, amount };
+		let prev = alloc::vec![p(1, 10), p(3, 30), p(5, 50)];
+		let parts = alloc::vec![p(2, 2), p(3, 3), p(6, 6)];
+		assert_eq!(cumulate(&prev, &parts), Ok(alloc::vec![p(1, 10), p(2, 2), p(3, 33), p(5, 50), p(6, 6)]));
+		assert_eq!(cumulate(&[], &parts), Ok(parts.clone()));
+		assert_eq!(cumulate(&prev, &[]), Ok(prev.clone()));
+		// Out of order or repeated: refused, not merged wrongly.
+		assert_eq!(cumulate(&[p(3, 1), p(1, 1)], &parts), Err(BatchError::Unsorted));
+		assert_eq!(cumulate(&prev, &[p(2, 1), p(2, 1)]), Err(BatchError::Unsorted));
+		assert_eq!(cumulate(&[p(1, Balance::MAX)], &[p(1, 1)]), Err(BatchError::Overflow));
 	}
 
 	#[test]

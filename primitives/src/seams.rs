@@ -182,33 +182,34 @@ pub struct BatchCharge<AccountId> {
 
 /// How a batch that passed attestation pays out.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct BatchPayout<AccountId, BlockNumber> {
-	/// The root of the batch's payouts tree (`mnemo_primitives::batch::Payout` leaves).
+pub struct BatchPayout<AccountId> {
+	/// The root of the batch's tree of its operator's running payouts
+	/// (`mnemo_primitives::batch::Payout` leaves).
 	pub root: crate::Hash,
-	/// How many payouts the tree has.
+	/// How many payouts (accounts) the tree has.
 	pub count: u32,
-	/// Their sum.
+	/// What the batch adds to them: its fees less the attestors' part.
 	pub total: Balance,
 	/// The attestors whose reports agreed: they share `attestors_part` equally.
 	pub attestors: alloc::vec::Vec<AccountId>,
 	/// The attestors' part of the batch's fees.
 	pub attestors_part: Balance,
-	/// From this block the payouts may be claimed, and the attestors' credits are released.
-	pub release_at: BlockNumber,
 }
 
 /// Escrow and payout of whole batches of receipts.
 ///
 /// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
-pub trait BatchEscrow<AccountId, BlockNumber> {
+pub trait BatchEscrow<AccountId> {
 	/// Charge one payer's part of `batch` on its channel to the operator, with the checks of
 	/// [`PaymentEscrow::charge`] (channel, voucher number, cumulative consent, balance), and hold
 	/// it with the batch's other charges. Fails changing nothing.
 	fn charge(batch: BatchId, charge: BatchCharge<AccountId>) -> Result<(), DispatchError>;
 	/// Give every charge of `batch` back to its payer's channel (or account). Returns the total.
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError>;
-	/// Pay `batch` out: its escrow must equal `payout.total + payout.attestors_part` exactly.
-	fn settle(batch: BatchId, payout: BatchPayout<AccountId, BlockNumber>) -> Result<(), DispatchError>;
+	/// Pay `batch` out: its escrow must equal `payout.total + payout.attestors_part` exactly;
+	/// `payout.root` becomes claimable against, `payout.total` is added to what its operator's
+	/// payees may claim.
+	fn settle(batch: BatchId, payout: BatchPayout<AccountId>) -> Result<(), DispatchError>;
 	/// The fee split in force: what a batch's payouts are computed with.
 	fn split() -> crate::rewards::FeeSplit;
 	/// What `batch` charged each payer, while it is held.

@@ -25,7 +25,7 @@ use polkadot_sdk::{
 	},
 	frame_system::{self, pallet_prelude::BlockNumberFor},
 	sp_runtime::{
-		traits::Zero,
+		traits::{One, Zero},
 		DispatchResult, Perbill, Saturating,
 	},
 };
@@ -74,6 +74,18 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
+	/// The batch an operator's next batch extends: its last in flight, or its last settled.
+	pub(crate) fn head_of(chain: &BatchChain<T>) -> Option<BatchBase> {
+		match chain.pending.last() {
+			Some(id) => Batches::<T>::get(id).map(|b| BatchBase {
+				batch: *id,
+				blob: b.header.blob,
+				payouts_root: b.header.payouts_root,
+			}),
+			None => chain.settled,
+		}
+	}
+
 	fn batch_now() -> BlockNumberFor<T> {
 		frame_system::Pallet::<T>::block_number()
 	}
@@ -114,6 +126,11 @@ impl<T: Config> Pallet<T> {
 		let now = Self::batch_now();
 		let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
 		let batch = NextBatch::<T>::get();
+		// Its running payouts extend the operator's latest batch's.
+		let mut chain = OperatorBatches::<T>::get(&operator);
+		let base = Self::head_of(&chain);
+		ensure!(header.prev == base.map(|b| b.batch), Error::<T>::WrongPrev);
+		chain.pending.try_push(batch).map_err(|_| Error::<T>::TooManyPendingBatches)?;
 		// Every voucher is checked before anyone is charged; a failed charge then reverts the
 		// whole call (dispatch is transactional), so a batch is charged all or nothing.
 		for c in &charges {
@@ -146,12 +163,14 @@ impl<T: Config> Pallet<T> {
 				header: header.clone(),
 				fees,
 				submitted_at: now,
+				base,
 				phase: BatchPhase::Sampling { at: sample_at },
 				panel: Default::default(),
 				sample: Default::default(),
 			},
 		);
 		NextBatch::<T>::put(batch.saturating_add(1));
+		OperatorBatches::<T>::insert(&operator, chain);
 		Self::deposit_event(Event::BatchSubmitted {
 			batch,
 			operator,
@@ -283,6 +302,13 @@ impl<T: Config> Pallet<T> {
 		let amount = T::BatchEscrow::refund(batch).unwrap_or_else(|e| {
 			log::error!(target: LOG_TARGET, "batch {batch}: refund failed: {e:?}");
 			0
+		});
+		// The operator's batches after it counted its fees in their running payouts: cut off,
+		// they are refunded at their next deadline.
+		OperatorBatches::<T>::mutate(&b.operator, |c| {
+			if let Some(i) = c.pending.iter().position(|x| *x == batch) {
+				c.pending.truncate(i);
+			}
 		});
 		let (mut slashed, mut rewarded) = (0, 0);
 		if let Some(bond) = Operators::<T>::get(&b.operator).filter(|_| !slash.is_zero()) {
@@ -477,20 +503,34 @@ impl<T: Config> Pallet<T> {
 		Self::deposit_event(Event::BatchVerified { batch, paid: BoundedVec::truncate_from(paid), challenge_until: until });
 	}
 
-	/// The challenge window of a verified batch closed: pay it out.
+	/// The challenge window of a verified batch closed: pay it out once the batch it extends
+	/// has settled.
 	fn pay_out(batch: BatchId, mut b: Batch<T>, now: BlockNumberFor<T>) {
+		let mut chain = OperatorBatches::<T>::get(&b.operator);
+		if chain.pending.first() != Some(&batch) {
+			// An earlier batch of the operator has not settled yet: wait for it.
+			return match Self::schedule_batch(now.saturating_add(One::one()), batch) {
+				Ok(until) => {
+					b.phase = BatchPhase::Challenge { until };
+					Batches::<T>::insert(batch, b);
+				},
+				Err(_) => Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now, &[]),
+			};
+		}
 		let payout = mnemo_primitives::BatchPayout {
 			root: b.header.payouts_root,
 			count: b.header.payouts_count,
 			total: b.header.payouts_total,
 			attestors: b.panel.to_vec(),
 			attestors_part: b.header.attestors_part,
-			release_at: now,
 		};
 		if let Err(e) = T::BatchEscrow::settle(batch, payout) {
 			log::warn!(target: LOG_TARGET, "batch {batch}: payout refused: {e:?}");
 			return Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now, &[]);
 		}
+		chain.pending.remove(0);
+		chain.settled = Some(BatchBase { batch, blob: b.header.blob, payouts_root: b.header.payouts_root });
+		OperatorBatches::<T>::insert(&b.operator, chain);
 		b.phase = BatchPhase::Settled { at: now };
 		let (fees, paid) = (b.fees, b.panel.clone());
 		Batches::<T>::insert(batch, b);
@@ -563,6 +603,12 @@ impl<T: Config> Pallet<T> {
 		let n = due.len() as u32;
 		for batch in due {
 			let Some(b) = Batches::<T>::get(batch) else { continue };
+			let live = matches!(b.phase, BatchPhase::Settled { .. } | BatchPhase::Refunded { .. }) ||
+				OperatorBatches::<T>::get(&b.operator).pending.contains(&batch);
+			if !live {
+				Self::refund_batch(batch, b, BatchRefund::Orphaned, Perbill::zero(), now, &[]);
+				continue;
+			}
 			match b.phase {
 				BatchPhase::Sampling { at } if at == now => Self::sample(batch, b, now),
 				BatchPhase::Open { until } if until == now =>

@@ -116,6 +116,7 @@ fn batch_of<T: Config>(op: &T::AccountId, p: u32, bad: u32) -> (Vec<BatchLeaf<T>
 		payouts_count: 1,
 		payouts_total: fees,
 		attestors_part: 0,
+		prev: None,
 	};
 	let charges = leaves
 		.iter()

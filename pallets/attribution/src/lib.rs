@@ -55,7 +55,7 @@ pub mod pallet {
 	};
 	use mnemo_primitives::{
 		batch::{AdapterFacts, BatchTerms, MerkleProof},
-		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, DatanetsInspect,
+		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, ContributionId, DatanetsInspect,
 		ModelsInspect,
 	};
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
@@ -137,7 +137,7 @@ pub mod pallet {
 		type AttestorPriority: Get<TransactionPriority>;
 
 		/// Charges batches and pays them out (`pallet-rewards`).
-		type BatchEscrow: BatchEscrow<Self::AccountId, BlockNumberFor<Self>>;
+		type BatchEscrow: BatchEscrow<Self::AccountId>;
 		/// Most payers one batch charges.
 		#[pallet::constant]
 		type MaxPayersPerBatch: Get<u32>;
@@ -157,6 +157,9 @@ pub mod pallet {
 		/// Most batches whose sample is drawn in one block.
 		#[pallet::constant]
 		type MaxBatchesPerBlock: Get<u32>;
+		/// Most batches of one operator in flight (submitted, not yet settled or refunded).
+		#[pallet::constant]
+		type MaxPendingBatches: Get<u32>;
 		/// Part of the operator's bond slashed (to the treasury) for a batch it does not open.
 		#[pallet::constant]
 		type WithholdSlash: Get<Perbill>;
@@ -241,6 +244,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type BatchReports<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, BatchReport<T>>;
+
+	/// Each operator's batches: its last settled one and those in flight after it, each
+	/// extending the running payouts of the one before.
+	#[pallet::storage]
+	pub type OperatorBatches<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, BatchChain<T>, ValueQuery>;
 
 	/// The oldest batch not yet pruned.
 	#[pallet::storage]
@@ -336,6 +344,11 @@ pub mod pallet {
 		BadLeafProof,
 		/// Too many batches are drawn around that block; submit again in a later one.
 		BatchDeadlinesFull,
+		/// The batch does not extend the operator's latest batch (`operator_head`): one it was
+		/// built on was refunded, or another landed first. Rebuild it on the latest.
+		WrongPrev,
+		/// The operator has `MaxPendingBatches` batches in flight: wait for one to settle.
+		TooManyPendingBatches,
 		/// Not on the batch's panel, or nothing left to do on it.
 		NotOnPanel,
 		/// A report per sampled leaf, in the sample's order.
@@ -564,6 +577,12 @@ pub mod pallet {
 		/// and how many contributions an attribution names at most.
 		pub fn batch_terms() -> BatchTerms<T::AccountId> {
 			Self::terms()
+		}
+
+		/// The batch `operator`'s next batch must extend (its `prev`), with that batch's blob
+		/// and payouts root; `None`: its next batch is its first.
+		pub fn operator_head(operator: T::AccountId) -> Option<BatchBase> {
+			Self::head_of(&OperatorBatches::<T>::get(&operator))
 		}
 	}
 

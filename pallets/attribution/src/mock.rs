@@ -167,7 +167,7 @@ parameter_types! {
 
 /// Batch escrow from the same credit table.
 pub struct MockBatchEscrow;
-impl mnemo_primitives::BatchEscrow<AccountId, u64> for MockBatchEscrow {
+impl mnemo_primitives::BatchEscrow<AccountId> for MockBatchEscrow {
 	fn charge(batch: u64, c: mnemo_primitives::BatchCharge<AccountId>) -> Result<(), DispatchError> {
 		let mut credit = Credit::get();
 		let entry = credit.iter_mut().find(|(p, _)| *p == c.payer).ok_or(DispatchError::Other("NoChannel"))?;
@@ -191,7 +191,8 @@ impl mnemo_primitives::BatchEscrow<AccountId, u64> for MockBatchEscrow {
 		BatchesRefunded::mutate(|r| r.push(batch));
 		Ok(total)
 	}
-	fn settle(_batch: u64, _p: mnemo_primitives::BatchPayout<AccountId, u64>) -> Result<(), DispatchError> {
+	fn settle(batch: u64, _p: mnemo_primitives::BatchPayout<AccountId>) -> Result<(), DispatchError> {
+		BatchCharged::mutate(|b| b.retain(|(x, ..)| *x != batch));
 		Ok(())
 	}
 	fn split() -> mnemo_primitives::rewards::FeeSplit {
@@ -235,6 +236,7 @@ impl pallet_attribution::Config for Test {
 	type SampleDelay = frame_support::traits::ConstU64<2>;
 	type OpenPeriod = frame_support::traits::ConstU64<3>;
 	type MaxBatchesPerBlock = ConstU32<4>;
+	type MaxPendingBatches = ConstU32<3>;
 	type WithholdSlash = WithholdSlash;
 	type FraudSlash = FraudSlash;
 	type FinderReward = FinderReward;

@@ -25,7 +25,7 @@ use frame_system::{
 	pallet_prelude::BlockNumberFor,
 };
 use mnemo_primitives::{
-	batch::{audit, Blob, MAX_LEAF_SHARES},
+	batch::{self, audit, AuditError, Blob, MAX_LEAF_SHARES},
 	BatchEscrow, BatchId,
 };
 use polkadot_sdk::{sp_application_crypto::RuntimeAppPublic, sp_runtime::offchain::storage::StorageValueRef};
@@ -76,10 +76,21 @@ pub(crate) fn batch_reports<T: Config>(
 	let bytes = mnemo_ocw::get_blob(&b.header.blob).map_err(|e| format!("the batch's blob: {e}"))?;
 	let blob = Blob::<T::AccountId, BlockNumberFor<T>, T::PayerSignature>::decode(&mut &bytes[..])
 		.map_err(|_| String::from("the batch's blob does not decode"))?;
+	// The running payouts it extends: those of the operator's batch before it.
+	let (prev, prev_root) = match &b.base {
+		None => (Vec::new(), batch::merkle_root(&[])),
+		Some(base) => {
+			let bytes = mnemo_ocw::get_blob(&base.blob).map_err(|e| format!("the blob of batch {} it extends: {e}", base.batch))?;
+			let prev = Blob::<T::AccountId, BlockNumberFor<T>, T::PayerSignature>::decode(&mut &bytes[..])
+				.map_err(|_| format!("the blob of batch {} it extends does not decode", base.batch))?;
+			(prev.payouts, base.payouts_root)
+		},
+	};
 	let terms = Pallet::<T>::terms();
 	let charges = T::BatchEscrow::charges(batch);
-	let totals_ok = match audit(&blob, &b.header, &b.operator, &charges, &terms, Pallet::<T>::facts_of) {
+	let totals_ok = match audit(&blob, &b.header, &b.operator, &charges, &prev, &prev_root, &terms, Pallet::<T>::facts_of) {
 		Ok(()) => true,
+		Err(AuditError::WrongPrev) => return Err("the blob of the batch it extends is not the one committed".into()),
 		Err(e) => {
 			log::info!(target: LOG_TARGET, "batch {batch} does not add up: {e:?}");
 			false

@@ -3,10 +3,11 @@
 use crate::pallet::Config;
 use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use mnemo_primitives::{AdapterId, Balance, ContentHash, ContributionId, Voucher};
+use mnemo_primitives::{AdapterId, Balance, BatchId, ContentHash, ContributionId, Voucher};
 use polkadot_sdk::{
-	frame_support::{BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
+	frame_support::{BoundedVec, CloneNoBound, DebugNoBound, DefaultNoBound, EqNoBound, PartialEqNoBound},
 	frame_system::pallet_prelude::BlockNumberFor,
+	sp_core::H256,
 	sp_runtime::Perbill,
 };
 use scale_info::TypeInfo;
@@ -399,6 +400,27 @@ pub enum BatchRefund {
 	/// Someone proved a leaf false: a request its payer never signed, or a fee above what its
 	/// voucher allows.
 	Proven,
+	/// A batch it extends was refunded: its running payouts count fees that were never paid.
+	Orphaned,
+}
+
+/// A batch as the next one of its operator extends it: its id, its blob (where its running
+/// payouts are) and its payouts root.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct BatchBase {
+	pub batch: BatchId,
+	pub blob: ContentHash,
+	pub payouts_root: H256,
+}
+
+/// An operator's batches: the last one settled and those in flight after it, oldest first, each
+/// extending the one before. A refund cuts the list at the refunded batch; those after it are
+/// orphans and are refunded at their next deadline.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, DefaultNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct BatchChain<T: Config> {
+	pub settled: Option<BatchBase>,
+	pub pending: BoundedVec<BatchId, T::MaxPendingBatches>,
 }
 
 /// A batch on chain: its commitment and where it is; a few hundred bytes whatever its size.
@@ -410,6 +432,9 @@ pub struct Batch<T: Config> {
 	/// The sum of its charges.
 	pub fees: Balance,
 	pub submitted_at: BlockNumberFor<T>,
+	/// The operator's batch it extends: whose running payouts plus its own fees' split are its
+	/// payouts (`header.prev`, with its blob and root for the panel's audit).
+	pub base: Option<BatchBase>,
 	pub phase: BatchPhase<BlockNumberFor<T>>,
 	/// The attestors drawn for it.
 	pub panel: Panel<T>,

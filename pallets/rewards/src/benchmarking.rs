@@ -251,7 +251,8 @@ mod benchmarks {
 
 	#[benchmark]
 	fn claim_payout(d: Linear<1, 13>) {
-		// A tree of 2^d payouts (its path d hashes long), released; the last leaf claimed.
+		// An operator's book full of roots, the last a tree of 2^d running totals (its path d
+		// hashes long); the last leaf claimed against it, part of it claimed before.
 		pallet_account::<T>();
 		let amount = T::Currency::minimum_balance().max(1) * 1_000;
 		let n = 1u32 << d;
@@ -259,37 +260,24 @@ mod benchmarks {
 			(0..n).map(|i| Payout { who: account("payee", i, 0), amount }).collect();
 		let hashes: Vec<_> = payouts.iter().map(Payout::hash).collect();
 		let total = amount * Balance::from(n);
-		let account = Pallet::<T>::account_id();
-		T::Currency::set_balance(&account, T::Currency::minimum_balance().max(1) + total);
-		let now = now::<T>();
-		Payouts::<T>::insert(
-			1,
-			PayoutTree { root: merkle_root(&hashes), count: n, total, claimed: 0, release_at: now, expires_at: now + 100u32.into() },
-		);
+		let pot = Pallet::<T>::account_id();
+		T::Currency::set_balance(&pot, T::Currency::minimum_balance().max(1) + total);
+		let operator: T::AccountId = account("operator", 0, 0);
+		let mut roots: Vec<PayoutRoot> =
+			(0..RECENT_PAYOUT_ROOTS as u64 - 1).map(|b| PayoutRoot { batch: b, root: Default::default(), count: 1 }).collect();
+		let last_batch = RECENT_PAYOUT_ROOTS as u64 - 1;
+		roots.push(PayoutRoot { batch: last_batch, root: merkle_root(&hashes), count: n });
+		PayoutBooks::<T>::insert(&operator, PayoutBook { roots: BoundedVec::truncate_from(roots), settled: total, paid: 0 });
+		let last = payouts[(n - 1) as usize].clone();
+		let before = T::Currency::minimum_balance().max(1);
+		T::Currency::set_balance(&last.who, before);
+		PaidOut::<T>::insert(&operator, &last.who, 1);
 		let proof = merkle_proof(&hashes, n - 1).expect("in range");
 		let caller = funded::<T>("caller", 0);
-		let last = payouts[(n - 1) as usize].clone();
 		#[extrinsic_call]
-		_(RawOrigin::Signed(caller), 1, last.clone(), proof);
-		assert_eq!(T::Currency::balance(&last.who), amount);
-	}
-
-	#[benchmark]
-	fn expire_payouts(p: Linear<1, { T::MaxPayoutsPerBatch::get() }>) {
-		// A tree of `p` payouts, one claimed in every word of bits, past its claim period.
-		let now = now::<T>();
-		Payouts::<T>::insert(
-			1,
-			PayoutTree { root: Default::default(), count: p, total: 1_000, claimed: 10, release_at: now, expires_at: now },
-		);
-		for word in 0..p.div_ceil(128) {
-			ClaimedPayouts::<T>::insert(1, word, 1);
-		}
-		let caller = funded::<T>("caller", 0);
-		#[extrinsic_call]
-		_(RawOrigin::Signed(caller), 1);
-		assert!(!Payouts::<T>::contains_key(1));
-		assert_eq!(ClaimedPayouts::<T>::iter_prefix(1).count(), 0);
+		_(RawOrigin::Signed(caller), operator.clone(), last_batch, last.clone(), proof);
+		assert_eq!(T::Currency::balance(&last.who), before + amount - 1);
+		assert_eq!(PaidOut::<T>::get(&operator, &last.who), amount);
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);

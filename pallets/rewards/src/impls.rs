@@ -152,43 +152,32 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_claim_payout(batch: BatchId, payout: Payout<T::AccountId>, proof: MerkleProof) -> DispatchResult {
-		let mut tree = Payouts::<T>::get(batch).ok_or(Error::<T>::NoPayouts)?;
-		ensure!(Self::now() >= tree.release_at, Error::<T>::NotReleased);
+	pub(crate) fn do_claim_payout(
+		operator: T::AccountId,
+		batch: BatchId,
+		payout: Payout<T::AccountId>,
+		proof: MerkleProof,
+	) -> DispatchResult {
+		let mut book = PayoutBooks::<T>::get(&operator).ok_or(Error::<T>::NoPayouts)?;
+		let tree = book.roots.iter().find(|r| r.batch == batch).ok_or(Error::<T>::UnknownRoot)?;
 		ensure!(batch::verify(&tree.root, tree.count, payout.hash(), &proof), Error::<T>::BadProof);
-		let (word, bit) = (proof.index / 128, 1u128 << (proof.index % 128));
-		let claimed = ClaimedPayouts::<T>::get(batch, word);
-		ensure!(claimed & bit == 0, Error::<T>::AlreadyClaimed);
-		// A tree whose leaves sum to more than its total cannot pay past it.
-		tree.claimed =
-			tree.claimed.checked_add(payout.amount).filter(|c| *c <= tree.total).ok_or(Error::<T>::PayoutsExhausted)?;
-		T::Currency::transfer(&Self::account_id(), &payout.who, payout.amount, Preservation::Preserve).map_err(|e| {
+		let before = PaidOut::<T>::get(&operator, &payout.who);
+		let amount = payout.amount.saturating_sub(before);
+		ensure!(amount > 0, Error::<T>::AlreadyClaimed);
+		// Trees whose totals sum to more than the batches added cannot pay past it.
+		book.paid =
+			book.paid.checked_add(amount).filter(|p| *p <= book.settled).ok_or(Error::<T>::PayoutsExhausted)?;
+		T::Currency::transfer(&Self::account_id(), &payout.who, amount, Preservation::Preserve).map_err(|e| {
 			if e == DispatchError::Token(TokenError::BelowMinimum) {
 				Error::<T>::BelowMinimum.into()
 			} else {
 				e
 			}
 		})?;
-		ClaimedPayouts::<T>::insert(batch, word, claimed | bit);
-		Payouts::<T>::insert(batch, tree);
-		Ledgers::<T>::mutate(&payout.who, |l| l.claimed = l.claimed.saturating_add(payout.amount));
-		Self::deposit_event(Event::PayoutClaimed { batch, who: payout.who, amount: payout.amount });
-		Ok(())
-	}
-
-	pub(crate) fn do_expire_payouts(batch: BatchId) -> DispatchResult {
-		let tree = Payouts::<T>::get(batch).ok_or(Error::<T>::NoPayouts)?;
-		ensure!(Self::now() >= tree.expires_at, Error::<T>::PayoutsLive);
-		let unclaimed = tree.total.saturating_sub(tree.claimed);
-		if unclaimed > 0 {
-			Ledgers::<T>::mutate(T::Treasury::get(), |l| {
-				l.claimable = l.claimable.saturating_add(unclaimed);
-				l.earned.treasury = l.earned.treasury.saturating_add(unclaimed);
-			});
-		}
-		let _ = ClaimedPayouts::<T>::clear_prefix(batch, tree.count.div_ceil(128).max(1), None);
-		Payouts::<T>::remove(batch);
-		Self::deposit_event(Event::PayoutsExpired { batch, unclaimed });
+		PaidOut::<T>::insert(&operator, &payout.who, payout.amount);
+		PayoutBooks::<T>::insert(&operator, book);
+		Ledgers::<T>::mutate(&payout.who, |l| l.claimed = l.claimed.saturating_add(amount));
+		Self::deposit_event(Event::PayoutClaimed { operator, batch, who: payout.who, amount, total: payout.amount });
 		Ok(())
 	}
 
@@ -316,7 +305,7 @@ impl<T: Config> Pallet<T> {
 				.saturating_add(sum(&mut BatchEscrows::<T>::iter_values().map(|e| e.total))),
 			pending: sum(&mut Pending::<T>::iter_values().map(|p| p.fee)),
 			claimable: sum(&mut Ledgers::<T>::iter_values().map(|l| l.claimable))
-				.saturating_add(sum(&mut Payouts::<T>::iter_values().map(|p| p.total.saturating_sub(p.claimed)))),
+				.saturating_add(sum(&mut PayoutBooks::<T>::iter_values().map(|p| p.settled.saturating_sub(p.paid)))),
 		}
 	}
 
@@ -513,7 +502,7 @@ impl<T: Config> RewardSink<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 	}
 }
 
-impl<T: Config> BatchEscrow<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
+impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 	fn split() -> FeeSplit {
 		Self::current_params().split
 	}
@@ -564,10 +553,9 @@ impl<T: Config> BatchEscrow<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 		Ok(escrow.total)
 	}
 
-	fn settle(batch: BatchId, p: BatchPayout<T::AccountId, BlockNumberFor<T>>) -> Result<(), DispatchError> {
+	fn settle(batch: BatchId, p: BatchPayout<T::AccountId>) -> Result<(), DispatchError> {
 		let escrow = BatchEscrows::<T>::get(batch).ok_or(Error::<T>::UnknownBatch)?;
 		ensure!(p.total.checked_add(p.attestors_part) == Some(escrow.total), Error::<T>::PayoutMismatch);
-		ensure!(p.count <= T::MaxPayoutsPerBatch::get(), Error::<T>::TooManyPayouts);
 		ensure!(p.attestors.len() as u32 <= T::MaxAttestors::get(), Error::<T>::TooManyAttestors);
 		for (i, a) in p.attestors.iter().enumerate() {
 			ensure!(!p.attestors[..i].contains(a), Error::<T>::DuplicateAttestor);
@@ -591,20 +579,23 @@ impl<T: Config> BatchEscrow<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 		}
 		let dust = p.attestors_part.saturating_sub(each.saturating_mul(p.attestors.len() as Balance));
 		credit(&T::Treasury::get(), Role::Treasury, dust);
-		let release_at = p.release_at.max(Self::now());
-		let expires_at = release_at.saturating_add(T::PayoutClaimPeriod::get());
-		Payouts::<T>::insert(
-			batch,
-			PayoutTree { root: p.root, count: p.count, total: p.total, claimed: 0, release_at, expires_at },
-		);
+		// The batch's running totals become what the operator's payees claim against; the
+		// oldest root gives way.
+		PayoutBooks::<T>::mutate(&escrow.operator, |book| {
+			let book = book.get_or_insert_with(Default::default);
+			if book.roots.is_full() {
+				book.roots.remove(0);
+			}
+			let _ = book.roots.try_push(PayoutRoot { batch, root: p.root, count: p.count });
+			book.settled = book.settled.saturating_add(p.total);
+		});
 		Self::deposit_event(Event::BatchSettled {
 			batch,
+			operator: escrow.operator,
 			total: p.total,
 			count: p.count,
 			attestors: p.attestors.len() as u32,
 			attestors_part: p.attestors_part,
-			release_at,
-			expires_at,
 		});
 		Ok(())
 	}

@@ -27,6 +27,10 @@ pub const LOG_TARGET: &str = "runtime::rewards";
 /// are full.
 pub const RELEASE_SLACK: u32 = 16;
 
+/// How many of an operator's latest settled batches a payout may be proven against: a claim
+/// built on one stays valid while that many more settle.
+pub const RECENT_PAYOUT_ROOTS: u32 = 32;
+
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
@@ -100,12 +104,6 @@ pub mod pallet {
 		/// Most payers one batch charges.
 		#[pallet::constant]
 		type MaxPayersPerBatch: Get<u32>;
-		/// Most payouts (accounts) one batch pays.
-		#[pallet::constant]
-		type MaxPayoutsPerBatch: Get<u32>;
-		/// Blocks a batch's payouts stay claimable; then the rest goes to the treasury.
-		#[pallet::constant]
-		type PayoutClaimPeriod: Get<BlockNumberFor<Self>>;
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
@@ -146,13 +144,15 @@ pub mod pallet {
 	pub type BatchCharges<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, (u64, Balance)>;
 
-	/// Settled batches' payouts, claimable by proof.
+	/// Each operator's payouts: its recent settled batches' roots of running totals, what its
+	/// settled batches added to them and what was claimed.
 	#[pallet::storage]
-	pub type Payouts<T: Config> = StorageMap<_, Twox64Concat, BatchId, PayoutTree<BlockNumberFor<T>>>;
+	pub type PayoutBooks<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, PayoutBook>;
 
-	/// Which payouts of a batch were claimed: a bit per leaf, 128 to a word.
+	/// Operator, account → the running total the account claimed from the operator's payouts.
 	#[pallet::storage]
-	pub type ClaimedPayouts<T: Config> = StorageDoubleMap<_, Twox64Concat, BatchId, Twox64Concat, u32, u128, ValueQuery>;
+	pub type PaidOut<T: Config> =
+		StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Blake2_128Concat, T::AccountId, Balance, ValueQuery>;
 
 	/// The id the next channel opened gets.
 	#[pallet::storage]
@@ -290,13 +290,13 @@ pub mod pallet {
 		BatchCharged { batch: BatchId, payer: T::AccountId, operator: T::AccountId, amount: Balance, seq: u64, spent: Balance, balance: Balance },
 		/// Every charge of `batch`, `amount` in all, went back to its payer.
 		BatchRefunded { batch: BatchId, payers: u32, amount: Balance },
-		/// `batch` settled: `total` in `count` payouts claimable by proof from `release_at` until
-		/// `expires_at`; `attestors_part` credited to its `attestors`.
-		BatchSettled { batch: BatchId, total: Balance, count: u32, attestors: u32, attestors_part: Balance, release_at: BlockNumberFor<T>, expires_at: BlockNumberFor<T> },
-		/// `who` received its payout of `amount` from `batch`.
-		PayoutClaimed { batch: BatchId, who: T::AccountId, amount: Balance },
-		/// `batch`'s claim period ended: `unclaimed` went to the treasury.
-		PayoutsExpired { batch: BatchId, unclaimed: Balance },
+		/// `batch` of `operator` settled: it added `total` to the operator's payouts, whose running
+		/// totals for `count` accounts are now claimable by proof against its root;
+		/// `attestors_part` was credited to its `attestors`.
+		BatchSettled { batch: BatchId, operator: T::AccountId, total: Balance, count: u32, attestors: u32, attestors_part: Balance },
+		/// `who` received `amount` from `operator`'s payouts, by proof of its running total
+		/// `total` in `batch`: all it has claimed from that operator so far.
+		PayoutClaimed { operator: T::AccountId, batch: BatchId, who: T::AccountId, amount: Balance, total: Balance },
 	}
 
 	#[pallet::error]
@@ -360,21 +360,19 @@ pub mod pallet {
 		UnknownBatch,
 		/// The batch's escrow is not its payouts plus the attestors' part, to the unit.
 		PayoutMismatch,
-		/// More payouts than `MaxPayoutsPerBatch`.
-		TooManyPayouts,
-		/// No payouts for this batch (not settled, or expired).
+		/// The operator has no settled batch.
 		NoPayouts,
-		/// The batch's payouts cannot be claimed before their release block.
-		NotReleased,
+		/// The batch is not among the operator's most recent settled batches
+		/// (`RECENT_PAYOUT_ROOTS`): prove the total against a newer one.
+		UnknownRoot,
 		/// The payout and its proof do not lead to the batch's payouts root.
 		BadProof,
-		/// This payout was claimed already.
+		/// This running total was claimed already: nothing more is owed by it (a later batch's
+		/// may be higher).
 		AlreadyClaimed,
-		/// The batch's payouts claimed so far and this one sum to more than its committed total:
-		/// its tree is not what it claimed to be.
+		/// The operator's claims so far and this one sum to more than its settled batches added
+		/// to its payouts: its trees are not what they claimed to be.
 		PayoutsExhausted,
-		/// The batch's payouts are still claimable.
-		PayoutsLive,
 		/// The account holds less than the existential deposit and the claim would not bring it
 		/// there: claim once the claimable amount reaches the existential deposit, or fund the
 		/// account first. The rewards stay claimable.
@@ -460,28 +458,22 @@ pub mod pallet {
 			Self::do_claim(&who)
 		}
 
-		/// Pay one payout of a settled batch to its account, with its Merkle proof against the
-		/// batch's payouts root. Anyone may submit it; the money goes to `payout.who`. Emits
-		/// `PayoutClaimed`.
+		/// Pay an account what `operator` owes it: `payout` is its running total in the payouts
+		/// of `batch`, one of the operator's `RECENT_PAYOUT_ROOTS` latest settled batches, proven
+		/// by its Merkle path; the account receives that total less what it claimed from the
+		/// operator before. One claim covers every batch up to `batch`. Anyone may submit it;
+		/// the money goes to `payout.who`. Emits `PayoutClaimed`.
 		#[pallet::call_index(9)]
 		#[pallet::weight(T::WeightInfo::claim_payout(proof.path.len() as u32))]
 		pub fn claim_payout(
 			origin: OriginFor<T>,
+			operator: T::AccountId,
 			batch: BatchId,
 			payout: Payout<T::AccountId>,
 			proof: MerkleProof,
 		) -> DispatchResult {
 			ensure_signed(origin)?;
-			Self::do_claim_payout(batch, payout, proof)
-		}
-
-		/// After a batch's claim period, send what is unclaimed to the treasury and remove its
-		/// payouts. Anyone. Emits `PayoutsExpired`.
-		#[pallet::call_index(10)]
-		#[pallet::weight(T::WeightInfo::expire_payouts(T::MaxPayoutsPerBatch::get()))]
-		pub fn expire_payouts(origin: OriginFor<T>, batch: BatchId) -> DispatchResult {
-			ensure_signed(origin)?;
-			Self::do_expire_payouts(batch)
+			Self::do_claim_payout(operator, batch, payout, proof)
 		}
 
 		/// Set the fee split (its parts summing to exactly 100%), the notice period and the
@@ -540,6 +532,12 @@ pub mod pallet {
 		/// The fee split and periods.
 		pub fn params() -> Option<RewardParams<BlockNumberFor<T>>> {
 			Params::<T>::get()
+		}
+
+		/// `operator`'s payouts (its recent settled roots, what its batches added and what was
+		/// claimed) and the running total `who` claimed from them.
+		pub fn payouts(operator: T::AccountId, who: T::AccountId) -> (Option<PayoutBook>, Balance) {
+			(PayoutBooks::<T>::get(&operator), PaidOut::<T>::get(&operator, &who))
 		}
 	}
 

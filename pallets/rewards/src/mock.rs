@@ -7,7 +7,7 @@ use mnemo_primitives::{Charge, ContributionShare, PaymentEscrow, ReceiptId, Rewa
 use polkadot_sdk::{
 	frame_support::{
 		self, derive_impl, parameter_types,
-		traits::{ConstU128, ConstU32, ConstU64, Hooks},
+		traits::{ConstU128, ConstU32, Hooks},
 		PalletId,
 	},
 	frame_system::{self, EnsureRoot},
@@ -68,7 +68,6 @@ pub const MAX_RELEASES: u32 = 2;
 pub const MAX_RECENT: u32 = 3;
 pub const MAX_PERIODS: u32 = 2;
 pub const MAX_BATCH_PAYERS: u32 = 3;
-pub const CLAIM_PERIOD: u64 = 20;
 
 parameter_types! {
 	pub const RewardsPalletId: PalletId = PalletId(*b"mn/rewrd");
@@ -89,8 +88,6 @@ impl pallet_rewards::Config for Test {
 	type MaxRecentCredits = ConstU32<MAX_RECENT>;
 	type MaxSpendPeriods = ConstU32<MAX_PERIODS>;
 	type MaxPayersPerBatch = ConstU32<MAX_BATCH_PAYERS>;
-	type MaxPayoutsPerBatch = ConstU32<300>;
-	type PayoutClaimPeriod = ConstU64<CLAIM_PERIOD>;
 	type WeightInfo = ();
 }
 

@@ -7,7 +7,7 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use mnemo_primitives::{AdapterId, Balance, ContributionId, ReceiptId};
 pub use mnemo_primitives::rewards::*;
 use polkadot_sdk::{
-	frame_support::{pallet_prelude::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
+	frame_support::{pallet_prelude::{ConstU32, Get}, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
 	frame_system::pallet_prelude::BlockNumberFor,
 };
 use scale_info::TypeInfo;
@@ -166,20 +166,25 @@ pub struct BatchEscrowOf<T: Config> {
 	pub period: u32,
 }
 
-/// A settled batch's payouts: claimable by proof against `root` from `release_at` until
-/// `expires_at`, then what is left goes to the treasury.
+/// One settled batch's tree of running payouts (`mnemo_primitives::batch::Payout` leaves).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-pub struct PayoutTree<BlockNumber> {
-	/// The root of the tree of `mnemo_primitives::batch::Payout` leaves.
+pub struct PayoutRoot {
+	pub batch: mnemo_primitives::BatchId,
 	pub root: mnemo_primitives::Hash,
-	/// How many leaves the tree has.
+	/// How many leaves (accounts) the tree has.
 	pub count: u32,
-	/// Their sum.
-	pub total: Balance,
-	/// What was claimed so far.
-	pub claimed: Balance,
-	/// The first block payouts may be claimed in.
-	pub release_at: BlockNumber,
-	/// The first block the unclaimed rest may go to the treasury in.
-	pub expires_at: BlockNumber,
+}
+
+/// An operator's payouts. Each of its settled batches commits, for every account its batches
+/// ever paid, the running total owed to it; an account claims the difference between a recent
+/// root's total and what it claimed before. `settled - paid` is what the pallet account holds
+/// for the operator's payees; no claim takes `paid` past `settled`.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct PayoutBook {
+	/// The latest settled batches' roots, oldest first (at most `RECENT_PAYOUT_ROOTS`).
+	pub roots: BoundedVec<PayoutRoot, ConstU32<{ crate::RECENT_PAYOUT_ROOTS }>>,
+	/// What the operator's settled batches added to its payouts, in all.
+	pub settled: Balance,
+	/// What was claimed from them, in all.
+	pub paid: Balance,
 }

@@ -32,7 +32,6 @@ pub trait WeightInfo {
 	fn release(r: u32) -> Weight;
 	fn on_initialize_idle() -> Weight;
 	fn claim_payout(d: u32) -> Weight;
-	fn expire_payouts(p: u32) -> Weight;
 }
 
 macro_rules! weights {
@@ -100,17 +99,12 @@ macro_rules! weights {
 				.saturating_add($db.writes(2_u64 + 101 * r as u64))
 		}
 		fn claim_payout(d: u32) -> Weight {
-			// The tree's record, a word of bits, both balances, a hash per level.
-			Weight::from_parts(40_000_000, 4000)
+			// The operator's book (32 roots), what the account claimed before, its ledger, both
+			// balances, a hash per level.
+			Weight::from_parts(40_000_000, 5000)
 				.saturating_add(Weight::from_parts(30_000, 0).saturating_mul(d.into()))
-				.saturating_add($db.reads(4_u64))
-				.saturating_add($db.writes(4_u64))
-		}
-		fn expire_payouts(p: u32) -> Weight {
-			// The record, the treasury's ledger, and one word of claimed bits per 128 payouts.
-			Weight::from_parts(20_000_000, 3000)
-				.saturating_add($db.reads(2_u64))
-				.saturating_add($db.writes(2_u64 + (p as u64).div_ceil(128)))
+				.saturating_add($db.reads(5_u64))
+				.saturating_add($db.writes(5_u64))
 		}
 		fn on_initialize_idle() -> Weight {
 			Weight::from_parts(3_000_000, 1500).saturating_add($db.reads(1_u64)).saturating_add($db.writes(1_u64))

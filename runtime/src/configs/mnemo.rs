@@ -142,7 +142,6 @@ impl pallet_rewards::Config for Runtime {
 	type MaxRecentCredits = ConstU32<32>;
 	type MaxSpendPeriods = ConstU32<30>;
 	type MaxPayersPerBatch = ConstU32<256>;
-	type MaxPayoutsPerBatch = ConstU32<8_192>;
 	// 30 days of 6-second blocks.
 	type PayoutClaimPeriod = ConstU32<{ 30 * 14_400 }>;
 	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
@@ -201,6 +200,7 @@ impl pallet_attribution::Config for Runtime {
 	type SampleSize = ConstU32<16>;
 	type SampleDelay = ConstU32<2>;
 	type OpenPeriod = ConstU32<10>;
+	type MaxPendingBatches = ConstU32<64>;
 	type MaxBatchesPerBlock = ConstU32<16>;
 	type WithholdSlash = WithholdSlash;
 	type FraudSlash = FraudSlash;

@@ -50,6 +50,7 @@ fn header(leaves: &[BatchLeaf<Test>]) -> BatchHeader {
 		payouts_count: 3,
 		payouts_total: 36,
 		attestors_part: 4,
+		prev: None,
 	}
 }
 
@@ -246,6 +247,65 @@ fn a_sample_that_holds_up_pays_the_batch_out_and_the_agreeing_panel() {
 		assert_eq!(paid, panel);
 		assert!(BatchesRefunded::get().is_empty());
 		assert_eq!(SampledClaims::<Test>::get(0).len(), 0, "the sample's claims leave state");
+		// Settled: the operator's next batch extends it.
+		let settled = BatchBase { batch: 0, blob: ContentHash([9; 32]), payouts_root: H256::repeat_byte(1) };
+		assert_eq!(OperatorBatches::<Test>::get(OPERATOR), BatchChain { settled: Some(settled), pending: Default::default() });
+		assert_eq!(Attribution::operator_head(OPERATOR), Some(settled));
+	});
+}
+
+fn submit_on(prev: Option<u64>) -> polkadot_sdk::sp_runtime::DispatchResult {
+	let l = leaves();
+	submit(BatchHeader { prev, ..header(&l) }, charges(&l))
+}
+
+#[test]
+fn a_batch_extends_its_operators_latest_batch_and_no_other() {
+	build_and_execute(|| {
+		setup();
+		assert_noop!(submit_on(Some(0)), Error::<Test>::WrongPrev);
+		assert_ok!(submit_on(None));
+		assert_eq!(
+			Attribution::operator_head(OPERATOR),
+			Some(BatchBase { batch: 0, blob: ContentHash([9; 32]), payouts_root: H256::repeat_byte(1) })
+		);
+		// A second first batch, or one on a batch that is not the latest: refused.
+		assert_noop!(submit_on(None), Error::<Test>::WrongPrev);
+		assert_ok!(submit_on(Some(0)));
+		assert_noop!(submit_on(Some(0)), Error::<Test>::WrongPrev);
+		assert_ok!(submit_on(Some(1)));
+		assert_eq!(Batches::<Test>::get(2).unwrap().base.map(|b| b.batch), Some(1));
+		// Three in flight (the mock's `MaxPendingBatches`): the fourth waits.
+		assert_noop!(submit_on(Some(2)), Error::<Test>::TooManyPendingBatches);
+	});
+}
+
+#[test]
+fn a_refunded_batch_takes_the_batches_built_on_it_with_it() {
+	build_and_execute(|| {
+		setup();
+		assert_ok!(submit_on(None));
+		run_to_block(2);
+		assert_ok!(submit_on(Some(0)));
+		// Batch 0 is not opened: refunded at block 6 with its operator slashed. Batch 1 counted
+		// its fees in its running payouts: cut off.
+		run_to_block(6);
+		assert_eq!(BatchesRefunded::get(), vec![0]);
+		assert_eq!(Attribution::operator_head(OPERATOR), None);
+		// The operator's next batch extends what is left (nothing settled), not the orphan.
+		assert_noop!(submit_on(Some(1)), Error::<Test>::WrongPrev);
+		assert_ok!(submit_on(None));
+		// The orphan is refunded at its next deadline (the end of its opening), its payers whole,
+		// the operator not slashed again.
+		let bond = Operators::<Test>::get(OPERATOR);
+		run_to_block(7);
+		assert_eq!(BatchesRefunded::get(), vec![0, 1]);
+		assert!(events().iter().any(|e| matches!(
+			e,
+			Event::BatchRefunded { batch: 1, why: BatchRefund::Orphaned, amount: 40, slashed: 0, rewarded: 0 }
+		)));
+		assert_eq!(Operators::<Test>::get(OPERATOR), bond);
+		assert_eq!(OperatorBatches::<Test>::get(OPERATOR).pending.into_inner(), vec![2]);
 	});
 }
 
