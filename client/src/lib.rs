@@ -19,7 +19,7 @@ pub mod voucher;
 use codec::{Compact, Decode, Encode};
 use mnemo_primitives::{AccountId, AdapterId, Balance, BatchId, BlockNumber, ContentHash, ReceiptId, RequestId};
 
-pub use mnemo_primitives::batch::{AdapterFacts, BatchHeader, BatchTerms, Blob, Leaf, MerkleProof};
+pub use mnemo_primitives::batch::{AdapterFacts, BatchBase, BatchHeader, BatchTerms, Blob, Leaf, MerkleProof};
 use polkadot_sdk::{
 	sp_core::{crypto::Pair as _, sr25519, H256},
 	sp_crypto_hashing::{blake2_128, blake2_256, twox_128, twox_64},
@@ -139,6 +139,8 @@ pub struct BatchRecord {
 	pub header: BatchHeader,
 	pub fees: Balance,
 	pub submitted_at: BlockNumber,
+	/// The operator's batch it extends.
+	pub base: Option<BatchBase>,
 	pub phase: BatchPhase,
 	pub panel: Vec<AccountId>,
 	/// The sampled leaf indices, ascending.
@@ -456,6 +458,11 @@ impl Client {
 	/// What every batch is split by.
 	pub fn batch_terms(&self) -> Result<BatchTerms<AccountId>> {
 		self.view("Attribution", "batch_terms() -> BatchTerms<T::AccountId>", &())
+	}
+
+	/// The batch `operator`'s next batch must extend (`None`: its next is its first).
+	pub fn operator_head(&self, operator: &AccountId) -> Result<Option<BatchBase>> {
+		self.view("Attribution", "operator_head(T::AccountId) -> Option<BatchBase>", operator)
 	}
 
 	/// A pallet's view function, called through the `RuntimeViewFunction_execute_view_function`

@@ -64,6 +64,7 @@ fn extrinsics_land_on_a_dev_node() {
 	assert!(terms.split.is_whole() && terms.top_k > 0 && terms.min_fee > 0, "{terms:?}");
 	assert_eq!(chain.next_batch().unwrap(), 0);
 	assert_eq!(chain.batch(0).unwrap(), None);
+	assert_eq!(chain.operator_head(&alice.account()).unwrap(), None, "no batch yet");
 	let wrong = chain.view::<()>("Attribution", "batch_terms() -> Nothing", &());
 	assert!(matches!(wrong, Err(mnemo_client::Error::Rpc { .. })), "{wrong:?}");
 

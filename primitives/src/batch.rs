@@ -311,6 +311,15 @@ pub struct BatchHeader {
 	pub prev: Option<BatchId>,
 }
 
+/// A batch as the next one of its operator extends it: its id, its blob (where its running
+/// payouts are) and its payouts root.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct BatchBase {
+	pub batch: BatchId,
+	pub blob: ContentHash,
+	pub payouts_root: H256,
+}
+
 /// A whole batch as the operator stores it (SCALE-encoded, by content hash) and serves it: every
 /// leaf's preimage and the operator's running payouts. Anyone holding it and the blob of the
 /// batch it extends can check it against its header, prove any leaf or payout in it, and

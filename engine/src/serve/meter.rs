@@ -46,7 +46,7 @@ use crate::{
 	store::BlobStore,
 };
 use codec::{Decode, Encode};
-use mnemo_client::{AdapterFacts, BatchHeader, BatchRecord, BatchTerms, Channel, InferenceRecord, PayerCharge, SignedVoucher};
+use mnemo_client::{AdapterFacts, BatchBase, BatchHeader, BatchRecord, BatchTerms, Channel, InferenceRecord, PayerCharge, SignedVoucher};
 use mnemo_primitives::{inference_fee, AccountId, AdapterId, Balance, BatchId, BlockNumber, ContentHash, RequestId};
 use std::{
 	collections::{BTreeMap, BTreeSet},
@@ -75,6 +75,8 @@ pub trait ReceiptChain: Send {
 	fn adapter_facts(&mut self, adapter: AdapterId) -> Result<Option<AdapterFacts<AccountId>>>;
 	/// The id the next batch will get.
 	fn next_batch(&mut self) -> Result<BatchId>;
+	/// The batch this operator's next batch must extend (`None`: its first).
+	fn head(&mut self) -> Result<Option<BatchBase>>;
 	/// A batch on chain.
 	fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>>;
 	/// Submits a batch and returns once a block includes the transaction (whether or not it
@@ -628,6 +630,10 @@ impl ReceiptChain for NodeChain {
 		self.client.next_batch().map_err(chain_err)
 	}
 
+	fn head(&mut self) -> Result<Option<BatchBase>> {
+		self.client.operator_head(&self.operator.account()).map_err(chain_err)
+	}
+
 	fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>> {
 		self.client.batch(id).map_err(chain_err)
 	}
@@ -668,6 +674,10 @@ mod tests {
 		lost: bool,
 		/// Batches opened: their sampled leaves' request ids.
 		opened: Vec<(BatchId, Vec<RequestId>)>,
+		/// The operator's latest batch, which its next must extend.
+		head: Option<BatchBase>,
+		/// At the next submission, the latest batch is refunded first (the head goes back).
+		refund_head_on_submit: bool,
 	}
 
 	const ADAPTER: AdapterId = 1;
@@ -709,12 +719,25 @@ mod tests {
 			}
 			Ok(f.next)
 		}
+		fn head(&mut self) -> Result<Option<BatchBase>> {
+			Ok(self.lock().unwrap().head)
+		}
 		fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>> {
 			Ok(self.lock().unwrap().batches.get(&id).cloned())
 		}
 		fn submit_batch(&mut self, header: &BatchHeader, charges: &[PayerCharge]) -> Result<()> {
 			let mut f = self.lock().unwrap();
 			f.submissions += 1;
+			if std::mem::take(&mut f.refund_head_on_submit) {
+				let (best, head) = (f.best, f.head.expect("a batch to refund"));
+				let b = f.batches.get_mut(&head.batch).unwrap();
+				b.phase = mnemo_client::BatchPhase::Refunded { at: best, why: 0 };
+				f.head = b.base;
+			}
+			if header.prev != f.head.map(|h| h.batch) {
+				// Included, not landed: it does not extend the operator's latest batch.
+				return Ok(());
+			}
 			let mut channels = f.channels.clone();
 			for c in charges {
 				assert!(c.voucher.signed_by(&c.signature, &c.payer), "a charge the payer signed");
@@ -737,11 +760,13 @@ mod tests {
 				header: header.clone(),
 				fees: charges.iter().map(|c| c.amount).sum(),
 				submitted_at: f.best,
+				base: f.head,
 				phase: mnemo_client::BatchPhase::Sampling { at: f.best + 2 },
 				panel: vec![],
 				sample: vec![],
 			};
 			f.batches.insert(id, record);
+			f.head = Some(BatchBase { batch: id, blob: header.blob, payouts_root: header.payouts_root });
 			if std::mem::take(&mut f.fail_after_include) {
 				f.lost = true;
 				return Err(Error::Internal("connection lost".into()));
@@ -1021,7 +1046,8 @@ mod tests {
 		// What a panel attestor checks of it whole holds: consent, caps, charges, payouts.
 		let charges: Vec<(AccountId, Balance)> = payers.iter().map(|p| (p.account(), 15)).collect();
 		let (terms, facts) = (chain.clone().terms().unwrap(), chain.clone().adapter_facts(ADAPTER).unwrap());
-		assert_eq!(mnemo_primitives::batch::audit(&blob, &b.header, &op.account(), &charges, &terms, |_| facts.clone()), Ok(()));
+		let none = mnemo_primitives::batch::merkle_root(&[]);
+		assert_eq!(mnemo_primitives::batch::audit(&blob, &b.header, &op.account(), &charges, &[], &none, &terms, |_| facts.clone()), Ok(()));
 		// The chain draws its sample: the flusher opens exactly those leaves, with their paths.
 		{
 			let mut f = chain.lock().unwrap();
@@ -1036,6 +1062,53 @@ mod tests {
 		flush(&m, &chain).unwrap();
 		assert!(m.batch_files().unwrap().is_empty());
 		assert_eq!(m.stats.batches_settled.load(Ordering::Relaxed), 1);
+	}
+
+	#[test]
+	fn a_batch_adds_to_the_running_payouts_of_the_one_it_extends_and_is_rebuilt_when_that_one_is_refunded() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
+		let (op, bob) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
+		let m = Meter::open(&dir.path().join("r"), op.account(), Default::default(), store, None).unwrap();
+		let price = Price { chain_adapter: ADAPTER, price_per_1k: 100 };
+		let chain = Arc::new(Mutex::new(Fake { best: 5, ..Default::default() }));
+		chain.lock().unwrap().channels.insert(bob.account(), roomy());
+		// Receipts `from..to` of Bob, 50 tokens at 100 per 1,000: 5 each, 2 of it the contributor's.
+		let serve = |from: u8, to: u8| {
+			for request in from..to {
+				let (sv, _) = m.admit(Some(&voucher(&bob, &op, request, ADAPTER)), &price, 5, 10).unwrap();
+				m.record(&sv, price.price_per_1k, &[request], 20, 30).unwrap();
+			}
+		};
+		let running = |id: BatchId| {
+			let b = chain.lock().unwrap().batches[&id].clone();
+			let blob = m.blob(&b.header).unwrap();
+			(blob.prev, blob.payouts.iter().find(|p| p.who == contributor()).map(|p| p.amount))
+		};
+		serve(0, 2);
+		assert_eq!(flush(&m, &chain).unwrap(), 0);
+		serve(2, 4);
+		assert_eq!(flush(&m, &chain).unwrap(), 0);
+		assert_eq!((running(0), running(1)), ((None, Some(4)), (Some(0), Some(8))), "the second adds to the first");
+		// What a panel checks: the second batch against the first's committed running totals.
+		let (first, second) = { let f = chain.lock().unwrap(); (f.batches[&0].clone(), f.batches[&1].clone()) };
+		let prev = m.blob(&first.header).unwrap().payouts;
+		let (terms, facts) = (chain.clone().terms().unwrap(), chain.clone().adapter_facts(ADAPTER).unwrap());
+		let audit = |prev: &[mnemo_primitives::batch::Payout<AccountId>]| {
+			mnemo_primitives::batch::audit(&m.blob(&second.header).unwrap(), &second.header, &op.account(), &[(bob.account(), 10)], prev, &first.header.payouts_root, &terms, |_| facts.clone())
+		};
+		assert_eq!(audit(&prev), Ok(()));
+		assert_eq!(audit(&[]), Err(mnemo_primitives::batch::AuditError::WrongPrev));
+		// Batch 1 is refunded while the next batch, built on it, is in flight: that one cannot
+		// land; it is dissolved and rebuilt on batch 0, without batch 1's fees.
+		serve(4, 5);
+		chain.lock().unwrap().refund_head_on_submit = true;
+		assert_eq!(flush(&m, &chain).unwrap(), 0, "in a batch, in flight");
+		assert_eq!(chain.lock().unwrap().next, 2, "not landed");
+		assert_eq!(flush(&m, &chain).unwrap(), 1, "dissolved");
+		assert_eq!(flush(&m, &chain).unwrap(), 0);
+		assert_eq!(running(2), (Some(0), Some(4 + 2)));
+		assert_eq!(m.stats.batches_refunded.load(Ordering::Relaxed), 1);
 	}
 
 	#[test]
@@ -1063,6 +1136,7 @@ mod tests {
 			fn terms(&mut self) -> Result<BatchTerms<AccountId>> { self.0.terms() }
 			fn adapter_facts(&mut self, a: AdapterId) -> Result<Option<AdapterFacts<AccountId>>> { self.0.adapter_facts(a) }
 			fn next_batch(&mut self) -> Result<BatchId> { self.0.next_batch() }
+			fn head(&mut self) -> Result<Option<BatchBase>> { self.0.head() }
 			fn batch(&mut self, id: BatchId) -> Result<Option<BatchRecord>> { self.0.batch(id) }
 			fn submit_batch(&mut self, h: &BatchHeader, c: &[PayerCharge]) -> Result<()> {
 				self.0.lock().unwrap().channels.get_mut(&self.1).unwrap().seq = 50;

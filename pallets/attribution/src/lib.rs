@@ -55,7 +55,7 @@ pub mod pallet {
 	};
 	use mnemo_primitives::{
 		batch::{AdapterFacts, BatchTerms, MerkleProof},
-		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, ContributionId, DatanetsInspect,
+		AdapterId, Balance, BatchEscrow, BatchId, ContentHash, DatanetsInspect,
 		ModelsInspect,
 	};
 	use polkadot_sdk::sp_application_crypto::RuntimeAppPublic;
@@ -184,7 +184,7 @@ pub mod pallet {
 	pub trait BenchmarkHelper<AccountId, Signature> {
 		/// A deployed adapter, and at least `k` contributions of its training data (fewer if
 		/// the helper has fewer), each with a contributor and a datanet owner.
-		fn deployed_adapter(k: u32) -> (AdapterId, Vec<ContributionId>);
+		fn deployed_adapter(k: u32) -> (AdapterId, Vec<mnemo_primitives::ContributionId>);
 		/// A payer with an open channel to `operator`, its deposit ample.
 		fn payer(i: u32, operator: &AccountId) -> AccountId;
 		/// The id of `payer`'s channel to `operator`.

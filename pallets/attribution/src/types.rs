@@ -7,7 +7,6 @@ use mnemo_primitives::{AdapterId, Balance, BatchId, ContentHash, ContributionId,
 use polkadot_sdk::{
 	frame_support::{BoundedVec, CloneNoBound, DebugNoBound, DefaultNoBound, EqNoBound, PartialEqNoBound},
 	frame_system::pallet_prelude::BlockNumberFor,
-	sp_core::H256,
 	sp_runtime::Perbill,
 };
 use scale_info::TypeInfo;
@@ -404,14 +403,7 @@ pub enum BatchRefund {
 	Orphaned,
 }
 
-/// A batch as the next one of its operator extends it: its id, its blob (where its running
-/// payouts are) and its payouts root.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-pub struct BatchBase {
-	pub batch: BatchId,
-	pub blob: ContentHash,
-	pub payouts_root: H256,
-}
+pub use mnemo_primitives::batch::BatchBase;
 
 /// An operator's batches: the last one settled and those in flight after it, oldest first, each
 /// extending the one before. A refund cuts the list at the refunded batch; those after it are

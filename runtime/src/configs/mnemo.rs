@@ -142,8 +142,6 @@ impl pallet_rewards::Config for Runtime {
 	type MaxRecentCredits = ConstU32<32>;
 	type MaxSpendPeriods = ConstU32<30>;
 	type MaxPayersPerBatch = ConstU32<256>;
-	// 30 days of 6-second blocks.
-	type PayoutClaimPeriod = ConstU32<{ 30 * 14_400 }>;
 	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
 }
 

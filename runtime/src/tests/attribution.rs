@@ -127,6 +127,7 @@ fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
 			payouts_count: payouts.payouts.len() as u32,
 			payouts_total: payouts.total(),
 			attestors_part: payouts.attestors,
+			prev: None,
 		};
 		let last = leaves.last().unwrap();
 		let charge = PayerCharge::<Runtime> {
@@ -169,12 +170,13 @@ fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
 		// contribution was scored) claims her payout by proof; Dave's attestor part is in his
 		// ledger.
 		run_to(until);
-		let tree = pallet_rewards::Payouts::<Runtime>::get(0).expect("paid out");
-		assert_eq!(tree.total, payouts.total());
+		let book = pallet_rewards::PayoutBooks::<Runtime>::get(acc(operator)).expect("paid out");
+		assert_eq!((book.settled, book.roots.len()), (payouts.total(), 1));
+		assert_eq!(Attribution::operator_head(acc(operator)).map(|b| b.batch), Some(0), "its next batch extends this one");
 		let i = payouts.payouts.iter().position(|p| p.who == alice()).expect("Alice is paid");
 		let before = Balances::free_balance(alice());
 		let proof = batch::merkle_proof(&payout_hashes, i as u32).unwrap();
-		assert_ok!(Rewards::claim_payout(signed(K::Eve), 0, payouts.payouts[i].clone(), proof));
+		assert_ok!(Rewards::claim_payout(signed(K::Eve), acc(operator), 0, payouts.payouts[i].clone(), proof));
 		assert_eq!(Balances::free_balance(alice()) - before, 3 * UNIT / 2 * 80 / 100);
 		assert_eq!(pallet_rewards::Ledgers::<Runtime>::get(acc(attestor)).claimable, 3 * UNIT / 2 / 10);
 		assert_eq!(Balances::total_issuance(), issuance);

@@ -3,18 +3,19 @@
 //! Each flush takes the pending receipts (each payer's in voucher order, never past a request of
 //! the same payer still running), checks each payer's channel can pay for its part, attributes
 //! every receipt with this engine (the operator's own attribution: the digest and the shares a
-//! panel of attestors will recompute on a sample), splits every fee by the chain's split into
-//! payouts, stores the whole batch ([`BlobOf`]: every leaf, every payout) in the blob store and
-//! commits it with `submit_batch`: the Merkle roots of its leaves and payouts and one charge per
-//! payer. When the chain draws the batch's sample, the flusher opens the sampled leaves with
+//! panel of attestors will recompute on a sample), splits every fee by the chain's split and adds
+//! each account's part to the running totals of the operator's latest batch on chain (the one
+//! the batch extends), stores the whole batch ([`BlobOf`]: every leaf, the running payouts) in
+//! the blob store and commits it with `submit_batch`: the Merkle roots of its leaves and payouts
+//! and one charge per payer. When the chain draws the batch's sample, the flusher opens the sampled leaves with
 //! `open_sample`; it follows the batch until it is paid out or refunded.
 //!
 //! A batch is written (fsynced) to `batches/` before its receipts leave `pending/` and before
 //! it is submitted. One batch is in flight at a time: after a restart, or when a submission's
 //! answer is lost, the flusher looks for it on chain (a batch of this operator with its root,
 //! among those numbered since it was first submitted) before submitting it again. A batch that
-//! does not land in [`MAX_ATTEMPTS`] submissions, or one of whose vouchers would expire first, is
-//! dissolved: its receipts go back to `pending/` (expired ones to `expired/`), each with one more
+//! does not land in [`MAX_ATTEMPTS`] submissions, one of whose vouchers would expire first, or
+//! one whose base is no longer the operator's latest batch (it was refunded) is dissolved: its receipts go back to `pending/` (expired ones to `expired/`), each with one more
 //! attempt counted, so a payer whose channel can no longer pay is left out of the next one.
 
 use super::*;
@@ -108,6 +109,12 @@ impl Meter {
 	fn land(&self, chain: &mut dyn ReceiptChain, b: &mut BatchFile, best: BlockNumber) -> Result<bool> {
 		if self.landed(chain, b)? {
 			return Ok(true);
+		}
+		let head = chain.head()?.map(|h| h.batch);
+		if head != b.header.prev {
+			tracing::warn!(batch = b.seq, extends = ?b.header.prev, latest = ?head, "the batch a batch extends is no longer the operator's latest: its receipts go back to pending");
+			self.dissolve(b, best)?;
+			return Ok(false);
 		}
 		if b.attempts >= MAX_ATTEMPTS || b.entries.iter().any(|e| e.record.voucher.expires_at <= best.saturating_add(1)) {
 			tracing::warn!(batch = b.seq, attempts = b.attempts, "a batch did not land: its receipts go back to pending");
@@ -206,10 +213,15 @@ impl Meter {
 		Ok(())
 	}
 
+	/// A batch's blob from the blob store.
+	fn stored_blob(&self, hash: &ContentHash) -> Result<BlobOf> {
+		let bytes = self.store.get(hash)?;
+		BlobOf::decode(&mut &bytes[..]).map_err(|e| Error::Internal(format!("batch blob {}: {e}", hash.to_hex())))
+	}
+
 	/// The whole of a batch from the blob store, checked against its header.
 	pub(super) fn blob(&self, header: &BatchHeader) -> Result<BlobOf> {
-		let bytes = self.store.get(&header.blob)?;
-		let blob = BlobOf::decode(&mut &bytes[..]).map_err(|e| Error::Internal(format!("batch blob {}: {e}", header.blob.to_hex())))?;
+		let blob = self.stored_blob(&header.blob)?;
 		if blob.header(header.blob) != *header {
 			return Err(Error::Internal(format!("batch blob {} does not match its header", header.blob.to_hex())));
 		}
@@ -296,7 +308,21 @@ impl Meter {
 		let owners = |c| facts.values().flatten().find_map(|f| f.owners(c));
 		let payouts = batch::payouts(&leaves, &terms.split, &terms.treasury, owner, owners)
 			.map_err(|e| Error::Internal(format!("cannot split the batch's fees: {e:?}")))?;
-		let blob = BlobOf { leaves, payouts: payouts.payouts, attestors: payouts.attestors };
+		// Added to the running totals of the batch it extends: the operator's latest on chain.
+		let base = chain.head()?;
+		let prev = match &base {
+			None => Vec::new(),
+			Some(b) => {
+				let prev = self.stored_blob(&b.blob)?;
+				if batch::merkle_root(&prev.payout_hashes()) != b.payouts_root {
+					return Err(Error::Internal(format!("the blob of batch {} is not the one it committed", b.batch)));
+				}
+				prev.payouts
+			},
+		};
+		let running = batch::cumulate(&prev, &payouts.payouts)
+			.map_err(|e| Error::Internal(format!("cannot add the batch's payouts to the running totals: {e:?}")))?;
+		let blob = BlobOf { prev: base.map(|b| b.batch), leaves, payouts: running, attestors: payouts.attestors };
 		let hash = self.store.put_own(&blob.encode())?;
 		let header = blob.header(hash);
 		let charges = charges_of(&entries)
