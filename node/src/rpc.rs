@@ -78,27 +78,31 @@ pub struct ChainInfo {
 	pub ss58_format: u16,
 }
 
-/// One inference a payer paid for, as `mnemo_spendLog` returns it.
+/// One batch's charge of a payer, as `mnemo_spendLog` returns it: its receipts are leaves
+/// `firstLeaf..firstLeaf + receipts` of the batch's blob, which the operator's engine serves by
+/// `blob` and each of which proves against `root`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SpendLogEntry {
 	/// The entry's index in the payer's log (a cursor).
 	pub index: u64,
-	/// The receipt on chain.
-	pub receipt: u64,
-	/// The request id the payer's client chose, as 32 hex digits.
-	pub request_id: String,
-	/// The serving operator that recorded it.
+	/// The batch on chain.
+	pub batch: u64,
+	/// The serving operator that submitted it.
 	pub operator: AccountId,
-	/// The adapter that served it.
-	pub adapter: u32,
-	/// Prompt tokens.
-	pub input_tokens: u32,
-	/// Generated tokens.
-	pub output_tokens: u32,
-	/// The fee in the smallest unit, as a decimal string.
-	pub fee: String,
-	/// The block that recorded it.
+	/// How many of the batch's receipts are the payer's.
+	pub receipts: u32,
+	/// The first of them among the batch's leaves.
+	pub first_leaf: u32,
+	/// What the batch charged the payer, in the smallest unit, as a decimal string.
+	pub amount: String,
+	/// The payer's latest voucher among them.
+	pub seq: u64,
+	/// The batch's blob, as 64 hex digits.
+	pub blob: String,
+	/// The Merkle root of the batch's leaves.
+	pub root: mnemo_primitives::Hash,
+	/// The block that took the batch.
 	pub block: u32,
 	/// That block's time, in milliseconds since the Unix epoch.
 	pub time_ms: u64,
@@ -131,8 +135,8 @@ pub trait MnemoApi {
 	#[method(name = "mnemo_engineUrl")]
 	fn engine_url(&self) -> RpcResult<Option<String>>;
 
-	/// The inferences `account` paid for, oldest first, from the offchain index that
-	/// pallet-attribution writes when a receipt is recorded (the node must run with
+	/// What `account` paid for, one entry per batch that charged it, oldest first, from the
+	/// offchain index that pallet-attribution writes when a batch is submitted (the node must run with
 	/// `--enable-offchain-indexing true`; `--dev` does). Blocks `from_block..=to_block` (both
 	/// optional); pages of at most `limit` entries (default and maximum 100) starting at entry
 	/// `cursor` (default 0); `next` is the cursor of the following page, if any.
@@ -315,13 +319,14 @@ pub fn read_spend_log<S: OffchainStorage>(
 		} else if entry.block >= from {
 			page.entries.push(SpendLogEntry {
 				index: n,
-				receipt: entry.receipt,
-				request_id: entry.request.iter().map(|b| format!("{b:02x}")).collect(),
+				batch: entry.batch,
 				operator: entry.operator,
-				adapter: entry.adapter,
-				input_tokens: entry.input_tokens,
-				output_tokens: entry.output_tokens,
-				fee: entry.fee.to_string(),
+				receipts: entry.receipts,
+				first_leaf: entry.first_leaf,
+				amount: entry.amount.to_string(),
+				seq: entry.seq,
+				blob: entry.blob.to_hex(),
+				root: entry.root,
 				block: entry.block,
 				time_ms: entry.moment_ms,
 			});
@@ -335,15 +340,16 @@ pub fn read_spend_log<S: OffchainStorage>(
 mod tests {
 	use super::*;
 
-	fn entry(receipt: u64, block: u32, parent: u8) -> mnemo_primitives::SpendEntry<AccountId, u32, mnemo_primitives::Hash> {
+	fn entry(batch: u64, block: u32, parent: u8) -> mnemo_primitives::SpendEntry<AccountId, u32, mnemo_primitives::Hash> {
 		mnemo_primitives::SpendEntry {
-			receipt,
-			request: [receipt as u8; 16],
+			batch,
 			operator: AccountId::new([9; 32]),
-			adapter: 3,
-			input_tokens: 10,
-			output_tokens: 20,
-			fee: 1_000_000_000_000_000_000_000,
+			receipts: 3,
+			first_leaf: 7,
+			amount: 1_000_000_000_000_000_000_000,
+			seq: 12,
+			blob: mnemo_primitives::ContentHash([batch as u8; 32]),
+			root: mnemo_primitives::Hash::repeat_byte(5),
 			block,
 			parent_hash: mnemo_primitives::Hash::repeat_byte(parent),
 			moment_ms: 1_000 * u64::from(block),
@@ -355,7 +361,7 @@ mod tests {
 		use codec::Encode;
 		let mut storage = sp_core::offchain::storage::InMemOffchainStorage::default();
 		let payer = AccountId::new([1; 32]);
-		// Five receipts in blocks 2, 3, 5, 5, 8; the one in block 3 was written by a fork
+		// Five batches in blocks 2, 3, 5, 5, 8; the one in block 3 was written by a fork
 		// (parent 0xee is not the best chain's block 2).
 		for (n, (block, parent)) in [(2, 1), (3, 0xee), (5, 4), (5, 4), (8, 7)].into_iter().enumerate() {
 			let key = offchain_keys::spend_log(&payer, n as u64);
@@ -363,16 +369,17 @@ mod tests {
 		}
 		let canonical = |block: u32, parent: mnemo_primitives::Hash| parent == mnemo_primitives::Hash::repeat_byte((block - 1) as u8);
 		let all = read_spend_log(&storage, &payer, None, None, None, None, canonical).unwrap();
-		assert_eq!(all.entries.iter().map(|e| e.receipt).collect::<Vec<_>>(), vec![0, 2, 3, 4]);
+		assert_eq!(all.entries.iter().map(|e| e.batch).collect::<Vec<_>>(), vec![0, 2, 3, 4]);
 		assert_eq!((all.off_chain_forks, all.next), (1, None));
-		assert_eq!(all.entries[0].fee, "1000000000000000000000");
-		assert_eq!(all.entries[0].request_id, "00".repeat(16));
+		assert_eq!(all.entries[0].amount, "1000000000000000000000");
+		assert_eq!((all.entries[0].receipts, all.entries[0].first_leaf, all.entries[0].seq), (3, 7, 12));
+		assert_eq!(all.entries[2].blob, "03".repeat(32));
 		// Pages of two, then the rest from the cursor.
 		let first = read_spend_log(&storage, &payer, None, None, None, Some(2), canonical).unwrap();
-		assert_eq!(first.entries.iter().map(|e| e.receipt).collect::<Vec<_>>(), vec![0, 2]);
+		assert_eq!(first.entries.iter().map(|e| e.batch).collect::<Vec<_>>(), vec![0, 2]);
 		assert_eq!(first.next, Some(3));
 		let rest = read_spend_log(&storage, &payer, None, None, first.next, Some(2), canonical).unwrap();
-		assert_eq!(rest.entries.iter().map(|e| e.receipt).collect::<Vec<_>>(), vec![3, 4]);
+		assert_eq!(rest.entries.iter().map(|e| e.batch).collect::<Vec<_>>(), vec![3, 4]);
 		// A block range.
 		let range = read_spend_log(&storage, &payer, Some(4), Some(5), None, None, canonical).unwrap();
 		assert_eq!(range.entries.iter().map(|e| e.block).collect::<Vec<_>>(), vec![5, 5]);

@@ -158,25 +158,28 @@ pub fn inference_fee(price_per_1k: Balance, tokens: u32, min_fee: Balance) -> Ba
 	price_per_1k.saturating_mul(Balance::from(tokens)).div_ceil(1000).max(min_fee)
 }
 
-/// One inference a payer paid for, as the attribution pallet writes it to the offchain index
-/// when the receipt is recorded (see [`offchain_keys::spend_log`]) and `mnemo_spendLog` reads it.
+/// One batch's charge of a payer, as the attribution pallet writes it to the offchain index when
+/// the batch is submitted (see [`offchain_keys::spend_log`]) and `mnemo_spendLog` reads it. The
+/// receipts it paid for are the leaves `first_leaf..first_leaf + receipts` of the batch's blob
+/// (fetched from the operator's engine by `blob`, each provable against `root`).
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct SpendEntry<AccountId, BlockNumber, Hash> {
-	/// The receipt on chain.
-	pub receipt: ReceiptId,
-	/// The payer's request id.
-	pub request: RequestId,
-	/// The serving operator that recorded it.
+	/// The batch on chain.
+	pub batch: BatchId,
+	/// The serving operator that submitted it.
 	pub operator: AccountId,
-	/// The adapter that served it.
-	pub adapter: AdapterId,
-	/// Prompt tokens.
-	pub input_tokens: u32,
-	/// Generated tokens.
-	pub output_tokens: u32,
-	/// The fee charged (escrowed; refunded if attribution never settles).
-	pub fee: Balance,
-	/// The block that recorded it.
+	/// How many of the batch's receipts are the payer's.
+	pub receipts: u32,
+	/// The first of them among the batch's leaves.
+	pub first_leaf: u32,
+	/// What the batch charged the payer for them (refunded if the batch is).
+	pub amount: Balance,
+	/// The payer's latest voucher among them.
+	pub seq: u64,
+	/// The batch's blob (every receipt) and the Merkle root of its leaves.
+	pub blob: ContentHash,
+	pub root: H256,
+	/// The block that took the batch.
 	pub block: BlockNumber,
 	/// That block's parent: which fork wrote the entry (offchain indexing writes on every
 	/// imported block, canonical or not).
@@ -339,8 +342,9 @@ pub mod offchain_keys {
 	/// `http://127.0.0.1:8844`, as UTF-8.
 	pub const ENGINE_URL: &[u8] = b"mnemo::engine-url";
 
-	/// Offchain-index key of a payer's `n`-th spend-log entry (`n` counts from 0, densely, per
-	/// payer): `mnemo::spend::` followed by the SCALE encodings of the payer and `n`.
+	/// Offchain-index key of a payer's `n`-th spend-log entry, one per batch that charged it (`n`
+	/// counts from 0, densely, per payer): `mnemo::spend::` followed by the SCALE encodings of
+	/// the payer and `n`.
 	pub fn spend_log(payer: &impl codec::Encode, n: u64) -> alloc::vec::Vec<u8> {
 		let mut key = alloc::vec::Vec::from(&b"mnemo::spend::"[..]);
 		payer.encode_to(&mut key);

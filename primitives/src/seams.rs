@@ -5,7 +5,7 @@
 //! provides it. Unit tests plug in mocks. The traits grow with the pallets that implement them.
 
 use crate::{
-	AdapterId, Balance, BatchId, ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId, ReceiptId,
+	AdapterId, Balance, BatchId, ContentHash, ContributionId, DatanetId, DatanetVersion, ModelId,
 };
 use polkadot_sdk::sp_runtime::{DispatchError, Perbill};
 
@@ -85,45 +85,7 @@ pub trait ModelsInspect<AccountId> {
 	fn training_datanets(adapter: AdapterId) -> alloc::vec::Vec<(DatanetId, DatanetVersion)>;
 }
 
-/// One fee charged for one inference receipt, on the payer's channel to the operator.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Charge<AccountId> {
-	/// The serving operator that records the receipt: the other end of the payer's channel.
-	pub operator: AccountId,
-	/// Who pays, from its channel's deposit.
-	pub payer: AccountId,
-	/// The receipt the fee pays for; one charge per receipt.
-	pub receipt: ReceiptId,
-	/// The adapter that served the inference (for the payer's spend totals).
-	pub adapter: AdapterId,
-	/// The fee.
-	pub amount: Balance,
-	/// The channel the payer's voucher is for; it must be the one open now.
-	pub channel: u64,
-	/// The payer's voucher's number on the channel; it must be above the channel's last.
-	pub seq: u64,
-	/// The most the payer's voucher accepts the channel to have been charged in all.
-	pub cumulative: Balance,
-}
-
-/// Escrow of inference fees: charge a payer on its channel to an operator, within what its
-/// voucher consented to, hold the fee until attribution settles, or give it back.
-///
-/// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
-pub trait PaymentEscrow<AccountId> {
-	/// Charge `charge.amount` from the deposit of the payer's channel to the operator and hold
-	/// it in escrow under `charge.receipt`. Fails, changing nothing, without an open channel,
-	/// with a voucher for another channel, with a `seq` not above the channel's last, when the channel's total would pass
-	/// `cumulative` or its deposit, or if the receipt was charged before.
-	fn charge(charge: Charge<AccountId>) -> Result<(), DispatchError>;
-	/// Give the fee of `receipt` back to its payer (to the channel it was charged on, or its
-	/// account once that channel is closed): while it is escrowed (attribution never settled) or while its
-	/// settlement is still pending (an upheld challenge claws the credits back). Returns the
-	/// amount refunded.
-	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError>;
-}
-
-/// One contribution's part of a settled fee.
+/// One contribution's part of a receipt's fee.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ContributionShare<AccountId> {
 	/// The contribution the attribution credits.
@@ -132,34 +94,9 @@ pub struct ContributionShare<AccountId> {
 	pub contributor: AccountId,
 	/// The owner of the datanet it belongs to.
 	pub datanet_owner: AccountId,
-	/// Its attribution score; the scores of one settlement sum to at most 100%, the rest being
+	/// Its attribution score; the scores of one receipt sum to at most 100%, the rest being
 	/// the residual that attribution did not assign.
 	pub share: Perbill,
-}
-
-/// What a settled receipt pays: everything the fee split needs.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Settlement<AccountId, BlockNumber> {
-	/// The receipt whose escrowed fee is split.
-	pub receipt: ReceiptId,
-	/// Who receives the adapter owner's share.
-	pub adapter_owner: AccountId,
-	/// The attributed contributions, at most one entry per contribution.
-	pub contributions: alloc::vec::Vec<ContributionShare<AccountId>>,
-	/// The attestors whose reports made the quorum; they share the attestors' part equally.
-	pub attestors: alloc::vec::Vec<AccountId>,
-	/// The first block at which the credits may become claimable: the end of the challenge
-	/// window. Until then they are pending and [`PaymentEscrow::refund`] can claw them back.
-	pub release_at: BlockNumber,
-}
-
-/// Credit the shares of a settled fee to ledgers (pull-based: recipients claim later).
-///
-/// Implemented by `pallet-rewards`; consumed by `pallet-attribution` when a receipt settles.
-pub trait RewardSink<AccountId, BlockNumber> {
-	/// Split the escrowed fee of `settlement.receipt` into pending credits. The sum credited
-	/// equals the fee, to the last unit. Returns the fee.
-	fn settle(settlement: Settlement<AccountId, BlockNumber>) -> Result<Balance, DispatchError>;
 }
 
 /// One payer's charge in a batch: the amount its receipts in the batch cost, under its latest
@@ -178,6 +115,8 @@ pub struct BatchCharge<AccountId> {
 	pub cumulative: Balance,
 	/// The sum of the payer's receipts' fees in the batch.
 	pub amount: Balance,
+	/// How many receipts of the payer's the batch carries.
+	pub receipts: u32,
 }
 
 /// How a batch that passed attestation pays out.
@@ -200,9 +139,10 @@ pub struct BatchPayout<AccountId> {
 ///
 /// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
 pub trait BatchEscrow<AccountId> {
-	/// Charge one payer's part of `batch` on its channel to the operator, with the checks of
-	/// [`PaymentEscrow::charge`] (channel, voucher number, cumulative consent, balance), and hold
-	/// it with the batch's other charges. Fails changing nothing.
+	/// Charge one payer's part of `batch` on its channel to the operator: the channel must be
+	/// open and the voucher's, its number above the channel's last, the channel's total within
+	/// the voucher's cumulative consent and its balance enough; hold it with the batch's other
+	/// charges. Fails changing nothing.
 	fn charge(batch: BatchId, charge: BatchCharge<AccountId>) -> Result<(), DispatchError>;
 	/// Give every charge of `batch` back to its payer's channel (or account). Returns the total.
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError>;

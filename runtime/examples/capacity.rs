@@ -61,7 +61,6 @@ fn worst_hooks() -> Vec<(&'static str, Weight)> {
 		("datanets: expire", DatanetsW::expire(<Runtime as pallet_datanets::Config>::MaxExpiringPerBlock::get())),
 		("governance: decide and enact", governance),
 		("models: job deadlines", models),
-		("rewards: release", RewardsW::release(<Runtime as pallet_rewards::Config>::MaxReleasesPerBlock::get())),
 		(
 			"attribution: batch deadlines",
 			AttributionW::on_initialize(<Runtime as pallet_attribution::Config>::MaxBatchesPerBlock::get()),

@@ -19,7 +19,7 @@ use polkadot_sdk::{
 		traits::{
 			fungible::MutateHold,
 			tokens::{Fortitude, Precision, Restriction},
-			Randomness,
+			Randomness, UnixTime,
 		},
 		BoundedVec,
 	},
@@ -141,8 +141,11 @@ impl<T: Config> Pallet<T> {
 			ensure!(v.expires_at <= now.saturating_add(params.max_voucher_lifetime), Error::<T>::VoucherTooLong);
 			ensure!(c.voucher.signed_by(&c.signature, &c.payer), Error::<T>::BadVoucherSignature);
 		}
+		let mut first_leaf = 0u32;
 		for c in &charges {
 			let v = &c.voucher;
+			Self::write_spend_log(batch, &operator, &header, c, first_leaf, now);
+			first_leaf = first_leaf.saturating_add(c.leaves);
 			T::BatchEscrow::charge(
 				batch,
 				BatchCharge {
@@ -152,6 +155,7 @@ impl<T: Config> Pallet<T> {
 					seq: v.seq,
 					cumulative: v.cumulative,
 					amount: c.amount,
+					receipts: c.leaves,
 				},
 			)?;
 		}
@@ -182,6 +186,37 @@ impl<T: Config> Pallet<T> {
 			sample_at,
 		});
 		Ok(())
+	}
+
+	/// The payer's next spend-log entry, in the offchain index (nodes with
+	/// `--enable-offchain-indexing true` keep it; `mnemo_spendLog` reads it).
+	fn write_spend_log(
+		batch: BatchId,
+		operator: &T::AccountId,
+		header: &BatchHeader,
+		c: &PayerCharge<T>,
+		first_leaf: u32,
+		now: BlockNumberFor<T>,
+	) {
+		let n = SpendCount::<T>::mutate(&c.payer, |n| {
+			let this = *n;
+			n.saturating_inc();
+			this
+		});
+		let entry = mnemo_primitives::SpendEntry {
+			batch,
+			operator: operator.clone(),
+			receipts: c.leaves,
+			first_leaf,
+			amount: c.amount,
+			seq: c.voucher.seq,
+			blob: header.blob,
+			root: header.root,
+			block: now,
+			parent_hash: frame_system::Pallet::<T>::parent_hash(),
+			moment_ms: T::Time::now().as_millis() as u64,
+		};
+		polkadot_sdk::sp_io::offchain_index::set(&mnemo_primitives::offchain_keys::spend_log(&c.payer, n), &entry.encode());
 	}
 
 	/// `n` distinct leaf indices of `leaves` (all of them when there are no more than `n`),

@@ -79,6 +79,9 @@ impl<T: Config> Pallet<T> {
 	}
 
 	pub(crate) fn do_unregister_operator(who: T::AccountId) -> DispatchResult {
+		ensure!(Operators::<T>::contains_key(&who), Error::<T>::NotOperator);
+		// The bond answers for every batch in flight: it stays until they have settled.
+		ensure!(OperatorBatches::<T>::get(&who).pending.is_empty(), Error::<T>::BatchesInFlight);
 		let bond = Operators::<T>::take(&who).ok_or(Error::<T>::NotOperator)?;
 		let returned = T::Currency::release(&HoldReason::OperatorBond.into(), &who, bond, Precision::BestEffort)?;
 		Self::deposit_event(Event::OperatorUnregistered { who, returned });

@@ -46,7 +46,7 @@ pub mod pallet {
 		pallet_prelude::*,
 		traits::{
 			fungible::{Inspect, InspectHold, Mutate, MutateHold},
-			EnsureOrigin, Randomness,
+			EnsureOrigin, Randomness, UnixTime,
 		},
 	};
 	use frame_system::{
@@ -135,6 +135,9 @@ pub mod pallet {
 		/// Pool priority of attestors' transactions.
 		#[pallet::constant]
 		type AttestorPriority: Get<TransactionPriority>;
+
+		/// Wall-clock time for the spend log.
+		type Time: UnixTime;
 
 		/// Charges batches and pays them out (`pallet-rewards`).
 		type BatchEscrow: BatchEscrow<Self::AccountId>;
@@ -250,6 +253,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type OperatorBatches<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, BatchChain<T>, ValueQuery>;
 
+	/// How many spend-log entries each payer has in the offchain index.
+	#[pallet::storage]
+	pub type SpendCount<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u64, ValueQuery>;
+
 	/// The oldest batch not yet pruned.
 	#[pallet::storage]
 	pub type BatchPruneCursor<T> = StorageValue<_, BatchId, ValueQuery>;
@@ -349,6 +356,8 @@ pub mod pallet {
 		WrongPrev,
 		/// The operator has `MaxPendingBatches` batches in flight: wait for one to settle.
 		TooManyPendingBatches,
+		/// The operator has batches in flight: its bond stays until they settle or are refunded.
+		BatchesInFlight,
 		/// Not on the batch's panel, or nothing left to do on it.
 		NotOnPanel,
 		/// A report per sampled leaf, in the sample's order.
@@ -435,8 +444,8 @@ pub mod pallet {
 			Self::do_register_operator(who)
 		}
 
-		/// Stop being an operator; the bond comes back. Its submitted batches settle as usual.
-		/// Emits `OperatorUnregistered`.
+		/// Stop being an operator; the bond comes back. Refused while any of its batches is in
+		/// flight (the bond answers for them). Emits `OperatorUnregistered`.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::unregister_operator())]
 		pub fn unregister_operator(origin: OriginFor<T>) -> DispatchResult {

@@ -212,7 +212,16 @@ impl frame_support::traits::Randomness<H256, u64> for MockRandomness {
 	}
 }
 
+/// Six seconds per block from a fixed epoch.
+pub struct MockTime;
+impl frame_support::traits::UnixTime for MockTime {
+	fn now() -> core::time::Duration {
+		core::time::Duration::from_millis(1_700_000_000_000 + System::block_number() * 6_000)
+	}
+}
+
 impl pallet_attribution::Config for Test {
+	type Time = MockTime;
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type AttestorId = crate::AttestorKey;

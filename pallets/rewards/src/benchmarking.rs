@@ -1,5 +1,5 @@
-//! Benchmarks of every call, the seams pallet-attribution calls, and the release hook, each at
-//! its worst case.
+//! Benchmarks of every call, each at its worst case. (The batch escrow's work is measured in
+//! pallet-attribution's benchmarks of the calls that use it.)
 
 use super::*;
 use crate::types::*;
@@ -9,17 +9,17 @@ use frame_support::{
 	pallet_prelude::Get,
 	traits::{
 		fungible::{Inspect, Mutate},
-		EnsureOrigin, Hooks,
+		EnsureOrigin,
 	},
 	BoundedVec,
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use mnemo_primitives::{
 	batch::{merkle_proof, merkle_root, Payout},
-	Balance, Charge, ContributionShare, PaymentEscrow, RewardSink, Settlement,
+	Balance, BatchCharge, BatchEscrow, BatchPayout,
 };
 use polkadot_sdk::frame_benchmarking;
-use sp_runtime::{traits::One, Perbill};
+use sp_runtime::traits::One;
 
 fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
 	let who: T::AccountId = account(name, i, 0);
@@ -50,47 +50,14 @@ fn payer_and_operator<T: Config>() -> (T::AccountId, T::AccountId) {
 	(payer, operator)
 }
 
-fn charged<T: Config>(receipt: u64) -> (T::AccountId, T::AccountId) {
+/// A batch whose escrow holds `fee` of a payer's, settled into `owner`'s ledger as its
+/// attestors' part (what `claim` pays out).
+fn settled_into<T: Config>(owner: &T::AccountId, fee: Balance) {
 	let (payer, operator) = payer_and_operator::<T>();
-	let fee = 1_000_000_000_000u128;
-	Pallet::<T>::charge(Charge {
-		operator: operator.clone(),
-		payer: payer.clone(),
-		receipt,
-		adapter: 1,
-		amount: fee,
-		channel: 0,
-		seq: receipt + 1,
-		cumulative: big(),
-	})
-	.expect("charged");
-	(payer, operator)
-}
-
-/// A settlement of `receipt` with `c` contributions and `a` attestors, all distinct accounts.
-fn settlement<T: Config>(receipt: u64, c: u32, a: u32) -> Settlement<T::AccountId, BlockNumberFor<T>> {
-	let contributions = (0..c)
-		.map(|i| ContributionShare {
-			contribution: i as u64,
-			contributor: account("contributor", i, 0),
-			datanet_owner: account("curator", i, 0),
-			share: Perbill::from_rational(1, c.max(1)),
-		})
-		.collect();
-	Settlement {
-		receipt,
-		adapter_owner: account("owner", 0, 0),
-		contributions,
-		attestors: (0..a).map(|i| account("attestor", i, 0)).collect(),
-		release_at: now::<T>() + One::one(),
-	}
-}
-
-fn max_c<T: Config>() -> u32 {
-	T::MaxContributions::get()
-}
-fn max_a<T: Config>() -> u32 {
-	T::MaxAttestors::get()
+	let charge = BatchCharge { operator, payer, channel: 0, seq: 1, cumulative: big(), amount: fee, receipts: 1 };
+	<Pallet<T> as BatchEscrow<_>>::charge(1, charge).expect("charged");
+	let payout = BatchPayout { root: Default::default(), count: 0, total: 0, attestors: alloc::vec![owner.clone()], attestors_part: fee };
+	<Pallet<T> as BatchEscrow<_>>::settle(1, payout).expect("settled");
 }
 
 #[benchmarks]
@@ -142,13 +109,9 @@ mod benchmarks {
 
 	#[benchmark]
 	fn claim() {
-		charged::<T>(1);
-		Pallet::<T>::settle(settlement::<T>(1, 1, 0)).expect("settled");
-		let at = now::<T>() + One::one();
-		frame_system::Pallet::<T>::set_block_number(at);
-		Pallet::<T>::release_due(at);
 		// A fresh account: the transfer creates it.
 		let who: T::AccountId = account("owner", 0, 0);
+		settled_into::<T>(&who, 1_000_000_000_000);
 		let amount = Ledgers::<T>::get(&who).claimable;
 		assert!(amount >= T::Currency::minimum_balance());
 		#[extrinsic_call]
@@ -166,88 +129,11 @@ mod benchmarks {
 		Ok(())
 	}
 
-	#[benchmark]
-	fn charge() {
-		let (payer, operator) = payer_and_operator::<T>();
-		let c = Charge { operator, payer, receipt: 1, adapter: 1, amount: 1_000_000_000_000, channel: 0, seq: 1, cumulative: big() };
-		#[block]
-		{
-			Pallet::<T>::charge(c).expect("charged");
-		}
-		assert!(Escrows::<T>::contains_key(1));
-	}
 
-	#[benchmark]
-	fn settle(c: Linear<0, { max_c::<T>() }>, a: Linear<0, { max_a::<T>() }>) {
-		charged::<T>(1);
-		// The release slots of the settlement's block are full: it searches the next one.
-		let first = now::<T>() + One::one();
-		let full: BoundedVec<_, T::MaxReleasesPerBlock> =
-			(0..T::MaxReleasesPerBlock::get() as u64).map(|i| 1_000 + i).collect::<Vec<_>>().try_into().unwrap();
-		Releases::<T>::insert(first, full);
-		let s = settlement::<T>(1, c, a);
-		#[block]
-		{
-			Pallet::<T>::settle(s).expect("settled");
-		}
-		assert_eq!(Pending::<T>::get(1).map(|p| p.release_at), Some(first + One::one()));
-	}
 
-	#[benchmark]
-	fn refund_escrowed() {
-		charged::<T>(1);
-		#[block]
-		{
-			Pallet::<T>::refund(1).expect("refunded");
-		}
-		assert!(!Escrows::<T>::contains_key(1));
-	}
 
-	#[benchmark]
-	fn refund_pending(p: Linear<1, { max_c::<T>() }>) {
-		charged::<T>(1);
-		Pallet::<T>::settle(settlement::<T>(1, p, max_a::<T>())).expect("settled");
-		#[block]
-		{
-			Pallet::<T>::refund(1).expect("refunded");
-		}
-		assert!(!Pending::<T>::contains_key(1));
-	}
 
-	#[benchmark]
-	fn release(r: Linear<1, { T::MaxReleasesPerBlock::get() }>) {
-		let (payer, operator) = payer_and_operator::<T>();
-		for receipt in 0..r as u64 {
-			let c = Charge {
-				operator: operator.clone(),
-				payer: payer.clone(),
-				receipt,
-				adapter: 1,
-				amount: 1_000_000_000_000,
-				channel: 0,
-				seq: receipt + 1,
-				cumulative: big(),
-			};
-			Pallet::<T>::charge(c).expect("charged");
-			Pallet::<T>::settle(settlement::<T>(receipt, max_c::<T>(), max_a::<T>())).expect("settled");
-		}
-		let at = now::<T>() + One::one();
-		frame_system::Pallet::<T>::set_block_number(at);
-		#[block]
-		{
-			Pallet::<T>::on_initialize(at);
-		}
-		assert_eq!(Pallet::<T>::owed().pending, 0);
-	}
 
-	#[benchmark]
-	fn on_initialize_idle() {
-		let at = now::<T>() + One::one();
-		#[block]
-		{
-			Pallet::<T>::on_initialize(at);
-		}
-	}
 
 	#[benchmark]
 	fn claim_payout(d: Linear<1, 13>) {

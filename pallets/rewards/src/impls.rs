@@ -1,10 +1,10 @@
-//! The logic behind the calls, the escrow and reward seams, releases and the invariants.
+//! The logic behind the calls, the batch escrow seam and the invariants.
 
-use crate::{pallet::*, types::*, weights::WeightInfo, Owed, LOG_TARGET, RELEASE_SLACK};
+use crate::{pallet::*, types::*, Owed, LOG_TARGET};
 use alloc::vec::Vec;
 use mnemo_primitives::{
 	batch::{self, MerkleProof, Payout},
-	Balance, BatchCharge, BatchEscrow, BatchId, BatchPayout, Charge, PaymentEscrow, ReceiptId, RewardSink, Settlement,
+	Balance, BatchCharge, BatchEscrow, BatchId, BatchPayout,
 };
 use polkadot_sdk::{
 	frame_support::{
@@ -15,7 +15,6 @@ use polkadot_sdk::{
 			fungible::{Inspect, InspectHold, Mutate, MutateHold},
 			tokens::{Fortitude, Precision, Preservation, Restriction},
 		},
-		BoundedVec,
 	},
 	frame_system::{self, pallet_prelude::BlockNumberFor},
 	sp_runtime::{
@@ -28,16 +27,6 @@ impl<B: Default + One> Default for RewardParams<B> {
 	/// The default split, no notice, one-block spend periods (genesis presets set real ones).
 	fn default() -> Self {
 		RewardParams { split: FeeSplit::default(), notice: B::default(), spend_period: B::one() }
-	}
-}
-
-impl<T: Config> From<SplitError> for Error<T> {
-	fn from(e: SplitError) -> Self {
-		match e {
-			SplitError::SharesExceedWhole => Error::SharesExceedWhole,
-			SplitError::DuplicateContribution => Error::DuplicateContribution,
-			SplitError::DuplicateAttestor => Error::DuplicateAttestor,
-		}
 	}
 }
 
@@ -65,13 +54,6 @@ impl<T: Config> Pallet<T> {
 	/// What a payer holds for all its channels together (under [`HoldReason::Channel`]).
 	pub fn held_for_channels(who: &T::AccountId) -> Balance {
 		T::Currency::balance_on_hold(&Self::reason(), who)
-	}
-
-	/// Where the fee of `receipt` is, if it is still held.
-	pub fn funds_of(receipt: ReceiptId) -> Option<ReceiptFunds<T>> {
-		Escrows::<T>::get(receipt)
-			.map(ReceiptFunds::Escrowed)
-			.or_else(|| Pending::<T>::get(receipt).map(ReceiptFunds::Pending))
 	}
 
 	/// The spend period of block `now`.
@@ -200,19 +182,14 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Add `amount` charged in `period` to `payer`'s spend totals, or take it off (a refund).
-	fn record_spend(payer: &T::AccountId, adapter: mnemo_primitives::AdapterId, period: u32, amount: Balance, add: bool) {
-		let apply = |v: &mut Balance| *v = if add { v.saturating_add(amount) } else { v.saturating_sub(amount) };
-		SpentByAdapter::<T>::mutate(payer, adapter, apply);
-		Self::record_spend_total(payer, period, amount, add);
-	}
-
-	/// Add `amount` charged in `period` to `payer`'s total and per-period spend, or take it off.
-	fn record_spend_total(payer: &T::AccountId, period: u32, amount: Balance, add: bool) {
+	/// Add `amount` charged in `period` for `receipts` receipts to `payer`'s total and
+	/// per-period spend, or take it off (a refund).
+	fn record_spend(payer: &T::AccountId, period: u32, amount: Balance, receipts: u32, add: bool) {
 		let apply = |v: &mut Balance| *v = if add { v.saturating_add(amount) } else { v.saturating_sub(amount) };
 		Spent::<T>::mutate(payer, |s| {
 			apply(&mut s.total);
-			s.receipts = if add { s.receipts.saturating_add(1) } else { s.receipts.saturating_sub(1) };
+			let n = u64::from(receipts);
+			s.receipts = if add { s.receipts.saturating_add(n) } else { s.receipts.saturating_sub(n) };
 		});
 		SpentByPeriod::<T>::mutate(payer, |periods| {
 			if let Some((_, v)) = periods.iter_mut().rev().find(|(p, _)| *p == period) {
@@ -260,76 +237,34 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Release the settlements due at `now`. Bounded by `MaxReleasesPerBlock`.
-	pub(crate) fn release_due(now: BlockNumberFor<T>) -> Weight {
-		let due = Releases::<T>::take(now);
-		if due.is_empty() {
-			return T::WeightInfo::on_initialize_idle();
-		}
-		let n = due.len() as u32;
-		for receipt in due {
-			Self::release(receipt, now);
-		}
-		T::WeightInfo::release(n)
-	}
-
-	/// Make the credits of a pending settlement claimable. A refunded one is gone: nothing to do.
-	fn release(receipt: ReceiptId, now: BlockNumberFor<T>) {
-		let Some(p) = Pending::<T>::take(receipt) else { return };
-		for payee in p.payees {
-			let amount = payee.amounts.total();
-			Ledgers::<T>::mutate(&payee.who, |l| {
-				l.pending = l.pending.saturating_sub(amount);
-				l.claimable = l.claimable.saturating_add(amount);
-				l.earned.accrue(&payee.amounts);
-			});
-			RecentCredits::<T>::mutate(&payee.who, |r| {
-				// The oldest credit gives way.
-				let record = CreditRecord { receipt, adapter: p.adapter, amounts: payee.amounts, released_at: now };
-				let _ = r.force_insert_keep_right(r.len(), record);
-			});
-			Self::deposit_event(Event::Credited { who: payee.who, receipt, amount });
-		}
-		for (contribution, amount) in p.contributions {
-			ContributionEarnings::<T>::mutate(contribution, |e| *e = e.saturating_add(amount));
-		}
-		Self::deposit_event(Event::Released { receipt, fee: p.fee });
-	}
-
-	/// What the pallet account owes, summed over all escrows, pending settlements and ledgers.
+	/// What the pallet account owes, summed over all batch escrows, payout books and ledgers.
 	/// Reads the whole of that state: for `try_state`, tests and offchain use, not for calls.
 	pub fn owed() -> Owed {
 		let sum = |it: &mut dyn Iterator<Item = Balance>| it.fold(0u128, |s, x| s.saturating_add(x));
 		Owed {
-			escrowed: sum(&mut Escrows::<T>::iter_values().map(|e| e.amount))
-				.saturating_add(sum(&mut BatchEscrows::<T>::iter_values().map(|e| e.total))),
-			pending: sum(&mut Pending::<T>::iter_values().map(|p| p.fee)),
+			escrowed: sum(&mut BatchEscrows::<T>::iter_values().map(|e| e.total)),
 			claimable: sum(&mut Ledgers::<T>::iter_values().map(|l| l.claimable))
 				.saturating_add(sum(&mut PayoutBooks::<T>::iter_values().map(|p| p.settled.saturating_sub(p.paid)))),
 		}
 	}
 
-	/// The pallet's invariants: the pallet account covers what it owes, every settlement
-	/// credits exactly its fee, is queued for release and is what the ledgers count as pending,
-	/// the channel counts are right, and each payer holds exactly its channels' balances.
+	/// The pallet's invariants: the pallet account covers what it owes, each batch escrow is
+	/// its charges, no operator's payees claimed more than its batches added, the channel counts
+	/// are right, and each payer holds exactly its channels' balances.
 	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
-		let queued: Vec<ReceiptId> = Releases::<T>::iter_values().flat_map(|v| v.into_inner()).collect();
-		for (id, p) in Pending::<T>::iter() {
-			ensure!(!Escrows::<T>::contains_key(id), "a receipt is both escrowed and settled");
-			let credited = p.payees.iter().fold(0u128, |s, x| s.saturating_add(x.amounts.total()));
-			ensure!(credited == p.fee, "a settlement does not credit exactly its fee");
-			ensure!(queued.contains(&id), "a pending settlement is not queued for release");
+		for (batch, e) in BatchEscrows::<T>::iter() {
+			let charged = BatchCharges::<T>::iter_prefix_values(batch).fold(0u128, |s, (_, a, _)| s.saturating_add(a));
+			ensure!(charged == e.total, "a batch escrow is not the sum of its charges");
 		}
-		let mut ledger_pending = 0u128;
+		for book in PayoutBooks::<T>::iter_values() {
+			ensure!(book.paid <= book.settled, "an operator's payees claimed more than its batches added");
+		}
 		for l in Ledgers::<T>::iter_values() {
-			ledger_pending = ledger_pending.saturating_add(l.pending);
 			ensure!(l.refunds <= l.claimable, "refunds exceed what is claimable");
 		}
-		let Owed { escrowed, pending, claimable } = Self::owed();
-		ensure!(ledger_pending == pending, "ledgers' pending credits do not match the settlements");
-		let owed = escrowed.saturating_add(pending).saturating_add(claimable);
+		let Owed { escrowed, claimable } = Self::owed();
 		ensure!(
-			T::Currency::balance(&Self::account_id()) >= owed,
+			T::Currency::balance(&Self::account_id()) >= escrowed.saturating_add(claimable),
 			"the pallet account holds less than it owes"
 		);
 		for (payer, n) in ChannelCount::<T>::iter() {
@@ -385,130 +320,13 @@ impl<T: Config> Pallet<T> {
 	}
 }
 
-impl<T: Config> PaymentEscrow<T::AccountId> for Pallet<T> {
-	fn charge(c: Charge<T::AccountId>) -> Result<(), DispatchError> {
-		ensure!(c.amount > 0, Error::<T>::ZeroAmount);
-		ensure!(
-			!Escrows::<T>::contains_key(c.receipt) && !Pending::<T>::contains_key(c.receipt),
-			Error::<T>::DuplicateReceipt
-		);
-		let now = Self::now();
-		let ch = Self::draw_on_channel(&c.payer, &c.operator, c.channel, c.seq, c.cumulative, c.amount, now)?;
-		let period = Self::period_of(now);
-		Self::record_spend(&c.payer, c.adapter, period, c.amount, true);
-		Escrows::<T>::insert(
-			c.receipt,
-			Escrow {
-				payer: c.payer.clone(),
-				operator: c.operator.clone(),
-				channel: c.channel,
-				adapter: c.adapter,
-				amount: c.amount,
-				period,
-			},
-		);
-		Self::deposit_event(Event::Charged {
-			receipt: c.receipt,
-			payer: c.payer,
-			operator: c.operator,
-			adapter: c.adapter,
-			amount: c.amount,
-			seq: c.seq,
-			spent: ch.spent,
-			balance: ch.balance,
-		});
-		Ok(())
-	}
-
-	fn refund(receipt: ReceiptId) -> Result<Balance, DispatchError> {
-		let (payer, operator, channel, adapter, period, amount, clawed_back) = if let Some(e) = Escrows::<T>::take(receipt) {
-			(e.payer, e.operator, e.channel, e.adapter, e.period, e.amount, false)
-		} else if let Some(p) = Pending::<T>::take(receipt) {
-			for payee in &p.payees {
-				Ledgers::<T>::mutate_exists(&payee.who, |l| {
-					if let Some(ledger) = l {
-						ledger.pending = ledger.pending.saturating_sub(payee.amounts.total());
-						if ledger.is_empty() {
-							*l = None;
-						}
-					}
-				});
-			}
-			(p.payer, p.operator, p.channel, p.adapter, p.period, p.fee, true)
-		} else {
-			return Err(Error::<T>::UnknownReceipt.into());
-		};
-		Self::record_spend(&payer, adapter, period, amount, false);
-		Self::give_back(&payer, &operator, channel, amount);
-		Self::deposit_event(Event::Refunded { receipt, payer, amount, clawed_back });
-		Ok(amount)
-	}
-}
-
-impl<T: Config> RewardSink<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
-	fn settle(s: Settlement<T::AccountId, BlockNumberFor<T>>) -> Result<Balance, DispatchError> {
-		ensure!(s.contributions.len() as u32 <= T::MaxContributions::get(), Error::<T>::TooManyContributions);
-		ensure!(s.attestors.len() as u32 <= T::MaxAttestors::get(), Error::<T>::TooManyAttestors);
-		let escrow = Escrows::<T>::get(s.receipt).ok_or_else(|| {
-			if Pending::<T>::contains_key(s.receipt) {
-				Error::<T>::AlreadySettled
-			} else {
-				Error::<T>::UnknownReceipt
-			}
-		})?;
-		let params = Self::current_params();
-		let split = split_fee(
-			escrow.amount,
-			&params.split,
-			&s.adapter_owner,
-			&T::Treasury::get(),
-			&s.contributions,
-			&s.attestors,
-		)
-		.map_err(Error::<T>::from)?;
-		let payees: BoundedVec<_, MaxPayees<T>> =
-			split.payees.try_into().map_err(|_| Error::<T>::TooManyContributions)?;
-		let contributions: BoundedVec<_, T::MaxContributions> =
-			split.contributions.try_into().map_err(|_| Error::<T>::TooManyContributions)?;
-
-		// The first block from `release_at` (and after this one) with a free release slot.
-		let first = s.release_at.max(Self::now().saturating_add(One::one()));
-		let release_at = (0..RELEASE_SLACK)
-			.map(|i| first.saturating_add(i.into()))
-			.find(|b| Releases::<T>::mutate(b, |q| q.try_push(s.receipt).is_ok()))
-			.ok_or(Error::<T>::ReleaseQueueFull)?;
-
-		for payee in &payees {
-			Ledgers::<T>::mutate(&payee.who, |l| l.pending = l.pending.saturating_add(payee.amounts.total()));
-		}
-		Escrows::<T>::remove(s.receipt);
-		let count = payees.len() as u32;
-		Pending::<T>::insert(
-			s.receipt,
-			PendingSettlement {
-				payer: escrow.payer,
-				operator: escrow.operator,
-				channel: escrow.channel,
-				adapter: escrow.adapter,
-				fee: escrow.amount,
-				period: escrow.period,
-				release_at,
-				payees,
-				contributions,
-			},
-		);
-		Self::deposit_event(Event::Settled { receipt: s.receipt, fee: escrow.amount, payees: count, release_at });
-		Ok(escrow.amount)
-	}
-}
-
 impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 	fn split() -> FeeSplit {
 		Self::current_params().split
 	}
 
 	fn charges(batch: BatchId) -> Vec<(T::AccountId, Balance)> {
-		BatchCharges::<T>::iter_prefix(batch).map(|(payer, (_, amount))| (payer, amount)).collect()
+		BatchCharges::<T>::iter_prefix(batch).map(|(payer, (_, amount, _))| (payer, amount)).collect()
 	}
 
 	fn charge(batch: BatchId, c: BatchCharge<T::AccountId>) -> Result<(), DispatchError> {
@@ -526,8 +344,8 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 		let ch = Self::draw_on_channel(&c.payer, &c.operator, c.channel, c.seq, c.cumulative, c.amount, now)?;
 		escrow.total = escrow.total.saturating_add(c.amount);
 		escrow.payers += 1;
-		Self::record_spend_total(&c.payer, escrow.period, c.amount, true);
-		BatchCharges::<T>::insert(batch, &c.payer, (c.channel, c.amount));
+		Self::record_spend(&c.payer, escrow.period, c.amount, c.receipts, true);
+		BatchCharges::<T>::insert(batch, &c.payer, (c.channel, c.amount, c.receipts));
 		BatchEscrows::<T>::insert(batch, escrow);
 		Self::deposit_event(Event::BatchCharged {
 			batch,
@@ -544,8 +362,8 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError> {
 		let escrow = BatchEscrows::<T>::take(batch).ok_or(Error::<T>::UnknownBatch)?;
 		let mut payers = 0u32;
-		for (payer, (channel, amount)) in BatchCharges::<T>::drain_prefix(batch) {
-			Self::record_spend_total(&payer, escrow.period, amount, false);
+		for (payer, (channel, amount, receipts)) in BatchCharges::<T>::drain_prefix(batch) {
+			Self::record_spend(&payer, escrow.period, amount, receipts, false);
 			Self::give_back(&payer, &escrow.operator, channel, amount);
 			payers += 1;
 		}

@@ -23,10 +23,6 @@ pub(crate) use polkadot_sdk::{frame_support, frame_system, sp_runtime};
 /// Log target of this pallet.
 pub const LOG_TARGET: &str = "runtime::rewards";
 
-/// How many later blocks a settlement may be released in when its own block's release slots
-/// are full.
-pub const RELEASE_SLACK: u32 = 16;
-
 /// How many of an operator's latest settled batches a payout may be proven against: a claim
 /// built on one stays valid while that many more settle.
 pub const RECENT_PAYOUT_ROOTS: u32 = 32;
@@ -46,7 +42,7 @@ pub mod pallet {
 	use frame_system::pallet_prelude::{BlockNumberFor, *};
 	use mnemo_primitives::{
 		batch::{MerkleProof, Payout},
-		AdapterId, Balance, BatchId, ContributionId, ReceiptId,
+		Balance, BatchId,
 	};
 	use sp_runtime::traits::AccountIdConversion;
 
@@ -80,10 +76,7 @@ pub mod pallet {
 		#[pallet::constant]
 		type Treasury: Get<Self::AccountId>;
 
-		/// Most contributions credited by one settlement (attribution's top K).
-		#[pallet::constant]
-		type MaxContributions: Get<u32>;
-		/// Most attestors credited by one settlement.
+		/// Most attestors credited by one batch's settlement.
 		#[pallet::constant]
 		type MaxAttestors: Get<u32>;
 		/// Most channels one payer may have open (one per operator).
@@ -92,12 +85,6 @@ pub mod pallet {
 		/// Smallest deposit a channel is opened with: a channel's storage is not free.
 		#[pallet::constant]
 		type MinChannelDeposit: Get<Balance>;
-		/// Most settlements released in one block.
-		#[pallet::constant]
-		type MaxReleasesPerBlock: Get<u32>;
-		/// How many recent credits an account's explanation keeps (the oldest give way).
-		#[pallet::constant]
-		type MaxRecentCredits: Get<u32>;
 		/// How many spend periods a payer's per-period totals keep (the oldest give way).
 		#[pallet::constant]
 		type MaxSpendPeriods: Get<u32>;
@@ -139,10 +126,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type BatchEscrows<T: Config> = StorageMap<_, Twox64Concat, BatchId, BatchEscrowOf<T>>;
 
-	/// Each batch's charge of each payer: the channel and the amount.
+	/// Each batch's charge of each payer: the channel, the amount and how many receipts.
 	#[pallet::storage]
 	pub type BatchCharges<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, (u64, Balance)>;
+		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, (u64, Balance, u32)>;
 
 	/// Each operator's payouts: its recent settled batches' roots of running totals, what its
 	/// settled batches added to them and what was claimed.
@@ -158,58 +145,14 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type NextChannel<T: Config> = StorageValue<_, u64, ValueQuery>;
 
-	/// Fees charged and held until their receipt settles or is refunded.
-	#[pallet::storage]
-	pub type Escrows<T: Config> = StorageMap<_, Twox64Concat, ReceiptId, Escrow<T>>;
-
-	/// Settled fees whose credits are inside the challenge window.
-	#[pallet::storage]
-	pub type Pending<T: Config> = StorageMap<_, Twox64Concat, ReceiptId, PendingSettlement<T>>;
-
-	/// The settlements each block releases at its start.
-	#[pallet::storage]
-	pub type Releases<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		BlockNumberFor<T>,
-		BoundedVec<ReceiptId, T::MaxReleasesPerBlock>,
-		ValueQuery,
-	>;
-
-	/// Every account's rewards: pending, claimable, claimed, earned by role.
+	/// Every account's rewards outside payout trees (attestors' parts, the treasury's, refunds
+	/// that could not go back): claimable, claimed, earned by role.
 	#[pallet::storage]
 	pub type Ledgers<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, Ledger, ValueQuery>;
-
-	/// Each account's most recent released credits, newest last.
-	#[pallet::storage]
-	pub type RecentCredits<T: Config> = StorageMap<
-		_,
-		Blake2_128Concat,
-		T::AccountId,
-		BoundedVec<CreditRecord<BlockNumberFor<T>>, T::MaxRecentCredits>,
-		ValueQuery,
-	>;
-
-	/// What each contribution has earned its contributor, released credits only.
-	#[pallet::storage]
-	pub type ContributionEarnings<T: Config> =
-		StorageMap<_, Twox64Concat, ContributionId, Balance, ValueQuery>;
 
 	/// Each payer's spending, fees charged and not refunded.
 	#[pallet::storage]
 	pub type Spent<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, SpendTotals, ValueQuery>;
-
-	/// Each payer's spending per adapter.
-	#[pallet::storage]
-	pub type SpentByAdapter<T: Config> = StorageDoubleMap<
-		_,
-		Blake2_128Concat,
-		T::AccountId,
-		Twox64Concat,
-		AdapterId,
-		Balance,
-		ValueQuery,
-	>;
 
 	/// Each payer's spending in its most recent periods: (period, amount), oldest first.
 	#[pallet::storage]
@@ -257,30 +200,6 @@ pub mod pallet {
 		/// The channel is gone: `returned` went back to the payer; `spent` was charged on it in
 		/// all.
 		ChannelClosed { payer: T::AccountId, operator: T::AccountId, returned: Balance, spent: Balance },
-		/// `operator` charged `payer` `amount` for `receipt` (adapter `adapter`) on their
-		/// channel, under the payer's voucher `seq`; it is held in escrow. The channel has
-		/// `spent` in all and `balance` left.
-		Charged {
-			receipt: ReceiptId,
-			payer: T::AccountId,
-			operator: T::AccountId,
-			adapter: AdapterId,
-			amount: Balance,
-			seq: u64,
-			spent: Balance,
-			balance: Balance,
-		},
-		/// The fee of `receipt` was split among `payees` accounts; the credits are pending until
-		/// block `release_at`.
-		Settled { receipt: ReceiptId, fee: Balance, payees: u32, release_at: BlockNumberFor<T> },
-		/// `amount` went back to `payer` for `receipt` (to its channel, or its account once the
-		/// channel is closed); `clawed_back` if it had settled (its pending credits were
-		/// cancelled).
-		Refunded { receipt: ReceiptId, payer: T::AccountId, amount: Balance, clawed_back: bool },
-		/// `who` can now claim `amount` more, earned by `receipt`.
-		Credited { who: T::AccountId, receipt: ReceiptId, amount: Balance },
-		/// The credits of `receipt`, `fee` in all, became claimable.
-		Released { receipt: ReceiptId, fee: Balance },
 		/// `who` received `amount` of rewards.
 		Claimed { who: T::AccountId, amount: Balance },
 		/// Governance set the fee split and periods.
@@ -328,24 +247,10 @@ pub mod pallet {
 		AboveConsent,
 		/// The channel's deposit does not cover the charge.
 		ChannelDepleted,
-		/// The receipt was charged before.
-		DuplicateReceipt,
-		/// No escrowed or pending fee for this receipt (unknown, refunded, or already released).
-		UnknownReceipt,
-		/// The receipt is settled already.
-		AlreadySettled,
-		/// Attribution scores sum to more than 100%.
-		SharesExceedWhole,
-		/// A contribution appears twice in a settlement.
-		DuplicateContribution,
 		/// An attestor appears twice in a settlement.
 		DuplicateAttestor,
-		/// More contributions than `MaxContributions`.
-		TooManyContributions,
 		/// More attestors than `MaxAttestors`.
 		TooManyAttestors,
-		/// The release slots of the next blocks are full; settle again later.
-		ReleaseQueueFull,
 		/// The fee split's parts do not sum to exactly 100%.
 		InvalidSplit,
 		/// The spend period must be at least one block.
@@ -381,11 +286,6 @@ pub mod pallet {
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
-		/// Release the settlements due in this block: their credits become claimable.
-		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
-			Self::release_due(now)
-		}
-
 		#[cfg(feature = "try-runtime")]
 		fn try_state(_: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
 			Self::do_try_state()
@@ -477,7 +377,7 @@ pub mod pallet {
 		}
 
 		/// Set the fee split (its parts summing to exactly 100%), the notice period and the
-		/// spend period. Settlements already made keep their split. `GovernanceOrigin`.
+		/// spend period. `GovernanceOrigin`.
 		/// Emits `ParamsSet`.
 		#[pallet::call_index(8)]
 		#[pallet::weight(T::WeightInfo::set_params())]
@@ -497,36 +397,15 @@ pub mod pallet {
 			Channels::<T>::iter_prefix(&payer).collect()
 		}
 
-		/// An account's rewards: pending, claimable, claimed, and earned by role.
+		/// An account's rewards outside payout trees: claimable, claimed, and earned by role.
 		pub fn ledger(who: T::AccountId) -> Ledger {
 			Ledgers::<T>::get(&who)
-		}
-
-		/// Why an account earned what it earned: its most recent credits, with the receipt that
-		/// caused each, newest last.
-		pub fn recent_credits(who: T::AccountId) -> Vec<CreditRecord<BlockNumberFor<T>>> {
-			RecentCredits::<T>::get(&who).into_inner()
-		}
-
-		/// What each of `contributions` has earned its contributor so far.
-		pub fn contribution_earnings(contributions: Vec<ContributionId>) -> Vec<(ContributionId, Balance)> {
-			contributions.into_iter().map(|c| (c, ContributionEarnings::<T>::get(c))).collect()
-		}
-
-		/// Where the fee of `receipt` is: escrowed, or settled and pending with its payees.
-		pub fn receipt(receipt: ReceiptId) -> Option<ReceiptFunds<T>> {
-			Self::funds_of(receipt)
 		}
 
 		/// A payer's spending: totals, and per period (period index, amount) oldest first.
 		/// Period `p` covers blocks `p × spend_period ..`.
 		pub fn spend(payer: T::AccountId) -> (SpendTotals, Vec<(u32, Balance)>) {
 			(Spent::<T>::get(&payer), SpentByPeriod::<T>::get(&payer).into_inner())
-		}
-
-		/// A payer's spending on each of `adapters`.
-		pub fn spend_by_adapter(payer: T::AccountId, adapters: Vec<AdapterId>) -> Vec<(AdapterId, Balance)> {
-			adapters.into_iter().map(|a| (a, SpentByAdapter::<T>::get(&payer, a))).collect()
 		}
 
 		/// The fee split and periods.
@@ -549,14 +428,12 @@ pub mod pallet {
 	}
 }
 
-/// What the pallet account owes: the sums over escrows, pending settlements and ledgers
-/// (computed by [`Pallet::owed`]).
+/// What the pallet account owes: the sums over batch escrows, payout books and ledgers (computed
+/// by [`Pallet::owed`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Owed {
-	/// Fees charged and not yet settled.
+	/// Batches' charges not yet settled or refunded.
 	pub escrowed: mnemo_primitives::Balance,
-	/// Settled fees whose credits are not yet released.
-	pub pending: mnemo_primitives::Balance,
-	/// Released credits and refunds not yet claimed.
+	/// Settled payouts not yet claimed, and ledgers' claimable amounts.
 	pub claimable: mnemo_primitives::Balance,
 }

@@ -1,19 +1,22 @@
 //! The smallest runtime that runs the pallet: System, Balances and Rewards. Tests play the part
-//! of pallet-attribution by calling the seams directly.
+//! of pallet-attribution by calling the batch escrow directly.
 
 use crate as pallet_rewards;
 use crate::*;
-use mnemo_primitives::{Charge, ContributionShare, PaymentEscrow, ReceiptId, RewardSink, Settlement};
+use mnemo_primitives::{
+	batch::{merkle_proof, merkle_root, MerkleProof, Payout},
+	BatchCharge, BatchEscrow, BatchId, BatchPayout,
+};
 use polkadot_sdk::{
 	frame_support::{
 		self, derive_impl, parameter_types,
-		traits::{ConstU128, ConstU32, Hooks},
+		traits::{ConstU128, ConstU32},
 		PalletId,
 	},
 	frame_system::{self, EnsureRoot},
 	pallet_balances,
 	sp_io::TestExternalities,
-	sp_runtime::{BuildStorage, DispatchError, Perbill},
+	sp_runtime::{BuildStorage, DispatchError},
 };
 
 pub type AccountId = u64;
@@ -59,13 +62,9 @@ pub const FRESH: AccountId = 500;
 pub const START: Balance = 1_000_000;
 pub const NOTICE: u64 = 5;
 pub const PERIOD: u64 = 10;
-pub const WINDOW: u64 = 4;
-pub const MAX_CONTRIBUTIONS: u32 = 4;
 pub const MAX_ATTESTORS: u32 = 3;
 pub const MAX_CHANNELS: u32 = 2;
 pub const MIN_DEPOSIT: Balance = 5;
-pub const MAX_RELEASES: u32 = 2;
-pub const MAX_RECENT: u32 = 3;
 pub const MAX_PERIODS: u32 = 2;
 pub const MAX_BATCH_PAYERS: u32 = 3;
 
@@ -80,12 +79,9 @@ impl pallet_rewards::Config for Test {
 	type GovernanceOrigin = EnsureRoot<AccountId>;
 	type PalletId = RewardsPalletId;
 	type Treasury = Treasury;
-	type MaxContributions = ConstU32<MAX_CONTRIBUTIONS>;
 	type MaxAttestors = ConstU32<MAX_ATTESTORS>;
 	type MaxChannels = ConstU32<MAX_CHANNELS>;
 	type MinChannelDeposit = ConstU128<MIN_DEPOSIT>;
-	type MaxReleasesPerBlock = ConstU32<MAX_RELEASES>;
-	type MaxRecentCredits = ConstU32<MAX_RECENT>;
 	type MaxSpendPeriods = ConstU32<MAX_PERIODS>;
 	type MaxPayersPerBatch = ConstU32<MAX_BATCH_PAYERS>;
 	type WeightInfo = ();
@@ -120,12 +116,10 @@ pub fn build_and_execute(test: impl FnOnce()) {
 	});
 }
 
-/// Advance to block `n`, running the pallet's `on_initialize` on the way.
+/// Advance to block `n`, checking the invariants on the way.
 pub fn run_to(n: u64) {
 	while System::block_number() < n {
-		let next = System::block_number() + 1;
-		System::set_block_number(next);
-		Rewards::on_initialize(next);
+		System::set_block_number(System::block_number() + 1);
 		Rewards::do_try_state().expect("invariants hold");
 	}
 }
@@ -147,18 +141,23 @@ pub fn funded(deposit: Balance) {
 	Rewards::open_channel(RuntimeOrigin::signed(PAYER), OPERATOR, deposit).expect("opened");
 }
 
-/// `OPERATOR` charges `PAYER` `amount` for `receipt` on adapter 7 under the payer's next
+/// `OPERATOR` charges `PAYER` `amount` for one receipt in `batch` under the payer's next
 /// voucher, which consents to any total (the tests of consent use [`charge_with`]).
-pub fn charge(receipt: ReceiptId, amount: Balance) -> Result<(), DispatchError> {
+pub fn charge(batch: BatchId, amount: Balance) -> Result<(), DispatchError> {
 	let seq = channel(PAYER).seq + 1;
-	charge_with(receipt, amount, seq, Balance::MAX)
+	charge_with(batch, amount, seq, Balance::MAX)
 }
 
-/// `OPERATOR` charges `PAYER` `amount` for `receipt` under the voucher `(seq, cumulative)` for
-/// the channel open now.
-pub fn charge_with(receipt: ReceiptId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), DispatchError> {
-	let channel = channel(PAYER).id;
-	Rewards::charge(Charge { operator: OPERATOR, payer: PAYER, receipt, adapter: 7, amount, channel, seq, cumulative })
+/// `OPERATOR` charges `PAYER` `amount` for one receipt in `batch` under the voucher
+/// `(seq, cumulative)` for the channel open now.
+pub fn charge_with(batch: BatchId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), DispatchError> {
+	charge_of(PAYER, batch, amount, seq, cumulative)
+}
+
+/// `OPERATOR` charges `payer` on its channel open now.
+pub fn charge_of(payer: AccountId, batch: BatchId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), DispatchError> {
+	let channel = Channels::<Test>::get(payer, OPERATOR).map_or(0, |c| c.id);
+	<Rewards as BatchEscrow<_>>::charge(batch, BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 1 })
 }
 
 /// `payer`'s channel to `OPERATOR` (a default, empty one if there is none).
@@ -166,20 +165,38 @@ pub fn channel(payer: AccountId) -> Channel<u64> {
 	Channels::<Test>::get(payer, OPERATOR).unwrap_or_default()
 }
 
-pub fn share(contribution: u64, contributor: AccountId, percent: u32) -> ContributionShare<AccountId> {
-	ContributionShare { contribution, contributor, datanet_owner: CURATOR, share: Perbill::from_percent(percent) }
+/// The running payouts of `OPERATOR` after one more batch paying OWNER `amount`: every batch of
+/// these tests pays all its payouts to OWNER.
+pub fn owner_tree(amount: Balance) -> (Payout<AccountId>, MerkleProof, mnemo_primitives::Hash) {
+	let settled = PayoutBooks::<Test>::get(OPERATOR).map_or(0, |b| b.settled);
+	let payout = Payout { who: OWNER, amount: settled + amount };
+	let hashes = [payout.hash()];
+	(payout, merkle_proof(&hashes, 0).expect("one leaf"), merkle_root(&hashes))
 }
 
-/// Settle `receipt`: contributions C1 (60%) and C2 (30%), attestors A1 and A2, released after
-/// the challenge window.
-pub fn settle(receipt: ReceiptId) -> Result<Balance, DispatchError> {
-	Rewards::settle(Settlement {
-		receipt,
-		adapter_owner: OWNER,
-		contributions: vec![share(100, C1, 60), share(101, C2, 30)],
-		attestors: vec![A1, A2],
-		release_at: System::block_number() + WINDOW,
-	})
+/// Settle `batch`: `part` (at most its escrow) to `attestors` equally, the rest to OWNER's
+/// running payout.
+pub fn settle_to(batch: BatchId, attestors: Vec<AccountId>, part: Balance) -> Result<(), DispatchError> {
+	let total = BatchEscrows::<Test>::get(batch).map_or(0, |e| e.total);
+	let part = part.min(total);
+	let (_, _, root) = owner_tree(total - part);
+	<Rewards as BatchEscrow<_>>::settle(batch, BatchPayout { root, count: 1, total: total - part, attestors, attestors_part: part })
+}
+
+/// Settle `batch`: a tenth to A1, A2 and A3, the rest to OWNER's running payout.
+pub fn settle(batch: BatchId) -> Result<(), DispatchError> {
+	let total = BatchEscrows::<Test>::get(batch).map_or(0, |e| e.total);
+	settle_to(batch, vec![A1, A2, A3], total / 10)
+}
+
+/// OWNER claims its running total from OPERATOR's latest settled batch.
+pub fn claim_owner() -> Result<(), DispatchError> {
+	let book = PayoutBooks::<Test>::get(OPERATOR).ok_or(DispatchError::Other("no payouts"))?;
+	let latest = book.roots.last().ok_or(DispatchError::Other("no roots"))?;
+	let payout = Payout { who: OWNER, amount: book.settled };
+	let hashes = [payout.hash()];
+	let proof = merkle_proof(&hashes, 0).expect("one leaf");
+	Rewards::claim_payout(RuntimeOrigin::signed(C2), OPERATOR, latest.batch, payout, proof)
 }
 
 /// A check's outcome as a dispatch result, to compare errors.

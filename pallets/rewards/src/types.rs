@@ -4,12 +4,9 @@
 
 use crate::pallet::Config;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use mnemo_primitives::{AdapterId, Balance, ContributionId, ReceiptId};
+use mnemo_primitives::Balance;
 pub use mnemo_primitives::rewards::*;
-use polkadot_sdk::{
-	frame_support::{pallet_prelude::{ConstU32, Get}, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound},
-	frame_system::pallet_prelude::BlockNumberFor,
-};
+use polkadot_sdk::frame_support::{pallet_prelude::ConstU32, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
 use scale_info::TypeInfo;
 
 pub(crate) type AccountIdOf<T> = <T as polkadot_sdk::frame_system::Config>::AccountId;
@@ -28,18 +25,6 @@ pub struct RewardParams<BlockNumber> {
 	pub notice: BlockNumber,
 	/// Length of a spend-total period, in blocks.
 	pub spend_period: BlockNumber,
-}
-
-/// Most payees of one settlement: each contribution's contributor and datanet owner, each
-/// attestor, the adapter owner and the treasury.
-pub struct MaxPayees<T>(core::marker::PhantomData<T>);
-impl<T: Config> Get<u32> for MaxPayees<T> {
-	fn get() -> u32 {
-		T::MaxContributions::get()
-			.saturating_mul(2)
-			.saturating_add(T::MaxAttestors::get())
-			.saturating_add(2)
-	}
 }
 
 /// A payer's payment channel to one serving operator.
@@ -64,60 +49,15 @@ pub struct Channel<BlockNumber> {
 	pub closes_at: Option<BlockNumber>,
 }
 
-/// A fee held in escrow until its receipt settles or is refunded.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-#[scale_info(skip_type_params(T))]
-pub struct Escrow<T: Config> {
-	pub payer: AccountIdOf<T>,
-	pub operator: AccountIdOf<T>,
-	/// The channel it was charged on (a refund goes back to it while it is open).
-	pub channel: u64,
-	pub adapter: AdapterId,
-	pub amount: Balance,
-	/// The spend period it was charged in.
-	pub period: u32,
-}
-
-/// A settled fee whose credits wait for the challenge window to close.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-#[scale_info(skip_type_params(T))]
-pub struct PendingSettlement<T: Config> {
-	pub payer: AccountIdOf<T>,
-	pub operator: AccountIdOf<T>,
-	/// The channel the fee was charged on.
-	pub channel: u64,
-	pub adapter: AdapterId,
-	pub fee: Balance,
-	/// The spend period the fee was charged in.
-	pub period: u32,
-	/// The block whose initialisation releases the credits.
-	pub release_at: BlockNumberFor<T>,
-	/// Who is credited what.
-	pub payees: BoundedVec<Payee<AccountIdOf<T>>, MaxPayees<T>>,
-	/// What each contribution's contributor is credited.
-	pub contributions: BoundedVec<(ContributionId, Balance), T::MaxContributions>,
-}
-
-/// Where the fee of a receipt is.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, TypeInfo)]
-#[scale_info(skip_type_params(T))]
-pub enum ReceiptFunds<T: Config> {
-	/// Charged and held, waiting for attribution.
-	Escrowed(Escrow<T>),
-	/// Settled; the credits become claimable at `release_at`.
-	Pending(PendingSettlement<T>),
-}
-
 /// An account's rewards.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct Ledger {
-	/// Settled credits still inside their challenge window.
-	pub pending: Balance,
-	/// Released and not yet claimed.
+	/// Credited and not yet claimed.
 	pub claimable: Balance,
 	/// Claimed so far.
 	pub claimed: Balance,
-	/// Everything released to it so far, by role.
+	/// Everything credited to it so far, by role (payouts claimed from operators' trees are
+	/// counted in `claimed` only: a running total does not say by which role).
 	pub earned: RoleAmounts,
 	/// Refunds that could not go back to its credit (its account was gone), claimable too.
 	pub refunds: Balance,
@@ -128,19 +68,6 @@ impl Ledger {
 	pub fn is_empty(&self) -> bool {
 		*self == Ledger::default()
 	}
-}
-
-/// One released credit, to explain an account's earnings.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
-pub struct CreditRecord<BlockNumber> {
-	/// The inference receipt that earned it.
-	pub receipt: ReceiptId,
-	/// The adapter that served it.
-	pub adapter: AdapterId,
-	/// The amounts by role.
-	pub amounts: RoleAmounts,
-	/// When it became claimable.
-	pub released_at: BlockNumber,
 }
 
 /// A payer's spending.

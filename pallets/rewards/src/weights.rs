@@ -25,12 +25,6 @@ pub trait WeightInfo {
 	fn finish_close() -> Weight;
 	fn claim() -> Weight;
 	fn set_params() -> Weight;
-	fn charge() -> Weight;
-	fn settle(c: u32, a: u32) -> Weight;
-	fn refund_escrowed() -> Weight;
-	fn refund_pending(p: u32) -> Weight;
-	fn release(r: u32) -> Weight;
-	fn on_initialize_idle() -> Weight;
 	fn claim_payout(d: u32) -> Weight;
 }
 
@@ -66,38 +60,6 @@ macro_rules! weights {
 		fn set_params() -> Weight {
 			Weight::from_parts(10_000_000, 0).saturating_add($db.writes(1_u64))
 		}
-		fn charge() -> Weight {
-			// Channel, the payer's hold, both balances, escrow, three spend totals, the totals.
-			Weight::from_parts(60_000_000, 8000)
-				.saturating_add($db.reads(10_u64))
-				.saturating_add($db.writes(9_u64))
-		}
-		fn settle(c: u32, a: u32) -> Weight {
-			// The split, a release slot (up to the slack), and each payee's ledger.
-			Weight::from_parts(50_000_000, 10000)
-				.saturating_add(Weight::from_parts(2_000_000, 2600).saturating_mul((2 * c + a).into()))
-				.saturating_add($db.reads(6_u64 + 2 * c as u64 + a as u64))
-				.saturating_add($db.writes(5_u64 + 2 * c as u64 + a as u64))
-		}
-		fn refund_escrowed() -> Weight {
-			Weight::from_parts(50_000_000, 8000)
-				.saturating_add($db.reads(8_u64))
-				.saturating_add($db.writes(8_u64))
-		}
-		fn refund_pending(p: u32) -> Weight {
-			Weight::from_parts(50_000_000, 8000)
-				.saturating_add(Weight::from_parts(1_000_000, 2600).saturating_mul(p.into()))
-				.saturating_add($db.reads(8_u64 + p as u64))
-				.saturating_add($db.writes(8_u64 + p as u64))
-		}
-		fn release(r: u32) -> Weight {
-			// Each settlement at its largest: 42 payees (ledger and recent credits each) and 16
-			// contributions.
-			Weight::from_parts(5_000_000, 1500)
-				.saturating_add(Weight::from_parts(120_000_000, 60_000).saturating_mul(r.into()))
-				.saturating_add($db.reads(2_u64 + 101 * r as u64))
-				.saturating_add($db.writes(2_u64 + 101 * r as u64))
-		}
 		fn claim_payout(d: u32) -> Weight {
 			// The operator's book (32 roots), what the account claimed before, its ledger, both
 			// balances, a hash per level.
@@ -105,9 +67,6 @@ macro_rules! weights {
 				.saturating_add(Weight::from_parts(30_000, 0).saturating_mul(d.into()))
 				.saturating_add($db.reads(5_u64))
 				.saturating_add($db.writes(5_u64))
-		}
-		fn on_initialize_idle() -> Weight {
-			Weight::from_parts(3_000_000, 1500).saturating_add($db.reads(1_u64)).saturating_add($db.writes(1_u64))
 		}
 	};
 }

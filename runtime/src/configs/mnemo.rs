@@ -129,17 +129,11 @@ impl pallet_rewards::Config for Runtime {
 	type GovernanceOrigin = GovernanceOrRoot;
 	type PalletId = RewardsPalletId;
 	type Treasury = TreasuryAccount;
-	// Attribution's top K and quorum bounds: a settlement credits at most 2·16 + 8 + 2 accounts.
-	type MaxContributions = ConstU32<16>;
+	// Attribution's largest panel: a batch's attestors' part is shared among at most 8.
 	type MaxAttestors = ConstU32<8>;
 	type MaxChannels = ConstU32<32>;
 	// A hundredth of a MNEMO: a channel's storage is not free.
 	type MinChannelDeposit = ConstU128<{ UNIT / 100 }>;
-	// Releasing is mandatory work at the start of a block: 6 of the largest settlements fit in
-	// the 5% of a block reserved for `on_initialize` (checked by a runtime test). More settling
-	// at once wait up to 16 blocks; beyond that `settle` refuses and attribution retries.
-	type MaxReleasesPerBlock = ConstU32<6>;
-	type MaxRecentCredits = ConstU32<32>;
 	type MaxSpendPeriods = ConstU32<30>;
 	type MaxPayersPerBatch = ConstU32<256>;
 	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;
@@ -174,6 +168,7 @@ impl frame_support::traits::Randomness<crate::Hash, BlockNumber> for RelayRandom
 }
 
 impl pallet_attribution::Config for Runtime {
+	type Time = crate::Timestamp;
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type AttestorId = pallet_attribution::AttestorKey;

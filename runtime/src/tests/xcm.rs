@@ -533,7 +533,7 @@ fn a_sibling_opens_a_payment_channel_to_an_operator_over_xcm() {
 		]),
 	);
 	mnemo.execute_with(|| {
-		use mnemo_primitives::{Charge, PaymentEscrow};
+		use mnemo_primitives::{BatchCharge, BatchEscrow};
 		assert_eq!(Rewards::held_for_channels(&sovereign), 55 * UNIT);
 		let channel = pallet_rewards::Channels::<Runtime>::get(&sovereign, bob()).expect("opened");
 		assert_eq!(channel.balance, 55 * UNIT);
@@ -541,8 +541,8 @@ fn a_sibling_opens_a_payment_channel_to_an_operator_over_xcm() {
 			pallet_rewards::Event::ChannelOpened { payer: sovereign.clone(), operator: bob(), channel: 0, deposit: 50 * UNIT }.into(),
 		);
 		// The operator can now charge the sibling's inferences.
-		let charge = Charge { operator: bob(), payer: sovereign.clone(), receipt: 1, adapter: 0, amount: UNIT, channel: 0, seq: 1, cumulative: UNIT };
-		assert_ok!(Rewards::charge(charge));
+		let charge = BatchCharge { operator: bob(), payer: sovereign.clone(), amount: UNIT, channel: 0, seq: 1, cumulative: UNIT, receipts: 1 };
+		assert_ok!(<Rewards as BatchEscrow<_>>::charge(0, charge));
 		assert_eq!(Rewards::held_for_channels(&sovereign), 54 * UNIT);
 		Rewards::do_try_state().unwrap();
 	});

@@ -97,6 +97,34 @@ fn a_batch_is_charged_all_or_nothing_and_sampled_after_its_commitment() {
 }
 
 #[test]
+fn each_payers_charge_is_written_to_its_spend_log_in_the_offchain_index() {
+	let mut ext = new_test_ext();
+	ext.register_extension(polkadot_sdk::sp_keystore::KeystoreExt::new(polkadot_sdk::sp_keystore::testing::MemoryKeystore::new()));
+	let h = ext.execute_with(|| {
+		setup();
+		assert_ok!(submit_on(None));
+		let first = header(&leaves());
+		run_to_block(2);
+		assert_ok!(submit_on(Some(0)));
+		first
+	});
+	ext.persist_offchain_overlay();
+	let db = ext.offchain_db();
+	let read = |payer: AccountId, n: u64| {
+		db.get(&mnemo_primitives::offchain_keys::spend_log(&payer, n))
+			.map(|v| <mnemo_primitives::SpendEntry<AccountId, u64, H256> as codec::Decode>::decode(&mut &v[..]).unwrap())
+	};
+	// PAYER's five receipts open each batch, PAYER2's three follow.
+	let first = read(PAYER, 0).expect("PAYER's first entry");
+	assert_eq!((first.batch, first.operator, first.receipts, first.first_leaf, first.amount, first.seq), (0, OPERATOR, 5, 0, 25, 5));
+	assert_eq!((first.blob, first.root, first.block, first.moment_ms), (h.blob, h.root, 1, 1_700_000_006_000));
+	assert_eq!(read(PAYER, 1).map(|e| (e.batch, e.block)), Some((1, 2)));
+	assert!(read(PAYER, 2).is_none());
+	let other = read(PAYER2, 0).expect("PAYER2's first entry");
+	assert_eq!((other.receipts, other.first_leaf, other.amount, other.seq), (3, 5, 15, 3));
+}
+
+#[test]
 fn a_batch_that_does_not_add_up_or_whose_payer_did_not_sign_charges_nobody() {
 	build_and_execute(|| {
 		setup();
@@ -306,6 +334,21 @@ fn a_refunded_batch_takes_the_batches_built_on_it_with_it() {
 		)));
 		assert_eq!(Operators::<Test>::get(OPERATOR), bond);
 		assert_eq!(OperatorBatches::<Test>::get(OPERATOR).pending.into_inner(), vec![2]);
+	});
+}
+
+#[test]
+fn an_operator_cannot_take_its_bond_back_while_a_batch_is_in_flight() {
+	build_and_execute(|| {
+		setup();
+		// The attack: submit a batch, then leave with the bond before the sample is drawn, so
+		// that a fraud found later has nothing to slash.
+		assert_ok!(submit_on(None));
+		assert_noop!(Attribution::unregister_operator(RuntimeOrigin::signed(OPERATOR)), Error::<Test>::BatchesInFlight);
+		// Not opened: refunded and slashed; with nothing in flight it may leave with what is left.
+		run_to_block(6);
+		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND / 2));
+		assert_ok!(Attribution::unregister_operator(RuntimeOrigin::signed(OPERATOR)));
 	});
 }
 

@@ -2,7 +2,7 @@
 //! each charge checks it (the voucher's `seq` and `cumulative`), each attack refused.
 
 use crate::{mock::*, *};
-use mnemo_primitives::{Charge, PaymentEscrow};
+use mnemo_primitives::{BatchCharge, BatchEscrow};
 use polkadot_sdk::frame_support::assert_ok;
 
 fn open(operator: AccountId, deposit: Balance) -> Result<(), polkadot_sdk::sp_runtime::DispatchError> {
@@ -55,18 +55,17 @@ fn a_charge_moves_the_fee_into_escrow_and_counts_it_on_the_channel() {
 		assert_ok!(charge_with(1, 400, 1, 500));
 		assert_eq!(
 			last_event(),
-			Event::Charged { receipt: 1, payer: PAYER, operator: OPERATOR, adapter: 7, amount: 400, seq: 1, spent: 400, balance: 600 }
+			Event::BatchCharged { batch: 1, payer: PAYER, operator: OPERATOR, amount: 400, seq: 1, spent: 400, balance: 600 }
 		);
 		assert_eq!(channel(PAYER), Channel { id: 0, balance: 600, spent: 400, seq: 1, closes_at: None });
 		assert_eq!(held(PAYER), 600);
 		assert_eq!(free(account), before + 400);
 		assert_eq!(
-			Rewards::receipt(1),
-			Some(ReceiptFunds::Escrowed(Escrow { payer: PAYER, operator: OPERATOR, channel: 0, adapter: 7, amount: 400, period: 0 }))
+			BatchEscrows::<Test>::get(1),
+			Some(BatchEscrowOf::<Test> { operator: OPERATOR, total: 400, payers: 1, period: 0 })
 		);
-		assert_eq!(Rewards::owed(), Owed { escrowed: 400, pending: 0, claimable: 0 });
+		assert_eq!(Rewards::owed(), Owed { escrowed: 400, claimable: 0 });
 		assert_eq!(Rewards::spend(PAYER), (SpendTotals { total: 400, receipts: 1 }, vec![(0, 400)]));
-		assert_eq!(Rewards::spend_by_adapter(PAYER, vec![7, 8]), vec![(7, 400), (8, 0)]);
 	});
 }
 
@@ -83,7 +82,7 @@ fn an_operator_cannot_charge_beyond_the_payers_cumulative_consent() {
 		assert_eq!(e(charge_with(3, 1, 3, 200)), err(Error::AboveConsent));
 		assert_eq!(channel(PAYER).spent, 200);
 		assert_eq!(Rewards::spend(PAYER).0, SpendTotals { total: 200, receipts: 2 });
-		assert!(events().iter().filter(|e| matches!(e, Event::Charged { .. })).count() == 2);
+		assert!(events().iter().filter(|e| matches!(e, Event::BatchCharged { .. })).count() == 2);
 	});
 }
 
@@ -98,8 +97,8 @@ fn a_replayed_or_stale_voucher_is_refused() {
 		assert_eq!(e(charge_with(2, 10, 4, 1_000)), err(Error::StaleVoucher));
 		assert_ok!(charge_with(2, 10, 6, 1_000));
 		assert_eq!(channel(PAYER).seq, 6);
-		// The same receipt twice is refused whatever the voucher.
-		assert_eq!(e(charge_with(2, 10, 7, 1_000)), err(Error::DuplicateReceipt));
+		// The same payer twice in one batch is refused whatever the voucher.
+		assert_eq!(e(charge_with(2, 10, 7, 1_000)), err(Error::DuplicateCharge));
 		assert_eq!(channel(PAYER), Channel { id: 0, balance: 9_980, spent: 20, seq: 6, closes_at: None });
 	});
 }
@@ -112,19 +111,16 @@ fn charges_are_refused_individually_and_change_nothing() {
 		// Past the deposit.
 		assert_eq!(e(charge(1, 501)), err(Error::ChannelDepleted));
 		// Another operator, or another payer, has no channel.
-		let other = Charge { operator: OWNER, payer: PAYER, receipt: 1, adapter: 7, amount: 1, channel: 0, seq: 1, cumulative: 10 };
-		assert_eq!(e(Rewards::charge(other)), err(Error::NoChannel));
-		let other = Charge { operator: OPERATOR, payer: C1, receipt: 1, adapter: 7, amount: 1, channel: 0, seq: 1, cumulative: 10 };
-		assert_eq!(e(Rewards::charge(other)), err(Error::NoChannel));
-		assert!(events().iter().all(|e| !matches!(e, Event::Charged { .. })));
+		let other = BatchCharge { operator: OWNER, payer: PAYER, amount: 1, channel: 0, seq: 1, cumulative: 10, receipts: 1 };
+		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(1, other)), err(Error::NoChannel));
+		assert_eq!(e(charge_of(C1, 1, 1, 1, 10)), err(Error::NoChannel));
+		assert!(events().iter().all(|e| !matches!(e, Event::BatchCharged { .. })));
+		assert_eq!(BatchEscrows::<Test>::get(1), None, "nothing held for a charge refused");
 		assert_eq!(channel(PAYER), Channel { id: 0, balance: 500, spent: 0, seq: 0, closes_at: None });
 		assert_ok!(charge(1, 300));
 		assert_ok!(charge(2, 200));
 		assert_eq!(e(charge(3, 1)), err(Error::ChannelDepleted));
-		assert_eq!(e(charge(2, 1)), err(Error::DuplicateReceipt));
-		// A settled receipt is still a duplicate.
-		assert_ok!(settle(1));
-		assert_eq!(e(charge(1, 1)), err(Error::DuplicateReceipt));
+		assert_eq!(e(charge(2, 1)), err(Error::DuplicateCharge));
 		assert_eq!(Rewards::spend(PAYER).0, SpendTotals { total: 500, receipts: 2 });
 	});
 }
@@ -182,33 +178,32 @@ fn a_voucher_for_a_closed_channel_is_void_on_the_next_one() {
 		assert_eq!(channel(PAYER).id, 1);
 		// The attack: a voucher the payer signed for the old channel (seq 2, consent 500) is
 		// charged on the new one.
-		let old = Charge { operator: OPERATOR, payer: PAYER, receipt: 2, adapter: 7, amount: 100, channel: 0, seq: 2, cumulative: 500 };
-		assert_eq!(e(Rewards::charge(old)), err(Error::WrongChannel));
-		// A refund of the old channel's receipt goes to the payer's account, not into the new
+		let old = BatchCharge { operator: OPERATOR, payer: PAYER, amount: 100, channel: 0, seq: 2, cumulative: 500, receipts: 1 };
+		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(2, old)), err(Error::WrongChannel));
+		// A refund of the old channel's batch goes to the payer's account, not into the new
 		// channel (where it would lower `spent` below what the new vouchers consented to).
 		let before = free(PAYER);
-		assert_eq!(Rewards::refund(1), Ok(100));
+		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(100));
 		assert_eq!(free(PAYER), before + 100);
 		assert_eq!(channel(PAYER), Channel { id: 1, balance: 1_000, spent: 0, seq: 0, closes_at: None });
 	});
 }
 
 #[test]
-fn an_unsettled_receipt_is_refunded_to_its_channel() {
+fn an_unsettled_batch_is_refunded_to_its_channel() {
 	build_and_execute(|| {
 		funded(1_000);
 		assert_ok!(charge_with(1, 400, 1, 1_000));
 		assert_ok!(charge_with(2, 100, 2, 1_000));
-		assert_eq!(Rewards::refund(1), Ok(400));
-		assert_eq!(last_event(), Event::Refunded { receipt: 1, payer: PAYER, amount: 400, clawed_back: false });
+		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(400));
+		assert_eq!(last_event(), Event::BatchRefunded { batch: 1, payers: 1, amount: 400 });
 		// Back in the channel and off its total: the payer's consent covers it again.
 		assert_eq!(channel(PAYER), Channel { id: 0, balance: 900, spent: 100, seq: 2, closes_at: None });
 		assert_eq!(held(PAYER), 900);
-		assert_eq!(Rewards::receipt(1), None);
+		assert_eq!(BatchEscrows::<Test>::get(1), None);
 		assert_eq!(Rewards::spend(PAYER), (SpendTotals { total: 100, receipts: 1 }, vec![(0, 100)]));
-		assert_eq!(Rewards::spend_by_adapter(PAYER, vec![7]), vec![(7, 100)]);
-		assert_eq!(e(Rewards::refund(1)), err(Error::UnknownReceipt));
-		assert_eq!(e(settle(1)), err(Error::UnknownReceipt));
+		assert_eq!(e(<Rewards as BatchEscrow<_>>::refund(1)), err(Error::UnknownBatch));
+		assert_eq!(e(settle(1)), err(Error::UnknownBatch));
 		assert_ok!(charge_with(3, 900, 3, 1_000));
 	});
 }
@@ -222,7 +217,7 @@ fn a_refund_after_the_channel_closed_goes_to_the_payers_account() {
 		run_to(1 + NOTICE);
 		assert_ok!(Rewards::finish_close(RuntimeOrigin::signed(PAYER), PAYER, OPERATOR));
 		let before = free(PAYER);
-		assert_eq!(Rewards::refund(1), Ok(400));
+		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(400));
 		assert_eq!(free(PAYER), before + 400);
 		assert_eq!(held(PAYER), 0);
 	});
@@ -233,12 +228,12 @@ fn a_refund_to_an_account_that_is_gone_becomes_claimable() {
 	build_and_execute(|| {
 		assert_ok!(Balances::transfer_allow_death(RuntimeOrigin::signed(C1), FRESH, 500));
 		assert_ok!(Rewards::open_channel(RuntimeOrigin::signed(FRESH), OPERATOR, 5));
-		assert_ok!(Rewards::charge(Charge { operator: OPERATOR, payer: FRESH, receipt: 1, adapter: 7, amount: 5, channel: 0, seq: 1, cumulative: 5 }));
+		assert_ok!(charge_of(FRESH, 1, 5, 1, 5));
 		// With its channel spent, the payer empties its account, which is reaped.
 		assert_ok!(Balances::transfer_all(RuntimeOrigin::signed(FRESH), C1, false));
 		assert!(!System::account_exists(&FRESH));
 		// 5 is below the existential deposit: it cannot go back on hold, so it is claimable.
-		assert_eq!(Rewards::refund(1), Ok(5));
+		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(5));
 		assert_eq!(held(FRESH), 0);
 		assert_eq!(Channels::<Test>::get(FRESH, OPERATOR).map(|c| (c.balance, c.spent)), Some((0, 5)));
 		assert_eq!((ledger(FRESH).claimable, ledger(FRESH).refunds), (5, 5));

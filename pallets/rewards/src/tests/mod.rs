@@ -5,4 +5,3 @@ mod channels;
 mod claims;
 mod conservation;
 mod params;
-mod settle;
