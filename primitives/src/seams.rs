@@ -125,6 +125,8 @@ pub struct BatchPayout<AccountId> {
 	/// The root of the batch's tree of its operator's running payouts
 	/// (`mnemo_primitives::batch::Payout` leaves).
 	pub root: crate::Hash,
+	/// The batch's blob, where the tree's leaves are (for payees to build their proofs).
+	pub blob: crate::ContentHash,
 	/// How many payouts (accounts) the tree has.
 	pub count: u32,
 	/// What the batch adds to them: its fees less the attestors' part.

@@ -554,6 +554,7 @@ impl<T: Config> Pallet<T> {
 		}
 		let payout = mnemo_primitives::BatchPayout {
 			root: b.header.payouts_root,
+			blob: b.header.blob,
 			count: b.header.payouts_count,
 			total: b.header.payouts_total,
 			attestors: b.panel.to_vec(),

@@ -56,7 +56,7 @@ fn settled_into<T: Config>(owner: &T::AccountId, fee: Balance) {
 	let (payer, operator) = payer_and_operator::<T>();
 	let charge = BatchCharge { operator, payer, channel: 0, seq: 1, cumulative: big(), amount: fee, receipts: 1 };
 	<Pallet<T> as BatchEscrow<_>>::charge(1, charge).expect("charged");
-	let payout = BatchPayout { root: Default::default(), count: 0, total: 0, attestors: alloc::vec![owner.clone()], attestors_part: fee };
+	let payout = BatchPayout { root: Default::default(), blob: Default::default(), count: 0, total: 0, attestors: alloc::vec![owner.clone()], attestors_part: fee };
 	<Pallet<T> as BatchEscrow<_>>::settle(1, payout).expect("settled");
 }
 
@@ -150,9 +150,9 @@ mod benchmarks {
 		T::Currency::set_balance(&pot, T::Currency::minimum_balance().max(1) + total);
 		let operator: T::AccountId = account("operator", 0, 0);
 		let mut roots: Vec<PayoutRoot> =
-			(0..RECENT_PAYOUT_ROOTS as u64 - 1).map(|b| PayoutRoot { batch: b, root: Default::default(), count: 1 }).collect();
+			(0..RECENT_PAYOUT_ROOTS as u64 - 1).map(|b| PayoutRoot { batch: b, root: Default::default(), blob: Default::default(), count: 1 }).collect();
 		let last_batch = RECENT_PAYOUT_ROOTS as u64 - 1;
-		roots.push(PayoutRoot { batch: last_batch, root: merkle_root(&hashes), count: n });
+		roots.push(PayoutRoot { batch: last_batch, root: merkle_root(&hashes), blob: Default::default(), count: n });
 		PayoutBooks::<T>::insert(&operator, PayoutBook { roots: BoundedVec::truncate_from(roots), settled: total, paid: 0 });
 		let last = payouts[(n - 1) as usize].clone();
 		let before = T::Currency::minimum_balance().max(1);

@@ -404,7 +404,7 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 			if book.roots.is_full() {
 				book.roots.remove(0);
 			}
-			let _ = book.roots.try_push(PayoutRoot { batch, root: p.root, count: p.count });
+			let _ = book.roots.try_push(PayoutRoot { batch, root: p.root, blob: p.blob, count: p.count });
 			book.settled = book.settled.saturating_add(p.total);
 		});
 		Self::deposit_event(Event::BatchSettled {

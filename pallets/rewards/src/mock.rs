@@ -180,7 +180,7 @@ pub fn settle_to(batch: BatchId, attestors: Vec<AccountId>, part: Balance) -> Re
 	let total = BatchEscrows::<Test>::get(batch).map_or(0, |e| e.total);
 	let part = part.min(total);
 	let (_, _, root) = owner_tree(total - part);
-	<Rewards as BatchEscrow<_>>::settle(batch, BatchPayout { root, count: 1, total: total - part, attestors, attestors_part: part })
+	<Rewards as BatchEscrow<_>>::settle(batch, BatchPayout { root, blob: Default::default(), count: 1, total: total - part, attestors, attestors_part: part })
 }
 
 /// Settle `batch`: a tenth to A1, A2 and A3, the rest to OWNER's running payout.

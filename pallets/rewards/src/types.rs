@@ -98,6 +98,8 @@ pub struct BatchEscrowOf<T: Config> {
 pub struct PayoutRoot {
 	pub batch: mnemo_primitives::BatchId,
 	pub root: mnemo_primitives::Hash,
+	/// The batch's blob: the tree's leaves are its payouts.
+	pub blob: mnemo_primitives::ContentHash,
 	/// How many leaves (accounts) the tree has.
 	pub count: u32,
 }

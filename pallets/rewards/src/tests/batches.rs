@@ -39,7 +39,7 @@ fn tree() -> (Vec<Payout<AccountId>>, Vec<H256>, H256) {
 }
 
 fn settle_as(batch: u64, root: H256, count: u32, total: Balance, attestors: Vec<AccountId>, attestors_part: Balance) -> Result<(), polkadot_sdk::sp_runtime::DispatchError> {
-	<Rewards as BatchEscrow<_>>::settle(batch, BatchPayout { root, count, total, attestors, attestors_part })
+	<Rewards as BatchEscrow<_>>::settle(batch, BatchPayout { root, blob: Default::default(), count, total, attestors, attestors_part })
 }
 
 fn settle(attestors: Vec<AccountId>) -> Result<(), polkadot_sdk::sp_runtime::DispatchError> {
