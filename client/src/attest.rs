@@ -1,19 +1,15 @@
 //! An attestor outside the node: what the attribution pallet's attestor worker reads and submits,
-//! built here in the runtime's layout. It reads an attestor's assignments, a receipt and its
-//! phase, a report and the pallet's parameters; it builds `commit_report` and `reveal_report`
-//! signed by the attestor key, and submits them as the worker does: authorized transactions (a
-//! v5 general extrinsic, no signer account, no nonce, no fee).
+//! built here in the runtime's layout. It reads the batches whose panels an attestor sits on,
+//! its report on one and the pallet's parameters; it builds `commit_batch_report` and
+//! `reveal_batch_report` signed by the attestor key, and submits them as the worker does:
+//! authorized transactions (a v5 general extrinsic, no signer account, no nonce, no fee).
 //!
 //! `mnemo-demo --faults` runs a dishonest attestor on it; an operator whose attestor node is down
 //! could report with it by hand. The chain checks every report the same way either way.
 
-use crate::{
-	blake2_128_concat, map_key, storage_prefix, twox_64_concat, Client, Error, Result, Signer, ATTRIBUTION_PALLET,
-};
+use crate::{blake2_128_concat, storage_prefix, twox_64_concat, Client, Error, Result, Signer, ATTRIBUTION_PALLET};
 use codec::{Compact, Decode, Encode};
-use mnemo_primitives::{
-	AccountId, AdapterId, Balance, BlockNumber, ContentHash, ContributionId, ReceiptId, RequestId,
-};
+use mnemo_primitives::{AccountId, Balance, BatchId, BlockNumber, ContentHash, ContributionId};
 use polkadot_sdk::{
 	sp_core::{crypto::Pair as _, H256},
 	sp_crypto_hashing::blake2_256,
@@ -46,100 +42,62 @@ pub struct Params {
 	pub max_voucher_lifetime: BlockNumber,
 }
 
-/// Where a receipt is (the pallet's `Phase`; a refund's reason as its index).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum Phase {
-	Commit {
-		until: BlockNumber,
-	},
-	Reveal {
-		until: BlockNumber,
-	},
-	Settled {
-		at: BlockNumber,
-		release_at: BlockNumber,
-	},
-	Refunded {
-		at: BlockNumber,
-		why: u8,
-	},
+/// A panel attestor's report on one sampled leaf (the pallet's `SampleReport`).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SampleReport {
+	/// Prompt and generated tokens, counted from the transcript.
+	pub tokens: u32,
+	/// The engine's digest of its attribution inputs.
+	pub digest: ContentHash,
+	/// Ascending by contribution, no zeros, summing to at most 100%.
+	pub scores: Vec<Score>,
 }
 
-/// An inference receipt (the pallet's `Receipt`, same fields, same order).
+/// A panel attestor's report on a batch, once committed (the pallet's `BatchReport`).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Receipt {
-	pub operator: AccountId,
-	pub payer: AccountId,
-	pub request: RequestId,
-	pub adapter: AdapterId,
-	pub input_tokens: u32,
-	pub output_tokens: u32,
-	pub transcript: ContentHash,
-	pub fee: Balance,
-	pub recorded_at: BlockNumber,
-	pub voucher_expires_at: BlockNumber,
-	pub assigned: Vec<AccountId>,
-	pub phase: Phase,
-}
-
-/// One attestor's report on a receipt: its commitment and, once revealed, digest and scores.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Report {
+pub struct BatchReport {
 	pub commitment: [u8; 32],
-	pub revealed: Option<(ContentHash, Vec<Score>)>,
+	pub revealed: Option<(Vec<SampleReport>, bool)>,
 }
 
-/// `commit_report`'s payload, signed by the attestor key.
+/// `commit_batch_report`'s payload, signed by the attestor key.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Commit {
-	pub receipt: ReceiptId,
+pub struct BatchCommit {
+	pub batch: BatchId,
 	/// The attestor key (sr25519 public key).
 	pub key: [u8; 32],
 	pub commitment: [u8; 32],
 }
 
-/// `reveal_report`'s payload, signed by the attestor key.
+/// `reveal_batch_report`'s payload, signed by the attestor key.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Reveal {
-	pub receipt: ReceiptId,
+pub struct BatchReveal {
+	pub batch: BatchId,
 	pub key: [u8; 32],
-	pub digest: ContentHash,
-	/// Ascending by contribution, no zeros, summing to at most 100%.
-	pub scores: Vec<Score>,
+	/// One per sampled leaf, in the sample's order.
+	pub reports: Vec<SampleReport>,
+	/// Whether the batch's totals and payouts add up.
+	pub totals_ok: bool,
 	pub salt: [u8; 32],
 }
 
-/// What an attestor commits to (the pallet's `commitment`): blake2-256 of the domain tag, the
-/// receipt, the attestor's account, the digest, the scores and the salt.
-pub fn commitment(
-	receipt: ReceiptId,
-	attestor: &AccountId,
-	digest: &ContentHash,
-	scores: &[Score],
-	salt: &[u8; 32],
-) -> [u8; 32] {
-	(
-		b"mnemo/attribution/commit",
-		receipt,
-		attestor,
-		digest,
-		scores,
-		salt,
-	)
-		.using_encoded(blake2_256)
+/// What a panel attestor commits to (the pallet's `batch_commitment`): blake2-256 of the domain
+/// tag, the batch, the attestor's account, the reports, the verdict on the totals and the salt.
+pub fn batch_commitment(batch: BatchId, attestor: &AccountId, reports: &[SampleReport], totals_ok: bool, salt: &[u8; 32]) -> [u8; 32] {
+	(b"mnemo/attribution/batch-commit", batch, attestor, reports, totals_ok, salt).using_encoded(blake2_256)
 }
 
-/// `Attribution::commit_report(commit, signature)`, signed by `key` (the attestor key).
-pub fn commit_report_call(commit: &Commit, key: &Signer) -> Vec<u8> {
-	let mut c = vec![ATTRIBUTION_PALLET, 5];
+/// `Attribution::commit_batch_report(commit, signature)`, signed by `key` (the attestor key).
+pub fn commit_batch_report_call(commit: &BatchCommit, key: &Signer) -> Vec<u8> {
+	let mut c = vec![ATTRIBUTION_PALLET, 13];
 	commit.encode_to(&mut c);
 	key.pair().sign(&commit.encode()).encode_to(&mut c);
 	c
 }
 
-/// `Attribution::reveal_report(reveal, signature)`, signed by `key`.
-pub fn reveal_report_call(reveal: &Reveal, key: &Signer) -> Vec<u8> {
-	let mut c = vec![ATTRIBUTION_PALLET, 6];
+/// `Attribution::reveal_batch_report(reveal, signature)`, signed by `key`.
+pub fn reveal_batch_report_call(reveal: &BatchReveal, key: &Signer) -> Vec<u8> {
+	let mut c = vec![ATTRIBUTION_PALLET, 14];
 	reveal.encode_to(&mut c);
 	key.pair().sign(&reveal.encode()).encode_to(&mut c);
 	c
@@ -195,49 +153,32 @@ impl Client {
 		self.storage_value(&storage_prefix("Attribution", "CurrentParams"))
 	}
 
-	/// A receipt, while it is in state.
-	pub fn receipt(&self, id: ReceiptId) -> Result<Option<Receipt>> {
-		let mut k = storage_prefix("Attribution", "Receipts");
-		twox_64_concat(&id, &mut k);
-		self.storage_value(&k)
-	}
-
-	/// `attestor`'s report on receipt `id`, once committed.
-	pub fn report(&self, id: ReceiptId, attestor: &AccountId) -> Result<Option<Report>> {
-		let mut k = storage_prefix("Attribution", "Reports");
+	/// `attestor`'s report on batch `id`, once committed.
+	pub fn batch_report(&self, id: BatchId, attestor: &AccountId) -> Result<Option<BatchReport>> {
+		let mut k = storage_prefix("Attribution", "BatchReports");
 		twox_64_concat(&id, &mut k);
 		blake2_128_concat(attestor, &mut k);
 		self.storage_value(&k)
 	}
 
-	/// The receipts `attestor` is assigned to and has not revealed yet (at most 1,000).
-	pub fn assignments(&self, attestor: &AccountId) -> Result<Vec<ReceiptId>> {
-		let p = map_key("Attribution", "Assignments", attestor);
-		let v = self.call(
-			"state_getKeysPaged",
-			serde_json::json!([format!("0x{}", hex::encode(&p)), 1000]),
-		)?;
-		let keys = v.as_array().ok_or_else(|| Error::Decode {
-			method: "state_getKeysPaged".into(),
-			msg: v.to_string(),
-		})?;
-		let mut out = Vec::new();
-		for k in keys {
-			let bytes = self
-				.hex_result("state_getKeysPaged", k)?
-				.unwrap_or_default();
-			// The prefix, then twox64(id) ++ id.
-			let id = bytes
-				.get(p.len() + 8..)
-				.and_then(|mut rest| ReceiptId::decode(&mut rest).ok())
-				.ok_or_else(|| Error::Decode {
-					method: "state_getKeysPaged".into(),
-					msg: format!("not an Assignments key: 0x{}", hex::encode(&bytes)),
-				})?;
-			out.push(id);
-		}
-		Ok(out)
+	/// The batches whose panels `attestor` sits on that await its commitment or reveal (the
+	/// pallet's `attestor` view function; empty if it is not an attestor).
+	pub fn panels(&self, attestor: &AccountId) -> Result<Vec<BatchId>> {
+		let v: Option<(AttestorRecord, Vec<BatchId>)> =
+			self.view("Attribution", "attestor(T::AccountId) -> Option<(Attestor<T>, Vec<BatchId>)>", attestor)?;
+		Ok(v.map(|(_, b)| b).unwrap_or_default())
 	}
+}
+
+/// An attestor's record (the pallet's `Attestor`, same fields, same order).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct AttestorRecord {
+	pub key: [u8; 32],
+	pub bond: Balance,
+	pub strikes: u32,
+	pub window_start: BlockNumber,
+	pub open: u32,
+	pub active: bool,
 }
 
 #[cfg(test)]
@@ -247,78 +188,30 @@ mod tests {
 	#[test]
 	fn calls_and_keys_have_the_runtime_layout() {
 		let key = Signer::from_suri("//Mallory").unwrap();
-		let commit = Commit {
-			receipt: 7,
-			key: key.account().into(),
-			commitment: [3; 32],
-		};
-		let call = commit_report_call(&commit, &key);
-		assert_eq!(&call[..2], &[54, 5]);
-		assert_eq!(
-			call.len(),
-			2 + 8 + 32 + 32 + 64,
-			"commit, then a bare 64-byte sr25519 signature"
-		);
-		let sig = polkadot_sdk::sp_core::sr25519::Signature::from_raw(
-			call[call.len() - 64..].try_into().unwrap(),
-		);
-		assert!(polkadot_sdk::sp_core::sr25519::Pair::verify(
-			&sig,
-			commit.encode(),
-			&key.pair().public()
-		));
-		let reveal = Reveal {
-			receipt: 7,
-			key: commit.key,
-			digest: ContentHash([1; 32]),
-			scores: vec![(4, Perbill::one())],
-			salt: [9; 32],
-		};
-		assert_eq!(&reveal_report_call(&reveal, &key)[..2], &[54, 6]);
+		let commit = BatchCommit { batch: 7, key: key.account().into(), commitment: [3; 32] };
+		let call = commit_batch_report_call(&commit, &key);
+		assert_eq!(&call[..2], &[54, 13]);
+		assert_eq!(call.len(), 2 + 8 + 32 + 32 + 64, "commit, then a bare 64-byte sr25519 signature");
+		let sig = polkadot_sdk::sp_core::sr25519::Signature::from_raw(call[call.len() - 64..].try_into().unwrap());
+		assert!(polkadot_sdk::sp_core::sr25519::Pair::verify(&sig, commit.encode(), &key.pair().public()));
+		let reports = vec![SampleReport { tokens: 40, digest: ContentHash([1; 32]), scores: vec![(4, Perbill::one())] }];
+		let reveal = BatchReveal { batch: 7, key: commit.key, reports: reports.clone(), totals_ok: true, salt: [9; 32] };
+		assert_eq!(&reveal_batch_report_call(&reveal, &key)[..2], &[54, 14]);
 		assert_eq!(&sudo_call(&[54, 9])[..], &[15, 0, 54, 9]);
 		// The commitment binds every part.
 		let who = key.account();
-		let c = commitment(7, &who, &reveal.digest, &reveal.scores, &reveal.salt);
-		assert_ne!(
-			c,
-			commitment(8, &who, &reveal.digest, &reveal.scores, &reveal.salt)
-		);
-		assert_ne!(
-			c,
-			commitment(
-				7,
-				&who,
-				&reveal.digest,
-				&[(4, Perbill::from_percent(99))],
-				&reveal.salt
-			)
-		);
-		assert_ne!(
-			c,
-			commitment(7, &who, &reveal.digest, &reveal.scores, &[8; 32])
-		);
-		// A phase decodes as the pallet encodes it: variant index, then its fields.
-		assert_eq!(
-			Phase::decode(&mut &[1u8, 5, 0, 0, 0][..]).unwrap(),
-			Phase::Reveal { until: 5 }
-		);
-		assert_eq!(
-			Phase::decode(&mut &[3u8, 9, 0, 0, 0, 2][..]).unwrap(),
-			Phase::Refunded { at: 9, why: 2 }
-		);
+		let c = batch_commitment(7, &who, &reports, true, &[9; 32]);
+		assert_ne!(c, batch_commitment(8, &who, &reports, true, &[9; 32]));
+		assert_ne!(c, batch_commitment(7, &who, &reports, false, &[9; 32]));
+		assert_ne!(c, batch_commitment(7, &who, &[], true, &[9; 32]));
+		assert_ne!(c, batch_commitment(7, &who, &reports, true, &[8; 32]));
 	}
 
 	#[test]
 	fn an_authorized_extrinsic_is_a_v5_general_one() {
-		let c = Client {
-			url: String::new(),
-			agent: ureq::Agent::new_with_defaults(),
-			genesis: H256::zero(),
-			spec_version: 1,
-			tx_version: 1,
-		};
-		let ext = c.authorized_extrinsic(&[54, 5, 42]);
+		let c = Client { url: String::new(), agent: ureq::Agent::new_with_defaults(), genesis: H256::zero(), spec_version: 1, tx_version: 1 };
+		let ext = c.authorized_extrinsic(&[54, 13, 42]);
 		// Length 9: format byte, extension version, era, nonce, tip, mode, the call.
-		assert_eq!(ext, vec![9 << 2, 0x45, 0, 0, 0, 0, 0, 54, 5, 42]);
+		assert_eq!(ext, vec![9 << 2, 0x45, 0, 0, 0, 0, 0, 54, 13, 42]);
 	}
 }

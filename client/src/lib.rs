@@ -17,7 +17,7 @@ pub mod typed;
 pub mod voucher;
 
 use codec::{Compact, Decode, Encode};
-use mnemo_primitives::{AccountId, AdapterId, Balance, BatchId, BlockNumber, ContentHash, ReceiptId, RequestId};
+use mnemo_primitives::{AccountId, AdapterId, Balance, BatchId, BlockNumber, ContentHash};
 
 pub use mnemo_primitives::batch::{AdapterFacts, BatchBase, BatchHeader, BatchTerms, Blob, Leaf, MerkleProof};
 use polkadot_sdk::{
@@ -58,7 +58,8 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One inference as `record_inferences` takes it (the pallet's `InferenceRecord`, same order).
+/// One paid inference as the engine journals it until a batch carries it: the payer's signed
+/// voucher, the tokens and the transcript.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct InferenceRecord {
 	pub payer: AccountId,
@@ -408,13 +409,6 @@ impl Client {
 		vec![ATTRIBUTION_PALLET, 0]
 	}
 
-	/// `Attribution::record_inferences(batch)`.
-	pub fn record_inferences_call(batch: &[InferenceRecord]) -> Vec<u8> {
-		let mut c = vec![ATTRIBUTION_PALLET, 4];
-		batch.to_vec().encode_to(&mut c);
-		c
-	}
-
 	/// Whether `who` is a registered serving operator (its bond, if so).
 	pub fn operator_bond(&self, who: &AccountId) -> Result<Option<Balance>> {
 		self.storage_value(&map_key("Attribution", "Operators", who))
@@ -484,13 +478,6 @@ impl Client {
 		})?;
 		T::decode(&mut &answer[..]).map_err(decode)
 	}
-
-	/// The receipt recorded for `(operator, request)`, while it is in state.
-	pub fn receipt_of_request(&self, operator: &AccountId, request: &RequestId) -> Result<Option<ReceiptId>> {
-		let mut key = map_key("Attribution", "Requests", operator);
-		key.extend(request);
-		self.storage_value(&key)
-	}
 }
 
 #[cfg(test)]
@@ -513,7 +500,8 @@ mod tests {
 		);
 		assert_eq!(k.len(), 32 + 16 + 32);
 		assert_eq!(Client::register_operator_call(), vec![54, 0]);
-		assert_eq!(Client::record_inferences_call(&[]), vec![54, 4, 0]);
+		let empty = BlobOf { prev: None, leaves: vec![], payouts: vec![], attestors: 0 }.header(ContentHash([0; 32]));
+		assert_eq!(&Client::submit_batch_call(&empty, &[])[..2], &[54, 11]);
 		let open = Client::open_channel_call(&alice.account(), 1);
 		assert_eq!((&open[..2], open.len()), (&[53u8, 0][..], 2 + 32 + 1));
 		assert!(matches!(Signer::from_suri("not a uri"), Err(Error::BadSuri(_))));

@@ -3,9 +3,9 @@
 
 use mnemo_client::{
 	dev::{free_port, node_binary, DevNode},
-	Client, InferenceRecord, SignedVoucher, Signer,
+	BlobOf, Client, LeafOf, PayerCharge, SignedVoucher, Signer,
 };
-use mnemo_primitives::{ContentHash, Voucher};
+use mnemo_primitives::{batch::Payout, ContentHash, Voucher};
 use std::time::Duration;
 
 fn dev_node() -> (DevNode, Client) {
@@ -28,8 +28,7 @@ fn extrinsics_land_on_a_dev_node() {
 	let bond = chain.operator_bond(&alice.account()).unwrap();
 	assert!(bond.is_some_and(|b| b > 0), "Alice is an operator with a bond: {bond:?}");
 
-	// A batch naming an adapter that is not deployed is included, and its receipt refused:
-	// nothing is recorded under the request id.
+	// A batch whose payer has no channel to Alice is included and refused whole: no batch lands.
 	let v = Voucher {
 		request: [9; 16],
 		operator: alice.account(),
@@ -43,19 +42,25 @@ fn extrinsics_land_on_a_dev_node() {
 		genesis: chain.genesis,
 	};
 	let sv = SignedVoucher::sign(&bob, v);
-	let record = InferenceRecord {
+	let leaf = LeafOf {
 		payer: sv.payer.clone(),
 		voucher: sv.voucher.clone(),
 		signature: sv.signature.clone(),
 		input_tokens: 5,
 		output_tokens: 5,
+		fee: 1,
 		transcript: ContentHash::of(b"transcript"),
+		digest: ContentHash::of(b"inputs"),
+		shares: Default::default(),
 	};
+	let blob = BlobOf { prev: None, leaves: vec![leaf], payouts: vec![Payout { who: alice.account(), amount: 1 }], attestors: 0 };
+	let header = blob.header(ContentHash::of(b"blob"));
+	let charge = PayerCharge { payer: sv.payer.clone(), voucher: sv.voucher.clone(), signature: sv.signature.clone(), leaves: 1, amount: 1 };
 	let before = chain.nonce(&alice.account()).unwrap();
-	let used = chain.submit_and_wait(&alice, &Client::record_inferences_call(&[record]), wait).unwrap();
+	let used = chain.submit_and_wait(&alice, &Client::submit_batch_call(&header, &[charge]), wait).unwrap();
 	assert_eq!(used, before);
 	assert_eq!(chain.nonce(&alice.account()).unwrap(), before + 1, "the batch was included");
-	assert_eq!(chain.receipt_of_request(&alice.account(), &[9; 16]).unwrap(), None);
+	assert_eq!(chain.next_batch().unwrap(), 0, "and refused: Bob has no channel to Alice");
 
 	// The view functions an operator's engine reads for its batches answer under the ids the
 	// client computes (a wrong id is the runtime's NotFound, an error here).

@@ -17,7 +17,7 @@
 
 use crate::{
 	engine::{AttributionRequest, DatanetData},
-	rewards::{split_fee, FeeSplit, SplitError},
+	rewards::{split_fee, FeeSplit, Split, SplitError},
 	AdapterId, Balance, BatchId, ContentHash, ContributionId, ContributionShare, ReceiptId, Voucher,
 };
 use alloc::{collections::BTreeMap, vec::Vec};
@@ -423,11 +423,51 @@ impl<A> Payouts<A> {
 	}
 }
 
-/// Split every leaf's fee by `split` and its shares, aggregated per account. A share naming a
-/// contribution `owners` does not know (not in the adapter's data, or no longer earning) is left
-/// out, as the chain leaves it out; the attestors' part of each fee is kept apart (the panel is
-/// drawn after the batch is committed). The payouts and the attestors' part sum to the leaves'
-/// fees to the unit.
+/// One leaf's fee split by `split` and its shares among the adapter's `owner`, the contributions
+/// `owners` knows (a share naming one it does not know, not in the adapter's data or no longer
+/// earning, is left out, as the chain leaves it out) and the treasury, with the attestors' part
+/// kept apart (the panel is drawn after the batch is committed): the split without it, and it.
+/// The two sum to the leaf's fee to the unit.
+pub fn leaf_split<A: Clone + Eq, B, S>(
+	l: &Leaf<A, B, S>,
+	split: &FeeSplit,
+	treasury: &A,
+	owner: &A,
+	owners: impl Fn(ContributionId) -> Option<ContributionOwners<A>>,
+) -> Result<(Split<A>, Balance), BatchError> {
+	if !l.shares.windows(2).all(|w| w[0].0 < w[1].0) {
+		return Err(BatchError::BadShares);
+	}
+	let contributions: Vec<ContributionShare<A>> = l
+		.shares
+		.iter()
+		.filter_map(|(c, share)| {
+			owners(*c).map(|o| ContributionShare {
+				contribution: *c,
+				contributor: o.contributor,
+				datanet_owner: o.datanet_owner,
+				share: *share,
+			})
+		})
+		.collect();
+	let part = split.attestors.mul_floor(l.fee);
+	let mut out = split_fee(l.fee, split, owner, treasury, &contributions, &[]).map_err(|e| match e {
+		SplitError::SharesExceedWhole => BatchError::BadShares,
+		e => BatchError::Split(e),
+	})?;
+	// Without attestors the split gives their part to the treasury: taken back from it here.
+	match out.payees.iter_mut().find(|p| p.who == *treasury) {
+		Some(t) => t.amounts.treasury = t.amounts.treasury.checked_sub(part).ok_or(BatchError::Overflow)?,
+		None if part > 0 => return Err(BatchError::Overflow),
+		None => {},
+	}
+	out.payees.retain(|p| p.amounts.total() > 0);
+	Ok((out, part))
+}
+
+/// Split every leaf's fee by `split` and its shares ([`leaf_split`]), aggregated per account,
+/// the attestors' part of each fee kept apart. The payouts and the attestors' part sum to the
+/// leaves' fees to the unit.
 pub fn payouts<A: Clone + Ord, B, S>(
 	leaves: &[Leaf<A, B, S>],
 	split: &FeeSplit,
@@ -438,42 +478,11 @@ pub fn payouts<A: Clone + Ord, B, S>(
 	let mut owed: BTreeMap<A, Balance> = BTreeMap::new();
 	let mut attestors: Balance = 0;
 	for l in leaves {
-		if !l.shares.windows(2).all(|w| w[0].0 < w[1].0) {
-			return Err(BatchError::BadShares);
-		}
 		let owner = adapter_owner(l.voucher.adapter).ok_or(BatchError::UnknownAdapter)?;
-		let contributions: Vec<ContributionShare<A>> = l
-			.shares
-			.iter()
-			.filter_map(|(c, share)| {
-				owners(*c).map(|o| ContributionShare {
-					contribution: *c,
-					contributor: o.contributor,
-					datanet_owner: o.datanet_owner,
-					share: *share,
-				})
-			})
-			.collect();
-		let part = split.attestors.mul_floor(l.fee);
-		// Without attestors the split gives their part to the treasury: taken back from it here.
-		let out = split_fee(l.fee, split, &owner, treasury, &contributions, &[]).map_err(|e| match e {
-			SplitError::SharesExceedWhole => BatchError::BadShares,
-			e => BatchError::Split(e),
-		})?;
-		let mut taken = false;
+		let (out, part) = leaf_split(l, split, treasury, &owner, &owners)?;
 		for p in out.payees {
-			let mut amount = p.amounts.total();
-			if !taken && p.who == *treasury {
-				amount = amount.checked_sub(part).ok_or(BatchError::Overflow)?;
-				taken = true;
-			}
-			if amount > 0 {
-				let e = owed.entry(p.who).or_insert(0);
-				*e = e.checked_add(amount).ok_or(BatchError::Overflow)?;
-			}
-		}
-		if !taken && part > 0 {
-			return Err(BatchError::Overflow);
+			let e = owed.entry(p.who).or_insert(0);
+			*e = e.checked_add(p.amounts.total()).ok_or(BatchError::Overflow)?;
 		}
 		attestors = attestors.checked_add(part).ok_or(BatchError::Overflow)?;
 	}

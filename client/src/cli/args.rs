@@ -81,18 +81,21 @@ pub enum Cmd {
 	/// Ask a deployed model through the engine's OpenAI-compatible API, paying on your channel
 	/// to its operator.
 	Chat(ChatArgs),
-	/// What an account earned, by role; `--explain` lists each credit and why.
+	/// What an account earned: its ledger and each operator's running payouts; `--explain` lists
+	/// the receipts behind them.
 	Earnings {
-		/// Explain each recent credit: which inference, which contribution, which score, which share.
+		/// Explain each receipt of the recent settled batches that paid the account: which
+		/// inference, which contribution, which score, which share.
 		#[arg(long)]
 		explain: bool,
 		/// Whose earnings (default: the signer).
 		#[arg(long)]
 		account: Option<String>,
 	},
-	/// Pay out everything the signer has earned.
+	/// Pay out everything the signer has earned: its ledger, and each operator's running payouts
+	/// by proof.
 	Claim,
-	/// What a payer spent on inferences: totals and receipts.
+	/// What a payer spent on inferences: totals, each batch that charged it and its receipts.
 	SpendLog {
 		/// Whose spending (default: the signer).
 		#[arg(long)]
@@ -104,10 +107,14 @@ pub enum Cmd {
 		#[arg(long)]
 		to: Option<u32>,
 	},
-	/// One inference receipt: its payer, adapter, fee, attribution and how the fee was split.
-	Attribution {
-		/// The receipt id (printed by `mnemo chat` and in `ReceiptRecorded` events).
-		receipt: u64,
+	/// One paid inference by its request id: the batch that carries it (proven against the
+	/// batch's root), its fee, tokens and attribution.
+	Receipt {
+		/// The request id (32 hex digits, printed by `mnemo chat`).
+		request: String,
+		/// Whose request (default: the signer).
+		#[arg(long)]
+		account: Option<String>,
 	},
 	/// An account's address and balances (default: the signer).
 	Account {

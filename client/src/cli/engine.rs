@@ -100,6 +100,26 @@ impl Engine {
 		Ok(())
 	}
 
+	/// `GET /v1/blobs/{hash}`: the bytes stored under `hash`, checked to hash to it.
+	pub fn get_blob(&self, hash: &[u8; 32]) -> Result<Vec<u8>, CliError> {
+		let hex = hex::encode(hash);
+		let mut resp = self.agent.get(format!("{}/v1/blobs/{hex}", self.url)).call().map_err(|e| self.unreachable(e))?;
+		let status = resp.status().as_u16();
+		if status == 404 {
+			return Err(CliError::new("BlobNotFound", format!("the engine at {} holds no blob {hex}", self.url)));
+		}
+		if status >= 400 {
+			let body = resp.body_mut().read_to_string().unwrap_or_default();
+			return Err(CliError::new(format!("Engine{status}"), format!("the engine answered {status}: {}", error_text(&body))));
+		}
+		let mut bytes = Vec::new();
+		resp.body_mut().as_reader().read_to_end(&mut bytes).map_err(|e| CliError::new("EngineUnreachable", format!("reading blob {hex}: {e}")))?;
+		if polkadot_sdk::sp_crypto_hashing::blake2_256(&bytes) != *hash {
+			return Err(CliError::new("HashMismatch", format!("the engine's blob {hex} does not hash to it")));
+		}
+		Ok(bytes)
+	}
+
 	/// `PUT /v1/deployments/{name}`: serve an adapter from the engine's store under `name`.
 	pub fn deploy(&self, name: &str, body: Value) -> Result<Value, CliError> {
 		self.send_json(self.agent.put(format!("{}/v1/deployments/{name}", self.url)), &body)

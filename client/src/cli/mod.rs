@@ -15,6 +15,7 @@ mod gov;
 mod keys;
 mod model;
 mod pay;
+mod receipts;
 mod watch;
 mod worker;
 
@@ -141,10 +142,10 @@ pub async fn run(cli: Cli, ui: Ui) -> Result<Option<Report>, CliError> {
 		Cmd::Worker { cmd } => worker::run(&ctx, cmd).await.map(Some),
 		Cmd::Channel { cmd } => pay::channel(&ctx, cmd).await.map(Some),
 		Cmd::Chat(args) => pay::chat(&ctx, args).await,
-		Cmd::Earnings { explain, account } => pay::earnings(&ctx, explain, account).await.map(Some),
-		Cmd::Claim => pay::claim(&ctx).await.map(Some),
-		Cmd::SpendLog { account, from, to } => pay::spend_log(&ctx, account, from, to).await.map(Some),
-		Cmd::Attribution { receipt } => pay::attribution(&ctx, receipt).await.map(Some),
+		Cmd::Earnings { explain, account } => receipts::earnings(&ctx, explain, account).await.map(Some),
+		Cmd::Claim => receipts::claim(&ctx).await.map(Some),
+		Cmd::SpendLog { account, from, to } => receipts::spend_log(&ctx, account, from, to).await.map(Some),
+		Cmd::Receipt { request, account } => receipts::receipt(&ctx, request, account).await.map(Some),
 		Cmd::Account { account } => pay::account(&ctx, account).await.map(Some),
 		Cmd::Watch { count, all } => watch::run(&ctx, count, all).await.map(|()| None),
 		Cmd::Completions { .. } => Ok(None),

@@ -1,15 +1,14 @@
 //! Money: payment channels to serving operators, `chat` (a paid inference through the engine's
-//! OpenAI-compatible API with a voucher signed on the channel), earnings and their explanation,
-//! claiming, the spend log and a receipt's attribution.
+//! OpenAI-compatible API with a voucher signed on the channel) and accounts. What batches say of
+//! spending and earning is in `receipts`.
 
 use super::{
 	args::{ChannelCmd, ChatArgs},
-	chain::Chain,
 	engine::blocking,
 	fmt_amount, keys, parse_amount, CliError, Ctx, Report,
 };
 use crate::{
-	typed::runtime::{self, rewards::events, runtime_types},
+	typed::runtime::{self, rewards::events},
 	voucher::SignedVoucher,
 	VoucherOf,
 };
@@ -18,16 +17,13 @@ use serde_json::{json, Value};
 use std::io::Write;
 use subxt::utils::AccountId32;
 
-fn who(ctx: &Ctx, account: Option<String>) -> Result<AccountId32, CliError> {
+pub(super) fn who(ctx: &Ctx, account: Option<String>) -> Result<AccountId32, CliError> {
 	match account {
 		Some(a) => keys::account(&a),
 		None => Ok(ctx.signer()?.public_key().into()),
 	}
 }
 
-fn perbill(p: &runtime_types::sp_arithmetic::per_things::Perbill) -> f64 {
-	p.0 as f64 / 1e9
-}
 
 pub async fn channel(ctx: &Ctx, cmd: ChannelCmd) -> Result<Report, CliError> {
 	let chain = ctx.chain().await?;
@@ -110,191 +106,6 @@ pub async fn account(ctx: &Ctx, account: Option<String>) -> Result<Report, CliEr
 	))
 }
 
-pub async fn claim(ctx: &Ctx) -> Result<Report, CliError> {
-	let signer = ctx.signer()?;
-	let chain = ctx.chain().await?;
-	let me: AccountId32 = signer.public_key().into();
-	let ledger = chain.view(runtime::view_functions().rewards().ledger(me)).await?;
-	if ledger.claimable == 0 {
-		return Err(CliError::new(
-			"NothingToClaim",
-			format!("nothing is claimable yet ({} pending inside challenge windows)", fmt_amount(ledger.pending)),
-		));
-	}
-	let inc = chain.submit(&signer, &runtime::transactions().rewards().claim(), "Rewards.claim", None).await?;
-	let e = inc.event::<events::Claimed>()?;
-	Ok(Report::new(json!({"amount": e.amount.to_string(), "block": inc.block}), format!("claimed {}", fmt_amount(e.amount))))
-}
-
-fn roles(r: &runtime_types::pallet_rewards::types::RoleAmounts) -> Value {
-	json!({"contributor": r.contributor.to_string(), "adapter_owner": r.adapter_owner.to_string(),
-		"datanet_owner": r.datanet_owner.to_string(), "attestor": r.attestor.to_string(), "treasury": r.treasury.to_string()})
-}
-
-fn roles_human(r: &runtime_types::pallet_rewards::types::RoleAmounts) -> String {
-	[("contributor", r.contributor), ("adapter owner", r.adapter_owner), ("datanet owner", r.datanet_owner), ("attestor", r.attestor), ("treasury", r.treasury)]
-		.iter()
-		.filter(|(_, a)| *a > 0)
-		.map(|(n, a)| format!("{n} {}", fmt_amount(*a)))
-		.collect::<Vec<_>>()
-		.join(", ")
-}
-
-pub async fn earnings(ctx: &Ctx, explain: bool, account: Option<String>) -> Result<Report, CliError> {
-	let who = who(ctx, account)?;
-	let chain = ctx.chain().await?;
-	let l = chain.view(runtime::view_functions().rewards().ledger(who.clone())).await?;
-	let mut human = format!(
-		"{who}\n  claimable {}   pending {}   claimed {}   refunds {}\n  earned by role: {}\n",
-		fmt_amount(l.claimable), fmt_amount(l.pending), fmt_amount(l.claimed), fmt_amount(l.refunds),
-		Some(roles_human(&l.earned)).filter(|s| !s.is_empty()).unwrap_or("nothing yet".into())
-	);
-	let mut j = json!({"account": who.to_string(), "claimable": l.claimable.to_string(), "pending": l.pending.to_string(),
-		"claimed": l.claimed.to_string(), "refunds": l.refunds.to_string(), "earned": roles(&l.earned)});
-	if explain {
-		let credits = chain.view(runtime::view_functions().rewards().recent_credits(who.clone())).await?;
-		let attributions = chain.view(runtime::view_functions().attribution().recent_attributions(who.clone())).await?;
-		let mut list = Vec::new();
-		for c in &credits {
-			let mine: Vec<_> = attributions.iter().filter(|(r, _, _)| *r == c.receipt).collect();
-			// What each contribution earned from this receipt (the settlement's contribution split).
-			let funds = chain.view(runtime::view_functions().rewards().receipt(c.receipt)).await?;
-			let paid: Vec<(u64, u128)> = match &funds {
-				Some(runtime_types::pallet_rewards::types::ReceiptFunds::Pending(p)) => p.contributions.0.clone(),
-				_ => Vec::new(),
-			};
-			human += &format!("  receipt {} (adapter {}, released at block {}): {}\n", c.receipt, c.adapter, c.released_at, roles_human(&c.amounts));
-			// Once released, the settlement's per-contribution split is gone from storage: the
-			// credit's contributor amount is then divided over this account's contributions in
-			// proportion to their scores (exact for one contribution, rounded down otherwise).
-			let my_total: u128 = mine.iter().map(|(_, _, s)| s.0 as u128).sum();
-			let mut why = Vec::new();
-			for (_, contribution, score) in &mine {
-				let amount = paid.iter().find(|(id, _)| id == contribution).map(|(_, a)| *a).or_else(|| {
-					(my_total > 0).then(|| c.amounts.contributor.saturating_mul(score.0 as u128) / my_total)
-				});
-				human += &format!(
-					"    contribution {contribution}: score share {:.2}%{}\n",
-					perbill(score) * 100.0,
-					amount.map(|a| format!(", paid {}", fmt_amount(a))).unwrap_or_default()
-				);
-				why.push(json!({"contribution": contribution, "share": perbill(score), "amount": amount.map(|a| a.to_string())}));
-			}
-			list.push(json!({"receipt": c.receipt, "adapter": c.adapter, "released_at": c.released_at, "amounts": roles(&c.amounts), "contributions": why}));
-		}
-		if credits.is_empty() {
-			human += "  no credits yet\n";
-		}
-		j["credits"] = Value::Array(list);
-	}
-	Ok(Report::new(j, human))
-}
-
-pub async fn spend_log(ctx: &Ctx, account: Option<String>, from: Option<u32>, to: Option<u32>) -> Result<Report, CliError> {
-	let who = who(ctx, account)?;
-	let chain = ctx.chain().await?;
-	let (totals, periods) = chain.view(runtime::view_functions().rewards().spend(who.clone())).await?;
-	let at = chain.at().await?;
-	let mut iter = at
-		.storage()
-		.iter(runtime::storage().attribution().receipts(), ())
-		.await
-		.map_err(|e| chain.unreachable(e))?;
-	let mut receipts = Vec::new();
-	while let Some(kv) = iter.next().await {
-		let kv = kv.map_err(|e| chain.unreachable(e))?;
-		let id = kv.key().ok().and_then(|k| k.part(0).and_then(|p| p.decode_as::<u64>().ok().flatten()));
-		let r = kv.value().decode_as::<runtime_types::pallet_attribution::types::Receipt>().map_err(|e| CliError::new("Decode", e.to_string()))?;
-		if r.payer != who || from.is_some_and(|f| r.recorded_at < f) || to.is_some_and(|t| r.recorded_at > t) {
-			continue;
-		}
-		receipts.push((id, r));
-	}
-	receipts.sort_by_key(|(id, _)| *id);
-	let mut human = format!("{who}: spent {} on {} receipts\n", fmt_amount(totals.total), totals.receipts);
-	let list: Vec<_> = receipts
-		.iter()
-		.map(|(id, r)| {
-			human += &format!(
-				"  receipt {} at block {}: adapter {}, {} + {} tokens, fee {}, {}\n",
-				id.map(|i| i.to_string()).unwrap_or("?".into()), r.recorded_at, r.adapter, r.input_tokens, r.output_tokens, fmt_amount(r.fee), phase(&r.phase)
-			);
-			json!({"receipt": id, "recorded_at": r.recorded_at, "adapter": r.adapter, "operator": r.operator.to_string(),
-				"request": hex::encode(r.request), "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
-				"fee": r.fee.to_string(), "phase": phase(&r.phase)})
-		})
-		.collect();
-	Ok(Report::new(
-		json!({"account": who.to_string(), "total": totals.total.to_string(), "receipts_count": totals.receipts,
-			"periods": periods.iter().map(|(p, a)| json!({"period": p, "amount": a.to_string()})).collect::<Vec<_>>(), "receipts": list}),
-		human,
-	))
-}
-
-fn phase(p: &runtime_types::pallet_attribution::types::Phase<u32>) -> String {
-	use runtime_types::pallet_attribution::types::Phase;
-	match p {
-		Phase::Commit { until } => format!("attestors committing until block {until}"),
-		Phase::Reveal { until } => format!("attestors revealing until block {until}"),
-		Phase::Settled { at, release_at } => format!("settled at block {at}, released at {release_at}"),
-		Phase::Refunded { at, why } => format!("refunded at block {at} ({why:?})"),
-	}
-}
-
-async fn receipt_json(chain: &Chain, receipt: u64) -> Result<(Value, String), CliError> {
-	let (r, attribution, reports, challenge) = chain
-		.view(runtime::view_functions().attribution().receipt(receipt))
-		.await?
-		.ok_or_else(|| CliError::new("UnknownReceipt", format!("there is no receipt {receipt} (or it was pruned)")))?;
-	let funds = chain.view(runtime::view_functions().rewards().receipt(receipt)).await?;
-	let mut human = format!(
-		"receipt {receipt}: payer {}, operator {}, adapter {}\n  {} input + {} output tokens, fee {}, recorded at block {}\n  {}\n",
-		r.payer, r.operator, r.adapter, r.input_tokens, r.output_tokens, fmt_amount(r.fee), r.recorded_at, phase(&r.phase)
-	);
-	let shares: Vec<Value> = attribution
-		.as_ref()
-		.map(|a| {
-			a.shares
-				.0
-				.iter()
-				.map(|(c, who, s)| {
-					human += &format!("  contribution {c} by {who}: {:.2}%\n", perbill(s) * 100.0);
-					json!({"contribution": c, "contributor": who.to_string(), "share": perbill(s)})
-				})
-				.collect()
-		})
-		.unwrap_or_default();
-	let panel: Vec<String> = attribution.as_ref().map(|a| a.panel.0.iter().map(|w| w.to_string()).collect()).unwrap_or_default();
-	if !panel.is_empty() {
-		human += &format!("  attested by {}\n", panel.join(", "));
-	}
-	let split = match &funds {
-		Some(runtime_types::pallet_rewards::types::ReceiptFunds::Pending(p)) => {
-			for payee in &p.payees.0 {
-				human += &format!("  paid {}: {}\n", payee.who, roles_human(&payee.amounts));
-			}
-			json!({"state": "settled", "release_at": p.release_at,
-				"payees": p.payees.0.iter().map(|x| json!({"who": x.who.to_string(), "amounts": roles(&x.amounts)})).collect::<Vec<_>>()})
-		},
-		Some(runtime_types::pallet_rewards::types::ReceiptFunds::Escrowed(e)) => json!({"state": "escrowed", "amount": e.amount.to_string()}),
-		None => Value::Null,
-	};
-	Ok((
-		json!({"receipt": receipt, "payer": r.payer.to_string(), "operator": r.operator.to_string(), "adapter": r.adapter,
-			"request": hex::encode(r.request), "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "fee": r.fee.to_string(),
-			"transcript": hex::encode(r.transcript.0), "recorded_at": r.recorded_at, "phase": phase(&r.phase),
-			"settled": matches!(r.phase, runtime_types::pallet_attribution::types::Phase::Settled { .. }),
-			"attribution": shares, "panel": panel, "reports": reports.len(), "challenged": challenge.is_some(), "funds": split}),
-		human,
-	))
-}
-
-pub async fn attribution(ctx: &Ctx, receipt: u64) -> Result<Report, CliError> {
-	let chain = ctx.chain().await?;
-	let (j, human) = receipt_json(&chain, receipt).await?;
-	Ok(Report::new(j, human))
-}
-
 pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 	if a.prompt.trim().is_empty() {
 		return Err(CliError::bad_input("the prompt is empty"));
@@ -314,8 +125,7 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 	let chain_adapter = deployment["mnemo"]["chain_adapter"].as_u64().map(|x| x as u32);
 	let mut voucher = None;
 	let mut meta = json!({"model": name, "metered": chain_adapter.is_some()});
-	let mut operator_and_request = None;
-	let mut chain_conn = None;
+	let mut payer_and_request = None;
 	if let Some(adapter) = chain_adapter {
 		let signer = ctx.signer()?;
 		let chain = ctx.chain().await?;
@@ -415,8 +225,7 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 		voucher = Some(signed.to_header());
 		meta["request"] = json!(hex::encode(request));
 		meta["max_cost"] = json!(cost.to_string());
-		operator_and_request = Some((operator, request));
-		chain_conn = Some(chain);
+		payer_and_request = Some((payer.clone(), request));
 	}
 	let body = json!({"model": name, "messages": [{"role": "user", "content": a.prompt}], "max_tokens": a.max_tokens,
 		"temperature": a.temperature, "stream": true, "stream_options": {"include_usage": true}});
@@ -442,33 +251,30 @@ pub async fn chat(ctx: &Ctx, a: ChatArgs) -> Result<Option<Report>, CliError> {
 	}
 	meta["usage"] = last["usage"].clone();
 	meta["request_id"] = json!(request_id);
-	if let (Some((operator, request)), Some(chain)) = (operator_and_request, chain_conn) {
-		ctx.ui.note(format!("request {} (metered; the engine records its receipt on chain)", hex::encode(request)));
+	if let Some((payer, request)) = payer_and_request {
+		ctx.ui.note(format!("request {} (metered; the engine commits its receipt on chain in its next batch)", hex::encode(request)));
 		if a.wait {
-			let receipt = wait_settled(ctx, &chain, operator, request).await?;
-			let (j, human) = receipt_json(&chain, receipt).await?;
-			ctx.ui.note(human.trim_end());
-			meta["receipt"] = j;
+			let receipt = wait_settled(ctx, &payer, request).await?;
+			ctx.ui.note(format!("batch {}, leaf {}: fee {}, {}", receipt["batch"], receipt["leaf"],
+				fmt_amount(receipt["fee"].as_str().and_then(|f| f.parse().ok()).unwrap_or(0)), receipt["phase"].as_str().unwrap_or("")));
+			meta["receipt"] = receipt;
 		}
 	}
 	Ok(ctx.ui.json.then(|| Report::new(meta, "")))
 }
 
-/// Waits (up to `--timeout`, at least 10 minutes for settlement) for the receipt of `request`
-/// to be recorded and settled.
-async fn wait_settled(ctx: &Ctx, chain: &Chain, operator: AccountId32, request: [u8; 16]) -> Result<u64, CliError> {
+/// Waits (up to `--timeout`, at least 10 minutes for settlement) for a batch to carry the
+/// receipt of `request` and to settle (or be refunded); the receipt, proven against the batch.
+async fn wait_settled(ctx: &Ctx, payer: &AccountId32, request: [u8; 16]) -> Result<Value, CliError> {
 	let limit = ctx.timeout.max(std::time::Duration::from_secs(600));
-	let pb = super::chain::spinner(ctx.ui, format!("waiting for the receipt to be recorded and settled (up to {} s)", limit.as_secs()));
+	let pb = super::chain::spinner(ctx.ui, format!("waiting for the receipt's batch to land and settle (up to {} s)", limit.as_secs()));
 	let deadline = std::time::Instant::now() + limit;
 	loop {
-		if let Some(id) = chain.view(runtime::view_functions().attribution().receipt_of_request(operator.clone(), request)).await? {
-			if let Some((r, ..)) = chain.view(runtime::view_functions().attribution().receipt(id)).await? {
-				use runtime_types::pallet_attribution::types::Phase;
-				pb.set_message(format!("receipt {id}: {}", phase(&r.phase)));
-				if matches!(r.phase, Phase::Settled { .. } | Phase::Refunded { .. }) {
-					pb.finish_and_clear();
-					return Ok(id);
-				}
+		if let Some((receipt, done)) = super::receipts::find_receipt(ctx, payer, request).await? {
+			pb.set_message(format!("batch {}: {}", receipt["batch"], receipt["phase"].as_str().unwrap_or("")));
+			if done {
+				pb.finish_and_clear();
+				return Ok(receipt);
 			}
 		}
 		if std::time::Instant::now() > deadline {

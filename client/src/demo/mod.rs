@@ -407,7 +407,7 @@ fn near_copies(text: &str) -> Vec<String> {
 /// The contributor who copies itself: Bob's excerpt, three near-copies of it added to the
 /// adapter's data as if curators had approved them, and the same receipt attributed by the
 /// engine with and without them. The copies must score nothing and Bob's share must not move;
-/// the score without them must be the one the chain settled. The control, `control` (new text
+/// the score without them must be the one its batch committed. The control, `control` (new text
 /// from the same play) added instead, shows what a real second contribution would score.
 fn near_copies_gain_nothing(d: &Driver, engine: &Engine, facts: &Value, bob_file: &Path, control: &str) -> R<Value> {
 	d.say.line(format!("{}, a contributor gaming attribution, adds near-copies of its own file: does its share grow?", CONTRIBUTORS[0].0));
@@ -428,7 +428,7 @@ fn near_copies_gain_nothing(d: &Driver, engine: &Engine, facts: &Value, bob_file
 	let receipt =
 		receipts.iter().max_by(|a, b| share_of(a, bob).total_cmp(&share_of(b, bob))).ok_or("no receipt to attribute")?;
 	let mut refs = data_refs(facts);
-	let request = |refs: &[Value]| attribution_request(facts, &receipt["receipt"], &receipt["transcript"], refs);
+	let request = |refs: &[Value]| attribution_request(facts, &receipt["leaf"], &receipt["transcript"], refs);
 	let score = |a: &Value, ids: &[u64]| {
 		a["contributions"].as_array().into_iter().flatten().filter(|x| x["contribution"].as_u64().is_some_and(|c| ids.contains(&c))).filter_map(|x| x["score"].as_f64()).fold(0.0, |a, b| a + b)
 	};
@@ -449,63 +449,55 @@ fn near_copies_gain_nothing(d: &Driver, engine: &Engine, facts: &Value, bob_file
 	let settled = share_of(receipt, bob);
 	// The chain holds the share as parts per billion.
 	if (bob_alone - settled).abs() > 2e-9 {
-		return Err(format!("the engine scores Bob {bob_alone} on receipt {} but the chain settled {settled}", receipt["receipt"]));
+		return Err(format!("the engine scores Bob {bob_alone} on request {} but its batch committed {settled}", receipt["request"]));
 	}
 	if copies != 0.0 || (bob_with - bob_alone).abs() > 1e-12 {
-		return Err(format!("near-copies moved Bob's share on receipt {}: {bob_alone} alone, {bob_with} with copies ({copies} to the copies)", receipt["receipt"]));
+		return Err(format!("near-copies moved Bob's share on request {}: {bob_alone} alone, {bob_with} with copies ({copies} to the copies)", receipt["request"]));
 	}
 	d.say.ok(format!(
-		"receipt {}: Bob's share is {:.3}% with his file alone and {:.3}% with 3 near-copies added (the copies scored {:.3}%): \
+		"request {}: Bob's share is {:.3}% with his file alone and {:.3}% with 3 near-copies added (the copies scored {:.3}%): \
 		 MinHash dedup credits a cluster once, to whoever brought it first",
-		receipt["receipt"], bob_alone * 100.0, bob_with * 100.0, copies * 100.0
+		receipt["request"].as_str().unwrap_or(""), bob_alone * 100.0, bob_with * 100.0, copies * 100.0
 	));
 	d.say.ok(format!("the control: a new passage of the same play, added instead, would score {:.3}% on that receipt", control_share * 100.0));
-	Ok(json!({"receipt": receipt["receipt"], "contribution": bob, "copies": copy_ids, "share_alone": bob_alone, "share_with_copies": bob_with,
+	Ok(json!({"request": receipt["request"], "batch": receipt["batch"], "contribution": bob, "copies": copy_ids, "share_alone": bob_alone, "share_with_copies": bob_with,
 		"copies_share": copies, "settled_share": settled, "control_share": control_share, "method": with["method"]}))
 }
 
-/// After the receipts settled with Mallory on their panels: it committed and revealed on every
-/// one, each settled on the honest pair (Mallory not on the paid panel), and it was struck.
-fn dishonest_attestor_struck(d: &Driver, receipts: &[Value], reports: &Value) -> R<Value> {
-	let address = |suri: &str| d.mnemo.run(OWNER, &args(&["account", suri])).map(|a| a["account"].clone()).map_err(|e| err_text(&e));
+/// After the batches settled with Mallory on their panels: it committed and revealed on every
+/// one, each settled on the honest pair (Mallory left off the paid panel), and it was struck.
+fn dishonest_attestor_struck(d: &Driver, http: &str, reports: &Value) -> R<Value> {
+	let address = |suri: &str| crate::Signer::from_suri(suri).map(|s| s.account()).map_err(|e| e.to_string());
 	let (honest, mallory) = ([address(ATTESTOR)?, address(attestor::HONEST)?], address(attestor::DISHONEST)?);
+	let client = crate::Client::connect(http).map_err(|e| e.to_string())?;
 	let reports = reports.as_array().cloned().unwrap_or_default();
-	for r in receipts {
-		let id = &r["receipt"];
-		let report = reports.iter().find(|x| x["receipt"] == *id).ok_or(format!("{} never reported on receipt {id}", attestor::DISHONEST))?;
-		if report["revealed"] != true {
-			return Err(format!("{} did not reveal on receipt {id}: {report}", attestor::DISHONEST));
+	if reports.is_empty() {
+		return Err(format!("{} sat on no batch's panel", attestor::DISHONEST));
+	}
+	for r in &reports {
+		let id = r["batch"].as_u64().ok_or("a report without a batch")?;
+		if r["revealed"] != true {
+			return Err(format!("{} did not reveal on batch {id}: {r}", attestor::DISHONEST));
 		}
-		let panel = r["panel"].as_array().cloned().unwrap_or_default();
-		if panel.contains(&mallory) || !honest.iter().all(|h| panel.contains(h)) {
-			return Err(format!("receipt {id} was paid to the panel {panel:?}; expected the two honest attestors and not {}", attestor::DISHONEST));
+		let b = client.batch(id).map_err(|e| e.to_string())?.ok_or(format!("batch {id} is gone"))?;
+		if !matches!(b.phase, crate::BatchPhase::Settled { .. }) || b.panel.contains(&mallory) || !honest.iter().all(|h| b.panel.contains(h)) {
+			return Err(format!(
+				"batch {id} ended {:?} paying the panel {:?}; expected it settled on the two honest attestors and not {}",
+				b.phase, b.panel, attestor::DISHONEST
+			));
 		}
 		d.say.ok(format!(
-			"receipt {id}: {} reported {} where the engine says {}; settled on the honest pair, {} left off the paid panel",
-			attestor::DISHONEST, report["reported"].as_str().unwrap_or(""), report["engine"].as_str().unwrap_or(""), attestor::DISHONEST
+			"batch {id}: {} reported {} on the sampled receipts where the engine says {}; settled on the honest pair, {} left off the paid panel",
+			attestor::DISHONEST, r["reported"], r["engine"], attestor::DISHONEST
 		));
 	}
 	let show = d.call(attestor::DISHONEST, args(&["worker", "show"]))?;
 	let bond = num(&show["attestor"]["bond"]);
 	d.say.ok(format!(
-		"{} was struck on each of the {} receipts (Deviation: further than the tolerance from the agreed attribution); its bond is {} now, {} strike(s) in the current window",
-		attestor::DISHONEST, receipts.len(), fmt_mnemo(bond), show["attestor"]["strikes"]
+		"{} was struck on each of the {} batches (Deviation: further than the tolerance from the agreed attribution); its bond is {} now, {} strike(s) in the current window",
+		attestor::DISHONEST, reports.len(), fmt_mnemo(bond), show["attestor"]["strikes"]
 	));
-	Ok(json!({"receipts": receipts.len(), "bond_after": bond.to_string(), "strikes_in_window": show["attestor"]["strikes"], "address": mallory}))
-}
-
-/// Mallory's slash took its bond below the attestor bond, so it takes no more assignments and a
-/// panel of three cannot be drawn: every new receipt would be refused (`TooFewAttestors`). The
-/// sudo key sets the panel to the two honest attestors left.
-fn two_honest_attestors(d: &Driver, http: &str) -> R<()> {
-	let client = crate::Client::connect(http).map_err(|e| e.to_string())?;
-	let now = attribution_params(&client)?;
-	sudo_set_attribution_params(&client, crate::attest::Params { assigned: 2, quorum: 2, min_reports: 2, ..now })?;
-	d.say.ok(format!(
-		"{} is out of the active set, so {OWNER} (sudo) sets the panel to the two honest attestors left (Attribution.set_params)",
-		attestor::DISHONEST
-	));
-	Ok(())
+	Ok(json!({"batches": reports.len(), "bond_after": bond.to_string(), "strikes_in_window": show["attestor"]["strikes"], "address": mallory.to_string()}))
 }
 
 /// How the demo starts its node and engine: once, and again after a fault it injected.
@@ -566,7 +558,7 @@ fn sudo_set_attribution_params(client: &crate::Client, params: crate::attest::Pa
 }
 
 /// With `--faults`: a second honest attestor (its key on the node too) and a dishonest one
-/// (outside it), funded by the sudo key, and a panel of all three on every receipt.
+/// (outside it), funded by the sudo key, and a panel of all three on every batch.
 fn three_attestors(d: &Driver, client: &crate::Client) -> R<Value> {
 	const UNIT: u128 = 1_000_000_000_000;
 	let (honest, dishonest) = (attestor::HONEST, attestor::DISHONEST);
@@ -588,12 +580,12 @@ fn three_attestors(d: &Driver, client: &crate::Client) -> R<Value> {
 		..before
 	};
 	d.say.line(format!(
-		"{OWNER} (sudo) sets the attribution parameters: 3 attestors per receipt, the reveal opens once all 3 commit, 2 reports settle at a deadline, \
+		"{OWNER} (sudo) sets the attribution parameters: 3 attestors per batch, the reveal opens once all 3 commit, 2 reports give a verdict at a deadline, \
 		 {} blocks to commit and {} to reveal (Sudo.sudo(Attribution.set_params))",
 		params.commit_period, params.reveal_period
 	));
 	sudo_set_attribution_params(client, params)?;
-	d.say.ok(format!("3 attestors registered; each receipt goes to all three, tolerance {:?}, {} strikes slash {:?} of a bond", params.tolerance, params.strikes_to_slash, params.strike_slash));
+	d.say.ok(format!("3 attestors registered; each batch's sample goes to all three, tolerance {:?}, {} strikes slash {:?} of a bond", params.tolerance, params.strikes_to_slash, params.strike_slash));
 	Ok(json!({"honest": [ATTESTOR, honest], "dishonest": dishonest, "assigned": params.assigned, "quorum": params.quorum,
 		"min_reports": params.min_reports, "strikes_to_slash": params.strikes_to_slash}))
 }
@@ -916,13 +908,13 @@ fn the_loop(
 		"history": evaluated["history"], "losses": losses, "price_per_1k": deployed["price_per_1k"], "trainer": adapter["trainer"], "spec": {"rank": rank, "epochs": epochs, "learning_rate": lr}});
 
 	// ── Inference ──
-	d.say.step("4", "An app pays for inferences; attestors attribute them; fees are split");
+	d.say.step("4", "An app pays for inferences; the operator commits them in batches; attestors check a sample");
 	// With --faults, Mallory attests beside the honest workers, crediting every answer to Eve's file.
 	let mallory_stop = Arc::new(AtomicBool::new(false));
 	let favoured = facts["datanet"]["approved"][3]["contribution"].as_u64().ok_or("no contribution for Eve")?;
 	let mallory = o.faults.then(|| {
-		let (http, engine, f, stop) = (launch.http.clone(), d.mnemo.engine.clone(), facts.clone(), mallory_stop.clone());
-		std::thread::spawn(move || attestor::run(http, engine, f, favoured, stop))
+		let (http, engine, stop) = (launch.http.clone(), d.mnemo.engine.clone(), mallory_stop.clone());
+		std::thread::spawn(move || attestor::run(http, engine, favoured, stop))
 	});
 	d.call(APP, args(&["channel", "open", OPERATOR, "20"]))?;
 	// The app asks the model to go on from a line of each play in the datanet.
@@ -959,7 +951,7 @@ fn the_loop(
 		));
 		facts["faults"]["engine_killed_with_unflushed_receipts"] = json!({"pending_at_kill": pending, "on_chain_at_kill": on_chain});
 	}
-	let spend = d.wait("receipts recorded on chain, attributed by the attestors and settled", Duration::from_secs(600), || {
+	let spend = d.wait("receipts committed in batches, their samples checked by the attestors, settled", Duration::from_secs(600), || {
 		let s = d.mnemo.run(APP, &args(&["spend-log"])).map_err(|e| err_text(&e))?;
 		let rs = s["receipts"].as_array().cloned().unwrap_or_default();
 		let settled = rs.iter().filter(|r| r["phase"].as_str().unwrap_or("").starts_with("settled")).count();
@@ -980,22 +972,26 @@ fn the_loop(
 	}
 	let mut receipts = Vec::new();
 	for r in spend["receipts"].as_array().cloned().unwrap_or_default() {
-		let a = d.call(APP, args(&["attribution", &r["receipt"].to_string()]))?;
-		let shares: Vec<String> = a["attribution"]
+		let shares: Vec<String> = r["attribution"]
 			.as_array()
 			.map(|s| s.iter().map(|x| format!("#{} {:.1}%", x["contribution"], x["share"].as_f64().unwrap_or(0.0) * 100.0)).collect())
 			.unwrap_or_default();
-		d.say.ok(format!("receipt {}: fee {} for {}+{} tokens; attribution {}", r["receipt"], fmt_mnemo(num(&r["fee"])), r["input_tokens"], r["output_tokens"], shares.join(", ")));
-		receipts.push(a);
+		d.say.ok(format!(
+			"request {} (batch {}, leaf {}, proven against its root): fee {} for {}+{} tokens; attribution {}",
+			r["request"].as_str().unwrap_or(""), r["batch"], r["leaf"], fmt_mnemo(num(&r["fee"])), r["input_tokens"], r["output_tokens"], shares.join(", ")
+		));
+		receipts.push(r);
+	}
+	for b in spend["batches"].as_array().cloned().unwrap_or_default() {
+		d.say.ok(format!("batch {}: {} of the app's receipts charged {} on its channel, {}", b["batch"], b["receipts"], fmt_mnemo(num(&b["amount"])), b["phase"].as_str().unwrap_or("")));
 	}
 	facts["inference"] = json!({"app": APP, "operator": OPERATOR, "questions": asked, "spend_log": spend, "receipts": receipts});
 	if let Some(mallory) = mallory {
 		mallory_stop.store(true, Ordering::Relaxed);
 		let reports = mallory.join().unwrap_or_else(|_| Err("the dishonest attestor panicked".into()))?;
 		facts["faults"]["dishonest_attestor"]["favoured"] = json!(favoured);
-		facts["faults"]["dishonest_attestor"]["struck"] = dishonest_attestor_struck(d, &receipts, &reports)?;
+		facts["faults"]["dishonest_attestor"]["struck"] = dishonest_attestor_struck(d, &launch.http, &reports)?;
 		facts["faults"]["dishonest_attestor"]["reports"] = reports;
-		two_honest_attestors(d, &launch.http)?;
 	}
 	// The control: another passage of the same play, new text rather than a copy.
 	let play = std::fs::read_to_string(plays_dir.join(format!("{}_gut.txt", contribs[0].1))).map_err(|e| e.to_string())?.replace("\r\n", "\n");
@@ -1011,7 +1007,7 @@ fn the_loop(
 	if o.faults {
 		payees.extend([attestor::HONEST, attestor::DISHONEST]);
 	}
-	let ledgers = d.wait("the challenge window, then the rewards are claimable", Duration::from_secs(300), || {
+	let ledgers = d.wait("the batches' challenge windows, then the payouts are claimable", Duration::from_secs(300), || {
 		let mut all = Vec::new();
 		let mut pending = 0u128;
 		for who in &payees {
@@ -1029,21 +1025,24 @@ fn the_loop(
 		for c in e["credits"].as_array().cloned().unwrap_or_default() {
 			for x in c["contributions"].as_array().cloned().unwrap_or_default() {
 				d.say.line(format!(
-					"  receipt {} (adapter {}): contribution {} scored {:.1}% of the attribution → paid {}",
-					c["receipt"], c["adapter"], x["contribution"], x["share"].as_f64().unwrap_or(0.0) * 100.0, fmt_mnemo(num(&x["amount"]))
+					"  request {} (batch {}, adapter {}): contribution {} scored {:.1}% of the attribution → paid {}",
+					c["request"].as_str().unwrap_or(""), c["batch"], c["adapter"], x["contribution"], x["share"].as_f64().unwrap_or(0.0) * 100.0, fmt_mnemo(num(&x["amount"]))
 				));
 			}
 			let a = &c["amounts"];
-			let roles: Vec<String> = ["adapter_owner", "datanet_owner", "attestor"]
+			let roles: Vec<String> = ["adapter_owner", "datanet_owner"]
 				.iter()
 				.filter(|r| num(&a[**r]) > 0)
 				.map(|r| format!("{} {}", r.replace('_', " "), fmt_mnemo(num(&a[*r]))))
 				.collect();
 			if !roles.is_empty() {
-				d.say.line(format!("  receipt {}: {}", c["receipt"], roles.join(", ")));
+				d.say.line(format!("  request {} (batch {}): {}", c["request"].as_str().unwrap_or(""), c["batch"], roles.join(", ")));
 			}
 		}
-		earnings.push(json!({"who": who, "ledger": e}));
+		if num(&e["ledger"]["attestor"]) > 0 {
+			d.say.line(format!("  as an attestor on the batches' panels: {}", fmt_mnemo(num(&e["ledger"]["attestor"]))));
+		}
+		earnings.push(json!({"who": who, "earnings": e}));
 	}
 	let claimers: Vec<(&str, Vec<String>)> =
 		payees.iter().zip(&ledgers).filter(|(_, e)| num(&e["claimable"]) > 0).map(|(w, _)| (*w, args(&["claim"]))).collect();
@@ -1057,10 +1056,13 @@ fn the_loop(
 	d.say.ok(format!("{BAD_ACTOR}, whose contribution was rejected, has nothing to claim ({})", nothing["name"].as_str().unwrap_or("")));
 	if o.faults {
 		let nothing = d.refused(attestor::DISHONEST, args(&["claim"]), "NothingToClaim")?;
-		d.say.ok(format!("{}, struck on every receipt, has nothing to claim ({})", attestor::DISHONEST, nothing["name"].as_str().unwrap_or("")));
+		d.say.ok(format!("{}, struck on every batch, has nothing to claim ({})", attestor::DISHONEST, nothing["name"].as_str().unwrap_or("")));
 	}
 	let spend_after = d.call(APP, args(&["spend-log"]))?;
-	d.say.ok(format!("the app's spend log: {} on {} receipts", fmt_mnemo(num(&spend_after["total"])), spend_after["receipts_count"]));
+	d.say.ok(format!(
+		"the app's spend log: {} on {} receipts in {} batches",
+		fmt_mnemo(num(&spend_after["total"])), spend_after["receipts_count"], spend_after["batches"].as_array().map_or(0, Vec::len)
+	));
 	facts["rewards"] = json!({"earnings": earnings, "claims": claimed, "spend_log": spend_after});
 	if o.faults {
 		restart_node(d, launch, model, facts)?;

@@ -115,33 +115,37 @@ pub fn html(f: &Value) -> String {
 				(format!("#{c} {}", who_of.get(&c).cloned().unwrap_or_default()), s, format!("{:.1}%", s * 100.0))
 			})
 			.collect();
-		let _ = write!(body, "<h3>Receipt {}: fee {}, {} + {} tokens</h3>{}", r["receipt"], fmt_mnemo(num(&r["fee"])), r["input_tokens"], r["output_tokens"], bars(&rows, "a"));
+		let _ = write!(body, "<h3>Request {} (batch {}, leaf {}): fee {}, {} + {} tokens</h3>{}", esc(r["request"].as_str().unwrap_or("")), r["batch"], r["leaf"], fmt_mnemo(num(&r["fee"])), r["input_tokens"], r["output_tokens"], bars(&rows, "a"));
 	}
 
-	// Money.
+	// Money: what each payee earned, by role, from the receipts of the settled batches.
+	let fees: u128 = inf["receipts"].as_array().cloned().unwrap_or_default().iter().map(|r| num(&r["fee"])).sum();
+	let roles = ["contributor", "adapter_owner", "datanet_owner"];
 	let mut by_role: BTreeMap<&str, u128> = BTreeMap::new();
-	let mut fees = 0u128;
-	for r in inf["receipts"].as_array().cloned().unwrap_or_default() {
-		fees += num(&r["fee"]);
-		for p in r["funds"]["payees"].as_array().cloned().unwrap_or_default() {
-			for role in ["contributor", "adapter_owner", "datanet_owner", "attestor", "treasury"] {
-				*by_role.entry(role).or_default() += num(&p["amounts"][role]);
+	let mut rows_html = String::new();
+	for e in f["rewards"]["earnings"].as_array().cloned().unwrap_or_default() {
+		let earned = &e["earnings"];
+		let mut mine: BTreeMap<&str, u128> = BTreeMap::new();
+		for c in earned["credits"].as_array().cloned().unwrap_or_default() {
+			for role in roles {
+				*mine.entry(role).or_default() += num(&c["amounts"][role]);
 			}
 		}
+		mine.insert("attestor", num(&earned["ledger"]["attestor"]));
+		for (role, a) in &mine {
+			*by_role.entry(role).or_default() += a;
+		}
+		let claimed = f["rewards"]["claims"].as_array().and_then(|c| c.iter().find(|c| c["who"] == e["who"]).map(|c| num(&c["amount"]))).unwrap_or(0);
+		let _ = write!(rows_html, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(e["who"].as_str().unwrap_or("")), fmt_mnemo(claimed),
+			fmt_mnemo(mine["contributor"]), fmt_mnemo(mine["adapter_owner"]), fmt_mnemo(mine["datanet_owner"]), fmt_mnemo(mine["attestor"]));
 	}
 	let rows: Vec<(String, f64, String)> =
 		by_role.iter().map(|(r, a)| (r.replace('_', " "), *a as f64, fmt_mnemo(*a))).collect();
-	let _ = write!(body, "<h2>4. The money</h2><p>The app paid {} in fees; they were split:</p>{}", fmt_mnemo(fees), bars(&rows, "f"));
-	let _ = write!(body, "<table><tr><th>account</th><th>claimed</th><th>earned as contributor</th><th>as adapter owner</th><th>as datanet owner</th><th>as attestor</th></tr>");
-	for e in f["rewards"]["earnings"].as_array().cloned().unwrap_or_default() {
-		let l = &e["ledger"];
-		let claimed = f["rewards"]["claims"].as_array().and_then(|c| c.iter().find(|c| c["who"] == e["who"]).map(|c| num(&c["amount"]))).unwrap_or(0);
-		let _ = write!(body, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(e["who"].as_str().unwrap_or("")), fmt_mnemo(claimed),
-			fmt_mnemo(num(&l["earned"]["contributor"])), fmt_mnemo(num(&l["earned"]["adapter_owner"])), fmt_mnemo(num(&l["earned"]["datanet_owner"])), fmt_mnemo(num(&l["earned"]["attestor"])));
-	}
+	let _ = write!(body, "<h2>4. The money</h2><p>The app paid {} in fees; what the accounts below earned of them, by role (the treasury's part aside):</p>{}", fmt_mnemo(fees), bars(&rows, "f"));
+	let _ = write!(body, "<table><tr><th>account</th><th>claimed</th><th>earned as contributor</th><th>as adapter owner</th><th>as datanet owner</th><th>as attestor</th></tr>{rows_html}");
 	body += "</table>";
 	let spend = &f["rewards"]["spend_log"];
-	let _ = write!(body, "<p>The app's spend log: {} on {} receipts.</p>", fmt_mnemo(num(&spend["total"])), spend["receipts_count"]);
+	let _ = write!(body, "<p>The app's spend log: {} on {} receipts in {} batches.</p>", fmt_mnemo(num(&spend["total"])), spend["receipts_count"], spend["batches"].as_array().map_or(0, Vec::len));
 
 	format!(
 		"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Mnemo demo report</title><style>\
