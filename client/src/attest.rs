@@ -165,7 +165,7 @@ impl Client {
 	/// pallet's `attestor` view function; empty if it is not an attestor).
 	pub fn panels(&self, attestor: &AccountId) -> Result<Vec<BatchId>> {
 		let v: Option<(AttestorRecord, Vec<BatchId>)> =
-			self.view("Attribution", "attestor(T::AccountId) -> Option<(Attestor<T>, Vec<BatchId>)>", attestor)?;
+			self.view("Attribution", "attestor(T::AccountId) -> Option<(Attestor<T>,Vec<BatchId>)>", attestor)?;
 		Ok(v.map(|(_, b)| b).unwrap_or_default())
 	}
 }

@@ -321,6 +321,11 @@ async fn the_cli_drives_a_datanet_from_creation_to_a_published_version() {
 	assert_eq!(earned["claimable"], "0");
 	assert_eq!(earned["credits"].as_array().unwrap().len(), 0);
 	m.fails(&["--suri", "//Bob", "--yes", "claim"], "NothingToClaim");
+	// A payer with no batch yet: an empty spend log; a request no batch carries, a malformed id.
+	let spent = m.ok(&["--suri", "//Eve", "spend-log"]);
+	assert_eq!((spent["receipts"].as_array().unwrap().len(), spent["batches"].as_array().unwrap().len()), (0, 0), "{spent}");
+	m.fails(&["--suri", "//Eve", "receipt", "00112233445566778899aabbccddeeff"], "UnknownReceipt");
+	m.fails(&["--suri", "//Eve", "receipt", "xyz"], "BadInput");
 
 	// Chat with the engine's base model (free: no voucher), streamed.
 	let chat = m.ok(&["chat", "--model", "tiny", "--max-tokens", "6", "Once upon a time"]);

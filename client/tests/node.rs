@@ -70,6 +70,7 @@ fn extrinsics_land_on_a_dev_node() {
 	assert_eq!(chain.next_batch().unwrap(), 0);
 	assert_eq!(chain.batch(0).unwrap(), None);
 	assert_eq!(chain.operator_head(&alice.account()).unwrap(), None, "no batch yet");
+	assert_eq!(chain.panels(&alice.account()).unwrap(), Vec::<u64>::new(), "Alice sits on no panel");
 	let wrong = chain.view::<()>("Attribution", "batch_terms() -> Nothing", &());
 	assert!(matches!(wrong, Err(mnemo_client::Error::Rpc { .. })), "{wrong:?}");
 
