@@ -142,6 +142,8 @@ pub struct BatchRecord {
 	pub submitted_at: BlockNumber,
 	/// The operator's batch it extends.
 	pub base: Option<BatchBase>,
+	/// The terms it was split by, in force when it was submitted.
+	pub terms: BatchTerms<AccountId>,
 	pub phase: BatchPhase,
 	pub panel: Vec<AccountId>,
 	/// The sampled leaf indices, ascending.
@@ -500,7 +502,7 @@ mod tests {
 		);
 		assert_eq!(k.len(), 32 + 16 + 32);
 		assert_eq!(Client::register_operator_call(), vec![54, 0]);
-		let empty = BlobOf { prev: None, leaves: vec![], payouts: vec![], attestors: 0 }.header(ContentHash([0; 32]));
+		let empty = BlobOf { prev: None, terms: Default::default(), leaves: vec![], payouts: vec![], attestors: 0 }.header(ContentHash([0; 32]));
 		assert_eq!(&Client::submit_batch_call(&empty, &[])[..2], &[54, 11]);
 		let open = Client::open_channel_call(&alice.account(), 1);
 		assert_eq!((&open[..2], open.len()), (&[53u8, 0][..], 2 + 32 + 1));

@@ -53,7 +53,8 @@ fn extrinsics_land_on_a_dev_node() {
 		digest: ContentHash::of(b"inputs"),
 		shares: Default::default(),
 	};
-	let blob = BlobOf { prev: None, leaves: vec![leaf], payouts: vec![Payout { who: alice.account(), amount: 1 }], attestors: 0 };
+	let terms = chain.batch_terms().unwrap().hash();
+	let blob = BlobOf { prev: None, terms, leaves: vec![leaf], payouts: vec![Payout { who: alice.account(), amount: 1 }], attestors: 0 };
 	let header = blob.header(ContentHash::of(b"blob"));
 	let charge = PayerCharge { payer: sv.payer.clone(), voucher: sv.voucher.clone(), signature: sv.signature.clone(), leaves: 1, amount: 1 };
 	let before = chain.nonce(&alice.account()).unwrap();

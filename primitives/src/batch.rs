@@ -309,6 +309,8 @@ pub struct BatchHeader {
 	pub attestors_part: Balance,
 	/// The operator's batch whose running payouts this one extends (`None`: its first).
 	pub prev: Option<BatchId>,
+	/// The hash of the [`BatchTerms`] its fees were split by.
+	pub terms: H256,
 }
 
 /// A batch as the next one of its operator extends it: its id, its blob (where its running
@@ -328,6 +330,8 @@ pub struct BatchBase {
 pub struct Blob<AccountId, BlockNumber, Signature> {
 	/// The operator's batch this one extends.
 	pub prev: Option<BatchId>,
+	/// The hash of the terms its fees were split by.
+	pub terms: H256,
 	pub leaves: Vec<Leaf<AccountId, BlockNumber, Signature>>,
 	/// The running totals after this batch, ascending by account.
 	pub payouts: Vec<Payout<AccountId>>,
@@ -357,6 +361,7 @@ impl<AccountId: Encode, BlockNumber: Encode, Signature: Encode> Blob<AccountId, 
 			payouts_total: self.leaves.iter().fold(0, |s: Balance, l| s.saturating_add(l.fee)).saturating_sub(self.attestors),
 			attestors_part: self.attestors,
 			prev: self.prev,
+			terms: self.terms,
 		}
 	}
 }
@@ -398,13 +403,26 @@ impl<AccountId: Clone> AdapterFacts<AccountId> {
 }
 
 /// What every batch is split by: the chain's fee split, its treasury, the minimum fee and how
-/// many contributions a receipt's attribution names at most.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+/// many contributions a receipt's attribution names at most. A batch commits the hash of the
+/// terms it was built with ([`BatchHeader::terms`]); the chain takes it only under the terms in
+/// force and keeps them with the batch, so a later change by governance does not make an honest
+/// batch look wrong to its panel.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct BatchTerms<AccountId> {
 	pub split: FeeSplit,
 	pub treasury: AccountId,
 	pub min_fee: Balance,
 	pub top_k: u32,
+}
+
+impl<AccountId: Encode> BatchTerms<AccountId> {
+	/// Domain separator of terms hashes.
+	pub const CONTEXT: &'static [u8] = b"mnemo/batch/terms/v1";
+
+	/// What a batch built with these terms commits.
+	pub fn hash(&self) -> H256 {
+		domain_hash(Self::CONTEXT, self)
+	}
 }
 
 /// A batch's payouts: who is owed what, and the attestors' part kept apart.
@@ -506,6 +524,8 @@ pub enum AuditError {
 	/// The running totals given for the batch it extends are not what that batch committed (the
 	/// auditor's input, not the batch, is wrong).
 	WrongPrev,
+	/// The terms given are not the ones the batch committed to (the auditor's input is wrong).
+	WrongTerms,
 	/// The leaves are not grouped by payer in voucher order, or a sum overflows.
 	Totals(BatchError),
 }
@@ -538,6 +558,9 @@ where
 	}
 	if merkle_root(&prev.iter().map(Payout::hash).collect::<Vec<_>>()) != *prev_root {
 		return Err(AuditError::WrongPrev);
+	}
+	if terms.hash() != header.terms {
+		return Err(AuditError::WrongTerms);
 	}
 	for (i, l) in blob.leaves.iter().enumerate() {
 		if l.voucher.operator != *operator || !l.consented() {
@@ -778,7 +801,7 @@ mod tests {
 		let facts_of = |a: AdapterId| (a == 1).then(|| facts.clone());
 		let extend = |prev: &[Payout<AccountId32>], leaves: Vec<Leaf<AccountId32, u32, MultiSignature>>| {
 			let p = payouts(&leaves, &terms.split, &terms.treasury, |_| Some(owner.clone()), |c| facts.owners(c)).unwrap();
-			let blob = Blob { prev: None, leaves, payouts: cumulate(prev, &p.payouts).unwrap(), attestors: p.attestors };
+			let blob = Blob { prev: None, terms: terms.hash(), leaves, payouts: cumulate(prev, &p.payouts).unwrap(), attestors: p.attestors };
 			let header = blob.header(ContentHash([8; 32]));
 			(blob, header)
 		};
@@ -807,6 +830,9 @@ mod tests {
 		let (b, h) = build(dear);
 		let dear_charges = alloc::vec![(payers[0].clone(), 46), (payers[1].clone(), 45)];
 		assert_eq!(audit(&b, &h, &operator, &dear_charges, &[], &none, &terms, facts_of), Err(AuditError::AboveVoucher(2)));
+		// Audited under other terms than the batch committed to: the input is wrong, not the batch.
+		let other_terms = BatchTerms { min_fee: 2, ..terms.clone() };
+		assert_eq!(audit(&blob, &header, &operator, &charges, &[], &none, &other_terms, facts_of), Err(AuditError::WrongTerms));
 		// One payer charged the other's share.
 		let shifted = alloc::vec![(payers[0].clone(), 60), (payers[1].clone(), 30)];
 		assert_eq!(audit(&blob, &header, &operator, &shifted, &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));

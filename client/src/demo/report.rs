@@ -121,6 +121,7 @@ pub fn html(f: &Value) -> String {
 	// Money: what each payee earned, by role, from the receipts of the settled batches.
 	let fees: u128 = inf["receipts"].as_array().cloned().unwrap_or_default().iter().map(|r| num(&r["fee"])).sum();
 	let roles = ["contributor", "adapter_owner", "datanet_owner"];
+	let at = |m: &BTreeMap<&str, u128>, k: &str| m.get(k).copied().unwrap_or(0);
 	let mut by_role: BTreeMap<&str, u128> = BTreeMap::new();
 	let mut rows_html = String::new();
 	for e in f["rewards"]["earnings"].as_array().cloned().unwrap_or_default() {
@@ -137,7 +138,7 @@ pub fn html(f: &Value) -> String {
 		}
 		let claimed = f["rewards"]["claims"].as_array().and_then(|c| c.iter().find(|c| c["who"] == e["who"]).map(|c| num(&c["amount"]))).unwrap_or(0);
 		let _ = write!(rows_html, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(e["who"].as_str().unwrap_or("")), fmt_mnemo(claimed),
-			fmt_mnemo(mine["contributor"]), fmt_mnemo(mine["adapter_owner"]), fmt_mnemo(mine["datanet_owner"]), fmt_mnemo(mine["attestor"]));
+			fmt_mnemo(at(&mine, "contributor")), fmt_mnemo(at(&mine, "adapter_owner")), fmt_mnemo(at(&mine, "datanet_owner")), fmt_mnemo(at(&mine, "attestor")));
 	}
 	let rows: Vec<(String, f64, String)> =
 		by_role.iter().map(|(r, a)| (r.replace('_', " "), *a as f64, fmt_mnemo(*a))).collect();

@@ -678,6 +678,10 @@ mod tests {
 		head: Option<BatchBase>,
 		/// At the next submission, the latest batch is refunded first (the head goes back).
 		refund_head_on_submit: bool,
+		/// The next submission is lost before it reaches a block.
+		drop_next: bool,
+		/// The minimum fee of the terms in force (governance may change it).
+		min_fee: Balance,
 	}
 
 	const ADAPTER: AdapterId = 1;
@@ -699,7 +703,7 @@ mod tests {
 			Ok(ChainParams { min_fee: 0, max_voucher_lifetime: 2_000 })
 		}
 		fn terms(&mut self) -> Result<BatchTerms<AccountId>> {
-			Ok(BatchTerms { split: Default::default(), treasury: [9; 32].into(), min_fee: 0, top_k: 4 })
+			Ok(BatchTerms { split: Default::default(), treasury: [9; 32].into(), min_fee: self.lock().unwrap().min_fee, top_k: 4 })
 		}
 		fn adapter_facts(&mut self, adapter: AdapterId) -> Result<Option<AdapterFacts<AccountId>>> {
 			use mnemo_primitives::{batch::ContributionOwners, engine::{DataRef, DatanetData}};
@@ -734,8 +738,16 @@ mod tests {
 				b.phase = mnemo_client::BatchPhase::Refunded { at: best, why: 0 };
 				f.head = b.base;
 			}
+			if std::mem::take(&mut f.drop_next) {
+				return Err(Error::Internal("connection lost before inclusion".into()));
+			}
 			if header.prev != f.head.map(|h| h.batch) {
 				// Included, not landed: it does not extend the operator's latest batch.
+				return Ok(());
+			}
+			let terms = BatchTerms::<AccountId> { split: Default::default(), treasury: [9; 32].into(), min_fee: f.min_fee, top_k: 4 };
+			if header.terms != terms.hash() {
+				// Included, not landed: split by terms no longer in force.
 				return Ok(());
 			}
 			let mut channels = f.channels.clone();
@@ -761,6 +773,7 @@ mod tests {
 				fees: charges.iter().map(|c| c.amount).sum(),
 				submitted_at: f.best,
 				base: f.head,
+				terms,
 				phase: mnemo_client::BatchPhase::Sampling { at: f.best + 2 },
 				panel: vec![],
 				sample: vec![],
@@ -1109,6 +1122,18 @@ mod tests {
 		assert_eq!(flush(&m, &chain).unwrap(), 0);
 		assert_eq!(running(2), (Some(0), Some(4 + 2)));
 		assert_eq!(m.stats.batches_refunded.load(Ordering::Relaxed), 1);
+		// Governance changes the terms while a batch is in flight (its submission lost): it is
+		// dissolved before it is sent again, and rebuilt under the new terms.
+		serve(5, 6);
+		chain.lock().unwrap().drop_next = true;
+		assert_eq!(flush(&m, &chain).unwrap(), 0, "in a batch, in flight");
+		chain.lock().unwrap().min_fee = 1;
+		let submissions = chain.lock().unwrap().submissions;
+		assert_eq!(flush(&m, &chain).unwrap(), 1, "dissolved");
+		assert_eq!(chain.lock().unwrap().submissions, submissions, "not sent again under the old terms");
+		assert_eq!(flush(&m, &chain).unwrap(), 0);
+		let b = chain.lock().unwrap().batches[&3].clone();
+		assert_eq!(b.header.terms, chain.clone().terms().unwrap().hash());
 	}
 
 	#[test]

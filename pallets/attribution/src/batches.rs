@@ -130,6 +130,9 @@ impl<T: Config> Pallet<T> {
 		let mut chain = OperatorBatches::<T>::get(&operator);
 		let base = Self::head_of(&chain);
 		ensure!(header.prev == base.map(|b| b.batch), Error::<T>::WrongPrev);
+		// Split by the terms in force, which the batch keeps.
+		let terms = Self::terms();
+		ensure!(header.terms == terms.hash(), Error::<T>::WrongTerms);
 		chain.pending.try_push(batch).map_err(|_| Error::<T>::TooManyPendingBatches)?;
 		// Every voucher is checked before anyone is charged; a failed charge then reverts the
 		// whole call (dispatch is transactional), so a batch is charged all or nothing.
@@ -168,6 +171,7 @@ impl<T: Config> Pallet<T> {
 				fees,
 				submitted_at: now,
 				base,
+				terms,
 				phase: BatchPhase::Sampling { at: sample_at },
 				panel: Default::default(),
 				sample: Default::default(),
@@ -495,7 +499,7 @@ impl<T: Config> Pallet<T> {
 				}
 			}
 			let tokens = counts.iter().max_by_key(|(t, n)| (*n, core::cmp::Reverse(*t))).map_or(0, |(t, _)| *t);
-			let cap = mnemo_primitives::inference_fee(claim.max_price_per_1k, tokens, params.min_fee);
+			let cap = mnemo_primitives::inference_fee(claim.max_price_per_1k, tokens, b.terms.min_fee);
 			let held = claim.digest == digest &&
 				claim.tokens == tokens &&
 				claim.fee <= cap &&
@@ -585,9 +589,8 @@ impl<T: Config> Pallet<T> {
 			Error::<T>::BatchPhase
 		);
 		ensure!(batch::verify(&b.header.root, b.header.leaves, leaf.hash(), &proof), Error::<T>::BadLeafProof);
-		let params = Self::current_params();
 		let tokens = leaf.input_tokens.saturating_add(leaf.output_tokens);
-		let cap = mnemo_primitives::inference_fee(leaf.voucher.max_price_per_1k, tokens, params.min_fee);
+		let cap = mnemo_primitives::inference_fee(leaf.voucher.max_price_per_1k, tokens, b.terms.min_fee);
 		let consented = leaf.voucher.operator == b.operator && leaf.consented();
 		let within = leaf.fee <= cap && tokens <= leaf.voucher.max_tokens;
 		ensure!(!consented || !within, Error::<T>::LeafHolds);

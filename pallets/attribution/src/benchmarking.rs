@@ -117,6 +117,7 @@ fn batch_of<T: Config>(op: &T::AccountId, p: u32, bad: u32) -> (Vec<BatchLeaf<T>
 		payouts_total: fees,
 		attestors_part: 0,
 		prev: None,
+		terms: Pallet::<T>::terms().hash(),
 	};
 	let charges = leaves
 		.iter()

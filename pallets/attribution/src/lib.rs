@@ -354,6 +354,9 @@ pub mod pallet {
 		/// The batch does not extend the operator's latest batch (`operator_head`): one it was
 		/// built on was refunded, or another landed first. Rebuild it on the latest.
 		WrongPrev,
+		/// The batch was split by other terms than those in force (`batch_terms`): governance
+		/// changed them. Rebuild it.
+		WrongTerms,
 		/// The operator has `MaxPendingBatches` batches in flight: wait for one to settle.
 		TooManyPendingBatches,
 		/// The operator has batches in flight: its bond stays until they settle or are refunded.

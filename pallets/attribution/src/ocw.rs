@@ -86,11 +86,13 @@ pub(crate) fn batch_reports<T: Config>(
 			(prev.payouts, base.payouts_root)
 		},
 	};
-	let terms = Pallet::<T>::terms();
+	// The terms the batch was submitted under, whatever governance set since.
+	let terms = b.terms.clone();
 	let charges = T::BatchEscrow::charges(batch);
 	let totals_ok = match audit(&blob, &b.header, &b.operator, &charges, &prev, &prev_root, &terms, Pallet::<T>::facts_of) {
 		Ok(()) => true,
 		Err(AuditError::WrongPrev) => return Err("the blob of the batch it extends is not the one committed".into()),
+		Err(AuditError::WrongTerms) => return Err("the batch's terms on chain are not those its header commits".into()),
 		Err(e) => {
 			log::info!(target: LOG_TARGET, "batch {batch} does not add up: {e:?}");
 			false

@@ -403,7 +403,7 @@ pub enum BatchRefund {
 	Orphaned,
 }
 
-pub use mnemo_primitives::batch::BatchBase;
+pub use mnemo_primitives::batch::{BatchBase, BatchTerms};
 
 /// An operator's batches: the last one settled and those in flight after it, oldest first, each
 /// extending the one before. A refund cuts the list at the refunded batch; those after it are
@@ -427,6 +427,9 @@ pub struct Batch<T: Config> {
 	/// The operator's batch it extends: whose running payouts plus its own fees' split are its
 	/// payouts (`header.prev`, with its blob and root for the panel's audit).
 	pub base: Option<BatchBase>,
+	/// The terms in force when it was submitted, which its fees were split by: its panel audits
+	/// it and its verdict checks fees by them, whatever governance sets later.
+	pub terms: BatchTerms<AccountIdOf<T>>,
 	pub phase: BatchPhase<BlockNumberFor<T>>,
 	/// The attestors drawn for it.
 	pub panel: Panel<T>,

@@ -128,6 +128,7 @@ fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
 			payouts_total: payouts.total(),
 			attestors_part: payouts.attestors,
 			prev: None,
+			terms: Attribution::batch_terms().hash(),
 		};
 		let last = leaves.last().unwrap();
 		let charge = PayerCharge::<Runtime> {

@@ -116,6 +116,11 @@ impl Meter {
 			self.dissolve(b, best)?;
 			return Ok(false);
 		}
+		if chain.terms()?.hash() != b.header.terms {
+			tracing::warn!(batch = b.seq, "governance changed the terms a batch was split by: its receipts go back to pending");
+			self.dissolve(b, best)?;
+			return Ok(false);
+		}
 		if b.attempts >= MAX_ATTEMPTS || b.entries.iter().any(|e| e.record.voucher.expires_at <= best.saturating_add(1)) {
 			tracing::warn!(batch = b.seq, attempts = b.attempts, "a batch did not land: its receipts go back to pending");
 			self.dissolve(b, best)?;
@@ -322,7 +327,7 @@ impl Meter {
 		};
 		let running = batch::cumulate(&prev, &payouts.payouts)
 			.map_err(|e| Error::Internal(format!("cannot add the batch's payouts to the running totals: {e:?}")))?;
-		let blob = BlobOf { prev: base.map(|b| b.batch), leaves, payouts: running, attestors: payouts.attestors };
+		let blob = BlobOf { prev: base.map(|b| b.batch), terms: terms.hash(), leaves, payouts: running, attestors: payouts.attestors };
 		let hash = self.store.put_own(&blob.encode())?;
 		let header = blob.header(hash);
 		let charges = charges_of(&entries)

@@ -51,6 +51,7 @@ fn header(leaves: &[BatchLeaf<Test>]) -> BatchHeader {
 		payouts_total: 36,
 		attestors_part: 4,
 		prev: None,
+		terms: Attribution::batch_terms().hash(),
 	}
 }
 
@@ -285,6 +286,27 @@ fn a_sample_that_holds_up_pays_the_batch_out_and_the_agreeing_panel() {
 fn submit_on(prev: Option<u64>) -> polkadot_sdk::sp_runtime::DispatchResult {
 	let l = leaves();
 	submit(BatchHeader { prev, ..header(&l) }, charges(&l))
+}
+
+#[test]
+fn a_batch_is_split_by_the_terms_in_force_and_keeps_them() {
+	build_and_execute(|| {
+		setup();
+		let l = leaves();
+		// Built under terms that are not the chain's (governance changed them since): refused.
+		let stale = BatchHeader { terms: H256::repeat_byte(7), ..header(&l) };
+		assert_noop!(submit(stale, charges(&l)), Error::<Test>::WrongTerms);
+		assert_ok!(submit(header(&l), charges(&l)));
+		let kept = Batches::<Test>::get(0).unwrap().terms;
+		assert_eq!(kept, Attribution::batch_terms());
+		// Governance raises the minimum fee: the batch in flight keeps the terms it was split by,
+		// which its panel audits it and its verdict checks fees against.
+		let mut p = Attribution::params();
+		p.min_fee += 1;
+		assert_ok!(Attribution::set_params(RuntimeOrigin::root(), p));
+		assert_ne!(Attribution::batch_terms(), kept);
+		assert_eq!(Batches::<Test>::get(0).unwrap().terms, kept);
+	});
 }
 
 #[test]

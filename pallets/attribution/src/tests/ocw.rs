@@ -72,7 +72,7 @@ fn batch_in_commit(state: Option<&mut testing::OffchainState>, skim: bool, score
 	let facts = Attribution::adapter_facts(ADAPTER).unwrap();
 	let terms = Attribution::batch_terms();
 	let p = batch::payouts(&leaves, &terms.split, &terms.treasury, |_| Some(OWNER), |c| facts.owners(c)).unwrap();
-	let mut blob = Blob { prev: None, leaves: leaves.clone(), payouts: p.payouts, attestors: p.attestors };
+	let mut blob = Blob { prev: None, terms: terms.hash(), leaves: leaves.clone(), payouts: p.payouts, attestors: p.attestors };
 	if skim {
 		for p in blob.payouts.iter_mut().filter(|p| p.who == C1) {
 			p.who = OPERATOR;
