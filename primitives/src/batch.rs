@@ -507,6 +507,27 @@ pub fn payouts<A: Clone + Ord, B, S>(
 	Ok(Payouts { payouts: owed.into_iter().map(|(who, amount)| Payout { who, amount }).collect(), attestors })
 }
 
+/// One payer's charge in a batch as the chain made it: the channel it was drawn on, the
+/// channel's voucher number before (`after`) and the voucher charged (`seq`), and the amount.
+/// The payer's leaves in the batch must be requests on that channel numbered `after + 1..=seq`,
+/// the last the charged voucher: a leaf from an earlier batch or another channel, charged again
+/// under a new voucher's unused consent, is not one of them.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct ChargedPayer<AccountId> {
+	pub payer: AccountId,
+	pub channel: u64,
+	pub after: u64,
+	pub seq: u64,
+	pub amount: Balance,
+}
+
+impl<AccountId> ChargedPayer<AccountId> {
+	/// Whether a leaf's voucher (`channel`, `seq`) is one this charge pays for.
+	pub fn covers(&self, channel: u64, seq: u64) -> bool {
+		channel == self.channel && seq > self.after && seq <= self.seq
+	}
+}
+
 /// Why a batch does not add up ([`audit`]).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum AuditError {
@@ -518,6 +539,9 @@ pub enum AuditError {
 	AboveVoucher(u32),
 	/// The payers charged on chain are not the leaves' payers with the leaves' sums.
 	WrongCharges,
+	/// Leaf `0` is not a request its payer's charge in this batch pays for (another channel, a
+	/// voucher charged before, or the charged voucher is not the payer's last leaf).
+	OutsideCharge(u32),
 	/// The payouts are not the running totals of the batch it extends plus the split of the
 	/// leaves' fees.
 	WrongPayouts,
@@ -542,7 +566,7 @@ pub fn audit<A, B, S>(
 	blob: &Blob<A, B, S>,
 	header: &BatchHeader,
 	operator: &A,
-	charges: &[(A, Balance)],
+	charges: &[ChargedPayer<A>],
 	prev: &[Payout<A>],
 	prev_root: &H256,
 	terms: &BatchTerms<A>,
@@ -573,12 +597,24 @@ where
 		}
 	}
 	let (payers, _) = totals(&blob.leaves).map_err(AuditError::Totals)?;
-	let mut charged: Vec<(A, Balance)> = charges.to_vec();
+	let mut charged: Vec<(A, Balance)> = charges.iter().map(|c| (c.payer.clone(), c.amount)).collect();
 	charged.sort();
-	let mut owed: Vec<(A, Balance)> = payers.into_iter().map(|p| (p.payer, p.amount)).collect();
+	let mut owed: Vec<(A, Balance)> = payers.iter().map(|p| (p.payer.clone(), p.amount)).collect();
 	owed.sort();
 	if charged != owed {
 		return Err(AuditError::WrongCharges);
+	}
+	for p in &payers {
+		let c = charges.iter().find(|c| c.payer == p.payer).ok_or(AuditError::WrongCharges)?;
+		for i in p.first_leaf..p.first_leaf + p.leaves {
+			let v = &blob.leaves[i as usize].voucher;
+			if !c.covers(v.channel, v.seq) {
+				return Err(AuditError::OutsideCharge(i));
+			}
+		}
+		if p.last_seq != c.seq {
+			return Err(AuditError::OutsideCharge(p.first_leaf + p.leaves - 1));
+		}
 	}
 	let mut known: BTreeMap<AdapterId, Option<AdapterFacts<A>>> = BTreeMap::new();
 	for l in &blob.leaves {
@@ -808,7 +844,8 @@ mod tests {
 		let build = |leaves| extend(&[], leaves);
 		let none = merkle_root(&[]);
 		let payers: Vec<AccountId32> = keys.iter().map(|k| AccountId32::from(k.public())).collect();
-		let charges = alloc::vec![(payers[1].clone(), 45), (payers[0].clone(), 45)];
+		let charge = |payer: &AccountId32, after: u64, seq: u64, amount: Balance| ChargedPayer { payer: payer.clone(), channel: 0, after, seq, amount };
+		let charges = alloc::vec![charge(&payers[1], 0, 3, 45), charge(&payers[0], 0, 3, 45)];
 		let (blob, header) = build(leaves.clone());
 		assert_eq!(audit(&blob, &header, &operator, &charges, &[], &none, &terms, facts_of), Ok(()));
 		// The contributor's part of every fee (40% of the contributors' 50%, relative: all of it).
@@ -828,13 +865,24 @@ mod tests {
 		let mut dear = leaves.clone();
 		dear[2].fee = 16;
 		let (b, h) = build(dear);
-		let dear_charges = alloc::vec![(payers[0].clone(), 46), (payers[1].clone(), 45)];
+		let dear_charges = alloc::vec![charge(&payers[0], 0, 3, 46), charge(&payers[1], 0, 3, 45)];
 		assert_eq!(audit(&b, &h, &operator, &dear_charges, &[], &none, &terms, facts_of), Err(AuditError::AboveVoucher(2)));
+		// The double charge: leaves the payer paid for before (vouchers up to 3, charged in an
+		// earlier batch) put in again and charged under a later voucher's unused consent.
+		assert_eq!(
+			audit(&blob, &header, &operator, &[charge(&payers[1], 0, 3, 45), charge(&payers[0], 3, 9, 45)], &[], &none, &terms, facts_of),
+			Err(AuditError::OutsideCharge(0))
+		);
+		// Leaves on another channel than the one charged; a charged voucher that is not the last leaf.
+		let other_channel = alloc::vec![charge(&payers[1], 0, 3, 45), ChargedPayer { channel: 1, ..charge(&payers[0], 0, 3, 45) }];
+		assert_eq!(audit(&blob, &header, &operator, &other_channel, &[], &none, &terms, facts_of), Err(AuditError::OutsideCharge(0)));
+		let beyond = alloc::vec![charge(&payers[1], 0, 3, 45), charge(&payers[0], 0, 4, 45)];
+		assert_eq!(audit(&blob, &header, &operator, &beyond, &[], &none, &terms, facts_of), Err(AuditError::OutsideCharge(2)));
 		// Audited under other terms than the batch committed to: the input is wrong, not the batch.
 		let other_terms = BatchTerms { min_fee: 2, ..terms.clone() };
 		assert_eq!(audit(&blob, &header, &operator, &charges, &[], &none, &other_terms, facts_of), Err(AuditError::WrongTerms));
 		// One payer charged the other's share.
-		let shifted = alloc::vec![(payers[0].clone(), 60), (payers[1].clone(), 30)];
+		let shifted = alloc::vec![charge(&payers[0], 0, 3, 60), charge(&payers[1], 0, 3, 30)];
 		assert_eq!(audit(&blob, &header, &operator, &shifted, &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
 		assert_eq!(audit(&blob, &header, &operator, &charges[..1], &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
 		// Payouts kept by the operator instead of the contributor.
@@ -855,7 +903,7 @@ mod tests {
 			l.signature = MultiSignature::Sr25519(keys[0].sign(&l.voucher.signing_payload()));
 			l
 		}).collect();
-		let next_charges = alloc::vec![(payers[0].clone(), 45)];
+		let next_charges = alloc::vec![charge(&payers[0], 3, 6, 45)];
 		let (mut next, _) = extend(&first, next_leaves);
 		next.prev = Some(7);
 		let nh = next.header(ContentHash([8; 32]));

@@ -154,6 +154,8 @@ pub trait BatchEscrow<AccountId> {
 	fn settle(batch: BatchId, payout: BatchPayout<AccountId>) -> Result<(), DispatchError>;
 	/// The fee split in force: what a batch's payouts are computed with.
 	fn split() -> crate::rewards::FeeSplit;
-	/// What `batch` charged each payer, while it is held.
-	fn charges(batch: BatchId) -> alloc::vec::Vec<(AccountId, Balance)>;
+	/// What `batch` charged each payer and under which vouchers, while it is held.
+	fn charges(batch: BatchId) -> alloc::vec::Vec<crate::batch::ChargedPayer<AccountId>>;
+	/// What `batch` charged `payer`, while it is held.
+	fn charge_of(batch: BatchId, payer: &AccountId) -> Option<crate::batch::ChargedPayer<AccountId>>;
 }

@@ -1057,7 +1057,10 @@ mod tests {
 		assert_eq!(blob.payouts.iter().map(|p| p.amount).sum::<Balance>() + blob.attestors, 30);
 		assert_eq!(blob.payouts.iter().find(|p| p.who == contributor()).map(|p| p.amount), Some(12));
 		// What a panel attestor checks of it whole holds: consent, caps, charges, payouts.
-		let charges: Vec<(AccountId, Balance)> = payers.iter().map(|p| (p.account(), 15)).collect();
+		let charges: Vec<mnemo_primitives::batch::ChargedPayer<AccountId>> = payers
+			.iter()
+			.map(|p| mnemo_primitives::batch::ChargedPayer { payer: p.account(), channel: 0, after: 0, seq: 3, amount: 15 })
+			.collect();
 		let (terms, facts) = (chain.clone().terms().unwrap(), chain.clone().adapter_facts(ADAPTER).unwrap());
 		let none = mnemo_primitives::batch::merkle_root(&[]);
 		assert_eq!(mnemo_primitives::batch::audit(&blob, &b.header, &op.account(), &charges, &[], &none, &terms, |_| facts.clone()), Ok(()));
@@ -1108,7 +1111,8 @@ mod tests {
 		let prev = m.blob(&first.header).unwrap().payouts;
 		let (terms, facts) = (chain.clone().terms().unwrap(), chain.clone().adapter_facts(ADAPTER).unwrap());
 		let audit = |prev: &[mnemo_primitives::batch::Payout<AccountId>]| {
-			mnemo_primitives::batch::audit(&m.blob(&second.header).unwrap(), &second.header, &op.account(), &[(bob.account(), 10)], prev, &first.header.payouts_root, &terms, |_| facts.clone())
+			let charge = mnemo_primitives::batch::ChargedPayer { payer: bob.account(), channel: 0, after: 2, seq: 4, amount: 10 };
+			mnemo_primitives::batch::audit(&m.blob(&second.header).unwrap(), &second.header, &op.account(), &[charge], prev, &first.header.payouts_root, &terms, |_| facts.clone())
 		};
 		assert_eq!(audit(&prev), Ok(()));
 		assert_eq!(audit(&[]), Err(mnemo_primitives::batch::AuditError::WrongPrev));

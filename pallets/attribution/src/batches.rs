@@ -593,7 +593,11 @@ impl<T: Config> Pallet<T> {
 		let cap = mnemo_primitives::inference_fee(leaf.voucher.max_price_per_1k, tokens, b.terms.min_fee);
 		let consented = leaf.voucher.operator == b.operator && leaf.consented();
 		let within = leaf.fee <= cap && tokens <= leaf.voucher.max_tokens;
-		ensure!(!consented || !within, Error::<T>::LeafHolds);
+		// Paid for by its payer's charge in this batch: a leaf charged before, or on another
+		// channel, put in again under a later voucher's unused consent is not.
+		let charged = T::BatchEscrow::charge_of(batch, &leaf.payer)
+			.is_some_and(|c| c.covers(leaf.voucher.channel, leaf.voucher.seq));
+		ensure!(!consented || !within || !charged, Error::<T>::LeafHolds);
 		Self::deposit_event(Event::FraudProven { batch, index: proof.index, prover: prover.clone() });
 		Self::refund_batch(batch, b, BatchRefund::Proven, T::FraudSlash::get(), Self::batch_now(), &[prover.clone()]);
 		Ok(())

@@ -365,7 +365,8 @@ pub mod pallet {
 		NotOnPanel,
 		/// A report per sampled leaf, in the sample's order.
 		WrongReportCount,
-		/// The leaf is consented to and its fee within its voucher: nothing to prove.
+		/// The leaf is consented to, its fee within its voucher and its payer's charge in the batch
+		/// pays for it: nothing to prove.
 		LeafHolds,
 		/// The account is not a registered serving operator.
 		NotOperator,
@@ -537,8 +538,10 @@ pub mod pallet {
 		}
 
 		/// Prove a leaf of a batch false, with its preimage and Merkle path, before the batch pays
-		/// out: a request its payer never signed (or not for this operator), or a fee above what
-		/// its voucher allows for its tokens. The batch is refunded and its operator slashed.
+		/// out: a request its payer never signed (or not for this operator), a fee above what its
+		/// voucher allows for its tokens, or a request its payer's charge in the batch does not pay
+		/// for (charged in an earlier batch, or on another channel). The batch is refunded and its
+		/// operator slashed.
 		/// Anyone. Emits `FraudProven` and `BatchRefunded`.
 		#[pallet::call_index(15)]
 		#[pallet::weight(T::WeightInfo::prove_fraud(T::MaxPayersPerBatch::get()))]

@@ -162,6 +162,10 @@ parameter_types! {
 	pub const FinderReward: Perbill = Perbill::from_percent(20);
 	/// Batch charges: batch, payer, amount; refunded batches; settled batches.
 	pub static BatchCharged: Vec<(u64, AccountId, Balance)> = Vec::new();
+	/// Each charge as the chain records it (the payer's voucher numbers it covers), and each
+	/// payer's last voucher charged.
+	pub static ChargeRecords: Vec<(u64, mnemo_primitives::batch::ChargedPayer<AccountId>)> = Vec::new();
+	pub static LastSeq: Vec<(AccountId, u64)> = Vec::new();
 	pub static BatchesRefunded: Vec<u64> = Vec::new();
 }
 
@@ -177,6 +181,13 @@ impl mnemo_primitives::BatchEscrow<AccountId> for MockBatchEscrow {
 		entry.1 -= c.amount;
 		Credit::set(credit);
 		BatchCharged::mutate(|b| b.push((batch, c.payer, c.amount)));
+		let after = LastSeq::get().iter().find(|(p, _)| *p == c.payer).map_or(0, |(_, s)| *s);
+		LastSeq::mutate(|l| {
+			l.retain(|(p, _)| *p != c.payer);
+			l.push((c.payer, c.seq));
+		});
+		let record = mnemo_primitives::batch::ChargedPayer { payer: c.payer, channel: c.channel, after, seq: c.seq, amount: c.amount };
+		ChargeRecords::mutate(|r| r.push((batch, record)));
 		Ok(())
 	}
 	fn refund(batch: u64) -> Result<Balance, DispatchError> {
@@ -198,8 +209,12 @@ impl mnemo_primitives::BatchEscrow<AccountId> for MockBatchEscrow {
 	fn split() -> mnemo_primitives::rewards::FeeSplit {
 		Default::default()
 	}
-	fn charges(batch: u64) -> Vec<(AccountId, Balance)> {
-		BatchCharged::get().into_iter().filter(|(b, ..)| *b == batch).map(|(_, p, a)| (p, a)).collect()
+	fn charges(batch: u64) -> Vec<mnemo_primitives::batch::ChargedPayer<AccountId>> {
+		let live: Vec<AccountId> = BatchCharged::get().into_iter().filter(|(b, ..)| *b == batch).map(|(_, p, _)| p).collect();
+		ChargeRecords::get().into_iter().filter(|(b, c)| *b == batch && live.contains(&c.payer)).map(|(_, c)| c).collect()
+	}
+	fn charge_of(batch: u64, payer: &AccountId) -> Option<mnemo_primitives::batch::ChargedPayer<AccountId>> {
+		Self::charges(batch).into_iter().find(|c| c.payer == *payer)
 	}
 }
 

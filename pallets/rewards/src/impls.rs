@@ -3,7 +3,7 @@
 use crate::{pallet::*, types::*, Owed, LOG_TARGET};
 use alloc::vec::Vec;
 use mnemo_primitives::{
-	batch::{self, MerkleProof, Payout},
+	batch::{self, ChargedPayer, MerkleProof, Payout},
 	Balance, BatchCharge, BatchEscrow, BatchId, BatchPayout,
 };
 use polkadot_sdk::{
@@ -253,7 +253,7 @@ impl<T: Config> Pallet<T> {
 	/// are right, and each payer holds exactly its channels' balances.
 	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
 		for (batch, e) in BatchEscrows::<T>::iter() {
-			let charged = BatchCharges::<T>::iter_prefix_values(batch).fold(0u128, |s, (_, a, _)| s.saturating_add(a));
+			let charged = BatchCharges::<T>::iter_prefix_values(batch).fold(0u128, |s, c| s.saturating_add(c.amount));
 			ensure!(charged == e.total, "a batch escrow is not the sum of its charges");
 		}
 		for book in PayoutBooks::<T>::iter_values() {
@@ -320,13 +320,23 @@ impl<T: Config> Pallet<T> {
 	}
 }
 
+impl<T: Config> Pallet<T> {
+	fn charged(payer: T::AccountId, c: BatchChargeRecord) -> ChargedPayer<T::AccountId> {
+		ChargedPayer { payer, channel: c.channel, after: c.after, seq: c.seq, amount: c.amount }
+	}
+}
+
 impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 	fn split() -> FeeSplit {
 		Self::current_params().split
 	}
 
-	fn charges(batch: BatchId) -> Vec<(T::AccountId, Balance)> {
-		BatchCharges::<T>::iter_prefix(batch).map(|(payer, (_, amount, _))| (payer, amount)).collect()
+	fn charges(batch: BatchId) -> Vec<ChargedPayer<T::AccountId>> {
+		BatchCharges::<T>::iter_prefix(batch).map(|(payer, c)| Self::charged(payer, c)).collect()
+	}
+
+	fn charge_of(batch: BatchId, payer: &T::AccountId) -> Option<ChargedPayer<T::AccountId>> {
+		BatchCharges::<T>::get(batch, payer).map(|c| Self::charged(payer.clone(), c))
 	}
 
 	fn charge(batch: BatchId, c: BatchCharge<T::AccountId>) -> Result<(), DispatchError> {
@@ -341,11 +351,16 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 		});
 		ensure!(escrow.operator == c.operator, Error::<T>::UnknownBatch);
 		ensure!(escrow.payers < T::MaxPayersPerBatch::get(), Error::<T>::TooManyPayers);
+		let after = Channels::<T>::get(&c.payer, &c.operator).map_or(0, |ch| ch.seq);
 		let ch = Self::draw_on_channel(&c.payer, &c.operator, c.channel, c.seq, c.cumulative, c.amount, now)?;
 		escrow.total = escrow.total.saturating_add(c.amount);
 		escrow.payers += 1;
 		Self::record_spend(&c.payer, escrow.period, c.amount, c.receipts, true);
-		BatchCharges::<T>::insert(batch, &c.payer, (c.channel, c.amount, c.receipts));
+		BatchCharges::<T>::insert(
+			batch,
+			&c.payer,
+			BatchChargeRecord { channel: c.channel, after, seq: c.seq, amount: c.amount, receipts: c.receipts },
+		);
 		BatchEscrows::<T>::insert(batch, escrow);
 		Self::deposit_event(Event::BatchCharged {
 			batch,
@@ -362,7 +377,7 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError> {
 		let escrow = BatchEscrows::<T>::take(batch).ok_or(Error::<T>::UnknownBatch)?;
 		let mut payers = 0u32;
-		for (payer, (channel, amount, receipts)) in BatchCharges::<T>::drain_prefix(batch) {
+		for (payer, BatchChargeRecord { channel, amount, receipts, .. }) in BatchCharges::<T>::drain_prefix(batch) {
 			Self::record_spend(&payer, escrow.period, amount, receipts, false);
 			Self::give_back(&payer, &escrow.operator, channel, amount);
 			payers += 1;

@@ -126,10 +126,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type BatchEscrows<T: Config> = StorageMap<_, Twox64Concat, BatchId, BatchEscrowOf<T>>;
 
-	/// Each batch's charge of each payer: the channel, the amount and how many receipts.
+	/// Each batch's charge of each payer: the channel, the vouchers it covers, the amount and
+	/// how many receipts.
 	#[pallet::storage]
-	pub type BatchCharges<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, (u64, Balance, u32)>;
+	pub type BatchCharges<T: Config> = StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, BatchChargeRecord>;
 
 	/// Each operator's payouts: its recent settled batches' roots of running totals, what its
 	/// settled batches added to them and what was claimed.

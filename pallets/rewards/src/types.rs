@@ -79,6 +79,18 @@ pub struct SpendTotals {
 	pub receipts: u64,
 }
 
+/// One payer's charge in a batch: drawn on `channel`, for its vouchers `after + 1..=seq`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct BatchChargeRecord {
+	pub channel: u64,
+	/// The channel's last voucher number before the charge.
+	pub after: u64,
+	/// The voucher charged.
+	pub seq: u64,
+	pub amount: Balance,
+	pub receipts: u32,
+}
+
 /// A batch's charges, held until the batch settles or is refunded.
 #[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(T))]

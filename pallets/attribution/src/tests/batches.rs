@@ -441,6 +441,30 @@ fn totals_the_panels_majority_finds_wrong_refund_the_batch() {
 }
 
 #[test]
+fn a_leaf_charged_in_an_earlier_batch_and_charged_again_is_proven_false() {
+	build_and_execute(|| {
+		setup();
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		// The attack: PAYER's next voucher (6) consents to more than its request costs; the
+		// operator fills the gap with PAYER's five receipts of batch 0, already paid, charged
+		// again under voucher 6. Every leaf is signed by PAYER and within its caps.
+		let mut again: Vec<BatchLeaf<Test>> = l[..5].to_vec();
+		let voucher = Voucher { request: [60; 16], seq: 6, cumulative: 1_000, ..l[4].voucher.clone() };
+		let signature = TestSignature(PAYER, voucher.signing_payload());
+		again.push(batch::Leaf { voucher, signature, ..l[4].clone() });
+		assert_ok!(submit(BatchHeader { prev: Some(0), payouts_total: 27, attestors_part: 3, ..header(&again) }, charges(&again)));
+		let hashes: Vec<H256> = again.iter().map(|x| x.hash()).collect();
+		let prove = |i: usize| Attribution::prove_fraud(RuntimeOrigin::signed(PAYER), 1, again[i].clone(), batch::merkle_proof(&hashes, i as u32).unwrap());
+		// The new request is what the charge pays for; the old ones are not.
+		assert_noop!(prove(5), Error::<Test>::LeafHolds);
+		assert_ok!(prove(0));
+		assert!(events().iter().any(|e| matches!(e, Event::FraudProven { batch: 1, index: 0, prover: PAYER })));
+		assert!(matches!(Batches::<Test>::get(1).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::Proven, .. }));
+	});
+}
+
+#[test]
 fn a_leaf_its_payer_never_signed_is_proven_false_before_the_batch_pays_out() {
 	build_and_execute(|| {
 		setup();
