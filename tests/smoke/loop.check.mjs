@@ -255,7 +255,9 @@ test('an operator that charges a payer beyond its signed consent, or replays a v
   await signAndWait(api, api.tx.rewards.openChannel(operator.address, 5n * UNIT), payer);
   const best = (await api.rpc.chain.getHeader()).number.toNumber();
   const channel = (await api.query.rewards.channels(payer.address, operator.address)).unwrap().id.toBigInt();
-  // The batch must extend the operator's latest (or the chain refuses it before any charge).
+  // Split by the terms in force (those the app's batch committed; governance has not changed
+  // them), extending the operator's latest batch: or the chain refuses it before any charge.
+  const terms = (await api.query.attribution.batches(appBatches()[0])).unwrap().header.terms;
   const prev = await api.query.attribution.operatorBatches(operator.address);
   const base = prev.pending.length > 0 ? prev.pending[prev.pending.length - 1].toNumber() : prev.settled.isSome ? prev.settled.unwrap().batch.toNumber() : null;
 
@@ -274,7 +276,7 @@ test('an operator that charges a payer beyond its signed consent, or replays a v
       genesis: api.genesisHash,
     };
     const charge = (signature) => ({ payer: payer.address, voucher, signature, leaves: 1, amount: UNIT / 2n });
-    const header = { root: randomAsU8a(32), leaves: 1, blob: randomAsU8a(32), payoutsRoot: randomAsU8a(32), payoutsCount: 1, payoutsTotal: UNIT / 2n, attestorsPart: 0, prev: base };
+    const header = { root: randomAsU8a(32), leaves: 1, blob: randomAsU8a(32), payoutsRoot: randomAsU8a(32), payoutsCount: 1, payoutsTotal: UNIT / 2n, attestorsPart: 0, prev: base, terms };
     const unsigned = api.tx.attribution.submitBatch(header, [charge({ Sr25519: new Uint8Array(64) })]);
     const payload = u8aConcat(stringToU8a('mnemo/voucher/v2'), unsigned.args[1][0].voucher.toU8a());
     return api.tx.attribution.submitBatch(header, [charge({ Sr25519: payer.sign(payload) })]);
