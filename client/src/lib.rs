@@ -125,7 +125,7 @@ pub struct PayerCharge {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum BatchPhase {
 	Sampling { at: BlockNumber },
-	Open { until: BlockNumber },
+	Open { until: BlockNumber, commit_until: BlockNumber },
 	Commit { until: BlockNumber },
 	Reveal { until: BlockNumber },
 	Challenge { until: BlockNumber },

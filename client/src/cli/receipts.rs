@@ -48,7 +48,7 @@ async fn phase(chain: &super::chain::Chain, batch: BatchId) -> Result<(String, b
 	Ok(match b.map(|b| b.phase) {
 		None => ("ended and pruned".into(), true),
 		Some(P::Sampling { at }) => (format!("submitted, sample drawn at block {at}"), false),
-		Some(P::Open { until }) => (format!("sampled, the operator opens it until block {until}"), false),
+		Some(P::Open { until, .. }) => (format!("sampled, the operator opens it until block {until}"), false),
 		Some(P::Commit { until }) => (format!("the panel commits until block {until}"), false),
 		Some(P::Reveal { until }) => (format!("the panel reveals until block {until}"), false),
 		Some(P::Challenge { until }) => (format!("verified, challengeable until block {until}"), false),

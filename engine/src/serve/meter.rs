@@ -1068,7 +1068,7 @@ mod tests {
 		{
 			let mut f = chain.lock().unwrap();
 			let b = f.batches.get_mut(&0).unwrap();
-			(b.phase, b.sample) = (mnemo_client::BatchPhase::Open { until: 20 }, vec![1, 4]);
+			(b.phase, b.sample) = (mnemo_client::BatchPhase::Open { until: 20, commit_until: 25 }, vec![1, 4]);
 		}
 		flush(&m, &chain).unwrap();
 		flush(&m, &chain).unwrap();

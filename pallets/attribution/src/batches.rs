@@ -253,14 +253,18 @@ impl<T: Config> Pallet<T> {
 			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now, &[]),
 		};
 		let sample = Self::draw_sample(seed.as_ref(), b.header.leaves, T::SampleSize::get());
-		let open_until = match Self::schedule_batch(now.saturating_add(T::OpenPeriod::get()), batch) {
-			Ok(at) => at,
-			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now, &[]),
+		// Both deadlines of the sample, the opening's and the panel's commitments', are booked now:
+		// nothing the operator does later needs a free slot.
+		let booked = Self::schedule_batch(now.saturating_add(T::OpenPeriod::get()), batch).and_then(|open_until| {
+			Self::schedule_batch(open_until.saturating_add(params.commit_period), batch).map(|c| (open_until, c))
+		});
+		let Ok((open_until, commit_until)) = booked else {
+			return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now, &[]);
 		};
 		Self::hold_panel(&panel, true);
 		b.panel = panel.clone();
 		b.sample = BoundedVec::truncate_from(sample.clone());
-		b.phase = BatchPhase::Open { until: open_until };
+		b.phase = BatchPhase::Open { until: open_until, commit_until };
 		Batches::<T>::insert(batch, b);
 		Self::deposit_event(Event::BatchSampled { batch, panel, sample, open_until });
 	}
@@ -300,7 +304,8 @@ impl<T: Config> Pallet<T> {
 		let mut b = Batches::<T>::get(batch).ok_or(Error::<T>::UnknownBatch)?;
 		ensure!(b.operator == who, Error::<T>::NotBatchOperator);
 		let now = Self::batch_now();
-		ensure!(matches!(b.phase, BatchPhase::Open { until } if now <= until), Error::<T>::BatchPhase);
+		let BatchPhase::Open { until, commit_until } = b.phase else { return Err(Error::<T>::BatchPhase.into()) };
+		ensure!(now <= until, Error::<T>::BatchPhase);
 		ensure!(leaves.len() == b.sample.len(), Error::<T>::WrongSample);
 		let mut claims = Vec::with_capacity(leaves.len());
 		for ((leaf, proof), index) in leaves.iter().zip(b.sample.iter()) {
@@ -316,7 +321,6 @@ impl<T: Config> Pallet<T> {
 				shares: leaf.shares.clone(),
 			});
 		}
-		let commit_until = Self::schedule_batch(now.saturating_add(Self::current_params().commit_period), batch)?;
 		SampledClaims::<T>::insert(batch, BoundedVec::truncate_from(claims));
 		b.phase = BatchPhase::Commit { until: commit_until };
 		Batches::<T>::insert(batch, b);
@@ -654,7 +658,7 @@ impl<T: Config> Pallet<T> {
 			}
 			match b.phase {
 				BatchPhase::Sampling { at } if at == now => Self::sample(batch, b, now),
-				BatchPhase::Open { until } if until == now =>
+				BatchPhase::Open { until, .. } if until == now =>
 					Self::refund_batch(batch, b, BatchRefund::NotOpened, T::WithholdSlash::get(), now, &[]),
 				BatchPhase::Commit { until } if until == now => Self::close_batch_commit(batch, b, now),
 				BatchPhase::Reveal { until } if until == now => Self::verdict(batch, b, now),

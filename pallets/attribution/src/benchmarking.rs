@@ -253,7 +253,7 @@ mod benchmarks {
 			let BatchPhase::Sampling { at } = Batches::<T>::get(0).expect("batch").phase else { panic!("sampling") };
 			frame_system::Pallet::<T>::set_block_number(at);
 			Pallet::<T>::on_initialize(at);
-			if let Some(BatchPhase::Open { until }) = Batches::<T>::get(0).map(|b| b.phase) {
+			if let Some(BatchPhase::Open { until, .. }) = Batches::<T>::get(0).map(|b| b.phase) {
 				due = until;
 			}
 		}

@@ -365,8 +365,10 @@ pub enum BatchPhase<BlockNumber> {
 	/// Committed; its panel and sample are drawn at `at`, from randomness that did not exist
 	/// when it was committed.
 	Sampling { at: BlockNumber },
-	/// The operator opens the sampled leaves until `until` (inclusive).
-	Open { until: BlockNumber },
+	/// The operator opens the sampled leaves until `until` (inclusive); its panel then commits
+	/// until `commit_until`, a deadline booked when the sample was drawn, so that opening never
+	/// needs a free deadline slot (a full block cannot make an honest operator miss its opening).
+	Open { until: BlockNumber, commit_until: BlockNumber },
 	/// The panel commits to its reports until `until`.
 	Commit { until: BlockNumber },
 	/// The committers reveal until `until`.

@@ -92,7 +92,7 @@ fn a_batch_is_charged_all_or_nothing_and_sampled_after_its_commitment() {
 		assert_eq!(b.panel.len(), 3);
 		assert_eq!(b.sample.len(), 3);
 		assert!(b.sample.windows(2).all(|w| w[0] < w[1]) && b.sample.iter().all(|i| *i < 8));
-		assert_eq!(b.phase, BatchPhase::Open { until: 6 });
+		assert_eq!(b.phase, BatchPhase::Open { until: 6, commit_until: 11 });
 		assert!(matches!(events().last(), Some(Event::BatchSampled { batch: 0, open_until: 6, .. })));
 	});
 }
@@ -181,6 +181,31 @@ fn the_operator_opens_exactly_its_sampled_leaves_against_the_root() {
 		assert_eq!(claims.iter().map(|c| (c.index, c.tokens, c.fee)).collect::<Vec<_>>(), sample.iter().map(|i| (*i, 500, 5)).collect::<Vec<_>>());
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Commit { .. }));
 		assert_noop!(open(OPERATOR, opened(&sample)), Error::<Test>::BatchPhase);
+	});
+}
+
+#[test]
+fn full_deadline_slots_cannot_keep_an_operator_from_opening_its_sample() {
+	build_and_execute(|| {
+		setup();
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		run_to_block(3);
+		// The attack: every deadline slot of the blocks after the sample is taken (by batches of
+		// other operators, here stand-ins), so a phase change that needs a new slot cannot get
+		// one. Opening books none: the panel's deadline was booked when the sample was drawn.
+		for block in 4..=3 + 5 + 16 + 8 {
+			BatchDeadlines::<Test>::mutate(block, |d| while d.try_push(9_999).is_ok() {});
+		}
+		let sample = Batches::<Test>::get(0).unwrap().sample.into_inner();
+		let hashes: Vec<H256> = l.iter().map(|x| x.hash()).collect();
+		let opened: Vec<(BatchLeaf<Test>, MerkleProof)> =
+			sample.iter().map(|i| (l[*i as usize].clone(), batch::merkle_proof(&hashes, *i).unwrap())).collect();
+		assert_ok!(Attribution::open_sample(RuntimeOrigin::signed(OPERATOR), 0, opened.try_into().unwrap()));
+		assert_eq!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Commit { until: 11 });
+		// Its opening deadline passes without a slash.
+		run_to_block(6);
+		assert!(BatchesRefunded::get().is_empty());
 	});
 }
 
