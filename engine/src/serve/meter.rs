@@ -686,6 +686,13 @@ mod tests {
 
 	const ADAPTER: AdapterId = 1;
 
+	impl Fake {
+		/// The terms in force: the default split, a fixed treasury, `min_fee` as governance set it.
+		fn terms(&self) -> BatchTerms<AccountId> {
+			BatchTerms { split: Default::default(), treasury: [9; 32].into(), min_fee: self.min_fee, top_k: 4 }
+		}
+	}
+
 	fn contributor() -> AccountId {
 		Signer::from_suri("//Contributor").unwrap().account()
 	}
@@ -703,7 +710,7 @@ mod tests {
 			Ok(ChainParams { min_fee: 0, max_voucher_lifetime: 2_000 })
 		}
 		fn terms(&mut self) -> Result<BatchTerms<AccountId>> {
-			Ok(BatchTerms { split: Default::default(), treasury: [9; 32].into(), min_fee: self.lock().unwrap().min_fee, top_k: 4 })
+			Ok(self.lock().unwrap().terms())
 		}
 		fn adapter_facts(&mut self, adapter: AdapterId) -> Result<Option<AdapterFacts<AccountId>>> {
 			use mnemo_primitives::{batch::ContributionOwners, engine::{DataRef, DatanetData}};
@@ -745,7 +752,7 @@ mod tests {
 				// Included, not landed: it does not extend the operator's latest batch.
 				return Ok(());
 			}
-			let terms = BatchTerms::<AccountId> { split: Default::default(), treasury: [9; 32].into(), min_fee: f.min_fee, top_k: 4 };
+			let terms = f.terms();
 			if header.terms != terms.hash() {
 				// Included, not landed: split by terms no longer in force.
 				return Ok(());

@@ -193,9 +193,8 @@ pub fn settle(batch: BatchId) -> Result<(), DispatchError> {
 pub fn claim_owner() -> Result<(), DispatchError> {
 	let book = PayoutBooks::<Test>::get(OPERATOR).ok_or(DispatchError::Other("no payouts"))?;
 	let latest = book.roots.last().ok_or(DispatchError::Other("no roots"))?;
-	let payout = Payout { who: OWNER, amount: book.settled };
-	let hashes = [payout.hash()];
-	let proof = merkle_proof(&hashes, 0).expect("one leaf");
+	// OWNER's running total is everything the settled batches added: the tree `owner_tree` gave.
+	let (payout, proof, _) = owner_tree(0);
 	Rewards::claim_payout(RuntimeOrigin::signed(C2), OPERATOR, latest.batch, payout, proof)
 }
 
