@@ -352,11 +352,11 @@ pub mod offchain_keys {
 		key
 	}
 
-	/// Offchain-index key of a receipt's final record (receipt, attribution and reports),
-	/// written when it is pruned from state: `mnemo::receipt::` followed by the SCALE `u64` id.
-	pub fn receipt(receipt: crate::ReceiptId) -> alloc::vec::Vec<u8> {
-		let mut key = alloc::vec::Vec::from(&b"mnemo::receipt::"[..]);
-		codec::Encode::encode_to(&receipt, &mut key);
+	/// Offchain-index key of a batch's final record, written when it is pruned from state:
+	/// `mnemo::batch::` followed by the SCALE `u64` id.
+	pub fn batch(batch: crate::BatchId) -> alloc::vec::Vec<u8> {
+		let mut key = alloc::vec::Vec::from(&b"mnemo::batch::"[..]);
+		codec::Encode::encode_to(&batch, &mut key);
 		key
 	}
 }

@@ -633,9 +633,7 @@ impl<T: Config> Pallet<T> {
 				break;
 			}
 			Batches::<T>::remove(cursor);
-			let mut key = alloc::vec::Vec::from(&b"mnemo::batch::"[..]);
-			cursor.encode_to(&mut key);
-			polkadot_sdk::sp_io::offchain_index::set(&key, &b.encode());
+			polkadot_sdk::sp_io::offchain_index::set(&mnemo_primitives::offchain_keys::batch(cursor), &b.encode());
 			Self::deposit_event(Event::BatchPruned { batch: cursor });
 			pruned += 1;
 			cursor += 1;
