@@ -248,7 +248,7 @@ impl<T: Config> Pallet<T> {
 	fn sample(batch: BatchId, mut b: Batch<T>, now: BlockNumberFor<T>) {
 		let params = Self::current_params();
 		let (seed, _) = T::Randomness::random(&(b"mnemo/attribution/batch", batch).encode());
-		let panel = match Self::draw_panel(seed.as_ref(), params.assigned) {
+		let panel = match Self::draw_panel(seed.as_ref(), params.assigned, params.min_reports) {
 			Ok(p) => p,
 			Err(_) => return Self::refund_batch(batch, b, BatchRefund::NoPanel, Zero::zero(), now, &[]),
 		};
@@ -281,11 +281,13 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// `n` distinct active attestors, drawn with `seed`.
-	fn draw_panel(seed: &[u8], n: u32) -> Result<Panel<T>, Error<T>> {
+	/// `n` distinct active attestors, drawn with `seed`; every active one when fewer are active,
+	/// as long as they can give a verdict (`min_reports`). Attestors leaving or slashed out of
+	/// the active set shrink panels; they do not stop settlement until too few are left to judge.
+	fn draw_panel(seed: &[u8], n: u32, min_reports: u32) -> Result<Panel<T>, Error<T>> {
 		let mut pool = Active::<T>::get().into_inner();
-		let n = n as usize;
-		ensure!(pool.len() >= n, Error::<T>::TooFewAttestors);
+		let n = (n as usize).min(pool.len());
+		ensure!(n >= (min_reports as usize).max(1), Error::<T>::TooFewAttestors);
 		for i in 0..n {
 			let draw = (seed, b"panel", i as u32).using_encoded(polkadot_sdk::sp_io::hashing::blake2_256);
 			let r = u64::from_le_bytes([draw[0], draw[1], draw[2], draw[3], draw[4], draw[5], draw[6], draw[7]]);

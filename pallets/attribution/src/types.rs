@@ -20,7 +20,7 @@ pub type Score = (ContributionId, Perbill);
 /// summing to at most 100%.
 pub type Scores<T> = BoundedVec<Score, <T as Config>::MaxContributions>;
 
-/// The attestors assigned to one receipt.
+/// The attestors drawn to audit one batch's sample.
 pub type Panel<T> = BoundedVec<AccountIdOf<T>, <T as Config>::MaxAssigned>;
 
 /// Governance-set periods, quorum and penalties of attribution.
@@ -29,14 +29,15 @@ pub type Panel<T> = BoundedVec<AccountIdOf<T>, <T as Config>::MaxAssigned>;
 	serde::Serialize, serde::Deserialize,
 )]
 pub struct Params<BlockNumber> {
-	/// Attestors assigned to each receipt (at most `MaxAssigned`).
+	/// Attestors drawn onto each batch's panel (at most `MaxAssigned`; every active attestor
+	/// when fewer are active, down to `min_reports`).
 	pub assigned: u32,
-	/// Commitments that close the commit phase early (at most `assigned`).
+	/// At most `assigned`; bounds `min_reports`.
 	pub quorum: u32,
-	/// Fewest revealed reports a receipt settles with at a deadline (at least 1, at most
-	/// `quorum`); with fewer its fee is refunded.
+	/// Fewest reports a batch gets a verdict with (at least 1, at most `quorum`); with fewer
+	/// active attestors, or fewer reports at a deadline, the batch is refunded.
 	pub min_reports: u32,
-	/// Blocks after recording during which assigned attestors commit to their reports.
+	/// Blocks after the sample is opened during which the panel commits to its reports.
 	pub commit_period: BlockNumber,
 	/// Blocks after the commit phase closes during which committers reveal.
 	pub reveal_period: BlockNumber,
@@ -46,7 +47,7 @@ pub struct Params<BlockNumber> {
 	/// clawed back) until `challenge_window + resolution_period` after settlement; a challenge
 	/// still open then expires and its bond comes back.
 	pub resolution_period: BlockNumber,
-	/// Blocks a finished receipt stays in state before it is pruned to the offchain index.
+	/// Blocks a finished batch stays in state before it is pruned to the offchain index.
 	pub retention: BlockNumber,
 	/// Largest L1 distance between a report's scores and the final attribution that is not a
 	/// deviation.
@@ -60,9 +61,9 @@ pub struct Params<BlockNumber> {
 	/// Part of each panel attestor's bond paid to the challenger of an upheld challenge.
 	pub challenge_slash: Perbill,
 	/// Smallest fee of a receipt, whatever its price and tokens: price-0 or tiny inferences
-	/// cannot flood attestors for free.
+	/// cannot flood batches for free.
 	pub min_fee: Balance,
-	/// Longest a voucher may be valid, counted from the block that records it.
+	/// Longest a voucher may be valid, counted from the block a batch charging it lands in.
 	pub max_voucher_lifetime: BlockNumber,
 }
 
@@ -386,7 +387,7 @@ pub enum BatchPhase<BlockNumber> {
 pub enum BatchRefund {
 	/// The operator did not open its sampled leaves in time: it withheld its batch.
 	NotOpened,
-	/// Fewer active attestors than a panel needs.
+	/// Fewer active attestors than a verdict needs (`min_reports`).
 	NoPanel,
 	/// Fewer than `min_reports` panel attestors committed or revealed.
 	TooFewReports,

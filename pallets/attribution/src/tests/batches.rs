@@ -210,6 +210,46 @@ fn full_deadline_slots_cannot_keep_an_operator_from_opening_its_sample() {
 }
 
 #[test]
+fn attestors_leaving_shrink_the_panel_and_do_not_stop_settlement() {
+	build_and_execute(|| {
+		setup();
+		// The attack: attestors knocked out of the active set (slashed below their bond, or
+		// gone) until fewer are active than a panel's `assigned` (3). Two of the four leave.
+		for a in [A3, A4] {
+			assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(a)));
+		}
+		let sample = opened(leaves());
+		let mut panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		panel.sort();
+		assert_eq!(panel, vec![A1, A2], "every active attestor sits on the panel: two are enough for a verdict");
+		panel_reports(|_| (honest(sample.len()), true));
+		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
+		run_to_block(until);
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Settled { .. }));
+		assert!(BatchesRefunded::get().is_empty());
+	});
+}
+
+#[test]
+fn with_fewer_active_attestors_than_a_verdict_needs_a_batch_is_refunded_without_a_slash() {
+	build_and_execute(|| {
+		setup();
+		for a in [A2, A3, A4] {
+			assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(a)));
+		}
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		run_to_block(3);
+		// One active attestor cannot reach `min_reports` (2): every payer back, the operator's
+		// bond whole.
+		assert_eq!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { at: 3, why: BatchRefund::NoPanel });
+		assert_eq!(BatchesRefunded::get(), vec![0]);
+		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000));
+		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND));
+	});
+}
+
+#[test]
 fn a_batch_not_opened_in_time_is_refunded_and_its_operator_slashed() {
 	build_and_execute(|| {
 		setup();
