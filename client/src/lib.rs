@@ -10,6 +10,8 @@
 pub mod cli;
 #[cfg(feature = "cli")]
 pub mod demo;
+#[cfg(feature = "cli")]
+pub mod load;
 pub mod attest;
 pub mod dev;
 #[cfg(feature = "typed")]
@@ -35,11 +37,6 @@ pub const ATTRIBUTION_PALLET: u8 = 54;
 pub const BALANCES_PALLET: u8 = 10;
 /// The runtime's pallet index of `pallet_rewards`.
 pub const REWARDS_PALLET: u8 = 53;
-/// Largest batch `record_inferences` takes (the runtime's `MaxBatch`).
-pub const MAX_BATCH: usize = 32;
-/// Most receipts the chain records in one block, all operators together (the runtime's
-/// `MaxReceiptsPerBlock`): more in one batch are refused as `BlockFull`.
-pub const MAX_RECEIPTS_PER_BLOCK: usize = 16;
 
 /// What went wrong talking to the chain.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +80,32 @@ pub struct Channel {
 	pub seq: u64,
 	/// Set once the payer closed it: no charge lands from this block on.
 	pub closes_at: Option<BlockNumber>,
+}
+
+/// One of an operator's latest settled payout roots (`pallet_rewards::PayoutRoot`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct PayoutRoot {
+	pub batch: BatchId,
+	pub root: H256,
+	/// The batch's blob: the tree's leaves are its payouts.
+	pub blob: ContentHash,
+	pub count: u32,
+}
+
+/// An operator's payouts (`pallet_rewards::PayoutBook`): its latest settled roots, what its
+/// settled batches added in all and what was claimed of it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct PayoutBook {
+	pub roots: Vec<PayoutRoot>,
+	pub settled: Balance,
+	pub paid: Balance,
+}
+
+/// What a payer spent (`pallet_rewards::SpendTotals`): fees and receipts charged, not refunded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct SpendTotals {
+	pub total: Balance,
+	pub receipts: u64,
 }
 
 /// Why the runtime refused a view function (FRAME's `ViewFunctionDispatchError`).
@@ -402,6 +425,18 @@ impl Client {
 		let mut key = map_key("Rewards", "Channels", payer);
 		blake2_128_concat(operator, &mut key);
 		self.storage_value(&key)
+	}
+
+	/// `operator`'s payout book, once one of its batches settled.
+	pub fn payout_book(&self, operator: &AccountId) -> Result<Option<PayoutBook>> {
+		self.storage_value(&map_key("Rewards", "PayoutBooks", operator))
+	}
+
+	/// What `payer` spent in all (the rewards pallet's `spend` view).
+	pub fn spend_totals(&self, payer: &AccountId) -> Result<SpendTotals> {
+		let (totals, _): (SpendTotals, Vec<(u32, Balance)>) =
+			self.view("Rewards", "spend(T::AccountId) -> (SpendTotals,Vec<(u32,Balance)>)", payer)?;
+		Ok(totals)
 	}
 
 	// ---- Mnemo's attribution pallet ----

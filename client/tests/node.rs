@@ -72,6 +72,8 @@ fn extrinsics_land_on_a_dev_node() {
 	assert_eq!(chain.batch(0).unwrap(), None);
 	assert_eq!(chain.operator_head(&alice.account()).unwrap(), None, "no batch yet");
 	assert_eq!(chain.panels(&alice.account()).unwrap(), Vec::<u64>::new(), "Alice sits on no panel");
+	assert_eq!(chain.payout_book(&alice.account()).unwrap(), None, "no batch of Alice's settled");
+	assert_eq!(chain.spend_totals(&alice.account()).unwrap(), mnemo_client::SpendTotals::default(), "Alice paid for nothing");
 	let wrong = chain.view::<()>("Attribution", "batch_terms() -> Nothing", &());
 	assert!(matches!(wrong, Err(mnemo_client::Error::Rpc { .. })), "{wrong:?}");
 

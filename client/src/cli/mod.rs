@@ -15,7 +15,7 @@ mod gov;
 mod keys;
 mod model;
 mod pay;
-mod receipts;
+pub(crate) mod receipts;
 mod watch;
 mod worker;
 

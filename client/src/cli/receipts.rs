@@ -58,7 +58,7 @@ async fn phase(chain: &super::chain::Chain, batch: BatchId) -> Result<(String, b
 }
 
 /// One page after another of `account`'s spend log (`mnemo_spendLog`), within the blocks.
-fn spend_entries(url: &str, account: &AccountId, from: Option<u32>, to: Option<u32>) -> Result<Vec<Value>, CliError> {
+pub(crate) fn spend_entries(url: &str, account: &AccountId, from: Option<u32>, to: Option<u32>) -> Result<Vec<Value>, CliError> {
 	let client = Client::connect(url).map_err(chain_err)?;
 	let mut out = Vec::new();
 	let mut cursor: Option<u64> = None;
@@ -75,7 +75,7 @@ fn spend_entries(url: &str, account: &AccountId, from: Option<u32>, to: Option<u
 }
 
 /// The payer's receipts of one spend-log entry, each proven against the batch's root.
-fn receipts_of(engine: &Engine, entry: &Value, payer: &AccountId) -> Result<Vec<(u32, LeafOf)>, CliError> {
+pub(crate) fn receipts_of(engine: &Engine, entry: &Value, payer: &AccountId) -> Result<Vec<(u32, LeafOf)>, CliError> {
 	let hex = entry["blob"].as_str().unwrap_or_default();
 	let blob_hash = ContentHash::from_hex(hex).ok_or_else(|| CliError::new("Decode", format!("spend-log blob `{hex}`")))?;
 	let root: mnemo_primitives::Hash = serde_json::from_value(entry["root"].clone())
