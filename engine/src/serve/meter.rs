@@ -304,7 +304,10 @@ impl Meter {
 			return Err(Error::Conflict(format!("request id {} was already served", hex::encode(v.request))));
 		}
 		let params = *self.params.lock().expect("lock");
-		if best > 0 && params.max_voucher_lifetime > 0 && v.expires_at > best.saturating_add(params.max_voucher_lifetime) {
+		// The chain measures the lifetime from the block the batch lands in, the next block at
+		// the earliest; this engine's best block may be a block behind its client's.
+		let longest = best.saturating_add(params.max_voucher_lifetime).saturating_add(1);
+		if best > 0 && params.max_voucher_lifetime > 0 && v.expires_at > longest {
 			return Err(Error::Forbidden(format!(
 				"the voucher expires at block {}, more than the chain's longest voucher lifetime ({} blocks) after block {best}: the chain would refuse its receipt",
 				v.expires_at, params.max_voucher_lifetime
@@ -553,13 +556,37 @@ impl Meter {
 	}
 
 	/// Flushes every `interval` on a thread of its own, connecting with `connect` (again after
-	/// any error), attributing with `attributor`.
+	/// any error), attributing with `attributor`. A second thread keeps the best block that
+	/// admission checks vouchers' expiry against fresh (every second, on a connection of its
+	/// own): a flush that attributes thousands of receipts takes many blocks, and vouchers
+	/// checked against the block it started at would be refused as too long-lived.
 	pub fn spawn_flusher(
 		self: &Arc<Self>,
 		interval: Duration,
-		connect: impl Fn() -> Result<Box<dyn ReceiptChain>> + Send + 'static,
+		connect: impl Fn() -> Result<Box<dyn ReceiptChain>> + Send + Sync + 'static,
 		attributor: Arc<dyn Attributor>,
 	) {
+		let connect = Arc::new(connect);
+		let (head, connect_head) = (Arc::downgrade(self), connect.clone());
+		std::thread::Builder::new()
+			.name("mnemo-chain-head".into())
+			.spawn(move || {
+				let mut chain: Option<Box<dyn ReceiptChain>> = None;
+				loop {
+					std::thread::sleep(interval.min(Duration::from_secs(1)));
+					let Some(m) = head.upgrade() else { return };
+					if chain.is_none() {
+						chain = connect_head().ok();
+					}
+					match chain.as_deref_mut().map(|c| c.best_block()) {
+						Some(Ok(best)) => {
+							m.stats.best_block.store(best, Ordering::Relaxed);
+						},
+						_ => chain = None,
+					}
+				}
+			})
+			.expect("start the chain-head reader");
 		let meter = Arc::downgrade(self);
 		std::thread::Builder::new()
 			.name("mnemo-receipts".into())

@@ -10,6 +10,8 @@
 //! and one charge per payer. When the chain draws the batch's sample, the flusher opens the sampled leaves with
 //! `open_sample`; it follows the batch until it is paid out or refunded.
 //!
+//! A batch takes what the flusher attributes within [`BUILD_BUDGET`]; the rest wait for the next.
+//!
 //! A batch is written (fsynced) to `batches/` before its receipts leave `pending/` and before
 //! it is submitted. One batch is in flight at a time: after a restart, or when a submission's
 //! answer is lost, the flusher looks for it on chain (a batch of this operator with its root,
@@ -31,6 +33,12 @@ pub const MAX_LEAVES: usize = 4096;
 
 /// Most payers charged by one batch (the runtime's `MaxPayersPerBatch`).
 pub const MAX_PAYERS: usize = 256;
+
+/// Longest the flusher attributes receipts for one batch. The flusher also opens its landed
+/// batches' samples, which the chain wants within `OpenPeriod` blocks (10: 20 s at 2-second
+/// blocks) or it slashes the operator for withholding: a batch built for minutes (thousands of
+/// receipts at tens of milliseconds each) would keep an honest operator from opening in time.
+pub const BUILD_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The operator's own attribution of a receipt (the engine's; tests use a fake).
 pub trait Attributor: Send + Sync {
@@ -256,7 +264,13 @@ impl Meter {
 		let mut blocked: BTreeSet<AccountId> = BTreeSet::new();
 		let mut entries = Vec::new();
 		let mut leaves: Vec<LeafOf> = Vec::new();
+		let started = std::time::Instant::now();
 		for mut e in candidates {
+			// Past the budget the batch goes as it is: the rest wait for the next one (each
+			// payer's later receipts after its earlier ones, as the chain wants them).
+			if started.elapsed() >= BUILD_BUDGET && !leaves.is_empty() {
+				break;
+			}
 			let payer = e.record.payer.clone();
 			if refused.contains(&payer) {
 				self.finish(e, "refused")?;
