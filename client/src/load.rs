@@ -289,7 +289,6 @@ fn drive(o: &Opts, s: &Setup, genesis: polkadot_sdk::sp_core::H256, client: &Cli
 
 /// A batch of the operator's, as the load follows it.
 struct Followed {
-	leaves: u32,
 	fees: Balance,
 	submitted_at: BlockNumber,
 	header: crate::BatchHeader,
@@ -316,7 +315,7 @@ fn settle(client: &Client, operator: &AccountId, from: BatchId, served: usize, l
 						BatchPhase::Refunded { at, .. } => Some((false, at)),
 						_ => None,
 					};
-					batches.insert(id, Followed { leaves: b.header.leaves, fees: b.fees, submitted_at: b.submitted_at, header: b.header, ended });
+					batches.insert(id, Followed { fees: b.fees, submitted_at: b.submitted_at, header: b.header, ended });
 				},
 				Some(_) => {},
 				None if batches.contains_key(&id) =>
@@ -324,7 +323,7 @@ fn settle(client: &Client, operator: &AccountId, from: BatchId, served: usize, l
 				None => {},
 			}
 		}
-		let recorded: u64 = batches.values().map(|b| u64::from(b.leaves)).sum();
+		let recorded: u64 = batches.values().map(|b| u64::from(b.header.leaves)).sum();
 		let open = batches.values().filter(|b| b.ended.is_none()).count();
 		if recorded >= served as u64 && open == 0 {
 			return Ok(batches);
@@ -335,7 +334,7 @@ fn settle(client: &Client, operator: &AccountId, from: BatchId, served: usize, l
 		}
 		if last_note.elapsed() >= Duration::from_secs(10) {
 			last_note = Instant::now();
-			let settled: u64 = batches.values().filter(|b| matches!(b.ended, Some((true, _)))).map(|b| u64::from(b.leaves)).sum();
+			let settled: u64 = batches.values().filter(|b| matches!(b.ended, Some((true, _)))).map(|b| u64::from(b.header.leaves)).sum();
 			eprintln!("   {recorded} of {served} receipts in {} batch(es), {settled} settled, {open} batch(es) in flight", batches.len());
 		}
 		std::thread::sleep(Duration::from_secs(1));
@@ -347,8 +346,7 @@ fn total_payouts(blob: &BlobOf) -> Balance {
 }
 
 fn fetch_blob(engine: &Engine, hash: &ContentHash) -> R<BlobOf> {
-	let bytes = engine.get_blob(&hash.0).map_err(|e| e.human())?;
-	<BlobOf as codec::Decode>::decode(&mut &bytes[..]).map_err(|e| format!("blob {} is not a batch: {e}", hash.to_hex()))
+	crate::cli::receipts::fetch_blob(engine, hash).map_err(|e| e.human())
 }
 
 fn run(o: &Opts) -> R<Value> {
@@ -413,11 +411,13 @@ fn run(o: &Opts) -> R<Value> {
 	let mut problems: Vec<String> = Vec::new();
 	let (mut settled, mut refunded, mut per_block) = (0u64, 0u64, BTreeMap::<BlockNumber, u64>::new());
 	let mut settled_payouts: Balance = 0;
+	// Each blob's running total, kept for the batch that extends it (fetched once).
+	let mut totals: BTreeMap<ContentHash, Balance> = BTreeMap::new();
 	for (id, b) in &batches {
 		match b.ended {
 			Some((true, at)) => {
-				settled += u64::from(b.leaves);
-				*per_block.entry(at).or_default() += u64::from(b.leaves);
+				settled += u64::from(b.header.leaves);
+				*per_block.entry(at).or_default() += u64::from(b.header.leaves);
 				settled_payouts += b.header.payouts_total;
 				// The batch's own books: its fees are its leaves' fees, split into its payouts
 				// and the attestors' part, and its running payouts grew by exactly its payouts.
@@ -435,7 +435,10 @@ fn run(o: &Opts) -> R<Value> {
 							},
 						};
 						match blob_hash {
-							Some(h) => total_payouts(&fetch_blob(&engine, &h)?),
+							Some(h) => match totals.get(&h) {
+								Some(t) => *t,
+								None => total_payouts(&fetch_blob(&engine, &h)?),
+							},
 							None => {
 								problems.push(format!("batch {id}: the batch it extends ({prev}) can no longer be found"));
 								continue;
@@ -450,14 +453,16 @@ fn run(o: &Opts) -> R<Value> {
 						b.fees, b.header.payouts_total, b.header.attestors_part
 					));
 				}
-				if total_payouts(&blob) != prev_total + b.header.payouts_total {
+				let total = total_payouts(&blob);
+				totals.insert(b.header.blob, total);
+				if total != prev_total + b.header.payouts_total {
 					problems.push(format!(
-						"batch {id}: running payouts {} after, {prev_total} before, but it adds {}",
-						total_payouts(&blob), b.header.payouts_total
+						"batch {id}: running payouts {total} after, {prev_total} before, but it adds {}",
+						b.header.payouts_total
 					));
 				}
 			},
-			Some((false, _)) => refunded += u64::from(b.leaves),
+			Some((false, _)) => refunded += u64::from(b.header.leaves),
 			None => {},
 		}
 	}

@@ -35,7 +35,7 @@ fn chain_err(e: crate::Error) -> CliError {
 }
 
 /// The blob `hash` from the engine, checked against the hash and decoded as a batch.
-fn fetch_blob(engine: &Engine, hash: &ContentHash) -> Result<BlobOf, CliError> {
+pub(crate) fn fetch_blob(engine: &Engine, hash: &ContentHash) -> Result<BlobOf, CliError> {
 	let bytes = engine.get_blob(&hash.0)?;
 	<BlobOf as codec::Decode>::decode(&mut &bytes[..])
 		.map_err(|e| CliError::new("BadBlob", format!("blob {} is not a batch: {e}", hash.to_hex())))
