@@ -372,6 +372,7 @@ impl<T: Config> Pallet<T> {
 			Operators::<T>::insert(&b.operator, bond.saturating_sub(slashed));
 		}
 		SampledClaims::<T>::remove(batch);
+		AuditRound::<T>::remove(batch);
 		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
 		b.phase = BatchPhase::Refunded { at: now, why };
 		Batches::<T>::insert(batch, b);
@@ -438,17 +439,21 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Close a batch's commit phase: the whole panel committed, or its deadline came (the
-	/// silent are struck; with fewer than `min_reports` commitments the batch is refunded).
+	/// Close a batch's commit phase: the whole panel committed, or its deadline came. The silent
+	/// are struck, unless the whole panel was: then the likelier cause is the batch's content not
+	/// being served (an operator withholding its blob), which must not cost honest attestors
+	/// their bond. With fewer than `min_reports` commitments the audit is inconclusive.
 	fn close_batch_commit(batch: BatchId, mut b: Batch<T>, now: BlockNumberFor<T>) {
 		let params = Self::current_params();
 		let silent: Vec<T::AccountId> = b.panel.iter().filter(|a| !BatchReports::<T>::contains_key(batch, *a)).cloned().collect();
-		for a in &silent {
-			Self::strike(a, batch, Fault::NoCommit);
+		if silent.len() < b.panel.len() {
+			for a in &silent {
+				Self::strike(a, batch, Fault::NoCommit);
+			}
 		}
 		let committed = (b.panel.len() - silent.len()) as u32;
 		if committed < params.min_reports {
-			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now, &[]);
+			return Self::inconclusive(batch, b, BatchRefund::TooFewReports, now);
 		}
 		match Self::schedule_batch(now.saturating_add(params.reveal_period), batch) {
 			Ok(until) => {
@@ -458,6 +463,34 @@ impl<T: Config> Pallet<T> {
 			},
 			Err(_) => Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now, &[]),
 		}
+	}
+
+	/// An audit that reached no verdict (`why`: too few reports, or no majority on a sampled
+	/// leaf): the panel failed, not the operator. A fresh panel is drawn (with randomness of this
+	/// block, keyed by the round) to audit the same opened sample, up to `AuditRounds` panels in
+	/// all; after the last, or when no panel can be drawn or scheduled, the batch is refunded
+	/// without a slash. The silent were struck already; the earlier panel's reports are dropped.
+	fn inconclusive(batch: BatchId, mut b: Batch<T>, why: BatchRefund, now: BlockNumberFor<T>) {
+		let round = AuditRound::<T>::get(batch).saturating_add(1);
+		if round >= T::AuditRounds::get() {
+			return Self::refund_batch(batch, b, why, Perbill::zero(), now, &[]);
+		}
+		let params = Self::current_params();
+		let (seed, _) = T::Randomness::random(&(b"mnemo/attribution/batch", batch, round).encode());
+		let Ok(panel) = Self::draw_panel(seed.as_ref(), params.assigned, params.min_reports) else {
+			return Self::refund_batch(batch, b, why, Perbill::zero(), now, &[]);
+		};
+		let Ok(until) = Self::schedule_batch(now.saturating_add(params.commit_period), batch) else {
+			return Self::refund_batch(batch, b, why, Perbill::zero(), now, &[]);
+		};
+		Self::hold_panel(&b.panel, false);
+		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
+		Self::hold_panel(&panel, true);
+		b.panel = panel.clone();
+		b.phase = BatchPhase::Commit { until };
+		Batches::<T>::insert(batch, b);
+		AuditRound::<T>::insert(batch, round);
+		Self::deposit_event(Event::PanelRedrawn { batch, round, why, panel, commit_until: until });
 	}
 
 	/// The verdict on a batch: the panel's reports aggregated per sampled leaf and compared
@@ -474,7 +507,7 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		if (reports.len() as u32) < params.min_reports {
-			return Self::refund_batch(batch, b, BatchRefund::TooFewReports, Perbill::zero(), now, &[]);
+			return Self::inconclusive(batch, b, BatchRefund::TooFewReports, now);
 		}
 		reports.sort_by(|x, y| x.0.cmp(&y.0));
 		let mut faults: Vec<Option<Fault>> = alloc::vec![None; reports.len()];
@@ -487,7 +520,7 @@ impl<T: Config> Pallet<T> {
 			let Aggregate::Agreed { digest, scores, verdicts } =
 				aggregate(&input, T::MaxContributions::get() as usize, params.tolerance)
 			else {
-				return Self::refund_batch(batch, b, BatchRefund::NoMajority, Perbill::zero(), now, &[]);
+				return Self::inconclusive(batch, b, BatchRefund::NoMajority, now);
 			};
 			for (f, v) in faults.iter_mut().zip(verdicts) {
 				if f.is_none() {
@@ -544,6 +577,7 @@ impl<T: Config> Pallet<T> {
 		b.phase = BatchPhase::Challenge { until };
 		Batches::<T>::insert(batch, b);
 		SampledClaims::<T>::remove(batch);
+		AuditRound::<T>::remove(batch);
 		let _ = BatchReports::<T>::clear_prefix(batch, T::MaxAssigned::get(), None);
 		Self::deposit_event(Event::BatchVerified { batch, paid: BoundedVec::truncate_from(paid), challenge_until: until });
 	}

@@ -265,19 +265,26 @@ mod benchmarks {
 		assert!((0..u64::from(d)).all(|b| matches!(Batches::<T>::get(b).map(|b| b.phase), Some(BatchPhase::Refunded { .. }))));
 	}
 
-	/// A batch whose whole panel committed and none revealed: refunded at the reveal deadline,
-	/// then pruned once the retention has passed.
+	/// A batch whose every panel (`AuditRounds` of them) committed and none revealed: refunded
+	/// at the last reveal deadline, then pruned once the retention has passed.
 	#[benchmark]
 	fn prune_batch() {
 		widest::<T>();
-		let panel = opened_batch::<T>();
+		opened_batch::<T>();
 		let r = batch_reports::<T>(1);
-		for who in &panel {
-			Pallet::<T>::do_commit_batch(batch_commit_of::<T>(who, &r).0).expect("commit");
+		let mut until = BlockNumberFor::<T>::zero();
+		for _ in 0..T::AuditRounds::get() {
+			let b = Batches::<T>::get(0).expect("batch");
+			assert!(matches!(b.phase, BatchPhase::Commit { .. }), "a panel audits");
+			for who in b.panel.iter() {
+				Pallet::<T>::do_commit_batch(batch_commit_of::<T>(who, &r).0).expect("commit");
+			}
+			let BatchPhase::Reveal { until: u } = Batches::<T>::get(0).expect("batch").phase else { panic!("reveal") };
+			until = u;
+			frame_system::Pallet::<T>::set_block_number(until);
+			Pallet::<T>::on_initialize(until);
 		}
-		let BatchPhase::Reveal { until } = Batches::<T>::get(0).expect("batch").phase else { panic!("reveal") };
-		frame_system::Pallet::<T>::set_block_number(until);
-		Pallet::<T>::on_initialize(until);
+		assert!(matches!(Batches::<T>::get(0).expect("batch").phase, BatchPhase::Refunded { .. }));
 		let at = until + Pallet::<T>::current_params().retention;
 		frame_system::Pallet::<T>::set_block_number(at);
 		#[block]

@@ -157,6 +157,12 @@ pub mod pallet {
 		/// Blocks the operator has to open its sampled leaves.
 		#[pallet::constant]
 		type OpenPeriod: Get<BlockNumberFor<Self>>;
+		/// Panels that may audit one batch's opened sample: an audit that reaches no verdict (too
+		/// few reports, or no majority on a sampled leaf) is the panel's failure, not the
+		/// operator's, so a fresh panel is drawn, up to this many in all; only after the last is
+		/// the batch refunded (without a slash). At least 1.
+		#[pallet::constant]
+		type AuditRounds: Get<u32>;
 		/// Most batches whose sample is drawn in one block.
 		#[pallet::constant]
 		type MaxBatchesPerBlock: Get<u32>;
@@ -243,6 +249,11 @@ pub mod pallet {
 	pub type SampledClaims<T: Config> =
 		StorageMap<_, Twox64Concat, BatchId, BoundedVec<SampledClaim, T::SampleSize>, ValueQuery>;
 
+	/// Panels drawn again for a batch whose audit reached no verdict (absent: none yet). Removed
+	/// with the batch's verdict or refund.
+	#[pallet::storage]
+	pub type AuditRound<T: Config> = StorageMap<_, Twox64Concat, BatchId, u32, ValueQuery>;
+
 	/// Panel attestors' commitments and reveals on batches.
 	#[pallet::storage]
 	pub type BatchReports<T: Config> =
@@ -327,6 +338,10 @@ pub mod pallet {
 		/// `batch` was refunded to its payers (`amount`); `slashed` of its operator's bond was
 		/// taken, `rewarded` of it to whoever found the fraud and the rest to the treasury.
 		BatchRefunded { batch: BatchId, why: BatchRefund, amount: Balance, slashed: Balance, rewarded: Balance },
+		/// The audit of `batch` reached no verdict (`why`: too few reports, or no majority): a
+		/// fresh `panel` (audit `round`, the first being 0) audits the same opened sample and
+		/// commits until `commit_until`.
+		PanelRedrawn { batch: BatchId, round: u32, why: BatchRefund, panel: Panel<T>, commit_until: BlockNumberFor<T> },
 	}
 
 	#[pallet::error]
@@ -428,6 +443,7 @@ pub mod pallet {
 			assert!(T::MaxAssigned::get() >= 1, "MaxAssigned must be at least 1");
 			assert!(T::MaxContributions::get() >= 1, "MaxContributions must be at least 1");
 			assert!(T::SampleSize::get() >= 1, "SampleSize must be at least 1");
+			assert!(T::AuditRounds::get() >= 1, "AuditRounds must be at least 1");
 			assert!(T::MaxBatchesPerBlock::get() >= 1, "MaxBatchesPerBlock must be at least 1");
 		}
 

@@ -166,6 +166,8 @@ parameter_types! {
 	/// payer's last voucher charged.
 	pub static ChargeRecords: Vec<(u64, mnemo_primitives::batch::ChargedPayer<AccountId>)> = Vec::new();
 	pub static LastSeq: Vec<(AccountId, u64)> = Vec::new();
+	/// Panels that may audit one batch.
+	pub static AuditRounds: u32 = 3;
 	pub static BatchesRefunded: Vec<u64> = Vec::new();
 }
 
@@ -259,6 +261,7 @@ impl pallet_attribution::Config for Test {
 	type SampleSize = ConstU32<3>;
 	type SampleDelay = frame_support::traits::ConstU64<2>;
 	type OpenPeriod = frame_support::traits::ConstU64<3>;
+	type AuditRounds = AuditRounds;
 	type MaxBatchesPerBlock = ConstU32<4>;
 	type MaxPendingBatches = ConstU32<3>;
 	type WithholdSlash = WithholdSlash;

@@ -194,6 +194,7 @@ impl pallet_attribution::Config for Runtime {
 	type SampleDelay = ConstU32<2>;
 	type OpenPeriod = ConstU32<10>;
 	type MaxPendingBatches = ConstU32<64>;
+	type AuditRounds = ConstU32<3>;
 	type MaxBatchesPerBlock = ConstU32<16>;
 	type WithholdSlash = WithholdSlash;
 	type FraudSlash = FraudSlash;

@@ -468,6 +468,111 @@ fn a_falsified_sampled_leaf_is_caught_refunded_and_its_operator_slashed() {
 	});
 }
 
+/// Runs to the end of the current panel's commit phase.
+fn past_commit() {
+	let BatchPhase::Commit { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("commit phase") };
+	run_to_block(until);
+}
+
+fn redrawn() -> Vec<(u32, BatchRefund)> {
+	events()
+		.into_iter()
+		.filter_map(|e| match e {
+			Event::PanelRedrawn { batch: 0, round, why, .. } => Some((round, why)),
+			_ => None,
+		})
+		.collect()
+}
+
+#[test]
+fn an_audit_with_too_few_reports_draws_a_fresh_panel_instead_of_refunding_an_honest_batch() {
+	build_and_execute(|| {
+		setup();
+		// The attack this stops: an operator's batch (and every later one built on it, as
+		// orphans) refunded because its panel was slow or silent, though nothing in it was wrong.
+		let sample = opened(leaves());
+		let first = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		report(first[0], &honest(sample.len()), true);
+		past_commit();
+		assert_eq!(redrawn(), vec![(1, BatchRefund::TooFewReports)]);
+		let struck: Vec<AccountId> = events()
+			.into_iter()
+			.filter_map(|e| match e {
+				Event::AttestorStruck { attestor, fault: Fault::NoCommit, .. } => Some(attestor),
+				_ => None,
+			})
+			.collect();
+		assert_eq!(struck, first[1..].to_vec(), "the silent are struck");
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Commit { .. }));
+		assert_eq!(AuditRound::<Test>::get(0), 1);
+		assert_eq!(BatchReports::<Test>::iter_prefix(0).count(), 0, "the first panel's reports are dropped");
+		assert!(BatchesRefunded::get().is_empty());
+		// The fresh panel audits the same opened sample, and the batch settles.
+		panel_reports(|_| (honest(sample.len()), true));
+		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
+		assert!(!AuditRound::<Test>::contains_key(0));
+		run_to_block(until);
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Settled { .. }));
+		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND));
+		// No attestor is held by the batch any more.
+		assert!(Attestors::<Test>::iter().all(|(_, a)| a.open == 0));
+	});
+}
+
+#[test]
+fn an_audit_without_a_majority_is_redone_by_a_fresh_panel() {
+	build_and_execute(|| {
+		setup();
+		let sample = opened(leaves());
+		// Three digests from three attestors: no majority on any sampled leaf.
+		panel_reports(|a| {
+			let mut r = honest(sample.len());
+			for x in r.iter_mut() {
+				x.digest = ContentHash([a as u8; 32]);
+			}
+			(r, true)
+		});
+		assert_eq!(redrawn(), vec![(1, BatchRefund::NoMajority)]);
+		panel_reports(|_| (honest(sample.len()), true));
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Challenge { .. }));
+		assert!(BatchesRefunded::get().is_empty());
+	});
+}
+
+#[test]
+fn after_the_last_audit_round_reaches_no_verdict_the_batch_is_refunded_without_a_slash() {
+	build_and_execute(|| {
+		setup();
+		opened(leaves());
+		// No panel ever reports: `AuditRounds` (3) panels, then a refund.
+		for _ in 0..3 {
+			past_commit();
+		}
+		assert_eq!(redrawn(), vec![(1, BatchRefund::TooFewReports), (2, BatchRefund::TooFewReports)]);
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::TooFewReports, .. }));
+		assert_eq!(BatchesRefunded::get(), vec![0]);
+		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000));
+		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND), "the operator did nothing wrong");
+		assert!(!AuditRound::<Test>::contains_key(0));
+		assert!(Attestors::<Test>::iter().all(|(_, a)| a.open == 0));
+		// A panel silent as a whole points at content not served, not at each attestor: none
+		// is struck for it.
+		assert!(!events().iter().any(|e| matches!(e, Event::AttestorStruck { .. })));
+	});
+}
+
+#[test]
+fn with_one_audit_round_an_inconclusive_audit_refunds_at_once() {
+	build_and_execute(|| {
+		AuditRounds::set(1);
+		setup();
+		opened(leaves());
+		past_commit();
+		assert!(redrawn().is_empty());
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::TooFewReports, .. }));
+	});
+}
+
 #[test]
 fn a_deviating_panel_attestor_is_struck_and_unpaid() {
 	build_and_execute(|| {
