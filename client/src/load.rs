@@ -1,7 +1,9 @@
 //! `mnemo-load`: a load test of paid inference. Against a running node and a serving engine
 //! (the ones `scripts/load` starts through the demo), it funds a set of payer accounts, opens a
 //! payment channel from each to the engine's operator, and sends `--requests` paid chat requests
-//! with one voucher each, one request in flight per payer. Then it waits for the engine's batches
+//! with one voucher each, one request in flight per payer (a `503`, the engine's backpressure, is
+//! waited out and the request sent again under a voucher signed afresh; counted as
+//! `backpressure_503`). Then it waits for the engine's batches
 //! to land and settle, and reads the chain back with the same client any payer uses:
 //!
 //! - **served**: requests the engine answered `200` (each acknowledged one must reach a batch);
@@ -157,6 +159,9 @@ struct Payer {
 #[derive(Default)]
 struct Drive {
 	errors: BTreeMap<String, usize>,
+	/// 503 answers waited out and sent again, and the first one's message.
+	backpressure: usize,
+	backpressure_example: String,
 	latencies_ms: Vec<f64>,
 	seconds: f64,
 }
@@ -228,46 +233,61 @@ fn drive(o: &Opts, s: &Setup, genesis: polkadot_sdk::sp_core::H256, client: &Cli
 						// template adds up to 256.
 						let max_tokens = o.max_tokens + prompt.len() as u32 + 256;
 						let cost = inference_fee(s.price, max_tokens, s.min_fee);
-						let v = VoucherOf {
-							request: request_id(o.seed, i),
-							operator: s.operator.clone(),
-							adapter: s.adapter,
-							max_price_per_1k: s.price,
-							max_tokens,
-							channel: p.channel,
-							seq: seq + 1,
-							cumulative: cumulative + cost,
-							// A few blocks short of the longest the chain takes: the engine's
-							// view of the best block may be a block or two behind this one.
-							expires_at: best.load(Ordering::Relaxed) + s.lifetime - (s.lifetime / 10).min(10),
-							genesis,
-						};
-						let header = SignedVoucher::sign(&p.signer, v.clone()).to_header();
 						let body = json!({"model": o.model, "messages": [{"role": "user", "content": prompt}],
 							"max_tokens": o.max_tokens, "temperature": 0.0});
-						let t = Instant::now();
-						let answer = agent
-							.post(url.as_str())
-							.header("content-type", "application/json")
-							.header(crate::voucher::HEADER, &header)
-							.send(body.to_string());
-						let ms = t.elapsed().as_secs_f64() * 1e3;
-						let status = match answer {
-							Ok(mut r) => {
-								let status = r.status().as_u16();
-								if status == 200 {
-									seq += 1;
-									cumulative += cost;
-									p.served.insert(v.request, cost);
-									let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-									o.latencies_ms.push(ms);
-									None
-								} else {
+						// A 503 is the engine's backpressure (busy, or a settlement backlog its
+						// voucher would not outlive): wait as it asks and send the request again,
+						// with a voucher signed afresh against the newer best block.
+						let status = loop {
+							let v = VoucherOf {
+								request: request_id(o.seed, i),
+								operator: s.operator.clone(),
+								adapter: s.adapter,
+								max_price_per_1k: s.price,
+								max_tokens,
+								channel: p.channel,
+								seq: seq + 1,
+								cumulative: cumulative + cost,
+								// A few blocks short of the longest the chain takes: the engine's
+								// view of the best block may be a block or two behind this one.
+								expires_at: best.load(Ordering::Relaxed) + s.lifetime - (s.lifetime / 10).min(10),
+								genesis,
+							};
+							let header = SignedVoucher::sign(&p.signer, v.clone()).to_header();
+							let t = Instant::now();
+							let answer = agent
+								.post(url.as_str())
+								.header("content-type", "application/json")
+								.header(crate::voucher::HEADER, &header)
+								.send(body.to_string());
+							let ms = t.elapsed().as_secs_f64() * 1e3;
+							match answer {
+								Ok(mut r) => {
+									let status = r.status().as_u16();
+									if status == 200 {
+										seq += 1;
+										cumulative += cost;
+										p.served.insert(v.request, cost);
+										let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+										o.latencies_ms.push(ms);
+										break None;
+									}
 									let text = r.body_mut().read_to_string().unwrap_or_default();
-									Some(format!("{status}: {}", text.chars().take(200).collect::<String>()))
-								}
-							},
-							Err(e) => Some(format!("unreachable: {e}")),
+									if status == 503 {
+										let wait = r.headers().get("retry-after").and_then(|h| h.to_str().ok()?.parse::<u64>().ok()).unwrap_or(1);
+										let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+										o.backpressure += 1;
+										if o.backpressure_example.is_empty() {
+											o.backpressure_example = text.chars().take(300).collect();
+										}
+										drop(o);
+										std::thread::sleep(Duration::from_secs(wait.clamp(1, 30)));
+										continue;
+									}
+									break Some(format!("{status}: {}", text.chars().take(200).collect::<String>()));
+								},
+								Err(e) => break Some(format!("unreachable: {e}")),
+							}
 						};
 						done.fetch_add(1, Ordering::Relaxed);
 						if let Some(e) = status {
@@ -400,6 +420,9 @@ fn run(o: &Opts) -> R<Value> {
 		"   {served} served in {:.1} s ({:.1}/s; latency p50 {:.0} ms, p99 {:.0} ms) over blocks {start_block}..{end_block}; {} refused",
 		d.seconds, served as f64 / d.seconds, pct(0.5), pct(0.99), d.errors.values().sum::<usize>()
 	);
+	if d.backpressure > 0 {
+		eprintln!("   {} answers were 503 (waited out and sent again), e.g.: {}", d.backpressure, d.backpressure_example);
+	}
 	for (e, n) in d.errors.iter().take(5) {
 		eprintln!("   {n} × {e}");
 	}
@@ -522,6 +545,7 @@ fn run(o: &Opts) -> R<Value> {
 	}
 	let figures = json!({
 		"requests": o.requests, "payers": o.payers, "served": served, "refused": d.errors.values().sum::<usize>(),
+		"backpressure_503": d.backpressure,
 		"settled": settled, "refunded": refunded, "batches": batches.len(),
 		"blocks": blocks, "first_block": first, "last_block": last,
 		"peak_settled_per_block": peak, "peak_block": peak_block,

@@ -279,6 +279,19 @@ async fn metrics(State(e): State<Arc<Engine>>) -> Response {
 				],
 			);
 			metric("mnemo_engine_receipt_flush_errors_total", "counter", "Failed receipt flushes.", one(n(&m.stats.flush_errors)));
+			metric(
+				"mnemo_engine_receipts_refused_backlog_total",
+				"counter",
+				"Metered requests refused with 503: the backlog would not be committed before their voucher expires.",
+				one(n(&m.stats.refused_backlog)),
+			);
+			metric(
+				"mnemo_engine_receipt_commit_rate_milli",
+				"gauge",
+				"Receipts committed per second while there is a backlog, in thousandths (0: not measured yet).",
+				one(n(&m.stats.commit_rate_milli)),
+			);
+			metric("mnemo_engine_block_time_ms", "gauge", "The chain's block time as this engine sees it (0: not measured yet).", one(n(&m.stats.block_ms)));
 		}
 	}
 	([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

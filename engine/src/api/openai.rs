@@ -73,7 +73,13 @@ fn error_json(status: StatusCode, msg: &str) -> Value {
 
 impl IntoResponse for OaiError {
 	fn into_response(self) -> Response {
-		(self.0, Json(error_json(self.0, &self.1))).into_response()
+		let mut r = (self.0, Json(error_json(self.0, &self.1))).into_response();
+		// At capacity or behind on settlement: a client (the openai libraries among them) waits
+		// this long before it tries again.
+		if matches!(self.0, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS) {
+			r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+		}
+		r
 	}
 }
 

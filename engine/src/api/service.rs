@@ -17,6 +17,7 @@ use crate::{
 	train::{self, Metrics, TrainSettings},
 };
 use burn::tensor::Device;
+use codec::Encode;
 use mnemo_primitives::{
 	engine::{
 		AttributionRequest, AttributionResponse, ContributionScore, DatanetData, EvalMetrics, EvalRequest,
@@ -84,11 +85,37 @@ pub struct Engine {
 	bases: Mutex<HashMap<String, Arc<Base>>>,
 	jobs: Mutex<BTreeMap<String, TrainStatus>>,
 	queue: Mutex<Option<mpsc::Sender<String>>>,
-	/// One attribution at a time: they are CPU-bound, and two for the same adapter would
-	/// compute its gradient cache twice.
-	attributing: Mutex<()>,
+	/// One attribution at a time (they are CPU-bound, and two for the same adapter would compute
+	/// its gradient cache twice), with the contexts of the latest (adapter, data) pairs attributed
+	/// to, least recently used first.
+	attributing: Mutex<Vec<(ContentHash, Arc<Attributable>)>>,
 	/// The serving side, when this engine serves models ([`crate::serve::deploy::Serving::start`]).
 	pub serving: std::sync::OnceLock<Arc<crate::serve::deploy::Serving>>,
+}
+
+/// How many (adapter, data) pairs an engine keeps ready to attribute to: an operator attributes
+/// every receipt of its batches, mostly to a few adapters, and building a context (reading and
+/// cutting the datanets, the units' gradients, the span index) is most of an attribution's work.
+/// Each holds the adapter and its units' gradients in memory (their cache file's size).
+pub const ATTRIBUTION_CONTEXTS: usize = 4;
+
+/// An adapter ready to attribute to: on the model's device, on an autodiff device, and its
+/// context over the data it was trained on.
+struct Attributable {
+	lora: Lora,
+	lora_ad: Lora,
+	ctx: attribution::Context,
+}
+
+/// What tells one attribution context from another: the adapter, the data (each datanet's
+/// version and contributions, in order) and the settings that shape the preparation.
+fn context_key(adapter: &ContentHash, datanets: &[DatanetData], s: &attribution::Settings) -> ContentHash {
+	let shape = attribution::Settings { top_k: 1, ..s.clone() };
+	let mut bytes = b"mnemo/attribution/context/v1".to_vec();
+	bytes.extend_from_slice(&adapter.0);
+	bytes.extend_from_slice(&datanets.encode());
+	bytes.extend_from_slice(serde_json::to_string(&shape).expect("json").as_bytes());
+	ContentHash::of(&bytes)
 }
 
 /// The job id of a (job, attempt) pair.
@@ -131,7 +158,7 @@ impl Engine {
 			bases: Mutex::new(HashMap::new()),
 			jobs: Mutex::new(jobs),
 			queue: Mutex::new(None),
-			attributing: Mutex::new(()),
+			attributing: Mutex::new(Vec::new()),
 			serving: std::sync::OnceLock::new(),
 		});
 		let (tx, rx) = mpsc::channel::<String>();
@@ -402,29 +429,36 @@ impl Engine {
 		})?;
 		let base_id = Lora::base_of(&adapter)?;
 		let base = self.base(&base_id)?;
-		let lora = Lora::from_safetensors(&adapter, None, &base.model.config, base.model.device())?;
-		let ad = base.model.device().clone().autodiff();
-		let lora_ad = Lora::from_safetensors(&adapter, None, &base.model.config, &ad)?;
-		let contributions = self.contributions(&req.datanets)?;
 		let ids: Vec<_> = req.datanets.iter().flat_map(|d| d.contributions.iter().map(|c| c.contribution)).collect();
 		let labels: Vec<String> = req
 			.datanets
 			.iter()
 			.flat_map(|d| d.contributions.iter().map(move |c| format!("{}/{}/{}", d.datanet, d.version, c.contribution)))
 			.collect();
-		let cache = self.config.home.join("adapters").join(req.adapter_hash.to_hex()).join("grads");
 		let (prompt_tokens, output_tokens) = base.tokenizer.transcript_tokens(&t)?;
 		let query = attribution::Query { prompt: t.prompt, output: t.output };
-		let inputs = attribution::Inputs {
-			contributions: &contributions,
-			ids: &labels,
-			adapter_hash: req.adapter_hash,
-			query_hash: req.transcript,
-			query: &query,
-			cache: Some(&cache),
+		let mut contexts = self.attributing.lock().unwrap_or_else(|e| e.into_inner());
+		let key = context_key(&req.adapter_hash, &req.datanets, &settings);
+		let (held, reused) = match contexts.iter().position(|(k, _)| *k == key) {
+			Some(i) => (contexts.remove(i).1, true),
+			None => {
+				let lora = Lora::from_safetensors(&adapter, None, &base.model.config, base.model.device())?;
+				let ad = base.model.device().clone().autodiff();
+				let lora_ad = Lora::from_safetensors(&adapter, None, &base.model.config, &ad)?;
+				let contributions = self.contributions(&req.datanets)?;
+				let cache = self.config.home.join("adapters").join(req.adapter_hash.to_hex()).join("grads");
+				let ctx = attribution::Context::new(&base.model, &base.tokenizer, &lora_ad, &req.adapter_hash, &contributions, &settings, Some(&cache))?;
+				(Arc::new(Attributable { lora, lora_ad, ctx }), false)
+			},
 		};
-		let _one = self.attributing.lock().unwrap_or_else(|e| e.into_inner());
-		let a = attribution::attribute(&base.model, &base.tokenizer, &base.id, &lora, &lora_ad, &inputs, &settings)?;
+		// Most recently used last; the least recently used goes first.
+		contexts.push((key, held.clone()));
+		if contexts.len() > ATTRIBUTION_CONTEXTS {
+			contexts.remove(0);
+		}
+		let mut a = held.ctx.attribute(&base.model, &base.tokenizer, &base.id, &held.lora, &held.lora_ad, &labels, &req.transcript, &query, &settings)?;
+		drop(contexts);
+		a.cached |= reused;
 		self.counters.attributions.fetch_add(1, Ordering::Relaxed);
 		if a.cached {
 			self.counters.gradient_cache_hits.fetch_add(1, Ordering::Relaxed);

@@ -406,10 +406,21 @@ pub struct Evidence {
 	pub counted_spans: Vec<SpanCredit>,
 }
 
-/// Span credit per contribution (see the module docs).
-pub fn span_evidence(prep: &Prepared, n_contributions: usize, q: &QueryEval, tok: &Tokenizer, min_span: usize) -> (Vec<f64>, f64, Vec<SpanCredit>) {
+/// The suffix index over `prep`'s units that [`span_evidence`] searches.
+pub fn span_index(prep: &Prepared) -> spans::SuffixIndex {
 	let examples: Vec<&[u32]> = prep.units.iter().map(|u| u.tokens.as_slice()).collect();
-	let index = spans::SuffixIndex::build(&examples);
+	spans::SuffixIndex::build(&examples)
+}
+
+/// Span credit per contribution (see the module docs); `index` is [`span_index`] of `prep`.
+pub fn span_evidence(
+	prep: &Prepared,
+	index: &spans::SuffixIndex,
+	n_contributions: usize,
+	q: &QueryEval,
+	tok: &Tokenizer,
+	min_span: usize,
+) -> (Vec<f64>, f64, Vec<SpanCredit>) {
 	let out = q.output();
 	let mut credit = vec![0f64; n_contributions];
 	let mut covered = vec![false; out.len()];
@@ -551,60 +562,149 @@ pub fn per_contribution(prep: &Prepared, n: usize, unit_scores: &[f64]) -> Vec<f
 	out
 }
 
-/// Attributes `inputs.query` to `inputs.contributions`. `lora_ad` is the adapter on an autodiff
-/// device (for gradients), `lora` the same on the model's device.
-pub fn attribute(model: &Llama, tok: &Tokenizer, base_id: &str, lora: &Lora, lora_ad: &Lora, inputs: &Inputs, s: &Settings) -> Result<Attribution> {
-	// On the compute pool: the threaded products and everything between them run on its threads.
-	crate::threads::run(|| {
-		s.check()?;
-		let n = inputs.contributions.len();
-		if n == 0 {
-			return Err(Error::bad("no contributions to attribute to"));
-		}
-		if inputs.ids.len() != n {
-			return Err(Error::Internal("one id per contribution".into()));
-		}
-		if s.chunk_len + 1 > model.config.max_seq {
-			return Err(Error::bad(format!("chunk length {} exceeds the model's context", s.chunk_len)));
-		}
-		let q = eval_query(model, tok, lora, inputs.query)?;
-		let prep = prepare(inputs.contributions, tok, s)?;
-		let mut evidence = Evidence { influence: vec![0.0; n], spans: vec![0.0; n], ..Default::default() };
-		let mut cached = false;
-		if s.method != Method::Spans && !prep.units.is_empty() {
-			let (train, hit) = train_gradients(model, lora_ad, &prep, &inputs.adapter_hash, s, inputs.cache)?;
-			cached = hit;
-			let v = query_gradient(model, lora_ad, &q, &inputs.adapter_hash, s)?;
-			let est = if s.method == Method::TracIn { Estimator::TracIn } else { Estimator::DataInf };
-			let unit_scores = influence::scores(&train, &v, est, s.lambda_factor);
-			evidence.influence = per_contribution(&prep, n, &unit_scores);
-		}
-		if matches!(s.method, Method::Spans | Method::Combined) {
-			let (credit, coverage, counted) = span_evidence(&prep, n, &q, tok, s.min_span);
-			evidence.spans = credit;
-			evidence.coverage = coverage;
-			evidence.counted_spans = counted;
-		}
-		let w = weights(s.method, &evidence);
-		let a = attributable(q.base_loss, q.adapter_loss);
-		let hashes: Vec<ContentHash> = inputs.contributions.iter().map(|c| c.hash).collect();
-		let (parts, residual) = quantise(a, &w, &hashes, s.top_k as usize);
-		let ids: Vec<(String, ContentHash)> = inputs.ids.iter().cloned().zip(hashes).collect();
-		Ok(Attribution {
-			scores: parts.into_iter().map(|(i, p)| (i, f64::from(p) / 1e9)).collect(),
-			residual: f64::from(residual) / 1e9,
-			method: s.method.name(),
-			method_version: METHOD_VERSION,
-			digest: s.digest(base_id, &inputs.adapter_hash, &inputs.query_hash, &ids),
-			base_loss: q.base_loss,
-			adapter_loss: q.adapter_loss,
-			attributable: a,
-			evidence,
-			copies_dropped: prep.examples.iter().filter(|e| e.copy_of.is_some()).count(),
-			units: prep.units.len(),
-			cached,
+/// What attributing to one list of contributions through one adapter needs before any query:
+/// the contributions cut into units with copies marked, the units' gradients and the span index
+/// over them. The work of [`Context::new`] is most of an attribution's when the data is large;
+/// an engine keeps the context and answers every query against the same adapter and data from it
+/// ([`Context::attribute`]), with results bit-identical to building it afresh.
+pub struct Context {
+	pub prep: Prepared,
+	/// The contributions' content hashes, in order.
+	hashes: Vec<ContentHash>,
+	adapter: ContentHash,
+	/// The units' gradients (`None` for the spans-only method or when no unit is kept).
+	train: Option<Vec<ModuleGrads>>,
+	/// The span index (`None` for the influence-only methods).
+	index: Option<spans::SuffixIndex>,
+	/// Whether the gradients came from the cache on disk.
+	pub cached: bool,
+	/// The settings it was prepared with.
+	built: Settings,
+}
+
+impl Context {
+	/// Prepares `contributions` (in approval order) for queries through the adapter `lora_ad`
+	/// (on an autodiff device) whose blob is `adapter`; gradients are read from and written to
+	/// the cache folder `cache` when given.
+	pub fn new(
+		model: &Llama,
+		tok: &Tokenizer,
+		lora_ad: &Lora,
+		adapter: &ContentHash,
+		contributions: &[Contribution],
+		s: &Settings,
+		cache: Option<&Path>,
+	) -> Result<Context> {
+		crate::threads::run(|| {
+			s.check()?;
+			if contributions.is_empty() {
+				return Err(Error::bad("no contributions to attribute to"));
+			}
+			if s.chunk_len + 1 > model.config.max_seq {
+				return Err(Error::bad(format!("chunk length {} exceeds the model's context", s.chunk_len)));
+			}
+			let prep = prepare(contributions, tok, s)?;
+			let (train, cached) = if s.method != Method::Spans && !prep.units.is_empty() {
+				let (g, hit) = train_gradients(model, lora_ad, &prep, adapter, s, cache)?;
+				(Some(g), hit)
+			} else {
+				(None, false)
+			};
+			let index = matches!(s.method, Method::Spans | Method::Combined).then(|| span_index(&prep));
+			Ok(Context {
+				prep,
+				hashes: contributions.iter().map(|c| c.hash).collect(),
+				adapter: *adapter,
+				train,
+				index,
+				cached,
+				built: s.clone(),
+			})
 		})
-	})
+	}
+
+	/// How many contributions it attributes to.
+	pub fn len(&self) -> usize {
+		self.hashes.len()
+	}
+
+	pub fn is_empty(&self) -> bool {
+		self.hashes.is_empty()
+	}
+
+	/// Attributes `query` (known outside as `query_hash`) through the adapter the context was
+	/// built for (`lora` on the model's device, `lora_ad` on an autodiff device). `ids` name the
+	/// contributions in the digest; `s` may differ from the settings the context was built with
+	/// only in what applies per query (`top_k`, `lambda_factor`, `min_span`).
+	#[allow(clippy::too_many_arguments)]
+	pub fn attribute(
+		&self,
+		model: &Llama,
+		tok: &Tokenizer,
+		base_id: &str,
+		lora: &Lora,
+		lora_ad: &Lora,
+		ids: &[String],
+		query_hash: &ContentHash,
+		query: &Query,
+		s: &Settings,
+	) -> Result<Attribution> {
+		crate::threads::run(|| {
+			s.check()?;
+			let b = &self.built;
+			if (s.method, s.chunk_len, s.max_dim, s.dedup_threshold) != (b.method, b.chunk_len, b.max_dim, b.dedup_threshold) {
+				return Err(Error::Internal("an attribution context used with settings it was not prepared for".into()));
+			}
+			let n = self.len();
+			if ids.len() != n {
+				return Err(Error::Internal("one id per contribution".into()));
+			}
+			let q = eval_query(model, tok, lora, query)?;
+			let prep = &self.prep;
+			let mut evidence = Evidence { influence: vec![0.0; n], spans: vec![0.0; n], ..Default::default() };
+			if let Some(train) = &self.train {
+				let v = query_gradient(model, lora_ad, &q, &self.adapter, s)?;
+				let est = if s.method == Method::TracIn { Estimator::TracIn } else { Estimator::DataInf };
+				let unit_scores = influence::scores(train, &v, est, s.lambda_factor);
+				evidence.influence = per_contribution(prep, n, &unit_scores);
+			}
+			if let Some(index) = &self.index {
+				let (credit, coverage, counted) = span_evidence(prep, index, n, &q, tok, s.min_span);
+				evidence.spans = credit;
+				evidence.coverage = coverage;
+				evidence.counted_spans = counted;
+			}
+			let w = weights(s.method, &evidence);
+			let a = attributable(q.base_loss, q.adapter_loss);
+			let (parts, residual) = quantise(a, &w, &self.hashes, s.top_k as usize);
+			let named: Vec<(String, ContentHash)> = ids.iter().cloned().zip(self.hashes.iter().copied()).collect();
+			Ok(Attribution {
+				scores: parts.into_iter().map(|(i, p)| (i, f64::from(p) / 1e9)).collect(),
+				residual: f64::from(residual) / 1e9,
+				method: s.method.name(),
+				method_version: METHOD_VERSION,
+				digest: s.digest(base_id, &self.adapter, query_hash, &named),
+				base_loss: q.base_loss,
+				adapter_loss: q.adapter_loss,
+				attributable: a,
+				evidence,
+				copies_dropped: prep.examples.iter().filter(|e| e.copy_of.is_some()).count(),
+				units: prep.units.len(),
+				cached: self.cached,
+			})
+		})
+	}
+}
+
+/// Attributes `inputs.query` to `inputs.contributions`: a [`Context`] built for this one query.
+/// `lora_ad` is the adapter on an autodiff device (for gradients), `lora` the same on the
+/// model's device.
+pub fn attribute(model: &Llama, tok: &Tokenizer, base_id: &str, lora: &Lora, lora_ad: &Lora, inputs: &Inputs, s: &Settings) -> Result<Attribution> {
+	if inputs.ids.len() != inputs.contributions.len() {
+		return Err(Error::Internal("one id per contribution".into()));
+	}
+	let ctx = Context::new(model, tok, lora_ad, &inputs.adapter_hash, inputs.contributions, s, inputs.cache)?;
+	ctx.attribute(model, tok, base_id, lora, lora_ad, inputs.ids, &inputs.query_hash, inputs.query, s)
 }
 
 /// The hash a query is known by outside the chain: blake2-256 of its transcript JSON.

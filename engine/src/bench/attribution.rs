@@ -341,6 +341,7 @@ pub fn run(home: &Path, dev: &Device, o: &Options, mut say: impl FnMut(&str)) ->
 		attr: attribution::Settings { chunk_len: o.chunk_len, ..Default::default() },
 	};
 	let prep = attribution::prepare(&cs, tok, &setup.attr)?;
+	let index = attribution::span_index(&prep);
 	let n = cs.len();
 	say(&format!("{} works, {} gradient units", n, prep.units.len()));
 
@@ -363,7 +364,7 @@ pub fn run(home: &Path, dev: &Device, o: &Options, mut say: impl FnMut(&str)) ->
 				let unit = influence::scores(&g, &v, est, setup.attr.lambda_factor);
 				raw[mi][qi] = attribution::per_contribution(&prep, n, &unit);
 			}
-			raw[2][qi] = attribution::span_evidence(&prep, n, &qe, tok, setup.attr.min_span).0;
+			raw[2][qi] = attribution::span_evidence(&prep, &index, n, &qe, tok, setup.attr.min_span).0;
 		}
 		if si == 0 {
 			latency = measure_latency(&setup, &lora, &lora_ad, &hash, &prep, &g, &works[0].query)?;

@@ -123,6 +123,57 @@ pub struct MeterStats {
 	pub batches_settled: AtomicU64,
 	/// Batches refunded.
 	pub batches_refunded: AtomicU64,
+	/// Metered requests refused because the backlog would not be committed before their voucher
+	/// expires.
+	pub refused_backlog: AtomicU64,
+	/// Receipts the flusher commits per second while it has a backlog, in thousandths (a moving
+	/// average; 0 until measured).
+	pub commit_rate_milli: AtomicU64,
+	/// Milliseconds per block as the chain's head advances (a moving average; 0 until measured).
+	pub block_ms: AtomicU64,
+}
+
+impl MeterStats {
+	/// Receipts per second the flusher commits while it has a backlog, once measured.
+	pub fn commit_rate(&self) -> Option<f64> {
+		let r = self.commit_rate_milli.load(Ordering::Relaxed);
+		(r > 0).then(|| r as f64 / 1e3)
+	}
+
+	/// Seconds per block, once measured.
+	pub fn block_time(&self) -> Option<f64> {
+		let ms = self.block_ms.load(Ordering::Relaxed);
+		(ms > 0).then(|| ms as f64 / 1e3)
+	}
+
+	/// Folds one measurement of receipts committed per second into the moving average.
+	pub fn observe_commit_rate(&self, per_s: f64) {
+		let old = self.commit_rate().unwrap_or(per_s);
+		let new = (0.7 * old + 0.3 * per_s).max(0.001);
+		self.commit_rate_milli.store((new * 1e3) as u64, Ordering::Relaxed);
+	}
+}
+
+/// Blocks a batch takes to land once built: its submission's inclusion and a block of slack for
+/// this engine's view of the head.
+pub const LAND_BLOCKS: BlockNumber = 3;
+
+/// When a receipt admitted now would be committed: the backlog ahead of it at the flusher's
+/// measured pace, against the time its voucher has left. `Some(message)` when it would expire
+/// first (the request is then refused before it runs, and nothing is lost); `None` while either
+/// pace is still unmeasured or there is no backlog.
+pub fn backlog_refusal(pending: u64, commit_per_s: Option<f64>, block_s: Option<f64>, best: BlockNumber, expires_at: BlockNumber) -> Option<String> {
+	let (rate, block_s) = (commit_per_s?, block_s?);
+	if pending == 0 || best == 0 {
+		return None;
+	}
+	let wait = pending as f64 / rate;
+	let left = f64::from(expires_at.saturating_sub(best.saturating_add(LAND_BLOCKS))) * block_s;
+	(wait > left).then(|| {
+		format!(
+			"settlement backlog: {pending} receipts wait to be committed, about {wait:.0} s at this engine's {rate:.1} receipts/s, and this voucher expires in about {left:.0} s; retry in a few seconds"
+		)
+	})
 }
 
 /// What the engine's operator sells an adapter for.
@@ -177,6 +228,8 @@ pub struct Meter {
 	/// A connection for reading channels when a request is admitted (none: journal only).
 	view: Option<Mutex<Box<dyn ReceiptChain>>>,
 	seq: AtomicU64,
+	/// When the flusher last built a batch and left a backlog (its pace is measured from there).
+	pace_since: Mutex<Option<std::time::Instant>>,
 	pub stats: MeterStats,
 	store: Arc<BlobStore>,
 }
@@ -244,6 +297,7 @@ impl Meter {
 			absent: Mutex::new(BTreeMap::new()),
 			view: view.map(Mutex::new),
 			seq: AtomicU64::new(seq),
+			pace_since: Mutex::new(None),
 			stats: MeterStats::default(),
 			store,
 		};
@@ -312,6 +366,16 @@ impl Meter {
 				"the voucher expires at block {}, more than the chain's longest voucher lifetime ({} blocks) after block {best}: the chain would refuse its receipt",
 				v.expires_at, params.max_voucher_lifetime
 			)));
+		}
+		if let Some(why) = backlog_refusal(
+			self.stats.pending.load(Ordering::Relaxed),
+			self.stats.commit_rate(),
+			self.stats.block_time(),
+			best,
+			v.expires_at,
+		) {
+			self.stats.refused_backlog.fetch_add(1, Ordering::Relaxed);
+			return Err(Error::Busy(why));
 		}
 		let allowed = max_tokens.min(v.max_tokens as usize - prompt);
 		let worst = inference_fee(price.price_per_1k, (prompt + allowed) as u32, params.min_fee);
@@ -572,6 +636,9 @@ impl Meter {
 			.name("mnemo-chain-head".into())
 			.spawn(move || {
 				let mut chain: Option<Box<dyn ReceiptChain>> = None;
+				// The block time: blocks seen since `origin`, restarted every 20 blocks.
+				let mut origin: Option<(BlockNumber, std::time::Instant)> = None;
+				let mut first: Option<BlockNumber> = None;
 				loop {
 					std::thread::sleep(interval.min(Duration::from_secs(1)));
 					let Some(m) = head.upgrade() else { return };
@@ -581,6 +648,22 @@ impl Meter {
 					match chain.as_deref_mut().map(|c| c.best_block()) {
 						Some(Ok(best)) => {
 							m.stats.best_block.store(best, Ordering::Relaxed);
+							match origin {
+								Some((b, at)) if best > b => {
+									let ms = at.elapsed().as_millis() as u64 / u64::from(best - b);
+									m.stats.block_ms.store(ms.max(1), Ordering::Relaxed);
+									if best - b >= 20 {
+										origin = Some((best, std::time::Instant::now()));
+									}
+								},
+								Some(_) => {},
+								// Measured from the moment a block arrives, so whole blocks count.
+								None => match first {
+									Some(f) if best > f => origin = Some((best, std::time::Instant::now())),
+									Some(_) => {},
+									None => first = Some(best),
+								},
+							}
 						},
 						_ => chain = None,
 					}
@@ -890,6 +973,48 @@ mod tests {
 	/// tokens at 100 per 1,000 costs at most 5).
 	fn voucher(payer: &Signer, operator: &Signer, request: u8, adapter: u32) -> String {
 		signed(payer, operator, request, adapter, u64::from(request) + 1, 10 * (Balance::from(request) + 1))
+	}
+
+	#[test]
+	fn the_backlog_is_weighed_against_the_time_a_voucher_has_left() {
+		// Unmeasured pace or block time, or no backlog: nothing to weigh.
+		assert_eq!(backlog_refusal(100, None, Some(6.0), 10, 1_000), None);
+		assert_eq!(backlog_refusal(100, Some(1.0), None, 10, 1_000), None);
+		assert_eq!(backlog_refusal(0, Some(0.001), Some(6.0), 10, 1_000), None);
+		// 600 receipts at 2/s is 300 s; a voucher 60 blocks of 6 s ahead has 57 blocks (342 s)
+		// once the batch's landing is counted (342 s), one 53 blocks ahead 300 s, one 52 ahead 294 s.
+		assert_eq!(backlog_refusal(600, Some(2.0), Some(6.0), 100, 160), None);
+		assert_eq!(backlog_refusal(600, Some(2.0), Some(6.0), 100, 153), None);
+		let why = backlog_refusal(600, Some(2.0), Some(6.0), 100, 152).expect("294 s left for 300 s of backlog");
+		assert!(why.contains("600 receipts") && why.contains("2.0 receipts/s") && why.contains("294 s"), "{why}");
+		// A voucher that expires while its batch would be landing.
+		assert!(backlog_refusal(1, Some(1_000.0), Some(6.0), 100, 102).is_some());
+	}
+
+	#[test]
+	fn a_request_whose_receipt_the_backlog_would_outlast_is_refused_with_503_and_nothing_taken() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
+		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
+		let price = Price { chain_adapter: ADAPTER, price_per_1k: 10 };
+		let m = Meter::open(&dir.path().join("receipts"), op.account(), Default::default(), store, None).unwrap();
+		for i in 0..3u8 {
+			let (sv, _) = m.admit(Some(&voucher(&payer, &op, i, ADAPTER)), &price, 10, 10).unwrap();
+			m.record(&sv, price.price_per_1k, format!("t{i}").as_bytes(), 10, 5).unwrap();
+		}
+		// Three receipts wait; the flusher commits one every 100 s; blocks are 6 s; the vouchers
+		// expire at block 1,000 and the head is at 950: 282 s left against 300 s of backlog.
+		m.stats.best_block.store(950, Ordering::Relaxed);
+		m.stats.block_ms.store(6_000, Ordering::Relaxed);
+		m.stats.observe_commit_rate(0.01);
+		let err = m.admit(Some(&voucher(&payer, &op, 3, ADAPTER)), &price, 10, 10).unwrap_err();
+		assert_eq!(err.status(), 503, "{err}");
+		assert!(err.to_string().contains("settlement backlog: 3 receipts"), "{err}");
+		assert_eq!(m.stats.refused_backlog.load(Ordering::Relaxed), 1);
+		// Nothing was taken: with the flusher ten times as fast, the same voucher is admitted.
+		m.stats.commit_rate_milli.store(100, Ordering::Relaxed);
+		let (sv, _) = m.admit(Some(&voucher(&payer, &op, 3, ADAPTER)), &price, 10, 10).unwrap();
+		assert_eq!(sv.voucher.seq, 4);
 	}
 
 	#[test]

@@ -105,12 +105,28 @@ impl Meter {
 		}
 		if !in_flight {
 			if let Some(mut b) = self.build(chain, attributor, best)? {
+				self.observe_pace(b.entries.len());
 				if self.land(chain, &mut b, best)? {
 					self.follow(chain, &mut b)?;
 				}
 			}
 		}
 		Ok(self.stats.pending.load(Ordering::Relaxed) as usize)
+	}
+
+	/// Measures the flusher's pace: `built` receipts since the last batch that left a backlog (the
+	/// time between covers landing that one, following, and building this one), folded into
+	/// [`MeterStats::commit_rate`], which admission weighs vouchers against.
+	fn observe_pace(&self, built: usize) {
+		let now = std::time::Instant::now();
+		let mut since = self.pace_since.lock().expect("lock");
+		if let Some(t) = *since {
+			let secs = now.duration_since(t).as_secs_f64();
+			if secs > 0.0 {
+				self.stats.observe_commit_rate(built as f64 / secs);
+			}
+		}
+		*since = (self.stats.pending.load(Ordering::Relaxed) > 0).then_some(now);
 	}
 
 	/// Gets batch `b` on chain: finds it there, submits it, or dissolves it. Whether it landed.
