@@ -459,7 +459,14 @@ fn near_copies_gain_nothing(d: &Driver, engine: &Engine, facts: &Value, bob_file
 		 MinHash dedup credits a cluster once, to whoever brought it first",
 		receipt["request"].as_str().unwrap_or(""), bob_alone * 100.0, bob_with * 100.0, copies * 100.0
 	));
-	d.say.ok(format!("the control: a new passage of the same play, added instead, would score {:.3}% on that receipt", control_share * 100.0));
+	// The control shows what a contribution that is not a copy gets: its own score. It is not a
+	// check (a new passage may score nothing on a given answer); it is reported as measured.
+	let control_line = format!("the control: a new passage of the same play, added instead, would score {:.3}% on that receipt", control_share * 100.0);
+	if control_share > 0.0 {
+		d.say.ok(control_line);
+	} else {
+		d.say.line(format!("{control_line} (on this answer it is not credited either, so the control shows nothing here)"));
+	}
 	Ok(json!({"request": receipt["request"], "batch": receipt["batch"], "contribution": bob, "copies": copy_ids, "share_alone": bob_alone, "share_with_copies": bob_with,
 		"copies_share": copies, "settled_share": settled, "control_share": control_share, "method": with["method"]}))
 }
@@ -927,8 +934,13 @@ fn the_loop(
 		}
 	}
 	let mut asked = Vec::new();
+	// Sampled at temperature 1, not greedy: the tiny model decoded greedily falls into repeating
+	// one letter (" r r r…"), which the adapter makes no likelier than the base does (measured:
+	// mean loss 1.76 under the adapter, 1.63 under the base), so there is nothing to attribute. An
+	// answer drawn from the adapter's own distribution is one it makes likelier than the base, on
+	// average (9–20% of it on these prompts).
 	for q in questions.iter().cycle().take(o.questions) {
-		let a = d.call(APP, args(&["chat", "--model", "shakespeare", "--max-tokens", "32", q]))?;
+		let a = d.call(APP, args(&["chat", "--model", "shakespeare", "--max-tokens", "32", "--temperature", "1", q]))?;
 		d.say.ok(format!("“{}” → “{}” (request {}, {} tokens)", q, a["text"].as_str().unwrap_or("").replace('\n', " ").chars().take(80).collect::<String>(),
 			a["request"].as_str().unwrap_or(""), a["usage"]["total_tokens"]));
 		asked.push(json!({"question": q, "answer": a["text"], "request": a["request"], "usage": a["usage"], "max_cost": a["max_cost"]}));
