@@ -675,8 +675,9 @@ impl Meter {
 			.name("mnemo-receipts".into())
 			.spawn(move || {
 				let mut chain: Option<Box<dyn ReceiptChain>> = None;
+				let mut pause = interval;
 				loop {
-					std::thread::sleep(interval);
+					std::thread::sleep(pause);
 					let Some(m) = meter.upgrade() else { return };
 					if chain.is_none() {
 						match connect() {
@@ -688,10 +689,16 @@ impl Meter {
 							},
 						}
 					}
-					if let Err(e) = m.flush(chain.as_deref_mut().expect("connected"), attributor.as_ref()) {
-						m.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
-						tracing::warn!("receipts: flush failed, will retry: {e}");
-						chain = None;
+					match m.flush(chain.as_deref_mut().expect("connected"), attributor.as_ref()) {
+						// A backlog: the next batch is built at once, not after `interval`.
+						Ok(pending) if pending > 0 => pause = Duration::from_millis(100).min(interval),
+						Ok(_) => pause = interval,
+						Err(e) => {
+							pause = interval;
+							m.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
+							tracing::warn!("receipts: flush failed, will retry: {e}");
+							chain = None;
+						},
 					}
 				}
 			})
@@ -973,6 +980,16 @@ mod tests {
 	/// tokens at 100 per 1,000 costs at most 5).
 	fn voucher(payer: &Signer, operator: &Signer, request: u8, adapter: u32) -> String {
 		signed(payer, operator, request, adapter, u64::from(request) + 1, 10 * (Balance::from(request) + 1))
+	}
+
+	#[test]
+	fn a_batch_is_built_for_a_third_of_the_opening_period_within_bounds() {
+		use batching::{build_budget, BUILD_BUDGET, MAX_BUILD_BUDGET};
+		assert_eq!(build_budget(None), BUILD_BUDGET, "block time not measured yet");
+		assert_eq!(build_budget(Some(2.0)), Duration::from_secs_f64(20.0 / 3.0));
+		assert_eq!(build_budget(Some(6.0)), Duration::from_secs(20));
+		assert_eq!(build_budget(Some(0.5)), BUILD_BUDGET);
+		assert_eq!(build_budget(Some(60.0)), MAX_BUILD_BUDGET);
 	}
 
 	#[test]

@@ -10,7 +10,8 @@
 //! and one charge per payer. When the chain draws the batch's sample, the flusher opens the sampled leaves with
 //! `open_sample`; it follows the batch until it is paid out or refunded.
 //!
-//! A batch takes what the flusher attributes within [`BUILD_BUDGET`]; the rest wait for the next.
+//! A batch takes what the flusher attributes within [`build_budget`] (a third of the time the
+//! chain gives to open a sample); the rest wait for the next.
 //!
 //! A batch is written (fsynced) to `batches/` before its receipts leave `pending/` and before
 //! it is submitted. One batch is in flight at a time: after a restart, or when a submission's
@@ -34,11 +35,26 @@ pub const MAX_LEAVES: usize = 4096;
 /// Most payers charged by one batch (the runtime's `MaxPayersPerBatch`).
 pub const MAX_PAYERS: usize = 256;
 
-/// Longest the flusher attributes receipts for one batch. The flusher also opens its landed
-/// batches' samples, which the chain wants within `OpenPeriod` blocks (10: 20 s at 2-second
-/// blocks) or it slashes the operator for withholding: a batch built for minutes (thousands of
-/// receipts at tens of milliseconds each) would keep an honest operator from opening in time.
+/// Shortest time the flusher attributes receipts for one batch (see [`build_budget`]).
 pub const BUILD_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Longest, whatever the block time.
+pub const MAX_BUILD_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Blocks the operator has to open a batch's sample (the runtime's `OpenPeriod`).
+pub const OPEN_PERIOD_BLOCKS: u32 = 10;
+
+/// How long the flusher attributes receipts for one batch at `block_s` seconds a block: a third
+/// of the time the chain gives it to open a sample (`OpenPeriod` blocks), between
+/// [`BUILD_BUDGET`] and [`MAX_BUILD_BUDGET`]. The flusher also opens its landed batches' samples,
+/// or the chain slashes the operator for withholding: a batch built for minutes (thousands of
+/// receipts at tens of milliseconds each) would keep an honest operator from opening in time,
+/// while at 6-second blocks a 5-second build left the flusher idle half of each cycle (landing
+/// the batch waits for a block).
+pub fn build_budget(block_s: Option<f64>) -> std::time::Duration {
+	let third = block_s.map_or(0.0, |b| b * f64::from(OPEN_PERIOD_BLOCKS) / 3.0);
+	std::time::Duration::from_secs_f64(third).clamp(BUILD_BUDGET, MAX_BUILD_BUDGET)
+}
 
 /// The operator's own attribution of a receipt (the engine's; tests use a fake).
 pub trait Attributor: Send + Sync {
@@ -281,10 +297,11 @@ impl Meter {
 		let mut entries = Vec::new();
 		let mut leaves: Vec<LeafOf> = Vec::new();
 		let started = std::time::Instant::now();
+		let budget = build_budget(self.stats.block_time());
 		for mut e in candidates {
 			// Past the budget the batch goes as it is: the rest wait for the next one (each
 			// payer's later receipts after its earlier ones, as the chain wants them).
-			if started.elapsed() >= BUILD_BUDGET && !leaves.is_empty() {
+			if started.elapsed() >= budget && !leaves.is_empty() {
 				break;
 			}
 			let payer = e.record.payer.clone();
