@@ -144,6 +144,18 @@ fn submit_all(client: &Client, calls: &[(&Signer, Vec<u8>)]) -> R<()> {
 	for (who, n) in last {
 		client.wait_nonce(&who, n, Duration::from_secs(120)).map_err(err)?;
 	}
+	// And one block more: the node's transaction pool validates against its own view of the best
+	// block, which follows the import by a moment. Calls that depend on these (a channel opened
+	// with the balance just transferred) were refused as unpayable in that moment (seen at
+	// 6-second blocks).
+	let seen = client.best_number().map_err(err)?;
+	let start = Instant::now();
+	while client.best_number().map_err(err)? <= seen {
+		if start.elapsed() > Duration::from_secs(120) {
+			return Err(format!("no block after #{seen} in 120 s"));
+		}
+		std::thread::sleep(Duration::from_millis(250));
+	}
 	Ok(())
 }
 
