@@ -108,6 +108,42 @@ struct Entry {
 	attempts: u32,
 }
 
+/// The chain's block time, measured from the best blocks seen: the time since a block arrived
+/// over the blocks since, restarted every [`BlockClock::WINDOW`] blocks. Measurement starts
+/// at the first new block after the first one seen, so whole blocks count.
+#[derive(Debug, Default)]
+pub(crate) struct BlockClock {
+	first: Option<BlockNumber>,
+	origin: Option<(BlockNumber, std::time::Instant)>,
+}
+
+impl BlockClock {
+	/// Blocks a measurement spans before it restarts.
+	pub(crate) const WINDOW: BlockNumber = 20;
+
+	/// `best` seen `at`: the block time in milliseconds (at least 1), once measured.
+	pub(crate) fn observe(&mut self, best: BlockNumber, at: std::time::Instant) -> Option<u64> {
+		match self.origin {
+			Some((b, since)) if best > b => {
+				let ms = at.saturating_duration_since(since).as_millis() as u64 / u64::from(best - b);
+				if best - b >= Self::WINDOW {
+					self.origin = Some((best, at));
+				}
+				Some(ms.max(1))
+			},
+			Some(_) => None,
+			None => {
+				match self.first {
+					Some(f) if best > f => self.origin = Some((best, at)),
+					Some(_) => {},
+					None => self.first = Some(best),
+				}
+				None
+			},
+		}
+	}
+}
+
 /// Counters exported at `/metrics`.
 #[derive(Default)]
 pub struct MeterStats {
@@ -636,9 +672,7 @@ impl Meter {
 			.name("mnemo-chain-head".into())
 			.spawn(move || {
 				let mut chain: Option<Box<dyn ReceiptChain>> = None;
-				// The block time: blocks seen since `origin`, restarted every 20 blocks.
-				let mut origin: Option<(BlockNumber, std::time::Instant)> = None;
-				let mut first: Option<BlockNumber> = None;
+				let mut clock = BlockClock::default();
 				loop {
 					std::thread::sleep(interval.min(Duration::from_secs(1)));
 					let Some(m) = head.upgrade() else { return };
@@ -648,21 +682,8 @@ impl Meter {
 					match chain.as_deref_mut().map(|c| c.best_block()) {
 						Some(Ok(best)) => {
 							m.stats.best_block.store(best, Ordering::Relaxed);
-							match origin {
-								Some((b, at)) if best > b => {
-									let ms = at.elapsed().as_millis() as u64 / u64::from(best - b);
-									m.stats.block_ms.store(ms.max(1), Ordering::Relaxed);
-									if best - b >= 20 {
-										origin = Some((best, std::time::Instant::now()));
-									}
-								},
-								Some(_) => {},
-								// Measured from the moment a block arrives, so whole blocks count.
-								None => match first {
-									Some(f) if best > f => origin = Some((best, std::time::Instant::now())),
-									Some(_) => {},
-									None => first = Some(best),
-								},
+							if let Some(ms) = clock.observe(best, std::time::Instant::now()) {
+								m.stats.block_ms.store(ms, Ordering::Relaxed);
 							}
 						},
 						_ => chain = None,
@@ -774,6 +795,26 @@ fn chain_err(e: mnemo_client::Error) -> Error {
 mod tests {
 	use super::*;
 	use mnemo_client::{Signer, VoucherOf};
+
+	#[test]
+	fn the_block_clock_measures_whole_blocks_and_restarts_its_window() {
+		let t0 = std::time::Instant::now();
+		let at = |ms: u64| t0 + Duration::from_millis(ms);
+		let mut c = BlockClock::default();
+		// Block 10 was seen part-way through: nothing is measured from it.
+		assert_eq!(c.observe(10, at(0)), None);
+		assert_eq!(c.observe(10, at(4_000)), None);
+		// From the moment block 11 arrives, whole blocks.
+		assert_eq!(c.observe(11, at(5_000)), None);
+		assert_eq!(c.observe(11, at(9_000)), None, "no new block, no figure");
+		assert_eq!(c.observe(12, at(11_000)), Some(6_000));
+		assert_eq!(c.observe(14, at(23_000)), Some(6_000));
+		// The window restarts after 20 blocks: a change of pace shows within the next window.
+		assert_eq!(c.observe(31, at(125_000)), Some(6_000));
+		assert_eq!(c.observe(32, at(127_000)), Some(2_000));
+		// Never 0, even for blocks closer than a millisecond apart.
+		assert_eq!(c.observe(60, at(125_010)), Some(1));
+	}
 
 	/// A chain that checks and charges batches all or nothing as the pallet does, can fail
 	/// after including one (a crash between submission and bookkeeping), draws and checks
@@ -1233,9 +1274,14 @@ mod tests {
 		assert_eq!(blob.payouts.iter().map(|p| p.amount).sum::<Balance>() + blob.attestors, 30);
 		assert_eq!(blob.payouts.iter().find(|p| p.who == contributor()).map(|p| p.amount), Some(12));
 		// What a panel attestor checks of it whole holds: consent, caps, charges, payouts.
+		// Each payer's three receipts together, where the batch's order put them.
+		let (totals, _) = mnemo_primitives::batch::totals(&blob.leaves).unwrap();
 		let charges: Vec<mnemo_primitives::batch::ChargedPayer<AccountId>> = payers
 			.iter()
-			.map(|p| mnemo_primitives::batch::ChargedPayer { payer: p.account(), channel: 0, after: 0, seq: 3, amount: 15 })
+			.map(|p| {
+				let first_leaf = totals.iter().find(|t| t.payer == p.account()).map(|t| t.first_leaf).unwrap();
+				mnemo_primitives::batch::ChargedPayer { payer: p.account(), channel: 0, after: 0, seq: 3, amount: 15, first_leaf, receipts: 3 }
+			})
 			.collect();
 		let (terms, facts) = (chain.clone().terms().unwrap(), chain.clone().adapter_facts(ADAPTER).unwrap());
 		let none = mnemo_primitives::batch::merkle_root(&[]);
@@ -1287,7 +1333,8 @@ mod tests {
 		let prev = m.blob(&first.header).unwrap().payouts;
 		let (terms, facts) = (chain.clone().terms().unwrap(), chain.clone().adapter_facts(ADAPTER).unwrap());
 		let audit = |prev: &[mnemo_primitives::batch::Payout<AccountId>]| {
-			let charge = mnemo_primitives::batch::ChargedPayer { payer: bob.account(), channel: 0, after: 2, seq: 4, amount: 10 };
+			let charge =
+				mnemo_primitives::batch::ChargedPayer { payer: bob.account(), channel: 0, after: 2, seq: 4, amount: 10, first_leaf: 0, receipts: 2 };
 			mnemo_primitives::batch::audit(&m.blob(&second.header).unwrap(), &second.header, &op.account(), &[charge], prev, &first.header.payouts_root, &terms, |_| facts.clone())
 		};
 		assert_eq!(audit(&prev), Ok(()));

@@ -328,17 +328,7 @@ impl Meter {
 			};
 			match attributed {
 				Ok((digest, shares)) => {
-					leaves.push(batch::Leaf {
-						payer: payer.clone(),
-						voucher: e.record.voucher.clone(),
-						signature: e.record.signature.clone(),
-						input_tokens: e.record.input_tokens,
-						output_tokens: e.record.output_tokens,
-						fee: e.fee,
-						transcript: e.record.transcript,
-						digest,
-						shares,
-					});
+					leaves.push(leaf_of(&e, digest, shares));
 					entries.push(e);
 				},
 				Err(why) => {
@@ -473,6 +463,22 @@ fn merge_by_expiry(entries: Vec<Entry>) -> Vec<Entry> {
 	out
 }
 
+/// A receipt's leaf: what the payer signed and the engine counted and charged, with the
+/// operator's attribution of it.
+fn leaf_of(e: &Entry, digest: ContentHash, shares: LeafShares) -> LeafOf {
+	batch::Leaf {
+		payer: e.record.payer.clone(),
+		voucher: e.record.voucher.clone(),
+		signature: e.record.signature.clone(),
+		input_tokens: e.record.input_tokens,
+		output_tokens: e.record.output_tokens,
+		fee: e.fee,
+		transcript: e.record.transcript,
+		digest,
+		shares,
+	}
+}
+
 /// Each payer's leaves together (payers in the order they first appear, each payer's in the
 /// order taken), as the chain wants them; `entries` follow their leaves.
 fn group_by_payer(leaves: &mut Vec<LeafOf>, entries: &mut Vec<Entry>) {
@@ -605,17 +611,7 @@ mod tests {
 		let mut entries = merged;
 		let mut leaves: Vec<LeafOf> = entries
 			.iter()
-			.map(|e| batch::Leaf {
-				payer: e.record.payer.clone(),
-				voucher: e.record.voucher.clone(),
-				signature: e.record.signature.clone(),
-				input_tokens: 1,
-				output_tokens: 1,
-				fee: 0,
-				transcript: e.record.transcript,
-				digest: ContentHash([0; 32]),
-				shares: LeafShares::default(),
-			})
+			.map(|e| leaf_of(e, ContentHash([0; 32]), LeafShares::default()))
 			.collect();
 		group_by_payer(&mut leaves, &mut entries);
 		assert_eq!(entries.iter().map(name).collect::<Vec<_>>(), vec![('a', 1), ('a', 2), ('a', 3), ('b', 1), ('b', 2)]);
