@@ -328,33 +328,47 @@ struct Followed {
 	ended: Option<(bool, BlockNumber)>,
 }
 
-/// Follows the operator's batches numbered `from..` until the ones carrying every served
-/// request ended (or `limit` passed).
-fn settle(client: &Client, operator: &AccountId, from: BatchId, served: usize, limit: Duration) -> R<BTreeMap<BatchId, Followed>> {
-	let mut batches: BTreeMap<BatchId, Followed> = BTreeMap::new();
+/// Reads the operator's batches numbered `from..` once: each one not seen to end yet, again.
+/// The load follows them while it drives, not only after: a batch that ended early is pruned
+/// from the chain's state `BatchRetention` blocks later, which a long run outlasts.
+fn follow(client: &Client, operator: &AccountId, from: BatchId, batches: &mut BTreeMap<BatchId, Followed>) -> R<()> {
+	let next = client.next_batch().map_err(err)?;
+	for id in from..next {
+		if batches.get(&id).is_some_and(|b| b.ended.is_some()) {
+			continue;
+		}
+		match client.batch(id).map_err(err)? {
+			Some(b) if b.operator == *operator => {
+				let ended = match b.phase {
+					BatchPhase::Settled { at } => Some((true, at)),
+					BatchPhase::Refunded { at, .. } => Some((false, at)),
+					_ => None,
+				};
+				batches.insert(id, Followed { fees: b.fees, submitted_at: b.submitted_at, header: b.header, ended });
+			},
+			Some(_) => {},
+			None if batches.contains_key(&id) =>
+				return Err(format!("batch {id} left the chain's state before the load saw how it ended: raise the chain's retention")),
+			None => {},
+		}
+	}
+	Ok(())
+}
+
+/// Follows the operator's batches (`batches`, as followed while driving) until the ones
+/// carrying every served request ended (or `limit` passed).
+fn settle(
+	client: &Client,
+	operator: &AccountId,
+	from: BatchId,
+	mut batches: BTreeMap<BatchId, Followed>,
+	served: usize,
+	limit: Duration,
+) -> R<BTreeMap<BatchId, Followed>> {
 	let start = Instant::now();
 	let mut last_note = Instant::now();
 	loop {
-		let next = client.next_batch().map_err(err)?;
-		for id in from..next {
-			if batches.get(&id).is_some_and(|b| b.ended.is_some()) {
-				continue;
-			}
-			match client.batch(id).map_err(err)? {
-				Some(b) if b.operator == *operator => {
-					let ended = match b.phase {
-						BatchPhase::Settled { at } => Some((true, at)),
-						BatchPhase::Refunded { at, .. } => Some((false, at)),
-						_ => None,
-					};
-					batches.insert(id, Followed { fees: b.fees, submitted_at: b.submitted_at, header: b.header, ended });
-				},
-				Some(_) => {},
-				None if batches.contains_key(&id) =>
-					return Err(format!("batch {id} left the chain's state before the load saw how it ended: raise the chain's retention")),
-				None => {},
-			}
-		}
+		follow(client, operator, from, &mut batches)?;
 		let recorded: u64 = batches.values().map(|b| u64::from(b.header.leaves)).sum();
 		let open = batches.values().filter(|b| b.ended.is_none()).count();
 		if recorded >= served as u64 && open == 0 {
@@ -422,7 +436,23 @@ fn run(o: &Opts) -> R<Value> {
 	let start_block = client.best_number().map_err(err)?;
 
 	eprintln!("==> driving {} requests at `{}` ({} answer token(s) each)  [{:.0} s]", o.requests, o.model, o.max_tokens, t0.elapsed().as_secs_f64());
-	let d = drive(o, &s, client.genesis, &client, &mut payers)?;
+	// The batches are followed from the start, beside the requests.
+	let followed = Mutex::new(BTreeMap::new());
+	let driving = AtomicBool::new(true);
+	let d = std::thread::scope(|sc| {
+		let follower = sc.spawn(|| -> R<()> {
+			while driving.load(Ordering::Relaxed) {
+				follow(&client, &s.operator, from_batch, &mut followed.lock().unwrap_or_else(|p| p.into_inner()))?;
+				std::thread::sleep(Duration::from_secs(2));
+			}
+			Ok(())
+		});
+		let d = drive(o, &s, client.genesis, &client, &mut payers);
+		driving.store(false, Ordering::Relaxed);
+		let followed = follower.join().unwrap_or_else(|_| Err("the thread following the batches panicked".into()));
+		followed.and(d)
+	})?;
+	let followed = followed.into_inner().unwrap_or_else(|p| p.into_inner());
 	let served: usize = payers.iter().map(|p| p.served.len()).sum();
 	let end_block = client.best_number().map_err(err)?;
 	let mut lat = d.latencies_ms.clone();
@@ -440,7 +470,7 @@ fn run(o: &Opts) -> R<Value> {
 	}
 
 	eprintln!("==> waiting for the batches to land, be sampled, checked and settled  [{:.0} s]", t0.elapsed().as_secs_f64());
-	let batches = settle(&client, &s.operator, from_batch, served, Duration::from_secs(o.settle_timeout))?;
+	let batches = settle(&client, &s.operator, from_batch, followed, served, Duration::from_secs(o.settle_timeout))?;
 
 	eprintln!("==> reading the chain back: batches, blobs, channels, spend logs  [{:.0} s]", t0.elapsed().as_secs_f64());
 	let mut problems: Vec<String> = Vec::new();
