@@ -53,11 +53,22 @@ pub struct SampleReport {
 	pub scores: Vec<Score>,
 }
 
+/// A panel attestor's finding on a batch as a whole (the pallet's `BatchAudit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum BatchAudit {
+	/// Some fee, total or payout does not add up.
+	DoesNotAddUp,
+	/// Every fee, total and payout adds up.
+	AddsUp,
+	/// The operator did not serve the batch's content; no sampled report goes with it.
+	Unavailable,
+}
+
 /// A panel attestor's report on a batch, once committed (the pallet's `BatchReport`).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct BatchReport {
 	pub commitment: [u8; 32],
-	pub revealed: Option<(Vec<SampleReport>, bool)>,
+	pub revealed: Option<(Vec<SampleReport>, BatchAudit)>,
 }
 
 /// `commit_batch_report`'s payload, signed by the attestor key.
@@ -74,17 +85,17 @@ pub struct BatchCommit {
 pub struct BatchReveal {
 	pub batch: BatchId,
 	pub key: [u8; 32],
-	/// One per sampled leaf, in the sample's order.
+	/// One per sampled leaf, in the sample's order (none when `Unavailable`).
 	pub reports: Vec<SampleReport>,
-	/// Whether the batch's totals and payouts add up.
-	pub totals_ok: bool,
+	/// Whether the batch's totals and payouts add up, or whether it could not be had.
+	pub audit: BatchAudit,
 	pub salt: [u8; 32],
 }
 
 /// What a panel attestor commits to (the pallet's `batch_commitment`): blake2-256 of the domain
-/// tag, the batch, the attestor's account, the reports, the verdict on the totals and the salt.
-pub fn batch_commitment(batch: BatchId, attestor: &AccountId, reports: &[SampleReport], totals_ok: bool, salt: &[u8; 32]) -> [u8; 32] {
-	(b"mnemo/attribution/batch-commit", batch, attestor, reports, totals_ok, salt).using_encoded(blake2_256)
+/// tag, the batch, the attestor's account, the reports, the finding on the batch and the salt.
+pub fn batch_commitment(batch: BatchId, attestor: &AccountId, reports: &[SampleReport], audit: BatchAudit, salt: &[u8; 32]) -> [u8; 32] {
+	(b"mnemo/attribution/batch-commit", batch, attestor, reports, audit, salt).using_encoded(blake2_256)
 }
 
 /// `Attribution::commit_batch_report(commit, signature)`, signed by `key` (the attestor key).
@@ -195,16 +206,19 @@ mod tests {
 		let sig = polkadot_sdk::sp_core::sr25519::Signature::from_raw(call[call.len() - 64..].try_into().unwrap());
 		assert!(polkadot_sdk::sp_core::sr25519::Pair::verify(&sig, commit.encode(), &key.pair().public()));
 		let reports = vec![SampleReport { tokens: 40, digest: ContentHash([1; 32]), scores: vec![(4, Perbill::one())] }];
-		let reveal = BatchReveal { batch: 7, key: commit.key, reports: reports.clone(), totals_ok: true, salt: [9; 32] };
+		let reveal = BatchReveal { batch: 7, key: commit.key, reports: reports.clone(), audit: BatchAudit::AddsUp, salt: [9; 32] };
 		assert_eq!(&reveal_batch_report_call(&reveal, &key)[..2], &[54, 14]);
 		assert_eq!(&sudo_call(&[54, 9])[..], &[15, 0, 54, 9]);
 		// The commitment binds every part.
 		let who = key.account();
-		let c = batch_commitment(7, &who, &reports, true, &[9; 32]);
-		assert_ne!(c, batch_commitment(8, &who, &reports, true, &[9; 32]));
-		assert_ne!(c, batch_commitment(7, &who, &reports, false, &[9; 32]));
-		assert_ne!(c, batch_commitment(7, &who, &[], true, &[9; 32]));
-		assert_ne!(c, batch_commitment(7, &who, &reports, true, &[8; 32]));
+		let c = batch_commitment(7, &who, &reports, BatchAudit::AddsUp, &[9; 32]);
+		assert_ne!(c, batch_commitment(8, &who, &reports, BatchAudit::AddsUp, &[9; 32]));
+		assert_ne!(c, batch_commitment(7, &who, &reports, BatchAudit::DoesNotAddUp, &[9; 32]));
+		assert_ne!(c, batch_commitment(7, &who, &reports, BatchAudit::Unavailable, &[9; 32]));
+		assert_ne!(c, batch_commitment(7, &who, &[], BatchAudit::AddsUp, &[9; 32]));
+		assert_ne!(c, batch_commitment(7, &who, &reports, BatchAudit::AddsUp, &[8; 32]));
+		// The finding is the byte the runtime reads: 0, 1 (the booleans it replaced), 2.
+		assert_eq!(vec![BatchAudit::DoesNotAddUp, BatchAudit::AddsUp, BatchAudit::Unavailable].encode(), vec![3 << 2, 0, 1, 2]);
 	}
 
 	#[test]

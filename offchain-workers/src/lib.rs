@@ -55,6 +55,17 @@ pub enum Error {
 	TooLarge,
 	/// The engine's answer was not the JSON this worker expects; the serde error says why.
 	BadJson(String),
+	/// The blob the engine gave does not hash to the name it was asked for.
+	WrongContent,
+}
+
+impl Error {
+	/// Whether the content asked for was not served: the engine does not have it (404), or gave
+	/// other bytes. A worker reports such content as unavailable; any other failure (no engine
+	/// URL, the engine down or slow) is the worker's own, and it reports nothing.
+	pub fn not_served(&self) -> bool {
+		matches!(self, Error::Status { code: 404, .. } | Error::WrongContent)
+	}
 }
 
 impl core::fmt::Display for Error {
@@ -66,6 +77,7 @@ impl core::fmt::Display for Error {
 			Error::Status { code, message } => write!(f, "engine answered {code}: {message}"),
 			Error::TooLarge => write!(f, "engine answer larger than allowed"),
 			Error::BadJson(e) => write!(f, "engine answer is not the expected JSON: {e}"),
+			Error::WrongContent => write!(f, "the engine's blob does not hash to its name"),
 		}
 	}
 }
@@ -142,7 +154,7 @@ pub fn get_blob(hash: &ContentHash) -> Result<Vec<u8>, Error> {
 		.map_err(|_| Error::Http("could not send"))?;
 	let body = read_body(pending, deadline, MAX_BLOB_BYTES)?;
 	if ContentHash::of(&body) != *hash {
-		return Err(Error::Http("the blob does not hash to its name"));
+		return Err(Error::WrongContent);
 	}
 	Ok(body)
 }

@@ -140,3 +140,24 @@ fn errors_read_well_in_logs() {
 	);
 	assert!(Error::NoEngineUrl.to_string().contains("mnemo_setEngineUrl"));
 }
+
+#[test]
+fn a_blob_that_is_not_what_its_name_says_was_not_served() {
+	let asked = ContentHash::of(b"the batch");
+	with_engine(Some("http://127.0.0.1:8844"), |s| {
+		s.expect_request(crate::testing::expected_blob(
+			&format!("http://127.0.0.1:8844/v1/blobs/{}", asked.to_hex()),
+			b"another batch".to_vec(),
+		))
+	})
+	.execute_with(|| {
+		let e = get_blob(&asked).unwrap_err();
+		assert_eq!(e, Error::WrongContent);
+		assert!(e.not_served());
+	});
+	// Not found is not served; the worker's own failures are not the operator's.
+	assert!(Error::Status { code: 404, message: "no blob".into() }.not_served());
+	assert!(!Error::Status { code: 500, message: "disk full".into() }.not_served());
+	assert!(!Error::Http("I/O error (is the engine running?)").not_served());
+	assert!(!Error::NoEngineUrl.not_served());
+}

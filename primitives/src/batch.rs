@@ -508,7 +508,8 @@ pub fn payouts<A: Clone + Ord, B, S>(
 }
 
 /// One payer's charge in a batch as the chain made it: the channel it was drawn on, the
-/// channel's voucher number before (`after`) and the voucher charged (`seq`), and the amount.
+/// channel's voucher number before (`after`) and the voucher charged (`seq`), the amount, and
+/// the payer's leaves as its spend log names them (`receipts` from `first_leaf`).
 /// The payer's leaves in the batch must be requests on that channel numbered `after + 1..=seq`,
 /// the last the charged voucher: a leaf from an earlier batch or another channel, charged again
 /// under a new voucher's unused consent, is not one of them.
@@ -519,6 +520,8 @@ pub struct ChargedPayer<AccountId> {
 	pub after: u64,
 	pub seq: u64,
 	pub amount: Balance,
+	pub first_leaf: u32,
+	pub receipts: u32,
 }
 
 impl<AccountId> ChargedPayer<AccountId> {
@@ -537,7 +540,8 @@ pub enum AuditError {
 	NotConsented(u32),
 	/// Leaf `0`: more tokens than its voucher allows, or a fee above its voucher's cap.
 	AboveVoucher(u32),
-	/// The payers charged on chain are not the leaves' payers with the leaves' sums.
+	/// The payers charged on chain are not the leaves' payers with the leaves' sums, or a
+	/// payer's charge names other leaves than the payer's (its spend log would point at them).
 	WrongCharges,
 	/// Leaf `0` is not a request its payer's charge in this batch pays for (another channel, a
 	/// voucher charged before, or the charged voucher is not the payer's last leaf).
@@ -606,6 +610,9 @@ where
 	}
 	for p in &payers {
 		let c = charges.iter().find(|c| c.payer == p.payer).ok_or(AuditError::WrongCharges)?;
+		if c.first_leaf != p.first_leaf || c.receipts != p.leaves {
+			return Err(AuditError::WrongCharges);
+		}
 		for i in p.first_leaf..p.first_leaf + p.leaves {
 			let v = &blob.leaves[i as usize].voucher;
 			if !c.covers(v.channel, v.seq) {
@@ -844,7 +851,16 @@ mod tests {
 		let build = |leaves| extend(&[], leaves);
 		let none = merkle_root(&[]);
 		let payers: Vec<AccountId32> = keys.iter().map(|k| AccountId32::from(k.public())).collect();
-		let charge = |payer: &AccountId32, after: u64, seq: u64, amount: Balance| ChargedPayer { payer: payer.clone(), channel: 0, after, seq, amount };
+		// Each payer's three leaves: Bob's first, then Dave's.
+		let charge = |payer: &AccountId32, after: u64, seq: u64, amount: Balance| ChargedPayer {
+			payer: payer.clone(),
+			channel: 0,
+			after,
+			seq,
+			amount,
+			first_leaf: if *payer == payers[0] { 0 } else { 3 },
+			receipts: 3,
+		};
 		let charges = alloc::vec![charge(&payers[1], 0, 3, 45), charge(&payers[0], 0, 3, 45)];
 		let (blob, header) = build(leaves.clone());
 		assert_eq!(audit(&blob, &header, &operator, &charges, &[], &none, &terms, facts_of), Ok(()));
@@ -885,6 +901,11 @@ mod tests {
 		let shifted = alloc::vec![charge(&payers[0], 0, 3, 60), charge(&payers[1], 0, 3, 30)];
 		assert_eq!(audit(&blob, &header, &operator, &shifted, &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
 		assert_eq!(audit(&blob, &header, &operator, &charges[..1], &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
+		// A charge whose leaves (as the payer's spend log names them) are not the payer's.
+		let moved = alloc::vec![charge(&payers[1], 0, 3, 45), ChargedPayer { first_leaf: 1, ..charge(&payers[0], 0, 3, 45) }];
+		assert_eq!(audit(&blob, &header, &operator, &moved, &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
+		let fewer = alloc::vec![charge(&payers[1], 0, 3, 45), ChargedPayer { receipts: 2, ..charge(&payers[0], 0, 3, 45) }];
+		assert_eq!(audit(&blob, &header, &operator, &fewer, &[], &none, &terms, facts_of), Err(AuditError::WrongCharges));
 		// Payouts kept by the operator instead of the contributor.
 		let mut skimmed = blob.clone();
 		if let Some(p) = skimmed.payouts.iter_mut().find(|p| p.who == contributor) {

@@ -115,8 +115,10 @@ pub struct BatchCharge<AccountId> {
 	pub cumulative: Balance,
 	/// The sum of the payer's receipts' fees in the batch.
 	pub amount: Balance,
-	/// How many receipts of the payer's the batch carries.
+	/// How many receipts of the payer's the batch carries, and where in the batch they start
+	/// (the payer's spend log points there).
 	pub receipts: u32,
+	pub first_leaf: u32,
 }
 
 /// How a batch that passed attestation pays out.

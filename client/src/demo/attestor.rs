@@ -94,7 +94,7 @@ pub fn run(http: String, engine_url: String, favoured: ContributionId, stop: Arc
 						let (reports, honest) = reports(&client, &engine, id, favoured)?;
 						// A fresh secret from the OS's randomness.
 						let (_, salt) = sr25519::Pair::generate();
-						let commitment = attest::batch_commitment(id, &who, &reports, true, &salt);
+						let commitment = attest::batch_commitment(id, &who, &reports, attest::BatchAudit::AddsUp, &salt);
 						let commit = BatchCommit { batch: id, key: who.clone().into(), commitment };
 						let call = attest::commit_batch_report_call(&commit, &key);
 						kept.insert(id, Kept {
@@ -119,7 +119,7 @@ pub fn run(http: String, engine_url: String, favoured: ContributionId, stop: Arc
 					let Some(k) = kept.get_mut(&id) else { continue };
 					if k.revealed.is_none_or(|t| t.elapsed() > retry) {
 						k.revealed = Some(Instant::now());
-						let reveal = BatchReveal { batch: id, key: who.clone().into(), reports: k.reports.clone(), totals_ok: true, salt: k.salt };
+						let reveal = BatchReveal { batch: id, key: who.clone().into(), reports: k.reports.clone(), audit: attest::BatchAudit::AddsUp, salt: k.salt };
 						let ext = client.authorized_extrinsic(&attest::reveal_batch_report_call(&reveal, &key));
 						if let Err(e) = client.submit_extrinsic(&ext) {
 							k.errors.push(format!("reveal: {e}"));

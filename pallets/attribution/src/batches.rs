@@ -144,11 +144,12 @@ impl<T: Config> Pallet<T> {
 			ensure!(v.expires_at <= now.saturating_add(params.max_voucher_lifetime), Error::<T>::VoucherTooLong);
 			ensure!(c.voucher.signed_by(&c.signature, &c.payer), Error::<T>::BadVoucherSignature);
 		}
+		// Each payer's leaves follow the previous payer's, in the order of the charges; the
+		// panel audits that they are the payer's (its spend log points there).
 		let mut first_leaf = 0u32;
 		for c in &charges {
 			let v = &c.voucher;
 			Self::write_spend_log(batch, &operator, &header, c, first_leaf, now);
-			first_leaf = first_leaf.saturating_add(c.leaves);
 			T::BatchEscrow::charge(
 				batch,
 				BatchCharge {
@@ -159,8 +160,10 @@ impl<T: Config> Pallet<T> {
 					cumulative: v.cumulative,
 					amount: c.amount,
 					receipts: c.leaves,
+					first_leaf,
 				},
 			)?;
+			first_leaf = first_leaf.saturating_add(c.leaves);
 		}
 		let sample_at = Self::schedule_batch(now.saturating_add(T::SampleDelay::get()), batch)?;
 		Batches::<T>::insert(
@@ -349,12 +352,18 @@ impl<T: Config> Pallet<T> {
 			0
 		});
 		// The operator's batches after it counted its fees in their running payouts: cut off,
-		// they are refunded at their next deadline.
-		OperatorBatches::<T>::mutate(&b.operator, |c| {
-			if let Some(i) = c.pending.iter().position(|x| *x == batch) {
+		// they are refunded at their next deadline (those waiting to pay out get one).
+		let orphans = OperatorBatches::<T>::mutate(&b.operator, |c| match c.pending.iter().position(|x| *x == batch) {
+			Some(i) => {
+				let orphans = c.pending[i.saturating_add(1)..].to_vec();
 				c.pending.truncate(i);
-			}
+				orphans
+			},
+			None => Vec::new(),
 		});
+		for o in orphans {
+			Self::wake(o, now);
+		}
 		let (mut slashed, mut rewarded) = (0, 0);
 		if let Some(bond) = Operators::<T>::get(&b.operator).filter(|_| !slash.is_zero()) {
 			let total = slash.mul_floor(bond);
@@ -409,10 +418,12 @@ impl<T: Config> Pallet<T> {
 		ensure!(matches!(b.phase, BatchPhase::Reveal { until } if Self::batch_now() <= until), Error::<T>::BatchPhase);
 		let report = BatchReports::<T>::get(r.batch, &who).ok_or(Error::<T>::NotCommitted)?;
 		ensure!(report.revealed.is_none(), Error::<T>::AlreadyRevealed);
-		ensure!(r.reports.len() == b.sample.len(), Error::<T>::WrongReportCount);
+		// An attestor that could not get the batch reports no sampled leaf; any other, every one.
+		let expected = if r.audit == BatchAudit::Unavailable { 0 } else { b.sample.len() };
+		ensure!(r.reports.len() == expected, Error::<T>::WrongReportCount);
 		ensure!(r.reports.iter().all(|x| well_formed(&x.scores)), Error::<T>::BadScores);
 		ensure!(
-			batch_commitment::<T>(r.batch, &who, &r.reports, r.totals_ok, &r.salt) == report.commitment,
+			batch_commitment::<T>(r.batch, &who, &r.reports, r.audit, &r.salt) == report.commitment,
 			Error::<T>::CommitmentMismatch
 		);
 		Ok(who)
@@ -422,7 +433,7 @@ impl<T: Config> Pallet<T> {
 		let who = Self::check_batch_reveal(&r)?;
 		BatchReports::<T>::mutate(r.batch, &who, |x| {
 			if let Some(x) = x {
-				x.revealed = Some((r.reports.clone(), r.totals_ok));
+				x.revealed = Some((r.reports.clone(), r.audit));
 			}
 		});
 		let (mut commits, mut reveals) = (0u32, 0u32);
@@ -430,7 +441,7 @@ impl<T: Config> Pallet<T> {
 			commits += 1;
 			reveals += u32::from(x.revealed.is_some());
 		}
-		Self::deposit_event(Event::BatchReportRevealed { batch: r.batch, attestor: who, totals_ok: r.totals_ok, reveals });
+		Self::deposit_event(Event::BatchReportRevealed { batch: r.batch, attestor: who, audit: r.audit, reveals });
 		if reveals == commits {
 			if let Some(b) = Batches::<T>::get(r.batch) {
 				Self::verdict(r.batch, b, Self::batch_now());
@@ -465,15 +476,19 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// An audit that reached no verdict (`why`: too few reports, or no majority on a sampled
-	/// leaf): the panel failed, not the operator. A fresh panel is drawn (with randomness of this
-	/// block, keyed by the round) to audit the same opened sample, up to `AuditRounds` panels in
-	/// all; after the last, or when no panel can be drawn or scheduled, the batch is refunded
-	/// without a slash. The silent were struck already; the earlier panel's reports are dropped.
+	/// An audit that reached no verdict (`why`: too few reports, no majority on a sampled leaf,
+	/// or a majority that could not get the batch's content). A fresh panel is drawn (with
+	/// randomness of this block, keyed by the round) to audit the same opened sample, up to
+	/// `AuditRounds` panels in all: one panel's bad luck (its engines down, its network cut off
+	/// from the operator's) does not decide. After the last, or when no panel can be drawn or
+	/// scheduled, the batch is refunded: without a slash when the panels failed, with
+	/// `WithholdSlash` when the last panel's majority could not get the content, as for a sample
+	/// never opened. The silent were struck already; the earlier panel's reports are dropped.
 	fn inconclusive(batch: BatchId, mut b: Batch<T>, why: BatchRefund, now: BlockNumberFor<T>) {
 		let round = AuditRound::<T>::get(batch).saturating_add(1);
 		if round >= T::AuditRounds::get() {
-			return Self::refund_batch(batch, b, why, Perbill::zero(), now, &[]);
+			let slash = if why == BatchRefund::Withheld { T::WithholdSlash::get() } else { Perbill::zero() };
+			return Self::refund_batch(batch, b, why, slash, now, &[]);
 		}
 		let params = Self::current_params();
 		let (seed, _) = T::Randomness::random(&(b"mnemo/attribution/batch", batch, round).encode());
@@ -497,14 +512,32 @@ impl<T: Config> Pallet<T> {
 	/// with what the operator opened, and the panel's majority on the totals. A sampled leaf
 	/// that does not hold up, or totals the majority finds wrong, is fraud: the batch is
 	/// refunded and its operator slashed. Otherwise the batch is paid out.
+	///
+	/// A majority of reports `Unavailable` makes the round inconclusive (`Withheld`). Those in
+	/// a minority are neither struck nor paid (an operator may serve some attestors and not
+	/// others), and the verdict is the others'.
 	fn verdict(batch: BatchId, b: Batch<T>, now: BlockNumberFor<T>) {
 		let params = Self::current_params();
 		let mut reports: Vec<(T::AccountId, SampleReports<T>, bool)> = Vec::new();
+		let (mut revealed, mut unavailable) = (0u32, 0u32);
 		for (a, x) in BatchReports::<T>::iter_prefix(batch) {
 			match x.revealed {
-				Some((r, ok)) => reports.push((a, r, ok)),
+				Some((_, BatchAudit::Unavailable)) => {
+					revealed += 1;
+					unavailable += 1;
+				},
+				Some((r, audit)) => {
+					revealed += 1;
+					reports.push((a, r, audit == BatchAudit::AddsUp));
+				},
 				None => Self::strike(&a, batch, Fault::NoReveal),
 			}
+		}
+		if revealed < params.min_reports {
+			return Self::inconclusive(batch, b, BatchRefund::TooFewReports, now);
+		}
+		if unavailable * 2 > revealed {
+			return Self::inconclusive(batch, b, BatchRefund::Withheld, now);
 		}
 		if (reports.len() as u32) < params.min_reports {
 			return Self::inconclusive(batch, b, BatchRefund::TooFewReports, now);
@@ -546,6 +579,12 @@ impl<T: Config> Pallet<T> {
 			fraud |= !held;
 		}
 		let against = reports.iter().filter(|(_, _, ok)| !ok).count();
+		// Half against and half for: neither side may be struck as the odd one out, and the
+		// batch may not pass on it (a cheating operator's one friend on a panel of two would
+		// otherwise outvote the honest attestor and get it struck). A fresh panel decides.
+		if !fraud && against * 2 == reports.len() {
+			return Self::inconclusive(batch, b, BatchRefund::NoMajority, now);
+		}
 		let totals_wrong = against * 2 > reports.len();
 		for (f, (_, _, ok)) in faults.iter_mut().zip(reports.iter()) {
 			if f.is_none() && *ok == totals_wrong {
@@ -582,19 +621,32 @@ impl<T: Config> Pallet<T> {
 		Self::deposit_event(Event::BatchVerified { batch, paid: BoundedVec::truncate_from(paid), challenge_until: until });
 	}
 
+	/// Whether `batch` is verified, its challenge window closed, waiting (with no deadline
+	/// booked) for the batch before it to settle.
+	fn waiting(batch: &Batch<T>, now: BlockNumberFor<T>) -> bool {
+		matches!(batch.phase, BatchPhase::Challenge { until } if until <= now)
+	}
+
+	/// Book the next block for a batch that was waiting on the one before it (which settled,
+	/// or was refunded and made it an orphan); refund it when no slot is free.
+	fn wake(batch: BatchId, now: BlockNumberFor<T>) {
+		let Some(mut b) = Batches::<T>::get(batch).filter(|b| Self::waiting(b, now)) else { return };
+		match Self::schedule_batch(now.saturating_add(One::one()), batch) {
+			Ok(until) => {
+				b.phase = BatchPhase::Challenge { until };
+				Batches::<T>::insert(batch, b);
+			},
+			Err(_) => Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now, &[]),
+		}
+	}
+
 	/// The challenge window of a verified batch closed: pay it out once the batch it extends
-	/// has settled.
-	fn pay_out(batch: BatchId, mut b: Batch<T>, now: BlockNumberFor<T>) {
+	/// has settled. Until then it waits without a deadline (it books no slot block after
+	/// block); the batch before it wakes it when it settles or is refunded.
+	fn pay_out(batch: BatchId, b: Batch<T>, now: BlockNumberFor<T>) {
 		let mut chain = OperatorBatches::<T>::get(&b.operator);
 		if chain.pending.first() != Some(&batch) {
-			// An earlier batch of the operator has not settled yet: wait for it.
-			return match Self::schedule_batch(now.saturating_add(One::one()), batch) {
-				Ok(until) => {
-					b.phase = BatchPhase::Challenge { until };
-					Batches::<T>::insert(batch, b);
-				},
-				Err(_) => Self::refund_batch(batch, b, BatchRefund::Unsettleable, Perbill::zero(), now, &[]),
-			};
+			return;
 		}
 		let payout = mnemo_primitives::BatchPayout {
 			root: b.header.payouts_root,
@@ -610,11 +662,16 @@ impl<T: Config> Pallet<T> {
 		}
 		chain.pending.remove(0);
 		chain.settled = Some(BatchBase { batch, blob: b.header.blob, payouts_root: b.header.payouts_root });
+		let next = chain.pending.first().copied();
 		OperatorBatches::<T>::insert(&b.operator, chain);
+		let mut b = b;
 		b.phase = BatchPhase::Settled { at: now };
 		let (fees, paid) = (b.fees, b.panel.clone());
 		Batches::<T>::insert(batch, b);
 		Self::deposit_event(Event::BatchSettled { batch, fees, paid });
+		if let Some(next) = next {
+			Self::wake(next, now);
+		}
 	}
 
 	pub(crate) fn do_prove_fraud(

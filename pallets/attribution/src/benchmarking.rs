@@ -160,14 +160,14 @@ fn batch_reports<T: Config>(k: u32) -> SampleReports<T> {
 
 fn batch_commit_of<T: Config>(who: &T::AccountId, r: &SampleReports<T>) -> (BatchCommit<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
 	let key = key_of::<T>(who);
-	let commit = BatchCommit { batch: 0, key: key.clone(), commitment: batch_commitment::<T>(0, who, r, true, &[1; 32]) };
+	let commit = BatchCommit { batch: 0, key: key.clone(), commitment: batch_commitment::<T>(0, who, r, BatchAudit::AddsUp, &[1; 32]) };
 	let sig = key.sign(&commit.encode()).expect("keystore");
 	(commit, sig)
 }
 
 fn batch_reveal_of<T: Config>(who: &T::AccountId, r: &SampleReports<T>) -> (BatchReveal<T>, <T::AttestorId as RuntimeAppPublic>::Signature) {
 	let key = key_of::<T>(who);
-	let reveal = BatchReveal { batch: 0, key: key.clone(), reports: r.clone(), totals_ok: true, salt: [1; 32] };
+	let reveal = BatchReveal { batch: 0, key: key.clone(), reports: r.clone(), audit: BatchAudit::AddsUp, salt: [1; 32] };
 	let sig = key.sign(&reveal.encode()).expect("keystore");
 	(reveal, sig)
 }

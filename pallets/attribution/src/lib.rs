@@ -324,8 +324,9 @@ pub mod pallet {
 		BatchReportCommitted { batch: BatchId, attestor: T::AccountId, commits: u32 },
 		/// The commit phase of `batch` closed: the `committed` attestors reveal until `until`.
 		BatchRevealOpened { batch: BatchId, committed: u32, until: BlockNumberFor<T> },
-		/// A panel attestor revealed its reports on `batch`.
-		BatchReportRevealed { batch: BatchId, attestor: T::AccountId, totals_ok: bool, reveals: u32 },
+		/// A panel attestor revealed its reports on `batch` and its finding on the batch as a
+		/// whole (`audit`: adds up, does not, or could not be had from the operator).
+		BatchReportRevealed { batch: BatchId, attestor: T::AccountId, audit: BatchAudit, reveals: u32 },
 		/// Every sampled leaf of `batch` held up against the panel's recomputation: anyone may
 		/// prove a leaf false until `challenge_until`; `paid` attestors share the attestors' part.
 		BatchVerified { batch: BatchId, paid: Panel<T>, challenge_until: BlockNumberFor<T> },
@@ -338,8 +339,8 @@ pub mod pallet {
 		/// `batch` was refunded to its payers (`amount`); `slashed` of its operator's bond was
 		/// taken, `rewarded` of it to whoever found the fraud and the rest to the treasury.
 		BatchRefunded { batch: BatchId, why: BatchRefund, amount: Balance, slashed: Balance, rewarded: Balance },
-		/// The audit of `batch` reached no verdict (`why`: too few reports, or no majority): a
-		/// fresh `panel` (audit `round`, the first being 0) audits the same opened sample and
+		/// The audit of `batch` reached no verdict (`why`: too few reports, no majority, or the
+		/// panel's majority could not get the batch's content): a fresh `panel` (audit `round`, the first being 0) audits the same opened sample and
 		/// commits until `commit_until`.
 		PanelRedrawn { batch: BatchId, round: u32, why: BatchRefund, panel: Panel<T>, commit_until: BlockNumberFor<T> },
 	}

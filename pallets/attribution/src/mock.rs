@@ -188,7 +188,15 @@ impl mnemo_primitives::BatchEscrow<AccountId> for MockBatchEscrow {
 			l.retain(|(p, _)| *p != c.payer);
 			l.push((c.payer, c.seq));
 		});
-		let record = mnemo_primitives::batch::ChargedPayer { payer: c.payer, channel: c.channel, after, seq: c.seq, amount: c.amount };
+		let record = mnemo_primitives::batch::ChargedPayer {
+			payer: c.payer,
+			channel: c.channel,
+			after,
+			seq: c.seq,
+			amount: c.amount,
+			first_leaf: c.first_leaf,
+			receipts: c.receipts,
+		};
 		ChargeRecords::mutate(|r| r.push((batch, record)));
 		Ok(())
 	}

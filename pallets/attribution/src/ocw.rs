@@ -10,7 +10,13 @@
 //!    (`mnemo_primitives::batch::audit`: consent and caps of every leaf, each payer's charge, the
 //!    payouts as the split of every fee); `POST /v1/attribution` for each sampled leaf, whose
 //!    digest, token count and scores become the reports; commit to them and the audit's outcome
-//!    (`commit_batch_report`), keeping them in node-local storage.
+//!    (`commit_batch_report`), keeping them in node-local storage. When the engine does not have
+//!    the batch's content (the blob, the blob it extends, or a sampled leaf's transcript: a 404,
+//!    bytes that are not what their hash names, or a blob that is no batch), the outcome is
+//!    `Unavailable`, with no
+//!    reports: a majority of such findings is the operator withholding its batch. Any other
+//!    failure (the engine down, slow, or answering malformed scores) is the worker's own, and
+//!    it commits nothing.
 //! 2. **Reveal phase, committed, not revealed.** `reveal_batch_report` from what it kept.
 //!
 //! Every submission is an authorized (feeless, nonce-free) transaction signed by the attestor
@@ -67,35 +73,54 @@ pub(crate) fn run<T: Config>(now: BlockNumberFor<T>) {
 	}
 }
 
+/// What a panel attestor found: its reports on the sample and its finding on the batch whole.
+type Findings<T> = (SampleReports<T>, BatchAudit);
+
+/// The finding when the operator did not serve what the batch committed (see the module's
+/// documentation); `Err` for any failure of the attestor's own.
+fn not_served<T: Config>(batch: BatchId, what: &str, e: mnemo_ocw::Error) -> Result<Findings<T>, String> {
+	if e.not_served() {
+		log::info!(target: LOG_TARGET, "batch {batch}: {what} is not to be had ({e}): reporting it unavailable");
+		return Ok((Default::default(), BatchAudit::Unavailable));
+	}
+	Err(format!("{what}: {e}"))
+}
+
 /// A panel attestor's reports on `batch`: the whole batch fetched from the engine and audited
 /// (its totals and payouts), each sampled leaf attributed again by the engine.
-pub(crate) fn batch_reports<T: Config>(
-	batch: BatchId,
-	b: &Batch<T>,
-) -> Result<(SampleReports<T>, bool), String> {
-	let bytes = mnemo_ocw::get_blob(&b.header.blob).map_err(|e| format!("the batch's blob: {e}"))?;
-	let blob = Blob::<T::AccountId, BlockNumberFor<T>, T::PayerSignature>::decode(&mut &bytes[..])
-		.map_err(|_| String::from("the batch's blob does not decode"))?;
+pub(crate) fn batch_reports<T: Config>(batch: BatchId, b: &Batch<T>) -> Result<Findings<T>, String> {
+	let bytes = match mnemo_ocw::get_blob(&b.header.blob) {
+		Ok(bytes) => bytes,
+		Err(e) => return not_served(batch, "the batch's blob", e),
+	};
+	// Bytes under the committed hash that are no batch blob: the batch was never served.
+	let Ok(blob) = Blob::<T::AccountId, BlockNumberFor<T>, T::PayerSignature>::decode(&mut &bytes[..]) else {
+		return not_served(batch, "the batch's blob", mnemo_ocw::Error::WrongContent);
+	};
 	// The running payouts it extends: those of the operator's batch before it.
 	let (prev, prev_root) = match &b.base {
 		None => (Vec::new(), batch::merkle_root(&[])),
 		Some(base) => {
-			let bytes = mnemo_ocw::get_blob(&base.blob).map_err(|e| format!("the blob of batch {} it extends: {e}", base.batch))?;
-			let prev = Blob::<T::AccountId, BlockNumberFor<T>, T::PayerSignature>::decode(&mut &bytes[..])
-				.map_err(|_| format!("the blob of batch {} it extends does not decode", base.batch))?;
+			let bytes = match mnemo_ocw::get_blob(&base.blob) {
+				Ok(bytes) => bytes,
+				Err(e) => return not_served(batch, &format!("the blob of batch {} it extends", base.batch), e),
+			};
+			let Ok(prev) = Blob::<T::AccountId, BlockNumberFor<T>, T::PayerSignature>::decode(&mut &bytes[..]) else {
+				return not_served(batch, &format!("the blob of batch {} it extends", base.batch), mnemo_ocw::Error::WrongContent);
+			};
 			(prev.payouts, base.payouts_root)
 		},
 	};
 	// The terms the batch was submitted under, whatever governance set since.
 	let terms = b.terms.clone();
 	let charges = T::BatchEscrow::charges(batch);
-	let totals_ok = match audit(&blob, &b.header, &b.operator, &charges, &prev, &prev_root, &terms, Pallet::<T>::facts_of) {
-		Ok(()) => true,
+	let audit = match audit(&blob, &b.header, &b.operator, &charges, &prev, &prev_root, &terms, Pallet::<T>::facts_of) {
+		Ok(()) => BatchAudit::AddsUp,
 		Err(AuditError::WrongPrev) => return Err("the blob of the batch it extends is not the one committed".into()),
 		Err(AuditError::WrongTerms) => return Err("the batch's terms on chain are not those its header commits".into()),
 		Err(e) => {
 			log::info!(target: LOG_TARGET, "batch {batch} does not add up: {e:?}");
-			false
+			BatchAudit::DoesNotAddUp
 		},
 	};
 	let top_k = terms.top_k.min(MAX_LEAF_SHARES);
@@ -103,8 +128,16 @@ pub(crate) fn batch_reports<T: Config>(
 	for index in b.sample.iter() {
 		let leaf = blob.leaves.get(*index as usize).ok_or("the blob lacks a sampled leaf")?;
 		let facts = Pallet::<T>::facts_of(leaf.voucher.adapter).ok_or("a sampled leaf's adapter has no facts")?;
-		let resp = mnemo_ocw::attribute(&facts.request(u64::from(*index), leaf.transcript, top_k))
-			.map_err(|e| format!("no attribution of leaf {index} from the engine: {e}"))?;
+		let resp = match mnemo_ocw::attribute(&facts.request(u64::from(*index), leaf.transcript, top_k)) {
+			Ok(resp) => resp,
+			// Not found: the transcript, or the adapter or training data (which are not the
+			// operator's to serve). The transcript itself says which.
+			Err(e @ mnemo_ocw::Error::Status { code: 404, .. }) => match mnemo_ocw::get_blob(&leaf.transcript) {
+				Err(t) if t.not_served() => return not_served(batch, &format!("the transcript of leaf {index}"), t),
+				_ => return Err(format!("no attribution of leaf {index} from the engine: {e}")),
+			},
+			Err(e) => return Err(format!("no attribution of leaf {index} from the engine: {e}")),
+		};
 		let scores = resp.scores(top_k as usize).ok_or("the engine's scores are malformed (outside [0, 1] or repeated)")?;
 		reports.push(SampleReport::<T> {
 			tokens: resp.tokens,
@@ -112,31 +145,31 @@ pub(crate) fn batch_reports<T: Config>(
 			scores: Scores::<T>::truncate_from(scores),
 		});
 	}
-	Ok((SampleReports::<T>::truncate_from(reports), totals_ok))
+	Ok((SampleReports::<T>::truncate_from(reports), audit))
 }
 
 fn commit_batch<T: Config>(batch: BatchId, b: &Batch<T>, who: &T::AccountId, key: &T::AttestorId) -> Result<(), String> {
-	let (reports, totals_ok) = batch_reports::<T>(batch, b)?;
+	let (reports, audit) = batch_reports::<T>(batch, b)?;
 	let salt = polkadot_sdk::sp_io::offchain::random_seed();
-	StorageValueRef::persistent(&local_key(b"batch-report", batch, key)).set(&(reports.clone(), totals_ok, salt));
+	StorageValueRef::persistent(&local_key(b"batch-report", batch, key)).set(&(reports.clone(), audit, salt));
 	let commit = BatchCommit::<T> {
 		batch,
 		key: key.clone(),
-		commitment: batch_commitment::<T>(batch, who, &reports, totals_ok, &salt),
+		commitment: batch_commitment::<T>(batch, who, &reports, audit, &salt),
 	};
 	let signature = sign(key, &commit)?;
 	submit::<T>(Call::<T>::commit_batch_report { commit, signature })?;
-	log::info!(target: LOG_TARGET, "batch {batch}: committed to {} sampled reports, totals {}", reports.len(), if totals_ok { "add up" } else { "do not add up" });
+	log::info!(target: LOG_TARGET, "batch {batch}: committed to {} sampled reports, the batch {audit:?}", reports.len());
 	Ok(())
 }
 
 fn reveal_batch<T: Config>(batch: BatchId, key: &T::AttestorId) -> Result<(), String> {
 	let kept_key = local_key(b"batch-report", batch, key);
 	let kept = StorageValueRef::persistent(&kept_key);
-	let Ok(Some((reports, totals_ok, salt))) = kept.get::<(SampleReports<T>, bool, [u8; 32])>() else {
+	let Ok(Some((reports, audit, salt))) = kept.get::<(SampleReports<T>, BatchAudit, [u8; 32])>() else {
 		return Err(String::from("committed, but this node no longer has the reports to reveal"));
 	};
-	let reveal = BatchReveal::<T> { batch, key: key.clone(), reports, totals_ok, salt };
+	let reveal = BatchReveal::<T> { batch, key: key.clone(), reports, audit, salt };
 	let signature = sign(key, &reveal)?;
 	submit::<T>(Call::<T>::reveal_batch_report { reveal, signature })?;
 	log::info!(target: LOG_TARGET, "batch {batch}: reports revealed");

@@ -404,6 +404,23 @@ pub enum BatchRefund {
 	Proven,
 	/// A batch it extends was refunded: its running payouts count fees that were never paid.
 	Orphaned,
+	/// The majority of the last panel could not get the batch's content from the operator (its
+	/// blob, the blob it extends, or a sampled transcript): it withheld its batch.
+	Withheld,
+}
+
+/// A panel attestor's finding on a batch as a whole. Encoded as the `bool` it replaced for the
+/// first two (`false`, `true`), with a third finding after them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub enum BatchAudit {
+	/// Some leaf's fee, a payer's or adapter's total, or the payouts do not add up: fraud.
+	DoesNotAddUp,
+	/// Every leaf, total and payout adds up.
+	AddsUp,
+	/// The attestor's engine could not get the batch's content (its blob, the blob it extends,
+	/// or a sampled leaf's transcript): not found, or not what its hash names. It reports no
+	/// sampled leaf.
+	Unavailable,
 }
 
 pub use mnemo_primitives::batch::{BatchBase, BatchTerms};
@@ -477,8 +494,8 @@ pub type SampleReports<T> = BoundedVec<SampleReport<T>, <T as Config>::SampleSiz
 #[scale_info(skip_type_params(T))]
 pub struct BatchReport<T: Config> {
 	pub commitment: [u8; 32],
-	/// Its reports on the sample, and whether the batch's totals and payouts add up.
-	pub revealed: Option<(SampleReports<T>, bool)>,
+	/// Its reports on the sample, and its finding on the batch as a whole.
+	pub revealed: Option<(SampleReports<T>, BatchAudit)>,
 }
 
 /// A panel attestor's commitment, signed by its key.
@@ -497,9 +514,11 @@ pub struct BatchCommit<T: Config> {
 pub struct BatchReveal<T: Config> {
 	pub batch: mnemo_primitives::BatchId,
 	pub key: T::AttestorId,
+	/// One per sampled leaf; none when the batch was `Unavailable`.
 	pub reports: SampleReports<T>,
-	/// Whether every leaf's fee, the payers' and adapters' totals and the payouts add up.
-	pub totals_ok: bool,
+	/// Whether every leaf's fee, the payers' and adapters' totals and the payouts add up, or
+	/// whether the batch could not be had at all.
+	pub audit: BatchAudit,
 	pub salt: [u8; 32],
 }
 
@@ -509,10 +528,10 @@ pub fn batch_commitment<T: Config>(
 	batch: mnemo_primitives::BatchId,
 	attestor: &AccountIdOf<T>,
 	reports: &SampleReports<T>,
-	totals_ok: bool,
+	audit: BatchAudit,
 	salt: &[u8; 32],
 ) -> [u8; 32] {
-	(b"mnemo/attribution/batch-commit", batch, attestor, reports, totals_ok, salt)
+	(b"mnemo/attribution/batch-commit", batch, attestor, reports, audit, salt)
 		.using_encoded(polkadot_sdk::sp_io::hashing::blake2_256)
 }
 

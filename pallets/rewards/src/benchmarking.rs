@@ -19,7 +19,7 @@ use mnemo_primitives::{
 	Balance, BatchCharge, BatchEscrow, BatchPayout,
 };
 use polkadot_sdk::frame_benchmarking;
-use sp_runtime::traits::One;
+use sp_runtime::traits::{One, Saturating};
 
 fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
 	let who: T::AccountId = account(name, i, 0);
@@ -54,7 +54,7 @@ fn payer_and_operator<T: Config>() -> (T::AccountId, T::AccountId) {
 /// attestors' part (what `claim` pays out).
 fn settled_into<T: Config>(owner: &T::AccountId, fee: Balance) {
 	let (payer, operator) = payer_and_operator::<T>();
-	let charge = BatchCharge { operator, payer, channel: 0, seq: 1, cumulative: big(), amount: fee, receipts: 1 };
+	let charge = BatchCharge { operator, payer, channel: 0, seq: 1, cumulative: big(), amount: fee, receipts: 1, first_leaf: 0 };
 	<Pallet<T> as BatchEscrow<_>>::charge(1, charge).expect("charged");
 	let payout = BatchPayout { root: Default::default(), blob: Default::default(), count: 0, total: 0, attestors: alloc::vec![owner.clone()], attestors_part: fee };
 	<Pallet<T> as BatchEscrow<_>>::settle(1, payout).expect("settled");
@@ -99,7 +99,7 @@ mod benchmarks {
 	fn finish_close() {
 		let (payer, operator) = payer_and_operator::<T>();
 		Pallet::<T>::do_close_channel(&payer, &operator).expect("closing");
-		frame_system::Pallet::<T>::set_block_number(now::<T>() + Pallet::<T>::current_params().notice + One::one());
+		frame_system::Pallet::<T>::set_block_number(now::<T>() + Pallet::<T>::current_params().notice.max(T::MinNotice::get()) + One::one());
 		let caller = funded::<T>("caller", 0);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(caller), payer.clone(), operator.clone());
@@ -121,7 +121,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn set_params() -> Result<(), BenchmarkError> {
-		let params = RewardParams { notice: 7u32.into(), ..Pallet::<T>::current_params() };
+		let params = RewardParams { notice: T::MinNotice::get().saturating_add(7u32.into()), ..Pallet::<T>::current_params() };
 		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, params);

@@ -102,8 +102,10 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_close_channel(payer: &T::AccountId, operator: &T::AccountId) -> DispatchResult {
 		let mut ch = Channels::<T>::get(payer, operator).ok_or(Error::<T>::NoChannel)?;
 		ensure!(ch.closes_at.is_none(), Error::<T>::ChannelClosing);
-		// At least the next block: a channel never closes in the block that closes it.
-		let closes_at = Self::now().saturating_add(Self::current_params().notice.max(One::one()));
+		// At least `MinNotice`, whatever the parameters say (a genesis may set less), and at
+		// least the next block: a channel never closes in the block that closes it.
+		let notice = Self::current_params().notice.max(T::MinNotice::get()).max(One::one());
+		let closes_at = Self::now().saturating_add(notice);
 		ch.closes_at = Some(closes_at);
 		Channels::<T>::insert(payer, operator, ch);
 		Self::deposit_event(Event::ChannelClosing {
@@ -322,7 +324,15 @@ impl<T: Config> Pallet<T> {
 
 impl<T: Config> Pallet<T> {
 	fn charged(payer: T::AccountId, c: BatchChargeRecord) -> ChargedPayer<T::AccountId> {
-		ChargedPayer { payer, channel: c.channel, after: c.after, seq: c.seq, amount: c.amount }
+		ChargedPayer {
+			payer,
+			channel: c.channel,
+			after: c.after,
+			seq: c.seq,
+			amount: c.amount,
+			first_leaf: c.first_leaf,
+			receipts: c.receipts,
+		}
 	}
 }
 
@@ -359,7 +369,7 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 		BatchCharges::<T>::insert(
 			batch,
 			&c.payer,
-			BatchChargeRecord { channel: c.channel, after, seq: c.seq, amount: c.amount, receipts: c.receipts },
+			BatchChargeRecord { channel: c.channel, after, seq: c.seq, amount: c.amount, receipts: c.receipts, first_leaf: c.first_leaf },
 		);
 		BatchEscrows::<T>::insert(batch, escrow);
 		Self::deposit_event(Event::BatchCharged {

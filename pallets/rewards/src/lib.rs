@@ -85,6 +85,10 @@ pub mod pallet {
 		/// Smallest deposit a channel is opened with: a channel's storage is not free.
 		#[pallet::constant]
 		type MinChannelDeposit: Get<Balance>;
+		/// The shortest notice a closing channel gives its operator, whatever governance sets:
+		/// time for the operator's batch of vouchers signed before the close to land.
+		#[pallet::constant]
+		type MinNotice: Get<BlockNumberFor<Self>>;
 		/// How many spend periods a payer's per-period totals keep (the oldest give way).
 		#[pallet::constant]
 		type MaxSpendPeriods: Get<u32>;
@@ -282,6 +286,9 @@ pub mod pallet {
 		/// there: claim once the claimable amount reaches the existential deposit, or fund the
 		/// account first. The rewards stay claimable.
 		BelowMinimum,
+		/// A channel's notice is at least `MinNotice` blocks: shorter would let a payer close
+		/// before its operator's batch of the vouchers it signed could land.
+		NoticeTooShort,
 	}
 
 	#[pallet::hooks]
@@ -376,14 +383,15 @@ pub mod pallet {
 			Self::do_claim_payout(operator, batch, payout, proof)
 		}
 
-		/// Set the fee split (its parts summing to exactly 100%), the notice period and the
-		/// spend period. `GovernanceOrigin`.
+		/// Set the fee split (its parts summing to exactly 100%), the notice period (at least
+		/// `MinNotice`) and the spend period. `GovernanceOrigin`.
 		/// Emits `ParamsSet`.
 		#[pallet::call_index(8)]
 		#[pallet::weight(T::WeightInfo::set_params())]
 		pub fn set_params(origin: OriginFor<T>, params: RewardParams<BlockNumberFor<T>>) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			Self::check_params(&params)?;
+			ensure!(params.notice >= T::MinNotice::get(), Error::<T>::NoticeTooShort);
 			Params::<T>::put(params);
 			Self::deposit_event(Event::ParamsSet { params });
 			Ok(())

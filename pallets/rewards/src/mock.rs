@@ -10,7 +10,7 @@ use mnemo_primitives::{
 use polkadot_sdk::{
 	frame_support::{
 		self, derive_impl, parameter_types,
-		traits::{ConstU128, ConstU32},
+		traits::{ConstU128, ConstU32, ConstU64},
 		PalletId,
 	},
 	frame_system::{self, EnsureRoot},
@@ -61,6 +61,7 @@ pub const TREASURY: AccountId = 999;
 pub const FRESH: AccountId = 500;
 pub const START: Balance = 1_000_000;
 pub const NOTICE: u64 = 5;
+pub const MIN_NOTICE: u64 = 2;
 pub const PERIOD: u64 = 10;
 pub const MAX_ATTESTORS: u32 = 3;
 pub const MAX_CHANNELS: u32 = 2;
@@ -82,6 +83,7 @@ impl pallet_rewards::Config for Test {
 	type MaxAttestors = ConstU32<MAX_ATTESTORS>;
 	type MaxChannels = ConstU32<MAX_CHANNELS>;
 	type MinChannelDeposit = ConstU128<MIN_DEPOSIT>;
+	type MinNotice = ConstU64<MIN_NOTICE>;
 	type MaxSpendPeriods = ConstU32<MAX_PERIODS>;
 	type MaxPayersPerBatch = ConstU32<MAX_BATCH_PAYERS>;
 	type WeightInfo = ();
@@ -157,7 +159,7 @@ pub fn charge_with(batch: BatchId, amount: Balance, seq: u64, cumulative: Balanc
 /// `OPERATOR` charges `payer` on its channel open now.
 pub fn charge_of(payer: AccountId, batch: BatchId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), DispatchError> {
 	let channel = Channels::<Test>::get(payer, OPERATOR).map_or(0, |c| c.id);
-	<Rewards as BatchEscrow<_>>::charge(batch, BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 1 })
+	<Rewards as BatchEscrow<_>>::charge(batch, BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 1, first_leaf: 0 })
 }
 
 /// `payer`'s channel to `OPERATOR` (a default, empty one if there is none).

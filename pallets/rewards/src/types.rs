@@ -89,6 +89,8 @@ pub struct BatchChargeRecord {
 	pub seq: u64,
 	pub amount: Balance,
 	pub receipts: u32,
+	/// Where the payer's receipts start in the batch.
+	pub first_leaf: u32,
 }
 
 /// A batch's charges, held until the batch settles or is refunded.

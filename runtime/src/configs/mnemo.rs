@@ -134,6 +134,9 @@ impl pallet_rewards::Config for Runtime {
 	type MaxChannels = ConstU32<32>;
 	// A hundredth of a MNEMO: a channel's storage is not free.
 	type MinChannelDeposit = ConstU128<{ UNIT / 100 }>;
+	// Ten blocks (a minute at 6 s): an operator's engine submits what it holds within its build
+	// budget (at most 30 s) and sees it land within three blocks.
+	type MinNotice = ConstU32<10>;
 	type MaxSpendPeriods = ConstU32<30>;
 	type MaxPayersPerBatch = ConstU32<256>;
 	type WeightInfo = pallet_rewards::weights::SubstrateWeight<Runtime>;

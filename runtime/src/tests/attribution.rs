@@ -156,11 +156,11 @@ fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
 			.try_into()
 			.unwrap();
 		let salt = [5; 32];
-		let commitment = pallet_attribution::batch_commitment::<Runtime>(0, &acc(attestor), &reports, true, &salt);
+		let commitment = pallet_attribution::batch_commitment::<Runtime>(0, &acc(attestor), &reports, pallet_attribution::BatchAudit::AddsUp, &salt);
 		let commit = BatchCommit::<Runtime> { batch: 0, key: key.clone(), commitment };
 		let signature = key.sign(&commit.encode()).unwrap();
 		apply_authorized(pallet_attribution::Call::commit_batch_report { commit, signature });
-		let reveal = BatchReveal::<Runtime> { batch: 0, key: key.clone(), reports, totals_ok: true, salt };
+		let reveal = BatchReveal::<Runtime> { batch: 0, key: key.clone(), reports, audit: pallet_attribution::BatchAudit::AddsUp, salt };
 		let signature = key.sign(&reveal.encode()).unwrap();
 		apply_authorized(pallet_attribution::Call::reveal_batch_report { reveal, signature });
 		let pallet_attribution::BatchPhase::Challenge { until } = pallet_attribution::Batches::<Runtime>::get(0).unwrap().phase else {

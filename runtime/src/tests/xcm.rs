@@ -541,7 +541,7 @@ fn a_sibling_opens_a_payment_channel_to_an_operator_over_xcm() {
 			pallet_rewards::Event::ChannelOpened { payer: sovereign.clone(), operator: bob(), channel: 0, deposit: 50 * UNIT }.into(),
 		);
 		// The operator can now charge the sibling's inferences.
-		let charge = BatchCharge { operator: bob(), payer: sovereign.clone(), amount: UNIT, channel: 0, seq: 1, cumulative: UNIT, receipts: 1 };
+		let charge = BatchCharge { operator: bob(), payer: sovereign.clone(), amount: UNIT, channel: 0, seq: 1, cumulative: UNIT, receipts: 1, first_leaf: 0 };
 		assert_ok!(<Rewards as BatchEscrow<_>>::charge(0, charge));
 		assert_eq!(Rewards::held_for_channels(&sovereign), 54 * UNIT);
 		Rewards::do_try_state().unwrap();

@@ -2,9 +2,10 @@
 //! by their operator leaf by leaf against the root, or refunded with the operator slashed.
 
 use crate::{mock::*, *};
+use crate::BatchAudit::{AddsUp, DoesNotAddUp, Unavailable};
 use mnemo_primitives::{
 	batch::{self, LeafShares, MerkleProof},
-	Balance, ContentHash, Voucher,
+	Balance, BatchId, ContentHash, Voucher,
 };
 use polkadot_sdk::{
 	frame_support::{assert_noop, assert_ok, traits::ConstU32},
@@ -222,7 +223,7 @@ fn attestors_leaving_shrink_the_panel_and_do_not_stop_settlement() {
 		let mut panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
 		panel.sort();
 		assert_eq!(panel, vec![A1, A2], "every active attestor sits on the panel: two are enough for a verdict");
-		panel_reports(|_| (honest(sample.len()), true));
+		panel_reports(|_| (honest(sample.len()), AddsUp));
 		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
 		run_to_block(until);
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Settled { .. }));
@@ -274,11 +275,16 @@ fn a_batch_not_opened_in_time_is_refunded_and_its_operator_slashed() {
 pub(super) fn opened(leaves: Vec<BatchLeaf<Test>>) -> Vec<u32> {
 	assert_ok!(submit(header(&leaves), charges(&leaves)));
 	run_to_block(3);
-	let sample = Batches::<Test>::get(0).unwrap().sample.into_inner();
+	open(0, &leaves)
+}
+
+/// The operator opens the sample of `batch` (of `leaves`), drawn already; the sample.
+fn open(batch: BatchId, leaves: &[BatchLeaf<Test>]) -> Vec<u32> {
+	let sample = Batches::<Test>::get(batch).unwrap().sample.into_inner();
 	let hashes: Vec<H256> = leaves.iter().map(|x| x.hash()).collect();
 	let opened: Vec<(BatchLeaf<Test>, MerkleProof)> =
 		sample.iter().map(|i| (leaves[*i as usize].clone(), batch::merkle_proof(&hashes, *i).unwrap())).collect();
-	assert_ok!(Attribution::open_sample(RuntimeOrigin::signed(OPERATOR), 0, opened.try_into().unwrap()));
+	assert_ok!(Attribution::open_sample(RuntimeOrigin::signed(OPERATOR), batch, opened.try_into().unwrap()));
 	sample
 }
 
@@ -292,31 +298,43 @@ pub(super) fn honest(n: usize) -> SampleReports<Test> {
 		.unwrap()
 }
 
-fn report(who: AccountId, reports: &SampleReports<Test>, totals_ok: bool) {
+fn report(who: AccountId, reports: &SampleReports<Test>, audit: BatchAudit) {
+	report_on(0, who, reports, audit)
+}
+
+fn report_on(batch: BatchId, who: AccountId, reports: &SampleReports<Test>, audit: BatchAudit) {
 	let key = key_of(who);
-	let commit = BatchCommit::<Test> { batch: 0, key: key.clone(), commitment: batch_commitment::<Test>(0, &who, reports, totals_ok, &salt(who)) };
+	let commit = BatchCommit::<Test> { batch, key: key.clone(), commitment: batch_commitment::<Test>(batch, &who, reports, audit, &salt(who)) };
 	let signature = sign(&key, &commit);
 	dispatch_authorized(RuntimeCall::Attribution(crate::Call::commit_batch_report { commit, signature })).expect("committed");
 }
 
-fn reveal_report(who: AccountId, reports: &SampleReports<Test>, totals_ok: bool) {
+fn try_reveal(who: AccountId, reports: &SampleReports<Test>, audit: BatchAudit) -> polkadot_sdk::sp_runtime::DispatchResult {
+	try_reveal_on(0, who, reports, audit)
+}
+
+fn try_reveal_on(batch: BatchId, who: AccountId, reports: &SampleReports<Test>, audit: BatchAudit) -> polkadot_sdk::sp_runtime::DispatchResult {
 	let key = key_of(who);
-	let reveal = BatchReveal::<Test> { batch: 0, key: key.clone(), reports: reports.clone(), totals_ok, salt: salt(who) };
+	let reveal = BatchReveal::<Test> { batch, key: key.clone(), reports: reports.clone(), audit, salt: salt(who) };
 	let signature = sign(&key, &reveal);
-	dispatch_authorized(RuntimeCall::Attribution(crate::Call::reveal_batch_report { reveal, signature })).expect("revealed");
+	dispatch_authorized(RuntimeCall::Attribution(crate::Call::reveal_batch_report { reveal, signature }))
 }
 
 /// Every panel attestor commits, then reveals, `f(attestor)`.
-pub(super) fn panel_reports(f: impl Fn(AccountId) -> (SampleReports<Test>, bool)) -> Vec<AccountId> {
-	let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+pub(super) fn panel_reports(f: impl Fn(AccountId) -> (SampleReports<Test>, BatchAudit)) -> Vec<AccountId> {
+	panel_reports_on(0, f)
+}
+
+fn panel_reports_on(batch: BatchId, f: impl Fn(AccountId) -> (SampleReports<Test>, BatchAudit)) -> Vec<AccountId> {
+	let panel = Batches::<Test>::get(batch).unwrap().panel.into_inner();
 	for a in &panel {
-		let (r, ok) = f(*a);
-		report(*a, &r, ok);
+		let (r, audit) = f(*a);
+		report_on(batch, *a, &r, audit);
 	}
-	assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Reveal { .. }), "the whole panel committed: reveal");
+	assert!(matches!(Batches::<Test>::get(batch).unwrap().phase, BatchPhase::Reveal { .. }), "the whole panel committed: reveal");
 	for a in &panel {
-		let (r, ok) = f(*a);
-		reveal_report(*a, &r, ok);
+		let (r, audit) = f(*a);
+		try_reveal_on(batch, *a, &r, audit).expect("revealed");
 	}
 	panel
 }
@@ -326,7 +344,7 @@ fn a_sample_that_holds_up_pays_the_batch_out_and_the_agreeing_panel() {
 	build_and_execute(|| {
 		setup();
 		let sample = opened(leaves());
-		let panel = panel_reports(|_| (honest(sample.len()), true));
+		let panel = panel_reports(|_| (honest(sample.len()), AddsUp));
 		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
 		assert!(matches!(events().last(), Some(Event::BatchVerified { batch: 0, .. })));
 		// Paid out when the challenge window closes.
@@ -425,6 +443,69 @@ fn a_refunded_batch_takes_the_batches_built_on_it_with_it() {
 }
 
 #[test]
+fn a_batch_waiting_for_the_one_before_it_books_no_slot_and_pays_out_right_after_it() {
+	build_and_execute(|| {
+		setup();
+		// The attack this stops: batches verified ahead of the one they extend each booked a
+		// deadline slot every block while they waited, crowding out other batches' deadlines.
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		run_to_block(2);
+		assert_ok!(submit(BatchHeader { prev: Some(0), ..header(&l) }, charges(&l)));
+		run_to_block(3);
+		let sample = open(0, &l);
+		run_to_block(4);
+		open(1, &l);
+		// Batch 0's first panel stays silent: a fresh panel audits it later. Batch 1 is verified.
+		panel_reports_on(1, |_| (honest(sample.len()), AddsUp));
+		let BatchPhase::Challenge { until: window } = Batches::<Test>::get(1).unwrap().phase else { panic!("verified") };
+		past_commit();
+		assert_eq!(redrawn(), vec![(1, BatchRefund::TooFewReports)]);
+		run_to_block(window + 1);
+		// Batch 1's window closed: it waits, with no deadline booked in any block.
+		assert_eq!(Batches::<Test>::get(1).unwrap().phase, BatchPhase::Challenge { until: window });
+		assert!(BatchDeadlines::<Test>::iter().all(|(_, due)| !due.contains(&1)));
+		// Batch 0 is verified and pays out; batch 1 pays out in the next block.
+		panel_reports(|_| (honest(sample.len()), AddsUp));
+		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
+		run_to_block(until);
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Settled { .. }));
+		assert_eq!(Batches::<Test>::get(1).unwrap().phase, BatchPhase::Challenge { until: until + 1 });
+		run_to_block(until + 1);
+		assert_eq!(Batches::<Test>::get(1).unwrap().phase, BatchPhase::Settled { at: until + 1 });
+		assert!(BatchesRefunded::get().is_empty());
+	});
+}
+
+#[test]
+fn a_waiting_batch_whose_base_is_refunded_is_refunded_as_an_orphan() {
+	build_and_execute(|| {
+		setup();
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		run_to_block(2);
+		assert_ok!(submit(BatchHeader { prev: Some(0), ..header(&l) }, charges(&l)));
+		run_to_block(3);
+		let sample = open(0, &l);
+		run_to_block(4);
+		open(1, &l);
+		panel_reports_on(1, |_| (honest(sample.len()), AddsUp));
+		let BatchPhase::Challenge { until: window } = Batches::<Test>::get(1).unwrap().phase else { panic!("verified") };
+		// Batch 0's first panel is silent; the second finds its totals wrong, after batch 1's
+		// window closed.
+		past_commit();
+		run_to_block(window + 1);
+		panel_reports(|_| (honest(sample.len()), DoesNotAddUp));
+		let now = System::block_number();
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::BadTotals, .. }));
+		// The waiting orphan gets a deadline in the next block, and is refunded there.
+		run_to_block(now + 1);
+		assert_eq!(Batches::<Test>::get(1).unwrap().phase, BatchPhase::Refunded { at: now + 1, why: BatchRefund::Orphaned });
+		assert_eq!(BatchesRefunded::get(), vec![0, 1]);
+	});
+}
+
+#[test]
 fn an_operator_cannot_take_its_bond_back_while_a_batch_is_in_flight() {
 	build_and_execute(|| {
 		setup();
@@ -456,7 +537,7 @@ fn a_falsified_sampled_leaf_is_caught_refunded_and_its_operator_slashed() {
 		let treasury = free(TREASURY);
 		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
 		let before: Vec<Balance> = panel.iter().map(|a| free(*a)).collect();
-		panel_reports(|_| (honest(sample.len()), true));
+		panel_reports(|_| (honest(sample.len()), AddsUp));
 		assert_eq!(BatchesRefunded::get(), vec![0]);
 		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000), "every payer refunded");
 		// The whole bond slashed: a fifth to the panel that caught it (6 each of the 20, 2 of
@@ -492,7 +573,7 @@ fn an_audit_with_too_few_reports_draws_a_fresh_panel_instead_of_refunding_an_hon
 		// orphans) refunded because its panel was slow or silent, though nothing in it was wrong.
 		let sample = opened(leaves());
 		let first = Batches::<Test>::get(0).unwrap().panel.into_inner();
-		report(first[0], &honest(sample.len()), true);
+		report(first[0], &honest(sample.len()), AddsUp);
 		past_commit();
 		assert_eq!(redrawn(), vec![(1, BatchRefund::TooFewReports)]);
 		let struck: Vec<AccountId> = events()
@@ -508,7 +589,7 @@ fn an_audit_with_too_few_reports_draws_a_fresh_panel_instead_of_refunding_an_hon
 		assert_eq!(BatchReports::<Test>::iter_prefix(0).count(), 0, "the first panel's reports are dropped");
 		assert!(BatchesRefunded::get().is_empty());
 		// The fresh panel audits the same opened sample, and the batch settles.
-		panel_reports(|_| (honest(sample.len()), true));
+		panel_reports(|_| (honest(sample.len()), AddsUp));
 		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
 		assert!(!AuditRound::<Test>::contains_key(0));
 		run_to_block(until);
@@ -530,10 +611,10 @@ fn an_audit_without_a_majority_is_redone_by_a_fresh_panel() {
 			for x in r.iter_mut() {
 				x.digest = ContentHash([a as u8; 32]);
 			}
-			(r, true)
+			(r, AddsUp)
 		});
 		assert_eq!(redrawn(), vec![(1, BatchRefund::NoMajority)]);
-		panel_reports(|_| (honest(sample.len()), true));
+		panel_reports(|_| (honest(sample.len()), AddsUp));
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Challenge { .. }));
 		assert!(BatchesRefunded::get().is_empty());
 	});
@@ -573,6 +654,96 @@ fn with_one_audit_round_an_inconclusive_audit_refunds_at_once() {
 	});
 }
 
+/// What an attestor whose engine could not get the batch reveals: no sampled report.
+fn none() -> SampleReports<Test> {
+	Default::default()
+}
+
+#[test]
+fn an_operator_that_withholds_its_batch_from_every_panel_is_slashed_for_withholding() {
+	build_and_execute(|| {
+		setup();
+		// The attack: open the sample (so `NotOpened` cannot strike), then serve neither the blob
+		// nor the transcripts. Before, the panel committed nothing and the batch was refunded
+		// without a slash; now each panel reports it unavailable.
+		opened(leaves());
+		let treasury = free(TREASURY);
+		for _ in 0..3 {
+			panel_reports(|_| (none(), Unavailable));
+		}
+		assert_eq!(redrawn(), vec![(1, BatchRefund::Withheld), (2, BatchRefund::Withheld)]);
+		assert_eq!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { at: 3, why: BatchRefund::Withheld });
+		assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000), "every payer refunded");
+		// `WithholdSlash` (half the bond), all to the treasury: nobody earns by claiming content
+		// was not served.
+		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND / 2));
+		assert_eq!(free(TREASURY), treasury + OPERATOR_BOND / 2);
+		assert!(matches!(
+			events().last(),
+			Some(Event::BatchRefunded { batch: 0, why: BatchRefund::Withheld, amount: 40, slashed: 50, rewarded: 0 })
+		));
+		// The attestors did their part: none struck, none held.
+		assert!(!events().iter().any(|e| matches!(e, Event::AttestorStruck { .. })));
+		assert!(Attestors::<Test>::iter().all(|(_, a)| a.open == 0));
+	});
+}
+
+#[test]
+fn one_panel_that_could_not_get_the_batch_does_not_decide() {
+	build_and_execute(|| {
+		setup();
+		let sample = opened(leaves());
+		// The first panel's engines could not reach the operator's; the next one could.
+		panel_reports(|_| (none(), Unavailable));
+		assert_eq!(redrawn(), vec![(1, BatchRefund::Withheld)]);
+		panel_reports(|_| (honest(sample.len()), AddsUp));
+		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
+		run_to_block(until);
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Settled { .. }));
+		assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND));
+	});
+}
+
+#[test]
+fn an_attestor_the_operator_did_not_serve_is_neither_struck_nor_paid_when_the_rest_could_audit() {
+	build_and_execute(|| {
+		setup();
+		let sample = opened(leaves());
+		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		let unserved = panel[0];
+		panel_reports(|a| if a == unserved { (none(), Unavailable) } else { (honest(sample.len()), AddsUp) });
+		let Some(Event::BatchVerified { paid, .. }) = events().into_iter().rev().find(|e| matches!(e, Event::BatchVerified { .. })) else {
+			panic!("verified on the reports of those who could audit")
+		};
+		assert_eq!(paid.len(), 2);
+		assert!(!paid.contains(&unserved));
+		assert!(!events().iter().any(|e| matches!(e, Event::AttestorStruck { .. })));
+		assert!(redrawn().is_empty());
+	});
+}
+
+#[test]
+fn an_unavailable_finding_reports_no_sample_and_any_other_reports_all_of_it() {
+	build_and_execute(|| {
+		setup();
+		let sample = opened(leaves());
+		let a = Batches::<Test>::get(0).unwrap().panel[0];
+		// Committed to an unavailable finding with reports: it cannot be revealed (the panel
+		// cannot hold both), nor can reports left out of a finding that the batch adds up.
+		report(a, &honest(sample.len()), Unavailable);
+		let others: Vec<AccountId> = Batches::<Test>::get(0).unwrap().panel.iter().copied().filter(|x| *x != a).collect();
+		for o in &others {
+			report(*o, &none(), AddsUp);
+		}
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Reveal { .. }));
+		let reveal = |who: AccountId, reports: SampleReports<Test>, audit| BatchReveal::<Test> { batch: 0, key: key_of(who), reports, audit, salt: salt(who) };
+		assert!(matches!(Attribution::check_batch_reveal(&reveal(a, honest(sample.len()), Unavailable)), Err(Error::<Test>::WrongReportCount)));
+		assert!(matches!(Attribution::check_batch_reveal(&reveal(others[0], none(), AddsUp)), Err(Error::<Test>::WrongReportCount)));
+		assert!(try_reveal(a, &honest(sample.len()), Unavailable).is_err());
+		assert_eq!(BatchReports::<Test>::iter_prefix(0).filter(|(_, r)| r.revealed.is_some()).count(), 0);
+	});
+}
+
 #[test]
 fn a_deviating_panel_attestor_is_struck_and_unpaid() {
 	build_and_execute(|| {
@@ -585,7 +756,7 @@ fn a_deviating_panel_attestor_is_struck_and_unpaid() {
 			if a == liar {
 				r[0].scores = vec![(100, Perbill::from_percent(90))].try_into().unwrap();
 			}
-			(r, true)
+			(r, AddsUp)
 		});
 		let Some(Event::BatchVerified { paid, .. }) = events().into_iter().rev().find(|e| matches!(e, Event::BatchVerified { .. })) else {
 			panic!("verified on the honest majority")
@@ -597,13 +768,37 @@ fn a_deviating_panel_attestor_is_struck_and_unpaid() {
 }
 
 #[test]
+fn a_tie_on_the_totals_is_decided_by_a_fresh_panel_and_strikes_nobody() {
+	build_and_execute(|| {
+		setup();
+		// The attack: the operator's friend on the panel says its wrong totals add up; with one
+		// honest attestor against it and a third silent, the tie let the batch pass and struck
+		// the honest one for deviating.
+		let sample = opened(leaves());
+		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
+		for a in &panel {
+			report(*a, &honest(sample.len()), if *a == panel[0] { DoesNotAddUp } else { AddsUp });
+		}
+		assert_ok!(try_reveal(panel[0], &honest(sample.len()), DoesNotAddUp));
+		assert_ok!(try_reveal(panel[1], &honest(sample.len()), AddsUp));
+		let BatchPhase::Reveal { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("reveal phase") };
+		run_to_block(until);
+		assert_eq!(redrawn(), vec![(1, BatchRefund::NoMajority)]);
+		assert!(!events().iter().any(|e| matches!(e, Event::AttestorStruck { fault: Fault::Deviation, .. })));
+		// The fresh panel finds them wrong: refunded, slashed.
+		panel_reports(|_| (honest(sample.len()), DoesNotAddUp));
+		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::BadTotals, .. }));
+	});
+}
+
+#[test]
 fn totals_the_panels_majority_finds_wrong_refund_the_batch() {
 	build_and_execute(|| {
 		setup();
 		let sample = opened(leaves());
 		let panel = Batches::<Test>::get(0).unwrap().panel.into_inner();
 		let (one, two) = (panel[0], panel[1]);
-		panel_reports(|a| (honest(sample.len()), a != one && a != two));
+		panel_reports(|a| (honest(sample.len()), if a != one && a != two { AddsUp } else { DoesNotAddUp }));
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Refunded { why: BatchRefund::BadTotals, .. }));
 		// The one that said they add up, against the majority, is struck.
 		assert!(events().iter().any(|e| matches!(e, Event::AttestorStruck { fault: Fault::Deviation, .. })));

@@ -121,7 +121,7 @@ fn a_panel_attestor_audits_the_batch_recomputes_its_sample_and_reports_by_commit
 		// Next block: the reveal, from what the worker kept; the sample held up.
 		Attribution::offchain_worker(4);
 		let calls = pool_calls(&pool);
-		assert!(matches!(&calls[..], [RuntimeCall::Attribution(Call::reveal_batch_report { reveal, .. })] if reveal.totals_ok && reveal.reports.len() == 3));
+		assert!(matches!(&calls[..], [RuntimeCall::Attribution(Call::reveal_batch_report { reveal, .. })] if reveal.audit == BatchAudit::AddsUp && reveal.reports.len() == 3));
 		for c in calls {
 			assert_ok!(dispatch_authorized(c));
 		}
@@ -145,7 +145,7 @@ fn payouts_the_operator_skimmed_are_reported_and_the_batch_refunded() {
 		}
 		Attribution::offchain_worker(4);
 		let calls = pool_calls(&pool);
-		assert!(matches!(&calls[..], [RuntimeCall::Attribution(Call::reveal_batch_report { reveal, .. })] if !reveal.totals_ok));
+		assert!(matches!(&calls[..], [RuntimeCall::Attribution(Call::reveal_batch_report { reveal, .. })] if reveal.audit == BatchAudit::DoesNotAddUp));
 		for c in calls {
 			assert_ok!(dispatch_authorized(c));
 		}
@@ -178,5 +178,35 @@ fn without_an_engine_url_the_worker_submits_nothing() {
 		polkadot_sdk::sp_io::offchain::local_storage_clear(StorageKind::PERSISTENT, offchain_keys::ENGINE_URL);
 		Attribution::offchain_worker(3);
 		assert!(pool_calls(&pool).is_empty());
+	});
+}
+
+#[test]
+fn a_batch_its_operator_does_not_serve_is_reported_unavailable() {
+	let (keystore, key) = keystore_with_attestor("//Attestor");
+	let (mut ext, state, pool) = offchain_ext(keystore);
+	ext.execute_with(|| {
+		single_attestor_setup(key);
+		let bytes = batch_in_commit(None, false, "0.05", 0);
+		// Under the batch's name, the engine has other bytes (as it would answer 404 for none).
+		state.write().expect_request(mnemo_ocw::testing::expected_blob(
+			&format!("{ENGINE}/v1/blobs/{}", ContentHash::of(&bytes).to_hex()),
+			b"not the batch".to_vec(),
+		));
+		Attribution::offchain_worker(3);
+		for c in pool_calls(&pool) {
+			assert_ok!(dispatch_authorized(c));
+		}
+		Attribution::offchain_worker(4);
+		let calls = pool_calls(&pool);
+		assert!(matches!(&calls[..], [RuntimeCall::Attribution(Call::reveal_batch_report { reveal, .. })] if reveal.audit == BatchAudit::Unavailable && reveal.reports.is_empty()));
+		for c in calls {
+			assert_ok!(dispatch_authorized(c));
+		}
+		// A majority (the whole panel of one) could not get it: a fresh panel tries.
+		assert!(System::events().iter().any(|e| matches!(
+			&e.event,
+			RuntimeEvent::Attribution(Event::PanelRedrawn { batch: 0, round: 1, why: BatchRefund::Withheld, .. })
+		)));
 	});
 }

@@ -69,7 +69,7 @@ fn an_attestor_leaves_once_the_batches_on_its_panels_are_decided() {
 		assert_eq!(held(HoldReason::AttestorBond, leaver), ATTESTOR_BOND);
 		// It still reports on the batch it sits on; the verdict frees it.
 		let n = Batches::<Test>::get(0).unwrap().sample.len();
-		super::batches::panel_reports(|_| (super::batches::honest(n), true));
+		super::batches::panel_reports(|_| (super::batches::honest(n), BatchAudit::AddsUp));
 		assert!(matches!(Batches::<Test>::get(0).unwrap().phase, BatchPhase::Challenge { .. }));
 		assert_ok!(Attribution::unregister_attestor(RuntimeOrigin::signed(leaver)));
 		assert!(matches!(events().last(), Some(Event::AttestorUnregistered { who, returned: ATTESTOR_BOND }) if *who == leaver));

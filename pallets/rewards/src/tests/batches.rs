@@ -13,7 +13,7 @@ const BATCH: u64 = 7;
 
 fn charge(batch: u64, payer: AccountId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), polkadot_sdk::sp_runtime::DispatchError> {
 	let channel = Channels::<Test>::get(payer, OPERATOR).map_or(0, |c| c.id);
-	<Rewards as BatchEscrow<_>>::charge(batch, BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 2 })
+	<Rewards as BatchEscrow<_>>::charge(batch, BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 2, first_leaf: 0 })
 }
 
 /// PAYER and C1 each with a channel to OPERATOR, charged 600 and 400 in `BATCH`.

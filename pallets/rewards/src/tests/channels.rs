@@ -111,7 +111,7 @@ fn charges_are_refused_individually_and_change_nothing() {
 		// Past the deposit.
 		assert_eq!(e(charge(1, 501)), err(Error::ChannelDepleted));
 		// Another operator, or another payer, has no channel.
-		let other = BatchCharge { operator: OWNER, payer: PAYER, amount: 1, channel: 0, seq: 1, cumulative: 10, receipts: 1 };
+		let other = BatchCharge { operator: OWNER, payer: PAYER, amount: 1, channel: 0, seq: 1, cumulative: 10, receipts: 1, first_leaf: 0 };
 		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(1, other)), err(Error::NoChannel));
 		assert_eq!(e(charge_of(C1, 1, 1, 1, 10)), err(Error::NoChannel));
 		assert!(events().iter().all(|e| !matches!(e, Event::BatchCharged { .. })));
@@ -166,6 +166,31 @@ fn a_closed_channel_still_pays_for_what_was_signed_until_its_notice_ends() {
 }
 
 #[test]
+fn no_notice_shorter_than_the_minimum_lets_a_payer_close_before_its_vouchers_land() {
+	build_and_execute(|| {
+		// The attack: governance (or a genesis) sets no notice; a payer who has been served
+		// closes and takes its deposit back in the next block, before the operator's batch of
+		// its vouchers can land.
+		let p = RewardParams { notice: MIN_NOTICE - 1, ..params() };
+		assert_eq!(e(Rewards::set_params(RuntimeOrigin::root(), p)), err(Error::NoticeTooShort));
+		assert_ok!(Rewards::set_params(RuntimeOrigin::root(), RewardParams { notice: MIN_NOTICE, ..params() }));
+		// Parameters stored with no notice at all still give the minimum.
+		Params::<Test>::put(RewardParams { notice: 0, ..params() });
+		funded(1_000);
+		assert_ok!(Rewards::close_channel(RuntimeOrigin::signed(PAYER), OPERATOR));
+		let closes_at = 1 + MIN_NOTICE;
+		assert_eq!(channel(PAYER).closes_at, Some(closes_at));
+		run_to(closes_at - 1);
+		assert_eq!(e(Rewards::finish_close(RuntimeOrigin::signed(PAYER), PAYER, OPERATOR)), err(Error::ChannelOpen));
+		// What it signed before closing still lands and is paid.
+		assert_ok!(charge_with(1, 100, 1, 100));
+		run_to(closes_at);
+		assert_ok!(Rewards::finish_close(RuntimeOrigin::signed(PAYER), PAYER, OPERATOR));
+		assert_eq!(last_event(), Event::ChannelClosed { payer: PAYER, operator: OPERATOR, returned: 900, spent: 100 });
+	});
+}
+
+#[test]
 fn a_voucher_for_a_closed_channel_is_void_on_the_next_one() {
 	build_and_execute(|| {
 		funded(1_000);
@@ -178,7 +203,7 @@ fn a_voucher_for_a_closed_channel_is_void_on_the_next_one() {
 		assert_eq!(channel(PAYER).id, 1);
 		// The attack: a voucher the payer signed for the old channel (seq 2, consent 500) is
 		// charged on the new one.
-		let old = BatchCharge { operator: OPERATOR, payer: PAYER, amount: 100, channel: 0, seq: 2, cumulative: 500, receipts: 1 };
+		let old = BatchCharge { operator: OPERATOR, payer: PAYER, amount: 100, channel: 0, seq: 2, cumulative: 500, receipts: 1, first_leaf: 0 };
 		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(2, old)), err(Error::WrongChannel));
 		// A refund of the old channel's batch goes to the payer's account, not into the new
 		// channel (where it would lower `spent` below what the new vouchers consented to).
