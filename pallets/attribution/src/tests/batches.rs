@@ -442,23 +442,30 @@ fn a_refunded_batch_takes_the_batches_built_on_it_with_it() {
 	});
 }
 
+/// Batches 0 and 1 (built on 0) submitted and opened; batch 1 verified by its panel while
+/// batch 0's audit has not begun. The sample and batch 1's challenge deadline.
+fn verified_ahead_of_its_base() -> (Vec<u32>, u64) {
+	let l = leaves();
+	assert_ok!(submit(header(&l), charges(&l)));
+	run_to_block(2);
+	assert_ok!(submit(BatchHeader { prev: Some(0), ..header(&l) }, charges(&l)));
+	run_to_block(3);
+	let sample = open(0, &l);
+	run_to_block(4);
+	open(1, &l);
+	panel_reports_on(1, |_| (honest(sample.len()), AddsUp));
+	let BatchPhase::Challenge { until } = Batches::<Test>::get(1).unwrap().phase else { panic!("verified") };
+	(sample, until)
+}
+
 #[test]
 fn a_batch_waiting_for_the_one_before_it_books_no_slot_and_pays_out_right_after_it() {
 	build_and_execute(|| {
 		setup();
 		// The attack this stops: batches verified ahead of the one they extend each booked a
 		// deadline slot every block while they waited, crowding out other batches' deadlines.
-		let l = leaves();
-		assert_ok!(submit(header(&l), charges(&l)));
-		run_to_block(2);
-		assert_ok!(submit(BatchHeader { prev: Some(0), ..header(&l) }, charges(&l)));
-		run_to_block(3);
-		let sample = open(0, &l);
-		run_to_block(4);
-		open(1, &l);
-		// Batch 0's first panel stays silent: a fresh panel audits it later. Batch 1 is verified.
-		panel_reports_on(1, |_| (honest(sample.len()), AddsUp));
-		let BatchPhase::Challenge { until: window } = Batches::<Test>::get(1).unwrap().phase else { panic!("verified") };
+		// Batch 1, built on batch 0, is verified first.
+		let (sample, window) = verified_ahead_of_its_base();
 		past_commit();
 		assert_eq!(redrawn(), vec![(1, BatchRefund::TooFewReports)]);
 		run_to_block(window + 1);
@@ -481,16 +488,7 @@ fn a_batch_waiting_for_the_one_before_it_books_no_slot_and_pays_out_right_after_
 fn a_waiting_batch_whose_base_is_refunded_is_refunded_as_an_orphan() {
 	build_and_execute(|| {
 		setup();
-		let l = leaves();
-		assert_ok!(submit(header(&l), charges(&l)));
-		run_to_block(2);
-		assert_ok!(submit(BatchHeader { prev: Some(0), ..header(&l) }, charges(&l)));
-		run_to_block(3);
-		let sample = open(0, &l);
-		run_to_block(4);
-		open(1, &l);
-		panel_reports_on(1, |_| (honest(sample.len()), AddsUp));
-		let BatchPhase::Challenge { until: window } = Batches::<Test>::get(1).unwrap().phase else { panic!("verified") };
+		let (sample, window) = verified_ahead_of_its_base();
 		// Batch 0's first panel is silent; the second finds its totals wrong, after batch 1's
 		// window closed.
 		past_commit();
