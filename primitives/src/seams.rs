@@ -143,11 +143,12 @@ pub struct BatchPayout<AccountId> {
 ///
 /// Implemented by `pallet-rewards`; consumed by `pallet-attribution`.
 pub trait BatchEscrow<AccountId> {
-	/// Charge one payer's part of `batch` on its channel to the operator: the channel must be
-	/// open and the voucher's, its number above the channel's last, the channel's total within
-	/// the voucher's cumulative consent and its balance enough; hold it with the batch's other
-	/// charges. Fails changing nothing.
-	fn charge(batch: BatchId, charge: BatchCharge<AccountId>) -> Result<(), DispatchError>;
+	/// Charge each payer's part of `batch` on its channel to the operator: each channel must be
+	/// open and its voucher's, the voucher's number above the channel's last, the channel's
+	/// total within the voucher's cumulative consent and its balance enough; each payer once
+	/// in a batch. Held with the batch's other charges (a batch is charged in one call, or
+	/// several adding payers). Fails changing nothing.
+	fn charge(batch: BatchId, charges: alloc::vec::Vec<BatchCharge<AccountId>>) -> Result<(), DispatchError>;
 	/// Give every charge of `batch` back to its payer's channel (or account). Returns the total.
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError>;
 	/// Pay `batch` out: its escrow must equal `payout.total + payout.attestors_part` exactly;

@@ -63,7 +63,14 @@ fn worst_hooks() -> Vec<(&'static str, Weight)> {
 		("models: job deadlines", models),
 		(
 			"attribution: batch deadlines",
-			AttributionW::on_initialize(<Runtime as pallet_attribution::Config>::MaxBatchesPerBlock::get()),
+			AttributionW::deadlines_idle().saturating_add(
+				pallet_attribution::Pallet::<Runtime>::worst_deadline()
+					.saturating_mul(n(<Runtime as pallet_attribution::Config>::MaxBatchesPerBlock::get())),
+			),
+		),
+		(
+			"rewards: refunds given back",
+			RewardsW::give_back_refunds(<Runtime as pallet_rewards::Config>::MaxRefundsPerBlock::get()),
 		),
 	]
 }
@@ -99,7 +106,9 @@ fn inference() {
 
 	// One full batch: its submission (every payer charged), the opening of its sample, each
 	// panel attestor's authorised commitment and reveal (the last one's verdict included) and
-	// its five deadlines in the hook (sampling, opening, commit, reveal, payout). Claims are not
+	// its five deadlines in the hook as a batch that holds up meets them: sampled, three it has
+	// moved past by then (its sample opened, its panel's commitments and reveals all in), paid
+	// out. Claims are not
 	// per batch: an account claims its running total from an operator whenever it likes, one
 	// claim for all the batches since its last; they are priced apart below.
 	let submit = AttributionW::submit_batch(payers);
@@ -108,18 +117,20 @@ fn inference() {
 		.saturating_mul(2)
 		.saturating_add(AttributionW::commit_batch_report())
 		.saturating_add(AttributionW::reveal_batch_report(contributions));
-	let deadline = AttributionW::on_initialize(1).saturating_sub(AttributionW::on_initialize(0));
+	let deadlines = AttributionW::deadline_sample()
+		.saturating_add(AttributionW::deadline_stale().saturating_mul(3))
+		.saturating_add(AttributionW::deadline_pay_out());
 	let batch = submit
 		.saturating_add(open)
 		.saturating_add(report.saturating_mul(panel as u64))
-		.saturating_add(deadline.saturating_mul(5));
+		.saturating_add(deadlines);
 	let one = batch / leaves as u64;
 	let by_time = normal.ref_time() / one.ref_time().max(1);
 	let by_proof = normal.proof_size() / one.proof_size().max(1);
 	println!("one paid inference in a full batch ({leaves} receipts from {payers} payers, {sample} sampled, a panel of {panel}):");
 	println!(
 		"  the batch: submit {:.2} ms, {:.1} KiB; open {:.2} ms; panel {:.2} ms; deadlines {:.2} ms; total {:.2} ms, {:.1} KiB",
-		ms(submit), kib(submit), ms(open), ms(report.saturating_mul(panel as u64)), ms(deadline.saturating_mul(5)), ms(batch), kib(batch)
+		ms(submit), kib(submit), ms(open), ms(report.saturating_mul(panel as u64)), ms(deadlines), ms(batch), kib(batch)
 	);
 	println!(
 		"  one inference {:.4} ms, {:.3} KiB: the weights allow {} a block by time, {} by proof size",

@@ -148,6 +148,29 @@ fn opened_batch<T: Config>() -> Vec<T::AccountId> {
 	b.panel.into_inner()
 }
 
+/// The active set filled to `MaxAttestors` (panels are drawn from it).
+fn full_active<T: Config>() {
+	for i in Active::<T>::get().len() as u32..T::MaxAttestors::get() {
+		let who = funded::<T>("extra", i);
+		let key = T::AttestorId::generate_pair(None);
+		Pallet::<T>::register_attestor(RawOrigin::Signed(who).into(), key).expect("attestor");
+	}
+}
+
+/// Each of `who` one strike short of a slash: its next strike slashes its bond.
+fn one_strike_short<T: Config>(who: &[T::AccountId]) {
+	let params = Pallet::<T>::current_params();
+	let now = frame_system::Pallet::<T>::block_number();
+	for a in who {
+		Attestors::<T>::mutate(a, |x| {
+			if let Some(x) = x {
+				x.strikes = params.strikes_to_slash.saturating_sub(1);
+				x.window_start = now;
+			}
+		});
+	}
+}
+
 /// Reports on every sampled leaf, each scoring `k` contributions.
 fn batch_reports<T: Config>(k: u32) -> SampleReports<T> {
 	let (_, contributions) = T::BenchmarkHelper::deployed_adapter(k);
@@ -234,35 +257,162 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// `d` batches of `MaxPayersPerBatch` payers reach their opening deadline unopened: each is
-	/// refunded to every payer and its operator slashed.
+	/// Nothing due.
 	#[benchmark]
-	fn on_initialize(d: Linear<0, { T::MaxBatchesPerBlock::get() }>) {
-		widest::<T>();
-		attestors::<T>(T::MaxAssigned::get());
-		let mut due = BlockNumberFor::<T>::zero();
-		for i in 0..d {
-			let op = funded::<T>("operator", i + 1);
-			Pallet::<T>::register_operator(RawOrigin::Signed(op.clone()).into()).expect("operator");
-			let (_, header, charges) = batch_of::<T>(&op, T::MaxPayersPerBatch::get(), 0);
-			Pallet::<T>::submit_batch(RawOrigin::Signed(op).into(), header, BoundedVec::truncate_from(charges))
-				.expect("submitted");
-		}
-		// Drawn, then not opened.
-		if d > 0 {
-			let BatchPhase::Sampling { at } = Batches::<T>::get(0).expect("batch").phase else { panic!("sampling") };
-			frame_system::Pallet::<T>::set_block_number(at);
-			Pallet::<T>::on_initialize(at);
-			if let Some(BatchPhase::Open { until, .. }) = Batches::<T>::get(0).map(|b| b.phase) {
-				due = until;
-			}
-		}
-		frame_system::Pallet::<T>::set_block_number(due);
+	fn deadlines_idle() {
 		#[block]
 		{
-			Pallet::<T>::on_initialize(due);
+			Pallet::<T>::process_batch_deadlines(1u32.into());
 		}
-		assert!((0..u64::from(d)).all(|b| matches!(Batches::<T>::get(b).map(|b| b.phase), Some(BatchPhase::Refunded { .. }))));
+	}
+
+	/// A deadline its batch has moved past (a sample opened before its opening deadline).
+	#[benchmark]
+	fn deadline_stale() {
+		widest::<T>();
+		opened_batch::<T>();
+		let now = frame_system::Pallet::<T>::block_number();
+		#[block]
+		{
+			Pallet::<T>::deadline(0, now);
+		}
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Commit { .. })));
+	}
+
+	/// A batch of `MaxPayersPerBatch` payers sampled: its panel drawn from a full active set,
+	/// its sample from its leaves, both its next deadlines booked.
+	#[benchmark]
+	fn deadline_sample() {
+		widest::<T>();
+		let op = operator::<T>();
+		full_active::<T>();
+		let (_, header, charges) = batch_of::<T>(&op, T::MaxPayersPerBatch::get(), 0);
+		Pallet::<T>::submit_batch(RawOrigin::Signed(op).into(), header, BoundedVec::truncate_from(charges)).expect("submitted");
+		let BatchPhase::Sampling { at } = Batches::<T>::get(0).expect("batch").phase else { panic!("sampling") };
+		frame_system::Pallet::<T>::set_block_number(at);
+		#[block]
+		{
+			Pallet::<T>::deadline(0, at);
+		}
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Open { .. })));
+	}
+
+	/// A batch refunded for fraud while its panel sits on it: its charges queued back to its
+	/// payers, its operator slashed to the treasury and to every panel attestor as finders, the
+	/// panel let go, and each of its operator's later batches (`MaxPendingBatches` - 1 of them,
+	/// all verified and waiting for it) booked a deadline to be refunded as an orphan.
+	#[benchmark]
+	fn deadline_refund() {
+		widest::<T>();
+		let panel = opened_batch::<T>();
+		let now = frame_system::Pallet::<T>::block_number();
+		let b = Batches::<T>::get(0).expect("batch");
+		let mut chain = OperatorBatches::<T>::get(&b.operator);
+		for id in 1..u64::from(T::MaxPendingBatches::get()) {
+			let mut later = b.clone();
+			later.phase = BatchPhase::Challenge { until: now };
+			Batches::<T>::insert(id, later);
+			chain.pending.try_push(id).expect("below MaxPendingBatches");
+		}
+		OperatorBatches::<T>::insert(&b.operator, chain);
+		NextBatch::<T>::put(u64::from(T::MaxPendingBatches::get()));
+		#[block]
+		{
+			Pallet::<T>::refund_batch(0, b, BatchRefund::Fraud, T::FraudSlash::get(), now, &panel);
+		}
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Refunded { .. })));
+	}
+
+	/// The commit deadline: one commitment in, the rest of the panel struck for silence, each
+	/// strike a slash.
+	#[benchmark]
+	fn deadline_close_commit() {
+		widest::<T>();
+		let panel = opened_batch::<T>();
+		let r = batch_reports::<T>(T::MaxContributions::get());
+		Pallet::<T>::do_commit_batch(batch_commit_of::<T>(&panel[0], &r).0).expect("commit");
+		one_strike_short::<T>(&panel[1..]);
+		let BatchPhase::Commit { until } = Batches::<T>::get(0).expect("batch").phase else { panic!("commit") };
+		frame_system::Pallet::<T>::set_block_number(until);
+		#[block]
+		{
+			Pallet::<T>::deadline(0, until);
+		}
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Reveal { .. })));
+	}
+
+	/// An inconclusive audit: a fresh panel drawn from a full active set, the whole earlier
+	/// panel's reports dropped.
+	#[benchmark]
+	fn deadline_redraw() {
+		widest::<T>();
+		let panel = opened_batch::<T>();
+		full_active::<T>();
+		let r = batch_reports::<T>(T::MaxContributions::get());
+		for who in &panel {
+			Pallet::<T>::do_commit_batch(batch_commit_of::<T>(who, &r).0).expect("commit");
+		}
+		let now = frame_system::Pallet::<T>::block_number();
+		let b = Batches::<T>::get(0).expect("batch");
+		#[block]
+		{
+			Pallet::<T>::inconclusive(0, b, BatchRefund::TooFewReports, now);
+		}
+		assert_eq!(AuditRound::<T>::get(0), 1);
+	}
+
+	/// The reveal deadline: the verdict on every sampled leaf from all the panel but one, whose
+	/// silence is struck (a slash). The panel's scores are not the operator's (its leaves claim
+	/// none): fraud, so the verdict's heaviest end, a refund with the panel as finders, is in
+	/// it too (the hook adds `deadline_refund` on top: an overestimate, never an under-).
+	#[benchmark]
+	fn deadline_verdict() {
+		widest::<T>();
+		let panel = opened_batch::<T>();
+		let r = batch_reports::<T>(T::MaxContributions::get());
+		for who in &panel {
+			Pallet::<T>::do_commit_batch(batch_commit_of::<T>(who, &r).0).expect("commit");
+		}
+		let (last, rest) = panel.split_last().expect("a panel");
+		for who in rest {
+			Pallet::<T>::do_reveal_batch(batch_reveal_of::<T>(who, &r).0).expect("reveal");
+		}
+		one_strike_short::<T>(core::slice::from_ref(last));
+		let BatchPhase::Reveal { until } = Batches::<T>::get(0).expect("batch").phase else { panic!("reveal") };
+		frame_system::Pallet::<T>::set_block_number(until);
+		#[block]
+		{
+			Pallet::<T>::deadline(0, until);
+		}
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Refunded { why: BatchRefund::Fraud, .. })));
+	}
+
+	/// A verified batch of `MaxPayersPerBatch` payers paid out: its escrow settled (its charges
+	/// cleared, `MaxAssigned` attestors credited), and the operator's next batch, waiting for
+	/// it, woken.
+	#[benchmark]
+	fn deadline_pay_out() {
+		widest::<T>();
+		let op = operator::<T>();
+		let panel = attestors::<T>(T::MaxAssigned::get());
+		let (_, mut header, charges) = batch_of::<T>(&op, T::MaxPayersPerBatch::get(), 0);
+		header.attestors_part = Balance::from(T::MaxAssigned::get());
+		header.payouts_total = header.payouts_total.saturating_sub(header.attestors_part);
+		Pallet::<T>::submit_batch(RawOrigin::Signed(op.clone()).into(), header, BoundedVec::truncate_from(charges)).expect("submitted");
+		let now = frame_system::Pallet::<T>::block_number();
+		let mut b = Batches::<T>::get(0).expect("batch");
+		b.phase = BatchPhase::Challenge { until: now };
+		b.panel = BoundedVec::truncate_from(panel);
+		Batches::<T>::insert(0, b.clone());
+		Batches::<T>::insert(1, b);
+		OperatorBatches::<T>::mutate(&op, |c| c.pending.try_push(1).expect("room"));
+		NextBatch::<T>::put(2);
+		#[block]
+		{
+			Pallet::<T>::deadline(0, now);
+		}
+		assert!(matches!(Batches::<T>::get(0).map(|b| b.phase), Some(BatchPhase::Settled { .. })));
+		assert!(matches!(Batches::<T>::get(1).map(|b| b.phase), Some(BatchPhase::Challenge { until }) if until > now));
 	}
 
 	/// A batch whose every panel (`AuditRounds` of them) committed and none revealed: refunded

@@ -173,8 +173,8 @@ parameter_types! {
 
 /// Batch escrow from the same credit table.
 pub struct MockBatchEscrow;
-impl mnemo_primitives::BatchEscrow<AccountId> for MockBatchEscrow {
-	fn charge(batch: u64, c: mnemo_primitives::BatchCharge<AccountId>) -> Result<(), DispatchError> {
+impl MockBatchEscrow {
+	fn charge_one(batch: u64, c: mnemo_primitives::BatchCharge<AccountId>) -> Result<(), DispatchError> {
 		let mut credit = Credit::get();
 		let entry = credit.iter_mut().find(|(p, _)| *p == c.payer).ok_or(DispatchError::Other("NoChannel"))?;
 		if entry.1 < c.amount {
@@ -199,6 +199,11 @@ impl mnemo_primitives::BatchEscrow<AccountId> for MockBatchEscrow {
 		};
 		ChargeRecords::mutate(|r| r.push((batch, record)));
 		Ok(())
+	}
+}
+impl mnemo_primitives::BatchEscrow<AccountId> for MockBatchEscrow {
+	fn charge(batch: u64, charges: Vec<mnemo_primitives::BatchCharge<AccountId>>) -> Result<(), DispatchError> {
+		charges.into_iter().try_for_each(|c| Self::charge_one(batch, c))
 	}
 	fn refund(batch: u64) -> Result<Balance, DispatchError> {
 		let mut total = 0;

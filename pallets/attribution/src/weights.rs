@@ -52,7 +52,14 @@ pub trait WeightInfo {
 	fn unregister_attestor(a: u32, ) -> Weight;
 	fn authorize_report() -> Weight;
 	fn set_params() -> Weight;
-	fn on_initialize(d: u32, ) -> Weight;
+	fn deadlines_idle() -> Weight;
+	fn deadline_stale() -> Weight;
+	fn deadline_sample() -> Weight;
+	fn deadline_refund() -> Weight;
+	fn deadline_close_commit() -> Weight;
+	fn deadline_redraw() -> Weight;
+	fn deadline_verdict() -> Weight;
+	fn deadline_pay_out() -> Weight;
 	fn prune_batch() -> Weight;
 	fn submit_batch(p: u32, ) -> Weight;
 	fn open_sample(s: u32, ) -> Weight;
@@ -74,8 +81,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `146`
 			//  Estimated: `3766`
-			// Minimum execution time: 80_921_000 picoseconds.
-			Weight::from_parts(141_695_000, 3766)
+			// Minimum execution time: 81_202_000 picoseconds.
+			Weight::from_parts(136_156_000, 3766)
 				.saturating_add($db.reads(3_u64))
 				.saturating_add($db.writes(3_u64))
 		}
@@ -91,8 +98,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `287`
 			//  Estimated: `4100`
-			// Minimum execution time: 75_833_000 picoseconds.
-			Weight::from_parts(114_364_000, 4100)
+			// Minimum execution time: 76_674_000 picoseconds.
+			Weight::from_parts(128_782_000, 4100)
 				.saturating_add($db.reads(4_u64))
 				.saturating_add($db.writes(3_u64))
 		}
@@ -111,12 +118,12 @@ macro_rules! weights {
 		/// The range of component `a` is `[0, 63]`.
 		fn register_attestor(a: u32, ) -> Weight {
 			// Proof Size summary in bytes:
-			//  Measured:  `1116 + a * (58 ±0)`
+			//  Measured:  `1135 + a * (59 ±0)`
 			//  Estimated: `3766`
-			// Minimum execution time: 119_294_000 picoseconds.
-			Weight::from_parts(196_102_991, 3766)
-				// Standard Error: 192_934
-				.saturating_add(Weight::from_parts(1_118_991, 0).saturating_mul(a.into()))
+			// Minimum execution time: 126_207_000 picoseconds.
+			Weight::from_parts(247_983_442, 3766)
+				// Standard Error: 207_943
+				.saturating_add(Weight::from_parts(690_053, 0).saturating_mul(a.into()))
 				.saturating_add($db.reads(6_u64))
 				.saturating_add($db.writes(6_u64))
 		}
@@ -137,10 +144,10 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `847 + a * (53 ±0)`
 			//  Estimated: `3766`
-			// Minimum execution time: 136_596_000 picoseconds.
-			Weight::from_parts(205_810_379, 3766)
-				// Standard Error: 144_139
-				.saturating_add(Weight::from_parts(1_041_631, 0).saturating_mul(a.into()))
+			// Minimum execution time: 102_743_000 picoseconds.
+			Weight::from_parts(191_424_509, 3766)
+				// Standard Error: 161_437
+				.saturating_add(Weight::from_parts(1_312_781, 0).saturating_mul(a.into()))
 				.saturating_add($db.reads(5_u64))
 				.saturating_add($db.writes(6_u64))
 		}
@@ -154,8 +161,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `1090`
 			//  Estimated: `7228`
-			// Minimum execution time: 121_448_000 picoseconds.
-			Weight::from_parts(176_912_000, 7228)
+			// Minimum execution time: 108_824_000 picoseconds.
+			Weight::from_parts(179_677_000, 7228)
 				.saturating_add($db.reads(3_u64))
 		}
 		/// Storage: `Attribution::CurrentParams` (r:0 w:1)
@@ -164,52 +171,199 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `0`
 			//  Estimated: `0`
-			// Minimum execution time: 11_442_000 picoseconds.
-			Weight::from_parts(23_114_000, 0)
+			// Minimum execution time: 11_602_000 picoseconds.
+			Weight::from_parts(23_814_000, 0)
 				.saturating_add($db.writes(1_u64))
 		}
-		/// Storage: `Attribution::BatchDeadlines` (r:1 w:1)
+		/// Storage: `Attribution::BatchDeadlines` (r:1 w:0)
 		/// Proof: `Attribution::BatchDeadlines` (`max_values`: None, `max_size`: Some(141), added: 2616, mode: `MaxEncodedLen`)
-		/// Storage: `Attribution::Batches` (r:16 w:16)
+		fn deadlines_idle() -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `43`
+			//  Estimated: `3606`
+			// Minimum execution time: 5_029_000 picoseconds.
+			Weight::from_parts(10_089_000, 3606)
+				.saturating_add($db.reads(1_u64))
+		}
+		/// Storage: `Attribution::Batches` (r:1 w:0)
 		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
-		/// Storage: `Attribution::OperatorBatches` (r:16 w:16)
+		/// Storage: `Attribution::OperatorBatches` (r:1 w:0)
 		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
+		fn deadline_stale() -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `891`
+			//  Estimated: `4100`
+			// Minimum execution time: 26_751_000 picoseconds.
+			Weight::from_parts(47_579_000, 4100)
+				.saturating_add($db.reads(2_u64))
+		}
+		/// Storage: `Attribution::Batches` (r:1 w:1)
+		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::OperatorBatches` (r:1 w:0)
+		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::CurrentParams` (r:1 w:0)
+		/// Proof: `Attribution::CurrentParams` (`max_values`: Some(1), `max_size`: Some(72), added: 567, mode: `MaxEncodedLen`)
+		/// Storage: `ParachainSystem::ValidationData` (r:1 w:0)
+		/// Proof: `ParachainSystem::ValidationData` (`max_values`: Some(1), `max_size`: None, mode: `Measured`)
+		/// Storage: `System::ParentHash` (r:1 w:0)
+		/// Proof: `System::ParentHash` (`max_values`: Some(1), `max_size`: Some(32), added: 527, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Active` (r:1 w:0)
+		/// Proof: `Attribution::Active` (`max_values`: Some(1), `max_size`: Some(2050), added: 2545, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchDeadlines` (r:2 w:2)
+		/// Proof: `Attribution::BatchDeadlines` (`max_values`: None, `max_size`: Some(141), added: 2616, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::Attestors` (r:5 w:5)
 		/// Proof: `Attribution::Attestors` (`max_values`: None, `max_size`: Some(109), added: 2584, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::BatchEscrows` (r:16 w:16)
-		/// Proof: `Rewards::BatchEscrows` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::BatchCharges` (r:4112 w:4096)
-		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::Spent` (r:256 w:256)
-		/// Proof: `Rewards::Spent` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::SpentByPeriod` (r:256 w:256)
-		/// Proof: `Rewards::SpentByPeriod` (`max_values`: None, `max_size`: Some(649), added: 3124, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::Channels` (r:4096 w:4096)
-		/// Proof: `Rewards::Channels` (`max_values`: None, `max_size`: Some(149), added: 2624, mode: `MaxEncodedLen`)
-		/// Storage: `System::Account` (r:274 w:274)
-		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-		/// Storage: `Balances::Holds` (r:272 w:272)
-		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
-		/// Storage: `Attribution::Operators` (r:16 w:16)
-		/// Proof: `Attribution::Operators` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
-		/// Storage: `Attribution::AuditRound` (r:0 w:16)
-		/// Proof: `Attribution::AuditRound` (`max_values`: None, `max_size`: Some(20), added: 2495, mode: `MaxEncodedLen`)
-		/// Storage: `Attribution::SampledClaims` (r:0 w:16)
-		/// Proof: `Attribution::SampledClaims` (`max_values`: None, `max_size`: Some(4321), added: 6796, mode: `MaxEncodedLen`)
-		/// The range of component `d` is `[0, 16]`.
-		fn on_initialize(d: u32, ) -> Weight {
+		fn deadline_sample() -> Weight {
 			// Proof Size summary in bytes:
-			//  Measured:  `96468 + d * (53258 ±0)`
-			//  Estimated: `800734 + d * (671744 ±0)`
-			// Minimum execution time: 11_482_000 picoseconds.
-			Weight::from_parts(8_516_844_297, 800734)
-				// Standard Error: 1_866_302_838
-				.saturating_add(Weight::from_parts(37_924_645_890, 0).saturating_mul(d.into()))
-				.saturating_add($db.reads(705_u64))
-				.saturating_add($db.reads((548_u64).saturating_mul(d.into())))
-				.saturating_add($db.writes(705_u64))
-				.saturating_add($db.writes((549_u64).saturating_mul(d.into())))
-				.saturating_add(Weight::from_parts(0, 671744).saturating_mul(d.into()))
+			//  Measured:  `4207`
+			//  Estimated: `13910`
+			// Minimum execution time: 226_475_000 picoseconds.
+			Weight::from_parts(279_284_000, 13910)
+				.saturating_add($db.reads(13_u64))
+				.saturating_add($db.writes(8_u64))
+		}
+		/// Storage: `Attribution::Attestors` (r:5 w:5)
+		/// Proof: `Attribution::Attestors` (`max_values`: None, `max_size`: Some(109), added: 2584, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::BatchEscrows` (r:1 w:1)
+		/// Proof: `Rewards::BatchEscrows` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::OperatorBatches` (r:1 w:1)
+		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchDeadlines` (r:4 w:4)
+		/// Proof: `Attribution::BatchDeadlines` (`max_values`: None, `max_size`: Some(141), added: 2616, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Operators` (r:1 w:1)
+		/// Proof: `Attribution::Operators` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+		/// Storage: `Balances::Holds` (r:1 w:1)
+		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
+		/// Storage: `System::Account` (r:7 w:7)
+		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::Refunding` (r:0 w:1)
+		/// Proof: `Rewards::Refunding` (`max_values`: None, `max_size`: Some(92), added: 2567, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Batches` (r:0 w:1)
+		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::AuditRound` (r:0 w:1)
+		/// Proof: `Attribution::AuditRound` (`max_values`: None, `max_size`: Some(20), added: 2495, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::SampledClaims` (r:0 w:1)
+		/// Proof: `Attribution::SampledClaims` (`max_values`: None, `max_size`: Some(4321), added: 6796, mode: `MaxEncodedLen`)
+		fn deadline_refund() -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `3690`
+			//  Estimated: `19211`
+			// Minimum execution time: 715_532_000 picoseconds.
+			Weight::from_parts(1_112_958_000, 19211)
+				.saturating_add($db.reads(20_u64))
+				.saturating_add($db.writes(24_u64))
+		}
+		/// Storage: `Attribution::Batches` (r:1 w:1)
+		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::OperatorBatches` (r:1 w:0)
+		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::CurrentParams` (r:1 w:0)
+		/// Proof: `Attribution::CurrentParams` (`max_values`: Some(1), `max_size`: Some(72), added: 567, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchReports` (r:5 w:0)
+		/// Proof: `Attribution::BatchReports` (`max_values`: None, `max_size`: Some(3763), added: 6238, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Attestors` (r:4 w:4)
+		/// Proof: `Attribution::Attestors` (`max_values`: None, `max_size`: Some(109), added: 2584, mode: `MaxEncodedLen`)
+		/// Storage: `Balances::Holds` (r:4 w:4)
+		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
+		/// Storage: `System::Account` (r:5 w:5)
+		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Active` (r:1 w:1)
+		/// Proof: `Attribution::Active` (`max_values`: Some(1), `max_size`: Some(2050), added: 2545, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchDeadlines` (r:1 w:1)
+		/// Proof: `Attribution::BatchDeadlines` (`max_values`: None, `max_size`: Some(141), added: 2616, mode: `MaxEncodedLen`)
+		fn deadline_close_commit() -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `3696`
+			//  Estimated: `32180`
+			// Minimum execution time: 462_378_000 picoseconds.
+			Weight::from_parts(808_747_000, 32180)
+				.saturating_add($db.reads(23_u64))
+				.saturating_add($db.writes(16_u64))
+		}
+		/// Storage: `Attribution::AuditRound` (r:1 w:1)
+		/// Proof: `Attribution::AuditRound` (`max_values`: None, `max_size`: Some(20), added: 2495, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::CurrentParams` (r:1 w:0)
+		/// Proof: `Attribution::CurrentParams` (`max_values`: Some(1), `max_size`: Some(72), added: 567, mode: `MaxEncodedLen`)
+		/// Storage: `ParachainSystem::ValidationData` (r:1 w:0)
+		/// Proof: `ParachainSystem::ValidationData` (`max_values`: Some(1), `max_size`: None, mode: `Measured`)
+		/// Storage: `System::ParentHash` (r:1 w:0)
+		/// Proof: `System::ParentHash` (`max_values`: Some(1), `max_size`: Some(32), added: 527, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Active` (r:1 w:0)
+		/// Proof: `Attribution::Active` (`max_values`: Some(1), `max_size`: Some(2050), added: 2545, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchDeadlines` (r:1 w:1)
+		/// Proof: `Attribution::BatchDeadlines` (`max_values`: None, `max_size`: Some(141), added: 2616, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Attestors` (r:10 w:10)
+		/// Proof: `Attribution::Attestors` (`max_values`: None, `max_size`: Some(109), added: 2584, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchReports` (r:5 w:5)
+		/// Proof: `Attribution::BatchReports` (`max_values`: None, `max_size`: Some(3763), added: 6238, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Batches` (r:0 w:1)
+		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
+		fn deadline_redraw() -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `5226`
+			//  Estimated: `32180`
+			// Minimum execution time: 208_001_000 picoseconds.
+			Weight::from_parts(333_545_000, 32180)
+				.saturating_add($db.reads(21_u64))
+				.saturating_add($db.writes(18_u64))
+		}
+		/// Storage: `Attribution::Batches` (r:1 w:1)
+		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::OperatorBatches` (r:1 w:1)
+		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::CurrentParams` (r:1 w:0)
+		/// Proof: `Attribution::CurrentParams` (`max_values`: Some(1), `max_size`: Some(72), added: 567, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchReports` (r:6 w:5)
+		/// Proof: `Attribution::BatchReports` (`max_values`: None, `max_size`: Some(3763), added: 6238, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Attestors` (r:5 w:5)
+		/// Proof: `Attribution::Attestors` (`max_values`: None, `max_size`: Some(109), added: 2584, mode: `MaxEncodedLen`)
+		/// Storage: `Balances::Holds` (r:2 w:2)
+		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
+		/// Storage: `System::Account` (r:7 w:7)
+		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Active` (r:1 w:1)
+		/// Proof: `Attribution::Active` (`max_values`: Some(1), `max_size`: Some(2050), added: 2545, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::SampledClaims` (r:1 w:1)
+		/// Proof: `Attribution::SampledClaims` (`max_values`: None, `max_size`: Some(4321), added: 6796, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::BatchEscrows` (r:1 w:1)
+		/// Proof: `Rewards::BatchEscrows` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::Operators` (r:1 w:1)
+		/// Proof: `Attribution::Operators` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::Refunding` (r:0 w:1)
+		/// Proof: `Rewards::Refunding` (`max_values`: None, `max_size`: Some(92), added: 2567, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::AuditRound` (r:0 w:1)
+		/// Proof: `Attribution::AuditRound` (`max_values`: None, `max_size`: Some(20), added: 2495, mode: `MaxEncodedLen`)
+		fn deadline_verdict() -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `20350`
+			//  Estimated: `38418`
+			// Minimum execution time: 874_981_000 picoseconds.
+			Weight::from_parts(1_103_389_000, 38418)
+				.saturating_add($db.reads(27_u64))
+				.saturating_add($db.writes(27_u64))
+		}
+		/// Storage: `Attribution::Batches` (r:2 w:2)
+		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::OperatorBatches` (r:1 w:1)
+		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::BatchEscrows` (r:1 w:1)
+		/// Proof: `Rewards::BatchEscrows` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::Ledgers` (r:5 w:5)
+		/// Proof: `Rewards::Ledgers` (`max_values`: None, `max_size`: Some(176), added: 2651, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::PayoutBooks` (r:1 w:1)
+		/// Proof: `Rewards::PayoutBooks` (`max_values`: None, `max_size`: Some(2513), added: 4988, mode: `MaxEncodedLen`)
+		/// Storage: `Attribution::BatchDeadlines` (r:1 w:1)
+		/// Proof: `Attribution::BatchDeadlines` (`max_values`: None, `max_size`: Some(141), added: 2616, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::BatchCharges` (r:0 w:1)
+		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(20498), added: 22973, mode: `MaxEncodedLen`)
+		fn deadline_pay_out() -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `1277`
+			//  Estimated: `14245`
+			// Minimum execution time: 183_174_000 picoseconds.
+			Weight::from_parts(234_340_000, 14245)
+				.saturating_add($db.reads(11_u64))
+				.saturating_add($db.writes(12_u64))
 		}
 		/// Storage: `Attribution::CurrentParams` (r:1 w:0)
 		/// Proof: `Attribution::CurrentParams` (`max_values`: Some(1), `max_size`: Some(72), added: 567, mode: `MaxEncodedLen`)
@@ -223,8 +377,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `919`
 			//  Estimated: `4092`
-			// Minimum execution time: 65_863_000 picoseconds.
-			Weight::from_parts(106_029_000, 4092)
+			// Minimum execution time: 60_424_000 picoseconds.
+			Weight::from_parts(107_862_000, 4092)
 				.saturating_add($db.reads(4_u64))
 				.saturating_add($db.writes(2_u64))
 		}
@@ -246,8 +400,8 @@ macro_rules! weights {
 		/// Proof: `System::ParentHash` (`max_values`: Some(1), `max_size`: Some(32), added: 527, mode: `MaxEncodedLen`)
 		/// Storage: `Timestamp::Now` (r:1 w:0)
 		/// Proof: `Timestamp::Now` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::BatchCharges` (r:256 w:256)
-		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::BatchCharges` (r:1 w:1)
+		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(20498), added: 22973, mode: `MaxEncodedLen`)
 		/// Storage: `Rewards::BatchEscrows` (r:1 w:1)
 		/// Proof: `Rewards::BatchEscrows` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
 		/// Storage: `Rewards::Channels` (r:256 w:256)
@@ -268,15 +422,15 @@ macro_rules! weights {
 		fn submit_batch(p: u32, ) -> Weight {
 			// Proof Size summary in bytes:
 			//  Measured:  `2617 + p * (312 ±0)`
-			//  Estimated: `4100 + p * (3124 ±0)`
-			// Minimum execution time: 652_404_000 picoseconds.
-			Weight::from_parts(659_478_000, 4100)
-				// Standard Error: 6_872_498
-				.saturating_add(Weight::from_parts(272_563_009, 0).saturating_mul(p.into()))
-				.saturating_add($db.reads(11_u64))
-				.saturating_add($db.reads((7_u64).saturating_mul(p.into())))
-				.saturating_add($db.writes(6_u64))
-				.saturating_add($db.writes((7_u64).saturating_mul(p.into())))
+			//  Estimated: `23963 + p * (3124 ±0)`
+			// Minimum execution time: 455_494_000 picoseconds.
+			Weight::from_parts(495_860_000, 23963)
+				// Standard Error: 6_426_240
+				.saturating_add(Weight::from_parts(234_842_097, 0).saturating_mul(p.into()))
+				.saturating_add($db.reads(12_u64))
+				.saturating_add($db.reads((6_u64).saturating_mul(p.into())))
+				.saturating_add($db.writes(7_u64))
+				.saturating_add($db.writes((6_u64).saturating_mul(p.into())))
 				.saturating_add(Weight::from_parts(0, 3124).saturating_mul(p.into()))
 		}
 		/// Storage: `Attribution::Batches` (r:1 w:1)
@@ -288,10 +442,10 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `784 + s * (4 ±0)`
 			//  Estimated: `4092`
-			// Minimum execution time: 95_079_000 picoseconds.
-			Weight::from_parts(158_027_756, 4092)
-				// Standard Error: 784_262
-				.saturating_add(Weight::from_parts(10_006_925, 0).saturating_mul(s.into()))
+			// Minimum execution time: 94_006_000 picoseconds.
+			Weight::from_parts(137_234_146, 4092)
+				// Standard Error: 673_335
+				.saturating_add(Weight::from_parts(8_550_280, 0).saturating_mul(s.into()))
 				.saturating_add($db.reads(1_u64))
 				.saturating_add($db.writes(2_u64))
 		}
@@ -309,8 +463,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `1575`
 			//  Estimated: `38418`
-			// Minimum execution time: 193_894_000 picoseconds.
-			Weight::from_parts(311_013_000, 38418)
+			// Minimum execution time: 202_700_000 picoseconds.
+			Weight::from_parts(321_734_000, 38418)
 				.saturating_add($db.reads(10_u64))
 				.saturating_add($db.writes(3_u64))
 		}
@@ -328,56 +482,46 @@ macro_rules! weights {
 		/// Proof: `Attribution::Attestors` (`max_values`: None, `max_size`: Some(109), added: 2584, mode: `MaxEncodedLen`)
 		/// Storage: `Rewards::BatchEscrows` (r:1 w:1)
 		/// Proof: `Rewards::BatchEscrows` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::BatchCharges` (r:17 w:16)
-		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::Spent` (r:16 w:16)
-		/// Proof: `Rewards::Spent` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::SpentByPeriod` (r:16 w:16)
-		/// Proof: `Rewards::SpentByPeriod` (`max_values`: None, `max_size`: Some(649), added: 3124, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::Channels` (r:16 w:16)
-		/// Proof: `Rewards::Channels` (`max_values`: None, `max_size`: Some(149), added: 2624, mode: `MaxEncodedLen`)
-		/// Storage: `System::Account` (r:24 w:24)
-		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-		/// Storage: `Balances::Holds` (r:17 w:17)
-		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::OperatorBatches` (r:1 w:1)
 		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::Operators` (r:1 w:1)
 		/// Proof: `Attribution::Operators` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+		/// Storage: `Balances::Holds` (r:1 w:1)
+		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
+		/// Storage: `System::Account` (r:7 w:7)
+		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::Refunding` (r:0 w:1)
+		/// Proof: `Rewards::Refunding` (`max_values`: None, `max_size`: Some(92), added: 2567, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::AuditRound` (r:0 w:1)
 		/// Proof: `Attribution::AuditRound` (`max_values`: None, `max_size`: Some(20), added: 2495, mode: `MaxEncodedLen`)
 		/// The range of component `k` is `[1, 16]`.
 		fn reveal_batch_report(k: u32, ) -> Weight {
 			// Proof Size summary in bytes:
-			//  Measured:  `17779 + k * (768 ±0)`
-			//  Estimated: `63462`
-			// Minimum execution time: 2_636_566_000 picoseconds.
-			Weight::from_parts(3_884_663_330, 63462)
-				// Standard Error: 14_129_496
-				.saturating_add(Weight::from_parts(92_653_874, 0).saturating_mul(k.into()))
-				.saturating_add($db.reads(124_u64))
-				.saturating_add($db.writes(121_u64))
+			//  Measured:  `8041 + k * (768 ±0)`
+			//  Estimated: `38418`
+			// Minimum execution time: 901_511_000 picoseconds.
+			Weight::from_parts(1_302_462_585, 38418)
+				// Standard Error: 4_997_651
+				.saturating_add(Weight::from_parts(22_712_034, 0).saturating_mul(k.into()))
+				.saturating_add($db.reads(26_u64))
+				.saturating_add($db.writes(25_u64))
 		}
 		/// Storage: `Attribution::Batches` (r:1 w:1)
 		/// Proof: `Attribution::Batches` (`max_values`: None, `max_size`: Some(627), added: 3102, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::BatchCharges` (r:257 w:256)
-		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::BatchCharges` (r:1 w:0)
+		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(20498), added: 22973, mode: `MaxEncodedLen`)
 		/// Storage: `Rewards::BatchEscrows` (r:1 w:1)
 		/// Proof: `Rewards::BatchEscrows` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::Spent` (r:256 w:256)
-		/// Proof: `Rewards::Spent` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::SpentByPeriod` (r:256 w:256)
-		/// Proof: `Rewards::SpentByPeriod` (`max_values`: None, `max_size`: Some(649), added: 3124, mode: `MaxEncodedLen`)
-		/// Storage: `Rewards::Channels` (r:256 w:256)
-		/// Proof: `Rewards::Channels` (`max_values`: None, `max_size`: Some(149), added: 2624, mode: `MaxEncodedLen`)
-		/// Storage: `System::Account` (r:260 w:260)
-		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-		/// Storage: `Balances::Holds` (r:257 w:257)
-		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::OperatorBatches` (r:1 w:1)
 		/// Proof: `Attribution::OperatorBatches` (`max_values`: None, `max_size`: Some(635), added: 3110, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::Operators` (r:1 w:1)
 		/// Proof: `Attribution::Operators` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+		/// Storage: `Balances::Holds` (r:1 w:1)
+		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
+		/// Storage: `System::Account` (r:3 w:3)
+		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::Refunding` (r:0 w:1)
+		/// Proof: `Rewards::Refunding` (`max_values`: None, `max_size`: Some(92), added: 2567, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::AuditRound` (r:0 w:1)
 		/// Proof: `Attribution::AuditRound` (`max_values`: None, `max_size`: Some(20), added: 2495, mode: `MaxEncodedLen`)
 		/// Storage: `Attribution::SampledClaims` (r:0 w:1)
@@ -385,17 +529,14 @@ macro_rules! weights {
 		/// The range of component `p` is `[1, 256]`.
 		fn prove_fraud(p: u32, ) -> Weight {
 			// Proof Size summary in bytes:
-			//  Measured:  `2913 + p * (566 ±0)`
-			//  Estimated: `11402 + p * (3124 ±0)`
-			// Minimum execution time: 649_739_000 picoseconds.
-			Weight::from_parts(698_861_000, 11402)
-				// Standard Error: 4_107_584
-				.saturating_add(Weight::from_parts(188_458_746, 0).saturating_mul(p.into()))
-				.saturating_add($db.reads(10_u64))
-				.saturating_add($db.reads((6_u64).saturating_mul(p.into())))
+			//  Measured:  `2369 + p * (85 ±0)`
+			//  Estimated: `23963`
+			// Minimum execution time: 436_519_000 picoseconds.
+			Weight::from_parts(593_733_397, 23963)
+				// Standard Error: 181_247
+				.saturating_add(Weight::from_parts(863_233, 0).saturating_mul(p.into()))
+				.saturating_add($db.reads(9_u64))
 				.saturating_add($db.writes(11_u64))
-				.saturating_add($db.writes((6_u64).saturating_mul(p.into())))
-				.saturating_add(Weight::from_parts(0, 3124).saturating_mul(p.into()))
 		}
 		/// Storage: `Attribution::CurrentParams` (r:1 w:0)
 		/// Proof: `Attribution::CurrentParams` (`max_values`: Some(1), `max_size`: Some(72), added: 567, mode: `MaxEncodedLen`)
@@ -407,8 +548,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `104`
 			//  Estimated: `1557`
-			// Minimum execution time: 7_964_000 picoseconds.
-			Weight::from_parts(15_800_000, 1557)
+			// Minimum execution time: 7_695_000 picoseconds.
+			Weight::from_parts(15_088_000, 1557)
 				.saturating_add($db.reads(3_u64))
 				.saturating_add($db.writes(1_u64))
 		}

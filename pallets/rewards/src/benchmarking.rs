@@ -55,7 +55,7 @@ fn payer_and_operator<T: Config>() -> (T::AccountId, T::AccountId) {
 fn settled_into<T: Config>(owner: &T::AccountId, fee: Balance) {
 	let (payer, operator) = payer_and_operator::<T>();
 	let charge = BatchCharge { operator, payer, channel: 0, seq: 1, cumulative: big(), amount: fee, receipts: 1, first_leaf: 0 };
-	<Pallet<T> as BatchEscrow<_>>::charge(1, charge).expect("charged");
+	<Pallet<T> as BatchEscrow<_>>::charge(1, alloc::vec![charge]).expect("charged");
 	let payout = BatchPayout { root: Default::default(), blob: Default::default(), count: 0, total: 0, attestors: alloc::vec![owner.clone()], attestors_part: fee };
 	<Pallet<T> as BatchEscrow<_>>::settle(1, payout).expect("settled");
 }
@@ -128,12 +128,29 @@ mod benchmarks {
 		assert_eq!(Params::<T>::get(), Some(params));
 		Ok(())
 	}
-
-
-
-
-
-
+	/// `n` refunded batches of one payer each (each its own channel, open: the charge goes back
+	/// into it), all given back in the block: a batch's own work for each payer, the worst.
+	#[benchmark]
+	fn give_back_refunds(n: Linear<0, { T::MaxRefundsPerBlock::get() }>) {
+		pallet_account::<T>();
+		let operator = funded::<T>("operator", 0);
+		let mut payers = Vec::new();
+		for i in 0..n {
+			let payer = funded::<T>("payer", i);
+			Pallet::<T>::do_open_channel(&payer, &operator, big() / 2).expect("opened");
+			let channel = Channels::<T>::get(&payer, &operator).expect("open").id;
+			let charge = BatchCharge { operator: operator.clone(), payer: payer.clone(), channel, seq: 1, cumulative: big(), amount: 1_000, receipts: 1, first_leaf: 0 };
+			<Pallet<T> as BatchEscrow<_>>::charge(u64::from(i), alloc::vec![charge]).expect("charged");
+			<Pallet<T> as BatchEscrow<_>>::refund(u64::from(i)).expect("refunded");
+			payers.push(payer);
+		}
+		#[block]
+		{
+			Pallet::<T>::give_back_refunds(T::MaxRefundsPerBlock::get());
+		}
+		assert_eq!(Refunding::<T>::iter().count(), 0);
+		assert!(payers.iter().all(|p| Channels::<T>::get(p, &operator).is_some_and(|c| c.spent == 0)));
+	}
 
 	#[benchmark]
 	fn claim_payout(d: Linear<1, 13>) {

@@ -1,6 +1,6 @@
 //! The logic behind the calls, the batch escrow seam and the invariants.
 
-use crate::{pallet::*, types::*, Owed, LOG_TARGET};
+use crate::{pallet::*, types::*, weights::WeightInfo, Owed, LOG_TARGET};
 use alloc::vec::Vec;
 use mnemo_primitives::{
 	batch::{self, ChargedPayer, MerkleProof, Payout},
@@ -239,12 +239,40 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
+	/// Give up to `budget` payers of refunded batches (`Refunding`) their charges back, one batch
+	/// after another; a batch whose last payer is back is done. The weight used.
+	pub(crate) fn give_back_refunds(budget: u32) -> Weight {
+		let mut done = 0u32;
+		while done < budget {
+			let Some((batch, mut r)) = Refunding::<T>::iter().next() else { break };
+			let mut left = BatchCharges::<T>::get(batch).into_inner();
+			let back = left.split_off(left.len().saturating_sub((budget - done) as usize));
+			for (payer, BatchChargeRecord { channel, amount, receipts, .. }) in back {
+				Self::record_spend(&payer, r.escrow.period, amount, receipts, false);
+				Self::give_back(&payer, &r.escrow.operator, channel, amount);
+				r.left = r.left.saturating_sub(amount);
+				r.payers_left = r.payers_left.saturating_sub(1);
+				done += 1;
+			}
+			if left.is_empty() {
+				BatchCharges::<T>::remove(batch);
+				Refunding::<T>::remove(batch);
+				Self::deposit_event(Event::BatchRefunded { batch, payers: r.escrow.payers, amount: r.escrow.total });
+			} else {
+				BatchCharges::<T>::insert(batch, BoundedVec::truncate_from(left));
+				Refunding::<T>::insert(batch, r);
+			}
+		}
+		T::WeightInfo::give_back_refunds(done)
+	}
+
 	/// What the pallet account owes, summed over all batch escrows, payout books and ledgers.
 	/// Reads the whole of that state: for `try_state`, tests and offchain use, not for calls.
 	pub fn owed() -> Owed {
 		let sum = |it: &mut dyn Iterator<Item = Balance>| it.fold(0u128, |s, x| s.saturating_add(x));
 		Owed {
-			escrowed: sum(&mut BatchEscrows::<T>::iter_values().map(|e| e.total)),
+			escrowed: sum(&mut BatchEscrows::<T>::iter_values().map(|e| e.total))
+				.saturating_add(sum(&mut Refunding::<T>::iter_values().map(|r| r.left))),
 			claimable: sum(&mut Ledgers::<T>::iter_values().map(|l| l.claimable))
 				.saturating_add(sum(&mut PayoutBooks::<T>::iter_values().map(|p| p.settled.saturating_sub(p.paid)))),
 		}
@@ -254,9 +282,19 @@ impl<T: Config> Pallet<T> {
 	/// its charges, no operator's payees claimed more than its batches added, the channel counts
 	/// are right, and each payer holds exactly its channels' balances.
 	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
+		let sum = |batch| BatchCharges::<T>::get(batch).iter().fold((0u32, 0u128), |(n, s), (_, c)| (n + 1, s.saturating_add(c.amount)));
 		for (batch, e) in BatchEscrows::<T>::iter() {
-			let charged = BatchCharges::<T>::iter_prefix_values(batch).fold(0u128, |s, c| s.saturating_add(c.amount));
-			ensure!(charged == e.total, "a batch escrow is not the sum of its charges");
+			ensure!(sum(batch) == (e.payers, e.total), "a batch escrow is not the sum of its charges");
+		}
+		for (batch, r) in Refunding::<T>::iter() {
+			ensure!(sum(batch) == (r.payers_left, r.left), "a refund in progress is not the sum of its charges left");
+			ensure!(!BatchEscrows::<T>::contains_key(batch), "a batch both escrowed and refunding");
+		}
+		for batch in BatchCharges::<T>::iter_keys() {
+			ensure!(
+				BatchEscrows::<T>::contains_key(batch) || Refunding::<T>::contains_key(batch),
+				"charges of a batch neither escrowed nor refunding"
+			);
 		}
 		for book in PayoutBooks::<T>::iter_values() {
 			ensure!(book.paid <= book.settled, "an operator's payees claimed more than its batches added");
@@ -342,58 +380,67 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 	}
 
 	fn charges(batch: BatchId) -> Vec<ChargedPayer<T::AccountId>> {
-		BatchCharges::<T>::iter_prefix(batch).map(|(payer, c)| Self::charged(payer, c)).collect()
+		BatchCharges::<T>::get(batch).into_iter().map(|(payer, c)| Self::charged(payer, c)).collect()
 	}
 
 	fn charge_of(batch: BatchId, payer: &T::AccountId) -> Option<ChargedPayer<T::AccountId>> {
-		BatchCharges::<T>::get(batch, payer).map(|c| Self::charged(payer.clone(), c))
+		BatchCharges::<T>::get(batch).into_iter().find(|(p, _)| p == payer).map(|(p, c)| Self::charged(p, c))
 	}
 
-	fn charge(batch: BatchId, c: BatchCharge<T::AccountId>) -> Result<(), DispatchError> {
-		ensure!(c.amount > 0, Error::<T>::ZeroAmount);
-		ensure!(!BatchCharges::<T>::contains_key(batch, &c.payer), Error::<T>::DuplicateCharge);
-		let now = Self::now();
-		let mut escrow = BatchEscrows::<T>::get(batch).unwrap_or(BatchEscrowOf::<T> {
-			operator: c.operator.clone(),
-			total: 0,
-			payers: 0,
-			period: Self::period_of(now),
-		});
-		ensure!(escrow.operator == c.operator, Error::<T>::UnknownBatch);
-		ensure!(escrow.payers < T::MaxPayersPerBatch::get(), Error::<T>::TooManyPayers);
-		let after = Channels::<T>::get(&c.payer, &c.operator).map_or(0, |ch| ch.seq);
-		let ch = Self::draw_on_channel(&c.payer, &c.operator, c.channel, c.seq, c.cumulative, c.amount, now)?;
-		escrow.total = escrow.total.saturating_add(c.amount);
-		escrow.payers += 1;
-		Self::record_spend(&c.payer, escrow.period, c.amount, c.receipts, true);
-		BatchCharges::<T>::insert(
-			batch,
-			&c.payer,
-			BatchChargeRecord { channel: c.channel, after, seq: c.seq, amount: c.amount, receipts: c.receipts, first_leaf: c.first_leaf },
-		);
-		BatchEscrows::<T>::insert(batch, escrow);
-		Self::deposit_event(Event::BatchCharged {
-			batch,
-			payer: c.payer,
-			operator: c.operator,
-			amount: c.amount,
-			seq: c.seq,
-			spent: ch.spent,
-			balance: ch.balance,
-		});
-		Ok(())
+	fn charge(batch: BatchId, charges: Vec<BatchCharge<T::AccountId>>) -> Result<(), DispatchError> {
+		with_storage_layer(|| {
+			let now = Self::now();
+			let mut records = BatchCharges::<T>::get(batch);
+			let mut escrow: Option<BatchEscrowOf<T>> = BatchEscrows::<T>::get(batch);
+			for c in charges {
+				ensure!(c.amount > 0, Error::<T>::ZeroAmount);
+				ensure!(!records.iter().any(|(p, _)| *p == c.payer), Error::<T>::DuplicateCharge);
+				let e = escrow.get_or_insert_with(|| BatchEscrowOf::<T> {
+					operator: c.operator.clone(),
+					total: 0,
+					payers: 0,
+					period: Self::period_of(now),
+				});
+				ensure!(e.operator == c.operator, Error::<T>::UnknownBatch);
+				ensure!((records.len() as u32) < T::MaxPayersPerBatch::get(), Error::<T>::TooManyPayers);
+				let after = Channels::<T>::get(&c.payer, &c.operator).map_or(0, |ch| ch.seq);
+				let ch = Self::draw_on_channel(&c.payer, &c.operator, c.channel, c.seq, c.cumulative, c.amount, now)?;
+				let record = BatchChargeRecord {
+					channel: c.channel,
+					after,
+					seq: c.seq,
+					amount: c.amount,
+					receipts: c.receipts,
+					first_leaf: c.first_leaf,
+				};
+				records.try_push((c.payer.clone(), record)).map_err(|_| Error::<T>::TooManyPayers)?;
+				e.total = e.total.saturating_add(c.amount);
+				e.payers += 1;
+				Self::record_spend(&c.payer, e.period, c.amount, c.receipts, true);
+				Self::deposit_event(Event::BatchCharged {
+					batch,
+					payer: c.payer,
+					operator: c.operator,
+					amount: c.amount,
+					seq: c.seq,
+					spent: ch.spent,
+					balance: ch.balance,
+				});
+			}
+			if let Some(e) = escrow {
+				BatchEscrows::<T>::insert(batch, e);
+				BatchCharges::<T>::insert(batch, records);
+			}
+			Ok(())
+		})
 	}
 
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError> {
 		let escrow = BatchEscrows::<T>::take(batch).ok_or(Error::<T>::UnknownBatch)?;
-		let mut payers = 0u32;
-		for (payer, BatchChargeRecord { channel, amount, receipts, .. }) in BatchCharges::<T>::drain_prefix(batch) {
-			Self::record_spend(&payer, escrow.period, amount, receipts, false);
-			Self::give_back(&payer, &escrow.operator, channel, amount);
-			payers += 1;
-		}
-		Self::deposit_event(Event::BatchRefunded { batch, payers, amount: escrow.total });
-		Ok(escrow.total)
+		let (payers, amount) = (escrow.payers, escrow.total);
+		Refunding::<T>::insert(batch, RefundOf { escrow, payers_left: payers, left: amount });
+		Self::deposit_event(Event::BatchRefundQueued { batch, payers, amount });
+		Ok(amount)
 	}
 
 	fn settle(batch: BatchId, p: BatchPayout<T::AccountId>) -> Result<(), DispatchError> {
@@ -404,7 +451,7 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 			ensure!(!p.attestors[..i].contains(a), Error::<T>::DuplicateAttestor);
 		}
 		BatchEscrows::<T>::remove(batch);
-		let _ = BatchCharges::<T>::clear_prefix(batch, escrow.payers.max(1), None);
+		BatchCharges::<T>::remove(batch);
 		// The attestors' part equally to the panel that agreed, the rest (or all, with no such
 		// attestor) to the treasury: credited at once, the challenge window being behind.
 		let each = p.attestors_part.checked_div(p.attestors.len() as Balance).unwrap_or(0);

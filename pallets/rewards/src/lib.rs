@@ -95,6 +95,11 @@ pub mod pallet {
 		/// Most payers one batch charges.
 		#[pallet::constant]
 		type MaxPayersPerBatch: Get<u32>;
+		/// Most payers given back their charge per block, across refunded batches (a refund
+		/// is queued, and paid back in the blocks after it, at this pace: a block's work stays
+		/// bounded however many batches are refunded at once).
+		#[pallet::constant]
+		type MaxRefundsPerBlock: Get<u32>;
 
 		/// Weights of the calls, from the benchmarks.
 		type WeightInfo: WeightInfo;
@@ -130,10 +135,18 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type BatchEscrows<T: Config> = StorageMap<_, Twox64Concat, BatchId, BatchEscrowOf<T>>;
 
-	/// Each batch's charge of each payer: the channel, the vouchers it covers, the amount and
-	/// how many receipts.
+	/// Refunded batches' escrows whose payers are not all given back yet, with what is left of
+	/// each; `BatchCharges` keeps the charges still to give back. A few payers go back each block (`MaxRefundsPerBlock`), one batch
+	/// after another.
 	#[pallet::storage]
-	pub type BatchCharges<T: Config> = StorageDoubleMap<_, Twox64Concat, BatchId, Blake2_128Concat, T::AccountId, BatchChargeRecord>;
+	pub type Refunding<T: Config> = StorageMap<_, Twox64Concat, BatchId, RefundOf<T>>;
+
+	/// Each batch's charge of each payer (the channel, the vouchers it covers, the amount and how
+	/// many receipts), in one item per batch: written once when the batch is charged, removed
+	/// once when it settles (a refund takes them a few at a time).
+	#[pallet::storage]
+	pub type BatchCharges<T: Config> =
+		StorageMap<_, Twox64Concat, BatchId, BoundedVec<(T::AccountId, BatchChargeRecord), T::MaxPayersPerBatch>, ValueQuery>;
 
 	/// Each operator's payouts: its recent settled batches' roots of running totals, what its
 	/// settled batches added to them and what was claimed.
@@ -211,7 +224,10 @@ pub mod pallet {
 		/// `operator` charged `payer` `amount` on their channel for its receipts in `batch`,
 		/// under the payer's voucher `seq`; the channel has `spent` in all and `balance` left.
 		BatchCharged { batch: BatchId, payer: T::AccountId, operator: T::AccountId, amount: Balance, seq: u64, spent: Balance, balance: Balance },
-		/// Every charge of `batch`, `amount` in all, went back to its payer.
+		/// `batch` was refunded: its `payers` charges, `amount` in all, go back to them in the
+		/// next blocks (at most `MaxRefundsPerBlock` payers a block, across batches).
+		BatchRefundQueued { batch: BatchId, payers: u32, amount: Balance },
+		/// Every charge of `batch`, `amount` in all, went back to its `payers`.
 		BatchRefunded { batch: BatchId, payers: u32, amount: Balance },
 		/// `batch` of `operator` settled: it added `total` to the operator's payouts, whose running
 		/// totals for `count` accounts are now claimable by proof against its root;
@@ -293,6 +309,14 @@ pub mod pallet {
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(_: BlockNumberFor<T>) -> Weight {
+			Self::give_back_refunds(T::MaxRefundsPerBlock::get())
+		}
+
+		fn integrity_test() {
+			assert!(T::MaxRefundsPerBlock::get() >= 1, "MaxRefundsPerBlock must be at least 1");
+		}
+
 		#[cfg(feature = "try-runtime")]
 		fn try_state(_: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
 			Self::do_try_state()

@@ -19,6 +19,8 @@ use polkadot_sdk::{
 	sp_runtime::{BuildStorage, DispatchError},
 };
 
+pub use polkadot_sdk::frame_support::traits::Hooks;
+
 pub type AccountId = u64;
 pub type Balance = u128;
 type Block = frame_system::mocking::MockBlock<Test>;
@@ -68,6 +70,8 @@ pub const MAX_CHANNELS: u32 = 2;
 pub const MIN_DEPOSIT: Balance = 5;
 pub const MAX_PERIODS: u32 = 2;
 pub const MAX_BATCH_PAYERS: u32 = 3;
+/// Fewer than a full batch's payers: a refund takes more than one block.
+pub const MAX_REFUNDS_PER_BLOCK: u32 = 2;
 
 parameter_types! {
 	pub const RewardsPalletId: PalletId = PalletId(*b"mn/rewrd");
@@ -86,6 +90,7 @@ impl pallet_rewards::Config for Test {
 	type MinNotice = ConstU64<MIN_NOTICE>;
 	type MaxSpendPeriods = ConstU32<MAX_PERIODS>;
 	type MaxPayersPerBatch = ConstU32<MAX_BATCH_PAYERS>;
+	type MaxRefundsPerBlock = ConstU32<MAX_REFUNDS_PER_BLOCK>;
 	type WeightInfo = ();
 }
 
@@ -122,6 +127,7 @@ pub fn build_and_execute(test: impl FnOnce()) {
 pub fn run_to(n: u64) {
 	while System::block_number() < n {
 		System::set_block_number(System::block_number() + 1);
+		<Rewards as Hooks<u64>>::on_initialize(System::block_number());
 		Rewards::do_try_state().expect("invariants hold");
 	}
 }
@@ -159,7 +165,7 @@ pub fn charge_with(batch: BatchId, amount: Balance, seq: u64, cumulative: Balanc
 /// `OPERATOR` charges `payer` on its channel open now.
 pub fn charge_of(payer: AccountId, batch: BatchId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), DispatchError> {
 	let channel = Channels::<Test>::get(payer, OPERATOR).map_or(0, |c| c.id);
-	<Rewards as BatchEscrow<_>>::charge(batch, BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 1, first_leaf: 0 })
+	<Rewards as BatchEscrow<_>>::charge(batch, vec![BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 1, first_leaf: 0 }])
 }
 
 /// `payer`'s channel to `OPERATOR` (a default, empty one if there is none).

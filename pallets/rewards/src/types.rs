@@ -107,6 +107,18 @@ pub struct BatchEscrowOf<T: Config> {
 	pub period: u32,
 }
 
+/// A refunded batch's escrow while its payers are given back their charges.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(T))]
+pub struct RefundOf<T: Config> {
+	/// The escrow as it was when the batch was refunded.
+	pub escrow: BatchEscrowOf<T>,
+	/// How many payers are still to be given back their charge.
+	pub payers_left: u32,
+	/// What is still to be given back.
+	pub left: Balance,
+}
+
 /// One settled batch's tree of running payouts (`mnemo_primitives::batch::Payout` leaves).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct PayoutRoot {

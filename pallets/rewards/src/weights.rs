@@ -52,6 +52,7 @@ pub trait WeightInfo {
 	fn finish_close() -> Weight;
 	fn claim() -> Weight;
 	fn set_params() -> Weight;
+	fn give_back_refunds(n: u32, ) -> Weight;
 	fn claim_payout(d: u32, ) -> Weight;
 }
 
@@ -71,8 +72,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `945`
 			//  Estimated: `3766`
-			// Minimum execution time: 100_168_000 picoseconds.
-			Weight::from_parts(148_178_000, 3766)
+			// Minimum execution time: 104_005_000 picoseconds.
+			Weight::from_parts(138_650_000, 3766)
 				.saturating_add($db.reads(5_u64))
 				.saturating_add($db.writes(5_u64))
 		}
@@ -86,8 +87,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `501`
 			//  Estimated: `3766`
-			// Minimum execution time: 89_648_000 picoseconds.
-			Weight::from_parts(154_159_000, 3766)
+			// Minimum execution time: 89_508_000 picoseconds.
+			Weight::from_parts(137_899_000, 3766)
 				.saturating_add($db.reads(3_u64))
 				.saturating_add($db.writes(3_u64))
 		}
@@ -99,8 +100,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `360`
 			//  Estimated: `3614`
-			// Minimum execution time: 29_616_000 picoseconds.
-			Weight::from_parts(44_133_000, 3614)
+			// Minimum execution time: 29_194_000 picoseconds.
+			Weight::from_parts(51_216_000, 3614)
 				.saturating_add($db.reads(2_u64))
 				.saturating_add($db.writes(1_u64))
 		}
@@ -116,8 +117,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `546`
 			//  Estimated: `3766`
-			// Minimum execution time: 87_665_000 picoseconds.
-			Weight::from_parts(132_027_000, 3766)
+			// Minimum execution time: 85_981_000 picoseconds.
+			Weight::from_parts(127_349_000, 3766)
 				.saturating_add($db.reads(4_u64))
 				.saturating_add($db.writes(4_u64))
 		}
@@ -129,8 +130,8 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `585`
 			//  Estimated: `6196`
-			// Minimum execution time: 88_486_000 picoseconds.
-			Weight::from_parts(153_708_000, 6196)
+			// Minimum execution time: 86_362_000 picoseconds.
+			Weight::from_parts(122_049_000, 6196)
 				.saturating_add($db.reads(3_u64))
 				.saturating_add($db.writes(3_u64))
 		}
@@ -140,9 +141,38 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `0`
 			//  Estimated: `0`
-			// Minimum execution time: 11_572_000 picoseconds.
-			Weight::from_parts(23_034_000, 0)
+			// Minimum execution time: 11_291_000 picoseconds.
+			Weight::from_parts(20_879_000, 0)
 				.saturating_add($db.writes(1_u64))
+		}
+		/// Storage: `Rewards::Refunding` (r:17 w:16)
+		/// Proof: `Rewards::Refunding` (`max_values`: None, `max_size`: Some(92), added: 2567, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::BatchCharges` (r:16 w:16)
+		/// Proof: `Rewards::BatchCharges` (`max_values`: None, `max_size`: Some(20498), added: 22973, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::Spent` (r:16 w:16)
+		/// Proof: `Rewards::Spent` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::SpentByPeriod` (r:16 w:16)
+		/// Proof: `Rewards::SpentByPeriod` (`max_values`: None, `max_size`: Some(649), added: 3124, mode: `MaxEncodedLen`)
+		/// Storage: `Rewards::Channels` (r:16 w:16)
+		/// Proof: `Rewards::Channels` (`max_values`: None, `max_size`: Some(149), added: 2624, mode: `MaxEncodedLen`)
+		/// Storage: `System::Account` (r:17 w:17)
+		/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+		/// Storage: `Balances::Holds` (r:16 w:16)
+		/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(301), added: 2776, mode: `MaxEncodedLen`)
+		/// The range of component `n` is `[0, 16]`.
+		fn give_back_refunds(n: u32, ) -> Weight {
+			// Proof Size summary in bytes:
+			//  Measured:  `429 + n * (620 ±0)`
+			//  Estimated: `3593 + n * (22973 ±0)`
+			// Minimum execution time: 5_069_000 picoseconds.
+			Weight::from_parts(19_161_637, 3593)
+				// Standard Error: 818_138
+				.saturating_add(Weight::from_parts(204_577_724, 0).saturating_mul(n.into()))
+				.saturating_add($db.reads(2_u64))
+				.saturating_add($db.reads((7_u64).saturating_mul(n.into())))
+				.saturating_add($db.writes(1_u64))
+				.saturating_add($db.writes((7_u64).saturating_mul(n.into())))
+				.saturating_add(Weight::from_parts(0, 22973).saturating_mul(n.into()))
 		}
 		/// Storage: `Rewards::PayoutBooks` (r:1 w:1)
 		/// Proof: `Rewards::PayoutBooks` (`max_values`: None, `max_size`: Some(2513), added: 4988, mode: `MaxEncodedLen`)
@@ -157,10 +187,10 @@ macro_rules! weights {
 			// Proof Size summary in bytes:
 			//  Measured:  `3026 + d * (6 ±0)`
 			//  Estimated: `6196`
-			// Minimum execution time: 120_295_000 picoseconds.
-			Weight::from_parts(171_169_991, 6196)
-				// Standard Error: 223_776
-				.saturating_add(Weight::from_parts(7_614_211, 0).saturating_mul(d.into()))
+			// Minimum execution time: 118_552_000 picoseconds.
+			Weight::from_parts(173_460_759, 6196)
+				// Standard Error: 233_533
+				.saturating_add(Weight::from_parts(8_440_825, 0).saturating_mul(d.into()))
 				.saturating_add($db.reads(5_u64))
 				.saturating_add($db.writes(5_u64))
 		}

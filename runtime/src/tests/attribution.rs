@@ -185,3 +185,29 @@ fn a_batch_flows_from_the_operator_to_a_payout_claimed_by_proof() {
 		Rewards::do_try_state().unwrap();
 	});
 }
+
+/// The batch deadlines' hook at its worst (`MaxBatchesPerBlock` deadlines due, each at the most a
+/// deadline can cost) and the refund queue's at its bound fit in what normal transactions leave
+/// of a block: a block whose deadlines all fall due, filled with transactions, is within its
+/// limits. (`cargo run -p mnemo-runtime --example capacity` prints every hook beside these.)
+#[test]
+fn the_batch_hooks_at_their_worst_fit_beside_a_block_full_of_transactions() {
+	use frame_support::{dispatch::DispatchClass, traits::Get};
+	use pallet_attribution::WeightInfo as _;
+	use pallet_rewards::WeightInfo as _;
+	let weights = crate::configs::RuntimeBlockWeights::get();
+	let normal = weights.get(DispatchClass::Normal).max_total.expect("a normal limit");
+	let room = weights.max_block.saturating_sub(normal).saturating_sub(weights.base_block);
+	let deadlines = <Runtime as pallet_attribution::Config>::WeightInfo::deadlines_idle().saturating_add(
+		pallet_attribution::Pallet::<Runtime>::worst_deadline()
+			.saturating_mul(u64::from(<<Runtime as pallet_attribution::Config>::MaxBatchesPerBlock as Get<u32>>::get())),
+	);
+	let refunds = <Runtime as pallet_rewards::Config>::WeightInfo::give_back_refunds(
+		<<Runtime as pallet_rewards::Config>::MaxRefundsPerBlock as Get<u32>>::get(),
+	);
+	let hooks = deadlines.saturating_add(refunds);
+	assert!(
+		hooks.all_lte(room),
+		"deadlines {deadlines:?} and refunds {refunds:?} exceed the room normal transactions leave, {room:?}"
+	);
+}

@@ -542,7 +542,7 @@ fn a_sibling_opens_a_payment_channel_to_an_operator_over_xcm() {
 		);
 		// The operator can now charge the sibling's inferences.
 		let charge = BatchCharge { operator: bob(), payer: sovereign.clone(), amount: UNIT, channel: 0, seq: 1, cumulative: UNIT, receipts: 1, first_leaf: 0 };
-		assert_ok!(<Rewards as BatchEscrow<_>>::charge(0, charge));
+		assert_ok!(<Rewards as BatchEscrow<_>>::charge(0, vec![charge]));
 		assert_eq!(Rewards::held_for_channels(&sovereign), 54 * UNIT);
 		Rewards::do_try_state().unwrap();
 	});

@@ -271,6 +271,43 @@ fn a_batch_not_opened_in_time_is_refunded_and_its_operator_slashed() {
 	});
 }
 
+#[test]
+fn the_hook_charges_each_deadline_for_what_it_did() {
+	use crate::weights::WeightInfo;
+	use polkadot_sdk::frame_support::traits::Hooks;
+	type W = <Test as Config>::WeightInfo;
+	let at = |n: u64| {
+		System::set_block_number(n);
+		<Attribution as Hooks<u64>>::on_initialize(n)
+	};
+	build_and_execute(|| {
+		setup();
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		// Nothing due.
+		assert_eq!(at(2), W::deadlines_idle());
+		// Sampled.
+		assert_eq!(at(3), W::deadlines_idle() + W::deadline_sample());
+		open(0, &l);
+		// Opened before its opening deadline: that deadline is stale.
+		assert_eq!(at(6), W::deadlines_idle() + W::deadline_stale());
+		// Nobody committed: too few reports, a fresh panel.
+		let BatchPhase::Commit { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("commit") };
+		assert_eq!(at(until), W::deadlines_idle() + W::deadline_close_commit() + W::deadline_redraw());
+		assert_eq!(AuditRound::<Test>::get(0), 1);
+		assert!(Attribution::worst_deadline().all_gte(W::deadline_verdict() + W::deadline_redraw() + W::deadline_refund()));
+	});
+	build_and_execute(|| {
+		setup();
+		let l = leaves();
+		assert_ok!(submit(header(&l), charges(&l)));
+		at(3);
+		// Never opened: refunded at its opening deadline.
+		assert_eq!(at(6), W::deadlines_idle() + W::deadline_stale() + W::deadline_refund());
+		assert_eq!(BatchesRefunded::get(), vec![0]);
+	});
+}
+
 /// A batch submitted and its sample opened by its operator; the leaves and the sample.
 pub(super) fn opened(leaves: Vec<BatchLeaf<Test>>) -> Vec<u32> {
 	assert_ok!(submit(header(&leaves), charges(&leaves)));
@@ -428,8 +465,8 @@ fn a_refunded_batch_takes_the_batches_built_on_it_with_it() {
 		// The operator's next batch extends what is left (nothing settled), not the orphan.
 		assert_noop!(submit_on(Some(1)), Error::<Test>::WrongPrev);
 		assert_ok!(submit_on(None));
-		// The orphan is refunded at its next deadline (the end of its opening), its payers whole,
-		// the operator not slashed again.
+		// The orphan is refunded in the next block (a deadline booked for it with the refund),
+		// its payers whole, the operator not slashed again.
 		let bond = Operators::<Test>::get(OPERATOR);
 		run_to_block(7);
 		assert_eq!(BatchesRefunded::get(), vec![0, 1]);

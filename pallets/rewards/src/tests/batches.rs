@@ -13,7 +13,7 @@ const BATCH: u64 = 7;
 
 fn charge(batch: u64, payer: AccountId, amount: Balance, seq: u64, cumulative: Balance) -> Result<(), polkadot_sdk::sp_runtime::DispatchError> {
 	let channel = Channels::<Test>::get(payer, OPERATOR).map_or(0, |c| c.id);
-	<Rewards as BatchEscrow<_>>::charge(batch, BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 2, first_leaf: 0 })
+	<Rewards as BatchEscrow<_>>::charge(batch, vec![BatchCharge { operator: OPERATOR, payer, channel, seq, cumulative, amount, receipts: 2, first_leaf: 0 }])
 }
 
 /// PAYER and C1 each with a channel to OPERATOR, charged 600 and 400 in `BATCH`.
@@ -71,16 +71,74 @@ fn each_payer_is_charged_once_per_batch_within_its_consent() {
 }
 
 #[test]
-fn a_refunded_batch_gives_every_charge_back_to_its_channel() {
+fn a_batchs_charges_land_all_or_none() {
+	build_and_execute(|| {
+		funded(10_000);
+		assert_ok!(Rewards::open_channel(RuntimeOrigin::signed(C1), OPERATOR, 10_000));
+		let c = |payer, seq, amount| BatchCharge { operator: OPERATOR, payer, channel: channel(payer).id, seq, cumulative: 1_000, amount, receipts: 1, first_leaf: 0 };
+		// The same payer twice in one call: nothing is charged, not even the first two.
+		let twice = vec![c(PAYER, 1, 100), c(C1, 1, 100), c(PAYER, 2, 100)];
+		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(BATCH, twice)), err(Error::DuplicateCharge));
+		// One charge in a call that fails on another (beyond its consent): none either.
+		let over = vec![c(PAYER, 1, 100), c(C1, 1, 2_000)];
+		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(BATCH, over)), err(Error::AboveConsent));
+		assert_eq!((channel(PAYER).spent, channel(C1).spent), (0, 0));
+		assert_eq!(BatchEscrows::<Test>::get(BATCH), None);
+		assert!(BatchCharges::<Test>::get(BATCH).is_empty());
+		// Both in one call: one escrow, one item of charges.
+		assert_ok!(<Rewards as BatchEscrow<_>>::charge(BATCH, vec![c(PAYER, 1, 100), c(C1, 1, 300)]));
+		assert_eq!(BatchEscrows::<Test>::get(BATCH).map(|e| (e.total, e.payers)), Some((400, 2)));
+		assert_eq!(<Rewards as BatchEscrow<_>>::charges(BATCH).iter().map(|c| (c.payer, c.amount)).collect::<Vec<_>>(), vec![(PAYER, 100), (C1, 300)]);
+		assert_eq!(<Rewards as BatchEscrow<_>>::charge_of(BATCH, &C1).map(|c| c.amount), Some(300));
+		// Settled: the charges go with the escrow.
+		assert_ok!(settle_as(BATCH, H256::zero(), 0, 400, vec![], 0));
+		assert!(BatchCharges::<Test>::get(BATCH).is_empty());
+	});
+}
+
+#[test]
+fn a_refunded_batch_gives_every_charge_back_to_its_channel_in_the_blocks_after() {
 	build_and_execute(|| {
 		charged();
 		assert_eq!(<Rewards as BatchEscrow<_>>::refund(BATCH), Ok(1_000));
+		assert_eq!(last_event(), Event::BatchRefundQueued { batch: BATCH, payers: 2, amount: 1_000 });
+		// Queued: nothing back yet, and still owed.
+		assert_eq!(channel(PAYER).spent, 600);
+		assert_eq!(Rewards::owed().escrowed, 1_000);
+		assert_eq!(<Rewards as BatchEscrow<_>>::refund(BATCH), Err(Error::<Test>::UnknownBatch.into()));
+		assert_eq!(settle(vec![A1]), err(Error::UnknownBatch));
+		run_to(System::block_number() + 1);
 		assert_eq!(last_event(), Event::BatchRefunded { batch: BATCH, payers: 2, amount: 1_000 });
 		assert_eq!(channel(PAYER), Channel { id: 0, balance: 10_000, spent: 0, seq: 3, closes_at: None });
 		assert_eq!(channel(C1).balance, 10_000);
 		assert_eq!(Rewards::spend(PAYER).0, SpendTotals { total: 0, receipts: 0 });
-		assert_eq!(<Rewards as BatchEscrow<_>>::refund(BATCH), Err(Error::<Test>::UnknownBatch.into()));
-		assert_eq!(settle(vec![A1]), err(Error::UnknownBatch));
+		assert_eq!(Rewards::owed().escrowed, 0);
+		assert_eq!(Refunding::<Test>::iter().count(), 0);
+	});
+}
+
+#[test]
+fn refunds_go_back_at_most_max_refunds_per_block_payers_a_block_across_batches() {
+	build_and_execute(|| {
+		charged();
+		assert_ok!(Rewards::open_channel(RuntimeOrigin::signed(C2), OPERATOR, 100));
+		assert_ok!(charge(BATCH, C2, 5, 1, 5));
+		assert_ok!(charge(BATCH + 1, PAYER, 100, 4, 1_000));
+		assert_ok!(<Rewards as BatchEscrow<_>>::refund(BATCH));
+		assert_ok!(<Rewards as BatchEscrow<_>>::refund(BATCH + 1));
+		let back = || [PAYER, C1, C2].iter().filter(|p| channel(**p).spent == 0).count() as u32;
+		let refunded = || events().iter().filter(|e| matches!(e, Event::BatchRefunded { .. })).count();
+		// Four charges, two a block: two blocks, whichever batch goes first.
+		run_to(System::block_number() + 1);
+		assert_eq!(Refunding::<Test>::iter().map(|(_, r)| r.payers_left).sum::<u32>(), 2);
+		assert!(back() < 3);
+		run_to(System::block_number() + 1);
+		assert_eq!(refunded(), 2);
+		assert_eq!(back(), 3);
+		assert_eq!(Rewards::owed().escrowed, 0);
+		// Nothing left: a block does nothing.
+		let weight = <Rewards as Hooks<u64>>::on_initialize(System::block_number() + 1);
+		assert_eq!(weight, <() as crate::WeightInfo>::give_back_refunds(0));
 	});
 }
 

@@ -112,7 +112,7 @@ fn charges_are_refused_individually_and_change_nothing() {
 		assert_eq!(e(charge(1, 501)), err(Error::ChannelDepleted));
 		// Another operator, or another payer, has no channel.
 		let other = BatchCharge { operator: OWNER, payer: PAYER, amount: 1, channel: 0, seq: 1, cumulative: 10, receipts: 1, first_leaf: 0 };
-		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(1, other)), err(Error::NoChannel));
+		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(1, vec![other])), err(Error::NoChannel));
 		assert_eq!(e(charge_of(C1, 1, 1, 1, 10)), err(Error::NoChannel));
 		assert!(events().iter().all(|e| !matches!(e, Event::BatchCharged { .. })));
 		assert_eq!(BatchEscrows::<Test>::get(1), None, "nothing held for a charge refused");
@@ -204,11 +204,13 @@ fn a_voucher_for_a_closed_channel_is_void_on_the_next_one() {
 		// The attack: a voucher the payer signed for the old channel (seq 2, consent 500) is
 		// charged on the new one.
 		let old = BatchCharge { operator: OPERATOR, payer: PAYER, amount: 100, channel: 0, seq: 2, cumulative: 500, receipts: 1, first_leaf: 0 };
-		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(2, old)), err(Error::WrongChannel));
+		assert_eq!(e(<Rewards as BatchEscrow<_>>::charge(2, vec![old])), err(Error::WrongChannel));
 		// A refund of the old channel's batch goes to the payer's account, not into the new
 		// channel (where it would lower `spent` below what the new vouchers consented to).
 		let before = free(PAYER);
 		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(100));
+		// Given back in the next block.
+		run_to(System::block_number() + 1);
 		assert_eq!(free(PAYER), before + 100);
 		assert_eq!(channel(PAYER), Channel { id: 1, balance: 1_000, spent: 0, seq: 0, closes_at: None });
 	});
@@ -221,6 +223,8 @@ fn an_unsettled_batch_is_refunded_to_its_channel() {
 		assert_ok!(charge_with(1, 400, 1, 1_000));
 		assert_ok!(charge_with(2, 100, 2, 1_000));
 		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(400));
+		// Given back in the next block.
+		run_to(System::block_number() + 1);
 		assert_eq!(last_event(), Event::BatchRefunded { batch: 1, payers: 1, amount: 400 });
 		// Back in the channel and off its total: the payer's consent covers it again.
 		assert_eq!(channel(PAYER), Channel { id: 0, balance: 900, spent: 100, seq: 2, closes_at: None });
@@ -243,6 +247,8 @@ fn a_refund_after_the_channel_closed_goes_to_the_payers_account() {
 		assert_ok!(Rewards::finish_close(RuntimeOrigin::signed(PAYER), PAYER, OPERATOR));
 		let before = free(PAYER);
 		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(400));
+		// Given back in the next block.
+		run_to(System::block_number() + 1);
 		assert_eq!(free(PAYER), before + 400);
 		assert_eq!(held(PAYER), 0);
 	});
@@ -259,6 +265,8 @@ fn a_refund_to_an_account_that_is_gone_becomes_claimable() {
 		assert!(!System::account_exists(&FRESH));
 		// 5 is below the existential deposit: it cannot go back on hold, so it is claimable.
 		assert_eq!(<Rewards as BatchEscrow<_>>::refund(1), Ok(5));
+		// Given back in the next block.
+		run_to(System::block_number() + 1);
 		assert_eq!(held(FRESH), 0);
 		assert_eq!(Channels::<Test>::get(FRESH, OPERATOR).map(|c| (c.balance, c.spent)), Some((0, 5)));
 		assert_eq!((ledger(FRESH).claimable, ledger(FRESH).refunds), (5, 5));

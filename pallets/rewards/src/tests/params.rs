@@ -65,6 +65,7 @@ fn spend_is_totalled_per_period_keeping_the_last_ones() {
 		// totals.
 		assert_ok!(<Rewards as mnemo_primitives::BatchEscrow<_>>::refund(2));
 		assert_ok!(<Rewards as mnemo_primitives::BatchEscrow<_>>::refund(1));
+		run_to(2 * PERIOD + 1);
 		assert_eq!(Rewards::spend(PAYER), (SpendTotals { total: 700, receipts: 2 }, vec![(1, 300), (2, 400)]));
 	});
 }
