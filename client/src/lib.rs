@@ -427,6 +427,17 @@ impl Client {
 		self.storage_value(&key)
 	}
 
+	/// A refunded batch whose payers are still being given their charges back (the rewards
+	/// pallet gives back a few payers a block): how many payers and how much are left. `None`
+	/// once all are back (or the batch was never refunded).
+	pub fn refund_left(&self, batch: BatchId) -> Result<Option<(u32, Balance)>> {
+		let mut key = storage_prefix("Rewards", "Refunding");
+		twox_64_concat(&batch, &mut key);
+		// `RefundOf`: the escrow as it was (operator, total, payers, period), then what is left.
+		let r: Option<(AccountId, Balance, u32, u32, u32, Balance)> = self.storage_value(&key)?;
+		Ok(r.map(|(_, _, _, _, payers, left)| (payers, left)))
+	}
+
 	/// `operator`'s payout book, once one of its batches settled.
 	pub fn payout_book(&self, operator: &AccountId) -> Result<Option<PayoutBook>> {
 		self.storage_value(&map_key("Rewards", "PayoutBooks", operator))

@@ -432,6 +432,9 @@ fn run(o: &Opts) -> R<Value> {
 		payers.push(Payer { signer, channel: ch.id, served: BTreeMap::new() });
 	}
 	let from_batch = client.next_batch().map_err(err)?;
+	// The batch the load's first batch extends (the operator's head before it): a run longer
+	// than the chain's retention outlives its record and its payout root.
+	let head_before = client.operator_head(&s.operator).map_err(err)?;
 	let book_before = client.payout_book(&s.operator).map_err(err)?.map_or(0, |b| b.settled);
 	let start_block = client.best_number().map_err(err)?;
 
@@ -472,6 +475,24 @@ fn run(o: &Opts) -> R<Value> {
 	eprintln!("==> waiting for the batches to land, be sampled, checked and settled  [{:.0} s]", t0.elapsed().as_secs_f64());
 	let batches = settle(&client, &s.operator, from_batch, followed, served, Duration::from_secs(o.settle_timeout))?;
 
+	// A refunded batch's payers get their charges back a few a block after it ends: the
+	// channels are read once they all have.
+	let refunded_batches: Vec<BatchId> = batches.iter().filter(|(_, b)| matches!(b.ended, Some((false, _)))).map(|(id, _)| *id).collect();
+	let until = Instant::now() + Duration::from_secs(o.settle_timeout);
+	loop {
+		let mut left = 0usize;
+		for id in &refunded_batches {
+			left += usize::from(client.refund_left(*id).map_err(err)?.is_some());
+		}
+		if left == 0 {
+			break;
+		}
+		if Instant::now() > until {
+			return Err(format!("{left} refunded batch(es) still giving their payers' charges back after the settle timeout"));
+		}
+		std::thread::sleep(Duration::from_secs(2));
+	}
+
 	eprintln!("==> reading the chain back: batches, blobs, channels, spend logs  [{:.0} s]", t0.elapsed().as_secs_f64());
 	let mut problems: Vec<String> = Vec::new();
 	let (mut settled, mut refunded, mut per_block) = (0u64, 0u64, BTreeMap::<BlockNumber, u64>::new());
@@ -493,6 +514,7 @@ fn run(o: &Opts) -> R<Value> {
 						// The batch it extends: one of the load's, or the operator's last before.
 						let blob_hash = match batches.get(&prev) {
 							Some(p) => Some(p.header.blob),
+							None if head_before.is_some_and(|h| h.batch == prev) => head_before.map(|h| h.blob),
 							None => match client.batch(prev).map_err(err)? {
 								Some(p) => Some(p.header.blob),
 								// Pruned since: the payout book keeps its latest settled roots' blobs.
