@@ -147,7 +147,8 @@ pub trait BatchEscrow<AccountId> {
 	/// open and its voucher's, the voucher's number above the channel's last, the channel's
 	/// total within the voucher's cumulative consent and its balance enough; each payer once
 	/// in a batch. Held with the batch's other charges (a batch is charged in one call, or
-	/// several adding payers). Fails changing nothing.
+	/// several adding payers while it is held; not once refunded or settled). Fails changing
+	/// nothing.
 	fn charge(batch: BatchId, charges: alloc::vec::Vec<BatchCharge<AccountId>>) -> Result<(), DispatchError>;
 	/// Give every charge of `batch` back to its payer's channel (or account). Returns the total.
 	fn refund(batch: BatchId) -> Result<Balance, DispatchError>;

@@ -392,6 +392,8 @@ impl<T: Config> BatchEscrow<T::AccountId> for Pallet<T> {
 			let now = Self::now();
 			let mut records = BatchCharges::<T>::get(batch);
 			let mut escrow: Option<BatchEscrowOf<T>> = BatchEscrows::<T>::get(batch);
+			// Charges without an escrow: the batch was refunded and is still giving them back.
+			ensure!(escrow.is_some() || records.is_empty(), Error::<T>::UnknownBatch);
 			for c in charges {
 				ensure!(c.amount > 0, Error::<T>::ZeroAmount);
 				ensure!(!records.iter().any(|(p, _)| *p == c.payer), Error::<T>::DuplicateCharge);

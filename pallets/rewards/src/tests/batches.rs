@@ -107,6 +107,9 @@ fn a_refunded_batch_gives_every_charge_back_to_its_channel_in_the_blocks_after()
 		assert_eq!(Rewards::owed().escrowed, 1_000);
 		assert_eq!(<Rewards as BatchEscrow<_>>::refund(BATCH), Err(Error::<Test>::UnknownBatch.into()));
 		assert_eq!(settle(vec![A1]), err(Error::UnknownBatch));
+		// Nor charged again while its charges are being given back (they would mix).
+		assert_ok!(Rewards::open_channel(RuntimeOrigin::signed(C2), OPERATOR, 100));
+		assert_eq!(charge(BATCH, C2, 5, 1, 5), err(Error::UnknownBatch));
 		run_to(System::block_number() + 1);
 		assert_eq!(last_event(), Event::BatchRefunded { batch: BATCH, payers: 2, amount: 1_000 });
 		assert_eq!(channel(PAYER), Channel { id: 0, balance: 10_000, spent: 0, seq: 3, closes_at: None });
