@@ -51,6 +51,10 @@ pub enum Error {
 	BadSuri(String),
 	#[error("timed out after {secs} s waiting for {what}")]
 	Timeout { what: String, secs: u64 },
+	#[error("the runtime refuses the call: {0}")]
+	Refused(String),
+	#[error("the runtime would not take the transaction: {0}")]
+	Invalid(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -385,6 +389,48 @@ impl Client {
 		self.call("author_submitExtrinsic", serde_json::json!([format!("0x{}", hex::encode(ext))]))?;
 		self.wait_nonce(&who, nonce, timeout)?;
 		Ok(nonce)
+	}
+
+	/// What the runtime would do with `call` signed by `signer` at its next nonce, applied to the
+	/// best block's state and submitted nowhere (`system_dryRun`): `Ok(())` when it would apply
+	/// it, [`Error::Refused`] when the call would fail, naming the module error and its doc from
+	/// the runtime's metadata, [`Error::Invalid`] when the transaction would not be valid on top
+	/// of the best block (a full block's weight included: the pool judges it again against the
+	/// next). Any other error: no dry run could be made (`system_dryRun` is an unsafe RPC method,
+	/// which a node answers on its local interface only).
+	pub fn dry_run(&self, signer: &Signer, call: &[u8]) -> Result<()> {
+		let nonce = self.next_nonce(&signer.account())?;
+		let ext = self.extrinsic(signer, call, nonce);
+		let v = self.call("system_dryRun", serde_json::json!([format!("0x{}", hex::encode(ext))]))?;
+		let bytes = self
+			.hex_result("system_dryRun", &v)?
+			.ok_or_else(|| Error::Decode { method: "system_dryRun".into(), msg: "no answer".into() })?;
+		let outcome = polkadot_sdk::sp_runtime::ApplyExtrinsicResult::decode(&mut &bytes[..])
+			.map_err(|e| Error::Decode { method: "system_dryRun".into(), msg: e.to_string() })?;
+		match outcome {
+			Ok(Ok(())) => Ok(()),
+			Ok(Err(polkadot_sdk::sp_runtime::DispatchError::Module(m))) => {
+				Err(Error::Refused(self.module_error(m.index, m.error[0]).unwrap_or_else(|| format!("error {} of pallet {}", m.error[0], m.index))))
+			},
+			Ok(Err(e)) => Err(Error::Refused(format!("{e:?}"))),
+			Err(e) => Err(Error::Invalid(format!("{e:?}"))),
+		}
+	}
+
+	/// `Pallet.Error: its doc`, for error `error` of the pallet at `index`, from the runtime's
+	/// metadata (`None` if the node does not give it or it has no such error).
+	pub fn module_error(&self, index: u8, error: u8) -> Option<String> {
+		use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+		use polkadot_sdk::sp_runtime::scale_info::TypeDef;
+		let v = self.call("state_getMetadata", serde_json::json!([])).ok()?;
+		let bytes = self.hex_result("state_getMetadata", &v).ok()??;
+		let RuntimeMetadataPrefixed(_, RuntimeMetadata::V14(m)) = RuntimeMetadataPrefixed::decode(&mut &bytes[..]).ok()? else {
+			return None;
+		};
+		let pallet = m.pallets.iter().find(|p| p.index == index)?;
+		let TypeDef::Variant(errors) = &m.types.resolve(pallet.error.as_ref()?.ty.id)?.type_def else { return None };
+		let e = errors.variants.iter().find(|v| v.index == error)?;
+		Some(format!("{}.{}: {}", pallet.name, e.name, e.docs.join(" ").trim()))
 	}
 
 	/// Waits until `who`'s on-chain nonce is above `nonce`.

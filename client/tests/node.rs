@@ -57,7 +57,16 @@ fn extrinsics_land_on_a_dev_node() {
 	let blob = BlobOf { prev: None, terms, leaves: vec![leaf], payouts: vec![Payout { who: alice.account(), amount: 1 }], attestors: 0 };
 	let header = blob.header(ContentHash::of(b"blob"));
 	let charge = PayerCharge { payer: sv.payer.clone(), voucher: sv.voucher.clone(), signature: sv.signature.clone(), leaves: 1, amount: 1 };
+	// A dry run says why before anything is paid, in the runtime's own words: its metadata
+	// names the pallet's error and its doc.
 	let before = chain.nonce(&alice.account()).unwrap();
+	let call = Client::submit_batch_call(&header, std::slice::from_ref(&charge));
+	let why = chain.dry_run(&alice, &call).unwrap_err();
+	assert!(
+		matches!(&why, mnemo_client::Error::Refused(m) if m == "Rewards.NoChannel: The payer has no channel to this operator."),
+		"{why}"
+	);
+	assert_eq!(chain.next_nonce(&alice.account()).unwrap(), before, "a dry run submits nothing, not even to the pool");
 	let used = chain.submit_and_wait(&alice, &Client::submit_batch_call(&header, &[charge]), wait).unwrap();
 	assert_eq!(used, before);
 	assert_eq!(chain.nonce(&alice.account()).unwrap(), before + 1, "the batch was included");

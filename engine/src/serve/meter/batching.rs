@@ -161,8 +161,14 @@ impl Meter {
 			self.dissolve(b, best)?;
 			return Ok(false);
 		}
-		if b.attempts >= MAX_ATTEMPTS || b.entries.iter().any(|e| e.record.voucher.expires_at <= best.saturating_add(1)) {
-			tracing::warn!(batch = b.seq, attempts = b.attempts, "a batch did not land: its receipts go back to pending");
+		let soonest = b.entries.iter().map(|e| e.record.voucher.expires_at).min();
+		if b.attempts >= MAX_ATTEMPTS {
+			tracing::warn!(batch = b.seq, attempts = b.attempts, best, "a batch did not land in its submissions: its receipts go back to pending");
+			self.dissolve(b, best)?;
+			return Ok(false);
+		}
+		if let Some(expires_at) = soonest.filter(|x| *x <= best.saturating_add(1)) {
+			tracing::warn!(batch = b.seq, attempts = b.attempts, best, expires_at, "a batch did not land before one of its vouchers expires: its receipts go back to pending");
 			self.dissolve(b, best)?;
 			return Ok(false);
 		}
@@ -172,9 +178,17 @@ impl Meter {
 		self.write_batch(b)?;
 		self.stats.batch_submissions.fetch_add(1, Ordering::Relaxed);
 		if let Err(e) = chain.submit_batch(&b.header, &b.charges) {
-			tracing::warn!(batch = b.seq, "submitting a batch failed: {e}");
+			tracing::warn!(batch = b.seq, attempt = b.attempts, best, "submitting a batch failed: {e}");
+			return self.landed(chain, b);
 		}
-		self.landed(chain, b)
+		if self.landed(chain, b)? {
+			return Ok(true);
+		}
+		// Included and failed: the chain says why only in the block's events; a dry run of
+		// the same call says why it would fail now.
+		let why = chain.refusal(&b.header, &b.charges).unwrap_or_else(|| "the chain does not say why".into());
+		tracing::warn!(batch = b.seq, attempt = b.attempts, best, "a block included a batch that did not land: {why}");
+		Ok(false)
 	}
 
 	/// Whether `b` is on chain (recording its id if so).
@@ -401,10 +415,13 @@ impl Meter {
 	/// one that expires first goes first, each payer's in voucher order (a merge of the payers'
 	/// queues by the expiry of their heads), none past a running request of its payer (unless it
 	/// would expire waiting); at most [`MAX_LEAVES`] of at most [`MAX_PAYERS`] payers. Those
-	/// already expired go to `expired/`. (Taking each payer's whole queue in turn, as before, let
-	/// a payer's oldest receipts wait behind every other payer's backlog: in a run of 50,000
-	/// requests from 32 payers, 10,577 expired before they were committed.)
+	/// already expired, or that would expire before a batch built now lands (see
+	/// [`expiry_horizon`]), go to `expired/`: taken, one would dissolve the whole batch at
+	/// landing. (Taking each payer's whole queue in turn, as before, let a payer's oldest receipts
+	/// wait behind every other payer's backlog: in a run of 50,000 requests from 32 payers, 10,577
+	/// expired before they were committed.)
 	fn candidates(&self, best: BlockNumber) -> Result<Vec<Entry>> {
+		let horizon = best.saturating_add(expiry_horizon(self.stats.block_time()));
 		// Per payer, the lowest voucher still running: its receipts from there on wait, or the
 		// chain would take a later voucher first and refuse the running one as stale.
 		let mut running: BTreeMap<AccountId, u64> = BTreeMap::new();
@@ -416,12 +433,13 @@ impl Meter {
 		let mut payers: BTreeSet<AccountId> = BTreeSet::new();
 		let mut out = Vec::new();
 		for e in pending {
-			let near_expiry = e.record.voucher.expires_at <= best.saturating_add(self.min_validity / 2);
+			let near_expiry = e.record.voucher.expires_at <= horizon.saturating_add(self.min_validity / 2);
 			if !near_expiry && running.get(&e.record.payer).is_some_and(|s| e.record.voucher.seq > *s) {
 				continue;
 			}
-			if e.record.voucher.expires_at <= best.saturating_add(1) {
-				tracing::warn!(request = %hex::encode(e.record.voucher.request), "receipt expired before it landed");
+			if e.record.voucher.expires_at <= horizon {
+				let expires_at = e.record.voucher.expires_at;
+				tracing::warn!(request = %hex::encode(e.record.voucher.request), best, expires_at, "receipt expires before a batch could land it");
 				self.finish(e, "expired")?;
 				continue;
 			}
@@ -433,6 +451,19 @@ impl Meter {
 			out.push(e);
 		}
 		Ok(out)
+	}
+}
+
+/// Blocks from the best block within which a voucher expires too soon for a batch built now:
+/// the build (its [`build_budget`] in blocks, rounded up) and the block that includes the batch,
+/// plus one, as [`Meter::flush`] dissolves a batch one of whose vouchers expires by the block
+/// after the best. Until the block time is measured, only that one.
+pub fn expiry_horizon(block_s: Option<f64>) -> BlockNumber {
+	let build = block_s.filter(|b| *b > 0.0).map_or(0, |b| (build_budget(Some(b)).as_secs_f64() / b).ceil() as BlockNumber);
+	if build == 0 {
+		1
+	} else {
+		build + 2
 	}
 }
 
@@ -597,6 +628,32 @@ mod tests {
 				transcript: ContentHash([0; 32]),
 			},
 		}
+	}
+
+	#[test]
+	fn a_receipt_that_would_expire_before_its_batch_lands_is_not_taken() {
+		// 6-second blocks: a 20-second build is 4 blocks, then the including block and one more.
+		assert_eq!(expiry_horizon(Some(6.0)), 6);
+		// 2-second blocks: 6.7 s of build, 4 blocks.
+		assert_eq!(expiry_horizon(Some(2.0)), 6);
+		// 30-second blocks: the 30-second cap, one block.
+		assert_eq!(expiry_horizon(Some(30.0)), 3);
+		assert_eq!(expiry_horizon(None), 1, "block time not measured: only what expires by the next block");
+
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(BlobStore::open(&dir.path().join("store"), 1 << 20).unwrap());
+		let (op, payer) = (Signer::from_suri("//Alice").unwrap(), Signer::from_suri("//Bob").unwrap());
+		let m = Meter::open(&dir.path().join("receipts"), op.account(), Default::default(), store, None).unwrap();
+		for (seq, expires_at) in [(1, 106), (2, 107), (3, 500)] {
+			let e = entry(&payer, seq, expires_at);
+			write_atomic(&m.path("pending", &e), &e.encode()).unwrap();
+			m.stats.pending.fetch_add(1, Ordering::Relaxed);
+		}
+		m.stats.block_ms.store(6_000, Ordering::Relaxed);
+		let taken: Vec<u64> = m.candidates(100).unwrap().iter().map(|e| e.record.voucher.seq).collect();
+		assert_eq!(taken, vec![2, 3], "the voucher expiring at block 106 could not land from block 100");
+		assert_eq!(m.stats.expired.load(Ordering::Relaxed), 1);
+		assert_eq!(m.stats.pending.load(Ordering::Relaxed), 2);
 	}
 
 	#[test]
