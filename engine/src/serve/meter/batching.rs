@@ -161,13 +161,12 @@ impl Meter {
 			self.dissolve(b, best)?;
 			return Ok(false);
 		}
-		let soonest = b.entries.iter().map(|e| e.record.voucher.expires_at).min();
 		if b.attempts >= MAX_ATTEMPTS {
 			tracing::warn!(batch = b.seq, attempts = b.attempts, best, "a batch did not land in its submissions: its receipts go back to pending");
 			self.dissolve(b, best)?;
 			return Ok(false);
 		}
-		if let Some(expires_at) = soonest.filter(|x| *x <= best.saturating_add(1)) {
+		if let Some(expires_at) = b.entries.iter().map(|e| e.record.voucher.expires_at).min().filter(|x| *x <= best.saturating_add(1)) {
 			tracing::warn!(batch = b.seq, attempts = b.attempts, best, expires_at, "a batch did not land before one of its vouchers expires: its receipts go back to pending");
 			self.dissolve(b, best)?;
 			return Ok(false);
@@ -456,15 +455,12 @@ impl Meter {
 
 /// Blocks from the best block within which a voucher expires too soon for a batch built now:
 /// the build (its [`build_budget`] in blocks, rounded up) and the block that includes the batch,
-/// plus one, as [`Meter::flush`] dissolves a batch one of whose vouchers expires by the block
-/// after the best. Until the block time is measured, only that one.
+/// plus one, as landing dissolves a batch one of whose vouchers expires by the block after the
+/// best. Until the block time is measured, only that one.
 pub fn expiry_horizon(block_s: Option<f64>) -> BlockNumber {
-	let build = block_s.filter(|b| *b > 0.0).map_or(0, |b| (build_budget(Some(b)).as_secs_f64() / b).ceil() as BlockNumber);
-	if build == 0 {
-		1
-	} else {
-		build + 2
-	}
+	block_s
+		.filter(|b| *b > 0.0)
+		.map_or(1, |b| (build_budget(Some(b)).as_secs_f64() / b).ceil() as BlockNumber + 2)
 }
 
 /// `entries` in the order a batch takes them: each payer's in voucher order, the payers' queues
