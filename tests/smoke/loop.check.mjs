@@ -150,9 +150,13 @@ test("an explanation for every payout: the receipts behind an account's running 
   const operator = addr(summary.inference.operator);
   for (const { who, earnings } of summary.rewards.earnings) {
     const p = earnings.payouts.find((x) => x.operator === operator);
-    if (!p) continue;
+    if (!p || BigInt(p.total) === 0n) continue;
     const explained = earnings.credits.filter((c) => c.operator === operator).reduce((s, c) => s + BigInt(c.amount), 0n);
     assert.equal(explained, BigInt(p.total), `${who}: its receipts explain its running total`);
+    // The walk back reached the operator's first batch (no batch of the demo is pruned yet), and
+    // says what it itemised.
+    const it = earnings.itemised.find((x) => x.operator === operator);
+    assert.deepEqual([it.stopped, it.oldest, BigInt(it.itemised), BigInt(it.total)], ['first', null, explained, BigInt(p.total)], `${who}: ${JSON.stringify(it)}`);
   }
 });
 

@@ -248,15 +248,26 @@ async fn owed(ctx: &Ctx, chain: &super::chain::Chain, who: &AccountId32) -> Resu
 	Ok(out)
 }
 
+/// How far back [`explain`] itemised an operator's batches, and why it stopped there.
+enum ExplainedTo {
+	/// To the operator's first batch: every credit of the running total is itemised.
+	First,
+	/// To `oldest`; the batch it extends has left the chain's state (pruned), so credits older
+	/// than `oldest` are in the total but not itemised.
+	Pruned { oldest: BatchId },
+	/// To `oldest`, [`EXPLAIN_BATCHES`] batches back.
+	Limit { oldest: BatchId },
+}
+
 /// Per receipt, what `who` earned from the operator's batches, newest first: from the batch of
-/// `owed` back through the batches each extends (at most [`EXPLAIN_BATCHES`]).
-fn explain(engine: &Engine, client: &Client, owed: &Owed, who: &AccountId) -> Result<Vec<Value>, CliError> {
+/// `owed` back through the batches each extends (at most [`EXPLAIN_BATCHES`]), and where that
+/// walk stopped.
+fn explain(engine: &Engine, client: &Client, owed: &Owed, who: &AccountId) -> Result<(Vec<Value>, ExplainedTo), CliError> {
 	let terms: BatchTerms<AccountId> = client.batch_terms().map_err(chain_err)?;
 	let mut facts: BTreeMap<u32, Option<AdapterFacts<AccountId>>> = BTreeMap::new();
 	let mut out = Vec::new();
-	let (mut blob, mut batch) = (owed.blob.clone(), Some(owed.batch));
-	for _ in 0..EXPLAIN_BATCHES {
-		let Some(id) = batch else { break };
+	let (mut blob, mut id) = (owed.blob.clone(), owed.batch);
+	for walked in 1..=EXPLAIN_BATCHES {
 		for (i, l) in blob.leaves.iter().enumerate() {
 			let adapter = l.voucher.adapter;
 			if !facts.contains_key(&adapter) {
@@ -282,12 +293,15 @@ fn explain(engine: &Engine, client: &Client, owed: &Owed, who: &AccountId) -> Re
 				"contributions": contributions}));
 		}
 		// The batch it extends: its blob is in the same engine (the operator's).
-		batch = blob.prev;
-		let Some(prev) = batch else { break };
-		let Some(record) = client.batch(prev).map_err(chain_err)? else { break };
+		let Some(prev) = blob.prev else { return Ok((out, ExplainedTo::First)) };
+		if walked == EXPLAIN_BATCHES {
+			break;
+		}
+		let Some(record) = client.batch(prev).map_err(chain_err)? else { return Ok((out, ExplainedTo::Pruned { oldest: id })) };
 		blob = fetch_blob(engine, &record.header.blob)?;
+		id = prev;
 	}
-	Ok(out)
+	Ok((out, ExplainedTo::Limit { oldest: id }))
 }
 
 pub async fn earnings(ctx: &Ctx, explain_credits: bool, account: Option<String>) -> Result<Report, CliError> {
@@ -321,13 +335,36 @@ pub async fn earnings(ctx: &Ctx, explain_credits: bool, account: Option<String>)
 		"payouts": payouts});
 	if explain_credits {
 		let mut credits = Vec::new();
+		let mut coverage = Vec::new();
 		for o in owed.into_iter().filter(|o| o.total > 0) {
 			let (url, engine, me) = (ctx.url.clone(), ctx.engine(), primitive(&who));
-			let list = blocking(move || {
+			let (operator, newest, total) = (o.operator.to_string(), o.batch, o.total);
+			let (list, to) = blocking(move || {
 				let client = Client::connect(&url).map_err(chain_err)?;
 				explain(&engine, &client, &o, &me)
 			})
 			.await?;
+			// The receipts itemised add up to the running total only when the walk reached the
+			// operator's first batch; say so when it did not.
+			let itemised: Balance = list.iter().filter_map(|c| c["amount"].as_str()?.parse::<Balance>().ok()).sum();
+			let (oldest, why) = match to {
+				ExplainedTo::First => (None, "first"),
+				ExplainedTo::Pruned { oldest } => (Some(oldest), "pruned"),
+				ExplainedTo::Limit { oldest } => (Some(oldest), "limit"),
+			};
+			if let Some(oldest) = oldest {
+				let reason = if why == "pruned" {
+					"the batches before it have left the chain's state".to_string()
+				} else {
+					format!("at most {EXPLAIN_BATCHES} batches are itemised")
+				};
+				human += &format!(
+					"  from operator {operator}: receipts of its batches from {oldest} to {newest} itemised below ({} of its {}); the rest is from older batches ({reason})\n",
+					fmt_amount(itemised), fmt_amount(total)
+				);
+			}
+			coverage.push(json!({"operator": operator, "newest": newest, "oldest": oldest, "stopped": why,
+				"itemised": itemised.to_string(), "total": total.to_string()}));
 			credits.extend(list);
 		}
 		for c in &credits {
@@ -342,6 +379,7 @@ pub async fn earnings(ctx: &Ctx, explain_credits: bool, account: Option<String>)
 			human += "  no receipts have paid this account in the recent settled batches\n";
 		}
 		j["credits"] = Value::Array(credits);
+		j["itemised"] = Value::Array(coverage);
 	}
 	Ok(Report::new(j, human))
 }
