@@ -965,3 +965,120 @@ fn an_operator_reads_what_it_attributes_against_and_whom_each_contribution_pays(
 		assert_eq!(terms.min_fee, Attribution::params().min_fee);
 	});
 }
+
+/// `leaves()` with every voucher expiring at block `at`, signed again by its payer.
+fn expiring_at(at: u64) -> Vec<BatchLeaf<Test>> {
+	leaves()
+		.into_iter()
+		.map(|mut l| {
+			l.voucher.expires_at = at;
+			l.signature = TestSignature(l.payer, l.voucher.signing_payload());
+			l
+		})
+		.collect()
+}
+
+#[test]
+fn a_voucher_past_its_expiry_or_living_longer_than_the_chain_allows_charges_nobody() {
+	// A voucher lives at most `max_voucher_lifetime` (20) blocks from the batch's block: one more
+	// is refused, exactly that lands.
+	build_and_execute(|| {
+		setup();
+		let (now, lifetime) = (System::block_number(), Attribution::params().max_voucher_lifetime);
+		let l = expiring_at(now + lifetime + 1);
+		assert_noop!(submit(header(&l), charges(&l)), Error::<Test>::VoucherTooLong);
+		let l = expiring_at(now + lifetime);
+		assert_ok!(submit(header(&l), charges(&l)));
+		assert_eq!(BatchCharged::get(), vec![(0, PAYER, 25), (0, PAYER2, 15)]);
+	});
+	// Expired the block before the batch: refused, nobody charged; its last block still lands.
+	build_and_execute(|| {
+		setup();
+		run_to_block(5);
+		let l = expiring_at(4);
+		assert_noop!(submit(header(&l), charges(&l)), Error::<Test>::VoucherExpired);
+		assert!(BatchCharged::get().is_empty());
+		assert_eq!(credit(PAYER), 10_000);
+		let l = expiring_at(5);
+		assert_ok!(submit(header(&l), charges(&l)));
+		assert_eq!(BatchCharged::get(), vec![(0, PAYER, 25), (0, PAYER2, 15)]);
+	});
+}
+
+/// One leaf of eight falsified (more tokens claimed than its transcript holds), every other one
+/// honest, the batch's totals adding up: the panel catches it exactly when the draw, made after
+/// the batch was committed, samples it (3 leaves of 8 in the mock), and the batch goes on to its
+/// challenge window when it does not. That is the escape the detection maths counts,
+/// `(1 − f)^s`: here 5 of the 8 single-leaf cheats.
+#[test]
+fn one_falsified_leaf_among_honest_ones_is_caught_exactly_when_it_is_sampled() {
+	let mut caught = Vec::new();
+	for bad in 0..8u32 {
+		build_and_execute(|| {
+			setup();
+			let mut l = leaves();
+			l[bad as usize].input_tokens = 400;
+			let sample = opened(l);
+			let treasury = free(TREASURY);
+			panel_reports(|_| (honest(sample.len()), AddsUp));
+			let phase = Batches::<Test>::get(0).unwrap().phase;
+			if sample.contains(&bad) {
+				assert!(matches!(phase, BatchPhase::Refunded { why: BatchRefund::Fraud, .. }), "leaf {bad} sampled: {phase:?}");
+				assert_eq!(BatchesRefunded::get(), vec![0]);
+				assert_eq!((credit(PAYER), credit(PAYER2)), (10_000, 10_000), "every payer refunded");
+				assert_eq!(Operators::<Test>::get(OPERATOR), Some(0), "the whole bond slashed");
+				assert_eq!(free(TREASURY), treasury + OPERATOR_BOND - 18, "the bond less the panel's fifth");
+				caught.push(bad);
+			} else {
+				assert!(matches!(phase, BatchPhase::Challenge { .. }), "leaf {bad} not sampled: {phase:?}");
+				assert!(BatchesRefunded::get().is_empty());
+				assert_eq!(Operators::<Test>::get(OPERATOR), Some(OPERATOR_BOND));
+			}
+		});
+	}
+	assert_eq!(caught.len(), 3, "each sampled leaf, falsified alone, is caught: {caught:?}");
+}
+
+#[test]
+fn a_payers_spend_log_still_proves_its_receipts_after_their_batch_left_the_chains_state() {
+	let mut ext = new_test_ext();
+	ext.register_extension(polkadot_sdk::sp_keystore::KeystoreExt::new(polkadot_sdk::sp_keystore::testing::MemoryKeystore::new()));
+	let l = ext.execute_with(|| {
+		setup();
+		let l = leaves();
+		let sample = opened(l.clone());
+		panel_reports(|_| (honest(sample.len()), AddsUp));
+		let BatchPhase::Challenge { until } = Batches::<Test>::get(0).unwrap().phase else { panic!("verified") };
+		run_to_block(until);
+		let BatchPhase::Settled { at } = Batches::<Test>::get(0).unwrap().phase else { panic!("paid out") };
+		run_to_block(at + Attribution::params().retention);
+		assert!(!Batches::<Test>::contains_key(0), "pruned from state");
+		l
+	});
+	ext.persist_offchain_overlay();
+	let db = ext.offchain_db();
+	// The pruned record went to the offchain index: its header says how many leaves the root has.
+	let b = db.get(&mnemo_primitives::offchain_keys::batch(0)).expect("the pruned batch's record");
+	let b = <Batch<Test> as codec::Decode>::decode(&mut &b[..]).unwrap();
+	let hashes: Vec<H256> = l.iter().map(|x| x.hash()).collect();
+	let mut charged = 0;
+	for payer in [PAYER, PAYER2] {
+		let e = db.get(&mnemo_primitives::offchain_keys::spend_log(&payer, 0)).expect("the payer's entry");
+		let e = <mnemo_primitives::SpendEntry<AccountId, u64, H256> as codec::Decode>::decode(&mut &e[..]).unwrap();
+		assert_eq!((e.batch, e.root, e.blob), (0, b.header.root, b.header.blob));
+		// Its receipts (from the operator's blob, here `l`) are exactly the entry's range: each
+		// the payer's, each proven against the root, their fees the charge, the last its voucher.
+		let range = e.first_leaf as usize..(e.first_leaf + e.receipts) as usize;
+		let mine = &l[range.clone()];
+		assert!(mine.iter().all(|x| x.payer == payer));
+		assert!(l.iter().enumerate().all(|(i, x)| range.contains(&i) || x.payer != payer), "no receipt of its outside the range");
+		for i in range {
+			let proof = batch::merkle_proof(&hashes, i as u32).unwrap();
+			assert!(batch::verify(&e.root, b.header.leaves, hashes[i], &proof), "leaf {i}");
+		}
+		assert_eq!(mine.iter().map(|x| x.fee).sum::<Balance>(), e.amount);
+		assert_eq!(mine.last().unwrap().voucher.seq, e.seq);
+		charged += e.amount;
+	}
+	assert_eq!(charged, b.fees);
+}
