@@ -456,8 +456,9 @@ impl Engine {
 		if contexts.len() > ATTRIBUTION_CONTEXTS {
 			contexts.remove(0);
 		}
-		let mut a = held.ctx.attribute(&base.model, &base.tokenizer, &base.id, &held.lora, &held.lora_ad, &labels, &req.transcript, &query, &settings)?;
+		// Queries against a context run side by side: only finding or building it is locked.
 		drop(contexts);
+		let mut a = held.ctx.attribute(&base.model, &base.tokenizer, &base.id, &held.lora, &held.lora_ad, &labels, &req.transcript, &query, &settings)?;
 		a.cached |= reused;
 		self.counters.attributions.fetch_add(1, Ordering::Relaxed);
 		if a.cached {

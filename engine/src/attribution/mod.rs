@@ -550,7 +550,8 @@ pub fn train_gradients(model: &Llama, lora_ad: &Lora, prep: &Prepared, adapter: 
 pub fn query_gradient(model: &Llama, lora_ad: &Lora, q: &QueryEval, adapter: &ContentHash, s: &Settings) -> Result<Vec<Vec<f64>>> {
 	let proj = grads::Projection::new(lora_ad, adapter, s.max_dim);
 	let mask = q.mask();
-	grads::gradient(model, lora_ad, &proj, &grads::Unit { tokens: &q.tokens, mask: &mask })
+	// Autodiff leaves of its own: queries against one kept context run on several threads at once.
+	grads::gradient(model, &lora_ad.fork(), &proj, &grads::Unit { tokens: &q.tokens, mask: &mask })
 }
 
 /// Influence per contribution from unit scores.

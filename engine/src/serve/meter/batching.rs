@@ -29,6 +29,9 @@ use mnemo_primitives::{
 	AdapterId, BatchId,
 };
 
+/// Most receipts the flusher attributes at once.
+const MAX_ATTRIBUTING: usize = 8;
+
 /// Most receipts in one batch (the runtime's `MaxReceiptsPerBatch`).
 pub const MAX_LEAVES: usize = 4096;
 
@@ -311,49 +314,65 @@ impl Meter {
 		let mut leaves: Vec<LeafOf> = Vec::new();
 		let started = std::time::Instant::now();
 		let budget = build_budget(self.stats.block_time());
-		for mut e in candidates {
+		// Receipts are attributed a round at a time, as many at once as the compute pool has
+		// threads (each attribution is one job on it, mostly too small to spread over several)
+		// up to MAX_ATTRIBUTING (each holds a forward and backward graph in memory), and taken
+		// in order: the leaves, the payers refused and blocked, are as one at a time.
+		let width = crate::threads::current().clamp(1, MAX_ATTRIBUTING);
+		let mut queue = candidates.into_iter();
+		loop {
 			// Past the budget the batch goes as it is: the rest wait for the next one (each
 			// payer's later receipts after its earlier ones, as the chain wants them).
 			if started.elapsed() >= budget && !leaves.is_empty() {
 				break;
 			}
-			let payer = e.record.payer.clone();
-			if refused.contains(&payer) {
-				self.finish(e, "refused")?;
-				continue;
+			let mut round: Vec<(Entry, std::result::Result<AttributionRequest, String>)> = Vec::with_capacity(width);
+			while round.len() < width {
+				let Some(e) = queue.next() else { break };
+				let payer = &e.record.payer;
+				if refused.contains(payer) {
+					self.finish(e, "refused")?;
+					continue;
+				}
+				if blocked.contains(payer) {
+					continue;
+				}
+				let adapter = e.record.voucher.adapter;
+				if !facts.contains_key(&adapter) {
+					facts.insert(adapter, chain.adapter_facts(adapter)?);
+				}
+				let req = match &facts[&adapter] {
+					None => Err(format!("adapter {adapter} has no weights or owner on chain")),
+					Some(f) => Ok(f.request((leaves.len() + round.len()) as u64, e.record.transcript, top_k)),
+				};
+				round.push((e, req));
 			}
-			if blocked.contains(&payer) {
-				continue;
+			if round.is_empty() {
+				break;
 			}
-			let adapter = e.record.voucher.adapter;
-			if !facts.contains_key(&adapter) {
-				facts.insert(adapter, chain.adapter_facts(adapter)?);
-			}
-			let attributed = match &facts[&adapter] {
-				None => Err(format!("adapter {adapter} has no weights or owner on chain")),
-				Some(f) => attributor
-					.attribute(&f.request(leaves.len() as u64, e.record.transcript, top_k))
-					.map_err(|err| err.to_string())
-					.and_then(|a| {
-						let shares = a.scores(top_k as usize).ok_or("the attribution's scores are malformed")?;
-						Ok((a.digest, LeafShares::truncate_from(shares)))
-					}),
-			};
-			match attributed {
-				Ok((digest, shares)) => {
-					leaves.push(leaf_of(&e, digest, shares));
-					entries.push(e);
-				},
-				Err(why) => {
-					tracing::warn!(request = %hex::encode(e.record.voucher.request), "cannot attribute the receipt: {why}");
-					blocked.insert(payer);
-					e.attempts += 1;
-					if e.attempts >= MAX_ATTEMPTS {
-						self.finish(e, "refused")?;
-					} else {
-						write_atomic(&self.path("pending", &e), &e.encode())?;
-					}
-				},
+			let attributed = attribute_all(attributor, round.iter().map(|(_, r)| r), top_k);
+			for ((mut e, _), attributed) in round.into_iter().zip(attributed) {
+				let payer = e.record.payer.clone();
+				// A receipt before it in this round could not be attributed: it waits too.
+				if blocked.contains(&payer) {
+					continue;
+				}
+				match attributed {
+					Ok((digest, shares)) => {
+						leaves.push(leaf_of(&e, digest, shares));
+						entries.push(e);
+					},
+					Err(why) => {
+						tracing::warn!(request = %hex::encode(e.record.voucher.request), "cannot attribute the receipt: {why}");
+						blocked.insert(payer);
+						e.attempts += 1;
+						if e.attempts >= MAX_ATTEMPTS {
+							self.finish(e, "refused")?;
+						} else {
+							write_atomic(&self.path("pending", &e), &e.encode())?;
+						}
+					},
+				}
 			}
 		}
 		if leaves.is_empty() {
@@ -490,6 +509,31 @@ fn merge_by_expiry(entries: Vec<Entry>) -> Vec<Entry> {
 	out
 }
 
+/// The operator's attribution of each request, in order: the digest and the shares of at most
+/// `top_k` contributions, or why not. Requests are attributed at once, one thread each (the
+/// first on the caller's); each result is what attributing it alone gives.
+fn attribute_all<'a>(
+	attributor: &dyn Attributor,
+	requests: impl Iterator<Item = &'a std::result::Result<AttributionRequest, String>>,
+	top_k: u32,
+) -> Vec<std::result::Result<(ContentHash, LeafShares), String>> {
+	let one = |r: &std::result::Result<AttributionRequest, String>| -> std::result::Result<(ContentHash, LeafShares), String> {
+		let req = r.as_ref().map_err(Clone::clone)?;
+		let a = attributor.attribute(req).map_err(|err| err.to_string())?;
+		let shares = a.scores(top_k as usize).ok_or("the attribution's scores are malformed")?;
+		Ok((a.digest, LeafShares::truncate_from(shares)))
+	};
+	let requests: Vec<_> = requests.collect();
+	let Some((first, rest)) = requests.split_first() else { return Vec::new() };
+	let one = &one;
+	std::thread::scope(|s| {
+		let others: Vec<_> = rest.iter().map(|r| s.spawn(move || one(*r))).collect();
+		let mut out = vec![one(*first)];
+		out.extend(others.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("the attribution's thread panicked".to_string()))));
+		out
+	})
+}
+
 /// A receipt's leaf: what the payer signed and the engine counted and charged, with the
 /// operator's attribution of it.
 fn leaf_of(e: &Entry, digest: ContentHash, shares: LeafShares) -> LeafOf {
@@ -624,6 +668,61 @@ mod tests {
 				transcript: ContentHash([0; 32]),
 			},
 		}
+	}
+
+	/// Attributes by waiting until `want` attributions are in flight at once (or 10 s), then
+	/// answering with the transcript as the digest; the transcript `[9; 32]` fails.
+	struct Together {
+		want: usize,
+		in_flight: std::sync::Mutex<usize>,
+		met: std::sync::Condvar,
+		most: std::sync::atomic::AtomicUsize,
+	}
+	impl Attributor for Together {
+		fn attribute(&self, req: &AttributionRequest) -> Result<AttributionResponse> {
+			let mut n = self.in_flight.lock().unwrap();
+			*n += 1;
+			self.most.fetch_max(*n, Ordering::SeqCst);
+			self.met.notify_all();
+			let most = &self.most;
+			let (mut n, _) = self.met.wait_timeout_while(n, std::time::Duration::from_secs(10), |_| most.load(Ordering::SeqCst) < self.want).unwrap();
+			*n -= 1;
+			drop(n);
+			if req.transcript == ContentHash([9; 32]) {
+				return Err(Error::NotFound("no such transcript".into()));
+			}
+			Ok(AttributionResponse {
+				contributions: vec![mnemo_primitives::engine::ContributionScore { contribution: 7, score: 0.25 }],
+				residual: 0.75,
+				method: "together".into(),
+				method_version: 1,
+				digest: req.transcript,
+				tokens: 0,
+			})
+		}
+	}
+
+	#[test]
+	fn a_round_of_receipts_is_attributed_side_by_side_and_answered_in_order() {
+		let a = Together { want: 4, in_flight: Default::default(), met: Default::default(), most: Default::default() };
+		let request = |t: u8| AttributionRequest { receipt: 0, adapter: 0, adapter_hash: ContentHash([1; 32]), datanets: vec![], transcript: ContentHash([t; 32]), top_k: 4 };
+		let round = vec![Ok(request(1)), Err("adapter 3 has no weights or owner on chain".to_string()), Ok(request(9)), Ok(request(2)), Ok(request(3))];
+		let out = attribute_all(&a, round.iter(), 4);
+		// Four attributions were in flight at once (the request refused before it never ran).
+		assert_eq!(a.most.load(Ordering::SeqCst), 4);
+		let digests: Vec<std::result::Result<ContentHash, String>> = out.iter().map(|r| r.as_ref().map(|(d, _)| *d).map_err(Clone::clone)).collect();
+		assert_eq!(
+			digests,
+			vec![
+				Ok(ContentHash([1; 32])),
+				Err("adapter 3 has no weights or owner on chain".to_string()),
+				Err("no such transcript".to_string()),
+				Ok(ContentHash([2; 32])),
+				Ok(ContentHash([3; 32])),
+			]
+		);
+		assert!(out[0].as_ref().unwrap().1.len() == 1);
+		assert!(attribute_all(&a, std::iter::empty(), 4).is_empty());
 	}
 
 	#[test]
