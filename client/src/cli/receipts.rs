@@ -347,17 +347,12 @@ pub async fn earnings(ctx: &Ctx, explain_credits: bool, account: Option<String>)
 			// The receipts itemised add up to the running total only when the walk reached the
 			// operator's first batch; say so when it did not.
 			let itemised: Balance = list.iter().filter_map(|c| c["amount"].as_str()?.parse::<Balance>().ok()).sum();
-			let (oldest, why) = match to {
-				ExplainedTo::First => (None, "first"),
-				ExplainedTo::Pruned { oldest } => (Some(oldest), "pruned"),
-				ExplainedTo::Limit { oldest } => (Some(oldest), "limit"),
+			let (oldest, why, reason) = match to {
+				ExplainedTo::First => (None, "first", String::new()),
+				ExplainedTo::Pruned { oldest } => (Some(oldest), "pruned", "the batches before it have left the chain's state".to_string()),
+				ExplainedTo::Limit { oldest } => (Some(oldest), "limit", format!("at most {EXPLAIN_BATCHES} batches are itemised")),
 			};
 			if let Some(oldest) = oldest {
-				let reason = if why == "pruned" {
-					"the batches before it have left the chain's state".to_string()
-				} else {
-					format!("at most {EXPLAIN_BATCHES} batches are itemised")
-				};
 				human += &format!(
 					"  from operator {operator}: receipts of its batches from {oldest} to {newest} itemised below ({} of its {}); the rest is from older batches ({reason})\n",
 					fmt_amount(itemised), fmt_amount(total)

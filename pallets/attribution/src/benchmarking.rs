@@ -535,5 +535,5 @@ mod benchmarks {
 		}
 	}
 
-	impl_benchmark_test_suite!(Pallet, crate::mock::new_bench_ext(), crate::mock::Test);
+	impl_benchmark_test_suite!(Pallet, crate::mock::new_keyed_ext(), crate::mock::Test);
 }

@@ -384,9 +384,9 @@ pub fn new_test_ext() -> TestExternalities {
 	ext
 }
 
-/// A fresh chain with a keystore, for the benchmarks.
-#[cfg(feature = "runtime-benchmarks")]
-pub fn new_bench_ext() -> TestExternalities {
+/// A fresh chain with a keystore (attestors sign with keys from it): for the benchmarks,
+/// [`build_and_execute`], and tests that read the offchain index afterwards.
+pub fn new_keyed_ext() -> TestExternalities {
 	let mut ext = new_test_ext();
 	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
 	ext
@@ -394,9 +394,7 @@ pub fn new_bench_ext() -> TestExternalities {
 
 /// Run `test` in a fresh chain with a keystore and check the pallet's invariants after it.
 pub fn build_and_execute(test: impl FnOnce()) {
-	let mut ext = new_test_ext();
-	ext.register_extension(KeystoreExt::new(MemoryKeystore::new()));
-	ext.execute_with(|| {
+	new_keyed_ext().execute_with(|| {
 		test();
 		Attribution::do_try_state().expect("invariants hold");
 	});

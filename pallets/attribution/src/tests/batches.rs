@@ -100,8 +100,7 @@ fn a_batch_is_charged_all_or_nothing_and_sampled_after_its_commitment() {
 
 #[test]
 fn each_payers_charge_is_written_to_its_spend_log_in_the_offchain_index() {
-	let mut ext = new_test_ext();
-	ext.register_extension(polkadot_sdk::sp_keystore::KeystoreExt::new(polkadot_sdk::sp_keystore::testing::MemoryKeystore::new()));
+	let mut ext = new_keyed_ext();
 	let h = ext.execute_with(|| {
 		setup();
 		assert_ok!(submit_on(None));
@@ -1041,8 +1040,7 @@ fn one_falsified_leaf_among_honest_ones_is_caught_exactly_when_it_is_sampled() {
 
 #[test]
 fn a_payers_spend_log_still_proves_its_receipts_after_their_batch_left_the_chains_state() {
-	let mut ext = new_test_ext();
-	ext.register_extension(polkadot_sdk::sp_keystore::KeystoreExt::new(polkadot_sdk::sp_keystore::testing::MemoryKeystore::new()));
+	let mut ext = new_keyed_ext();
 	let l = ext.execute_with(|| {
 		setup();
 		let l = leaves();
